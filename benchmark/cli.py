@@ -1,0 +1,315 @@
+"""`benchmark` command line: one verb per function.
+
+    benchmark list
+    benchmark run --methods all --dataset moving-shapes [--profile smoke|paper] [--seed 0] [--out .]
+    benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
+    benchmark report --dataset D
+    benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
+    benchmark check --baseline reports/baseline/moving-shapes.json
+    benchmark manifest verify RUN_DIR_OR_MANIFEST
+    benchmark data prepare|info NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
+from benchmark.utils import UserError
+
+
+def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+    p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
+    p.add_argument("--profile", default="smoke", choices=("smoke", "paper"),
+                   help="smoke: tiny, CPU, seconds; paper: the paper's hyperparameters (GPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
+    p.add_argument("--metrics", default=None, help="comma list (default: every applicable offline metric)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field of the method, e.g. --set train.steps=50")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _metric_list(spec: str | None) -> list[str] | None:
+    return None if spec is None else METRICS.resolve(spec)
+
+
+def _overrides(items: list[str]) -> dict[str, str]:
+    from benchmark.config import parse_override_args
+
+    return parse_override_args(items)
+
+
+def _spec(args: argparse.Namespace, method: str):
+    from benchmark.pipeline import RunSpec
+
+    DATASETS.get(args.dataset)
+    if method != "real":
+        METHODS.get(method)
+    return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
+                   overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
+                   metrics=_metric_list(args.metrics), progress=not args.no_progress)
+
+
+# ----------------------------------------------------------------------------------- verbs ---
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.methods import describe_method
+
+    methods = [describe_method(METHODS.get(n)) for n in METHODS.list()]
+    datasets = []
+    for n in DATASETS.list():
+        ds = DATASETS.get(n)
+        try:
+            inst = ds(root=args.data_root) if args.data_root else ds()
+            protos = {t: {"train": p.train.describe(), "test": p.test.describe()} for t, p in inst.protocols.items()}
+        except Exception as e:  # a dataset that cannot even describe itself should not break `list`
+            protos = {"error": str(e)}
+        datasets.append({"name": n, "description": getattr(ds, "description", ""), "protocols": protos})
+    metrics = [{"name": n, "kind": METRICS.get(n).kind, "tasks": list(METRICS.get(n).tasks),
+                "higher_is_better": METRICS.get(n).higher_is_better,
+                "requires_weights": getattr(METRICS.get(n), "requires_weights", False)} for n in METRICS.list()]
+    if args.json:
+        print(json.dumps({"methods": methods, "datasets": datasets, "metrics": metrics}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title="Methods")
+    for c in ("name", "tasks", "stochastic", "trained", "profiles", "paper"):
+        t.add_column(c)
+    for m in methods:
+        t.add_row(m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]),
+                  ", ".join(m["profiles"]), m["paper"])
+    console.print(t)
+    t = Table(title="Datasets")
+    for c in ("name", "task", "train protocol", "test protocol"):
+        t.add_column(c)
+    for d in datasets:
+        for task, p in d["protocols"].items():
+            t.add_row(d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), "")))
+    console.print(t)
+    t = Table(title="Metrics")
+    for c in ("name", "kind", "tasks", "better", "pretrained weights"):
+        t.add_column(c)
+    for m in metrics:
+        t.add_row(m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
+                  "yes" if m["requires_weights"] else "no")
+    console.print(t)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.run import run_benchmark
+
+    DATASETS.get(args.dataset)
+    METHODS.resolve(args.methods)
+    return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
+                         device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
+                         overrides=_overrides(args.overrides), progress=not args.no_progress,
+                         report=not args.no_report)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import stage_train
+
+    spec = _spec(args, args.method)
+    _, rec = stage_train(spec)
+    print(f"{spec.run_dir / 'model.pt'} (train {rec.get('seconds', 0):.1f}s)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import load_dataset, stage_sample, stage_train
+
+    spec = _spec(args, args.method)
+    ds = load_dataset(spec.dataset, spec.data_root)
+    method, rec = stage_train(spec, ds)
+    for task in (t for t in method.tasks if t in ds.protocols):
+        stage_sample(spec, method, task, ds, train_key=rec["key"])
+        print(spec.run_dir / "samples" / f"{task}.npz")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import run_method, run_real
+
+    spec = _spec(args, args.method)
+    path = run_real(spec) if args.method == "real" else run_method(spec)
+    print(path)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark.report import render_report
+
+    DATASETS.get(args.dataset)
+    out = args.out or Path("reports") / args.dataset
+    print(render_report(args.dataset, args.runs, out, profile=args.profile))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from benchmark.score import run_score
+
+    return run_score(args.real, args.fake, args.metrics, args.json)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from benchmark import drift
+
+    if args.update_baseline:
+        return drift.run_update_baseline(args.baseline, results=args.results, run_root=args.runs,
+                                         dataset=args.dataset, profile=args.profile,
+                                         abs_tol=args.abs, rel_tol=args.rel)
+    return drift.run_check(args.baseline, results=args.results, run_root=args.runs, strict=args.strict)
+
+
+def cmd_manifest_verify(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import verify_run
+
+    problems = verify_run(args.path, data_root=args.data_root)
+    if problems:
+        print(f"{args.path}: {len(problems)} mismatch(es):")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"{args.path}: OK (artifact hashes match; metrics recomputed from the saved samples agree)")
+    return 0
+
+
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import load_dataset
+
+    ds = load_dataset(args.name, args.data_root)
+    if not hasattr(ds, "prepare"):
+        raise UserError(f"dataset {args.name!r} has no prepare step")
+    print(ds.prepare())
+    return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from benchmark.pipeline import load_dataset
+
+    ds = load_dataset(args.name, args.data_root)
+    info: dict[str, Any] = ds.info()
+    splits = [args.split] if args.split else list(ds.splits)
+    info["split_info"] = {}
+    for s in splits:
+        d = ds.load_split(s)
+        info["split_info"][s] = {"num_videos": len(d), "num_clips": len(d),
+                                 "frame_shape": list(d.videos.shape[2:]), "frames": int(d.videos.shape[1]),
+                                 "sha256": d.content_hash}
+    print(json.dumps(info, indent=2) if args.json else _plain_info(info))
+    return 0
+
+
+def _plain_info(info: dict[str, Any]) -> str:
+    lines = [f"{info['name']}: {info.get('description', '')}"]
+    for s, v in info["split_info"].items():
+        lines.append(f"  {s}: {v['num_videos']} videos, {v['num_clips']} clips, {v['frames']} frames of "
+                     f"{'x'.join(map(str, v['frame_shape']))}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- parser ---
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("list", help="registered methods, datasets, metrics")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-root", type=Path, default=None)
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
+    p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
+    _add_run_options(p)
+    p.add_argument("--no-report", action="store_true")
+    p.set_defaults(fn=cmd_run)
+
+    for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
+                               ("sample", cmd_sample, "sample one trained method (cached)"),
+                               ("evaluate", cmd_evaluate, "score one method's samples; METHOD 'real' = bound")):
+        p = sub.add_parser(verb, help=helptext)
+        p.add_argument("method")
+        _add_run_options(p)
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("report", help="render reports/<dataset>/index.html from run results")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--profile", default=None)
+    p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("score", help="metrics between two sets of videos (folders of mp4/gif/npz, or npz)")
+    p.add_argument("real", type=Path)
+    p.add_argument("fake", type=Path)
+    p.add_argument("--metrics", default="psnr,ssim,fcs")
+    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.set_defaults(fn=cmd_score)
+
+    p = sub.add_parser("check", help="compare results with a committed baseline (tolerance bands)")
+    p.add_argument("--baseline", type=Path, required=True)
+    p.add_argument("--results", type=Path, default=None, help="long-format results.csv (default: scan --runs)")
+    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--strict", action="store_true", help="metrics missing from the baseline also fail")
+    p.add_argument("--update-baseline", action="store_true", help="(re)write the baseline from the results")
+    p.add_argument("--dataset", default="moving-shapes")
+    p.add_argument("--profile", default="smoke")
+    p.add_argument("--abs", type=float, default=None)
+    p.add_argument("--rel", type=float, default=None)
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("manifest", help="manifest tools")
+    msub = p.add_subparsers(dest="manifest_verb", required=True)
+    q = msub.add_parser("verify", help="re-hash artifacts and recompute metrics from saved samples")
+    q.add_argument("path", type=Path)
+    q.add_argument("--data-root", type=Path, default=None)
+    q.set_defaults(fn=cmd_manifest_verify)
+
+    p = sub.add_parser("data", help="dataset tools")
+    dsub = p.add_subparsers(dest="data_verb", required=True)
+    q = dsub.add_parser("prepare", help="generate/decode a dataset once into the cache")
+    q.add_argument("name")
+    q.add_argument("--data-root", type=Path, default=None)
+    q.set_defaults(fn=cmd_data_prepare)
+    q = dsub.add_parser("info", help="splits, clip counts and frame shapes")
+    q.add_argument("name")
+    q.add_argument("--split", default=None)
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--data-root", type=Path, default=None)
+    q.set_defaults(fn=cmd_data_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args) or 0)
+    except (UserError, UnknownNameError, ValueError, FileNotFoundError) as e:
+        if args.verbose:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

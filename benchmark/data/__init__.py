@@ -1,0 +1,4 @@
+"""Datasets: one module per dataset; importing this package registers them."""
+
+from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset  # noqa: F401
+from benchmark.data import moving_shapes  # noqa: F401

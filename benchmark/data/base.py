@@ -1,0 +1,144 @@
+"""Dataset and protocol contracts.
+
+A dataset declares its splits and its *protocols*: for each task it supports, one protocol used
+for training and one used for evaluation (e.g. KTH prediction 10 -> 10 for training, 10 -> 30 at
+test). Splits are served as uint8 arrays ``(N, T, C, H, W)`` plus per-video metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Task = Literal["synthesis", "prediction"]
+TASKS: tuple[str, ...] = ("synthesis", "prediction")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one task is trained or evaluated on one dataset.
+
+    Attributes:
+        name: e.g. ``"prediction-5to15"``.
+        task: ``"synthesis"`` or ``"prediction"``.
+        split: the split the clips come from.
+        context_frames: frames given to a predictor (0 for synthesis).
+        future_frames: frames to produce (for synthesis: the whole clip length).
+        resolution: ``(H, W)``.
+        channels: 1 (gray) or 3 (RGB).
+        num_videos: evaluation clips (None = all clips of the split).
+        samples_per_context: ``k`` samples per context for stochastic prediction (best-of-k).
+        stride: temporal stride when cutting clips from longer videos.
+    """
+
+    name: str
+    task: str
+    split: str
+    context_frames: int
+    future_frames: int
+    resolution: tuple[int, int]
+    channels: int
+    num_videos: int | None = None
+    samples_per_context: int = 1
+    stride: int = 1
+
+    @property
+    def num_frames(self) -> int:
+        """Frames per clip: context + future."""
+        return self.context_frames + self.future_frames
+
+    def describe(self) -> str:
+        h, w = self.resolution
+        core = (f"{self.context_frames}->{self.future_frames} frames" if self.task == "prediction"
+                else f"{self.future_frames} frames")
+        k = f", k={self.samples_per_context}" if self.task == "prediction" else ""
+        n = f", n={self.num_videos}" if self.num_videos else ""
+        return f"{self.task} {core}, {h}x{w}x{self.channels}, split={self.split}{n}{k}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resolution"] = list(self.resolution)
+        d["num_frames"] = self.num_frames
+        return d
+
+    def replace(self, **changes: Any) -> "Protocol":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TaskProtocols:
+    """The protocols of one task on one dataset: one to train with, one to test with."""
+
+    train: Protocol
+    test: Protocol
+
+
+@dataclass
+class SplitData:
+    """The clips of one split: ``videos`` uint8 ``(N, T, C, H, W)``, per-video ``meta`` dicts."""
+
+    videos: np.ndarray
+    meta: list[dict[str, Any]] = field(default_factory=list)
+    content_hash: str = ""
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+
+class VideoDataset:
+    """Base class for datasets. Subclasses set ``name``, ``protocols`` and implement ``load_split``."""
+
+    name: str = ""
+    description: str = ""
+    splits: tuple[str, ...] = ("train", "val", "test")
+    protocols: dict[str, TaskProtocols] = {}
+
+    def load_split(self, split: str) -> SplitData:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def tasks(self) -> list[str]:
+        return [t for t in TASKS if t in self.protocols]
+
+    def protocol(self, task: str, phase: str = "test") -> Protocol:
+        if task not in self.protocols:
+            raise ValueError(f"dataset {self.name!r} has no {task} protocol; it supports {self.tasks()}")
+        return getattr(self.protocols[task], phase)
+
+    def clips(self, protocol: Protocol, max_clips: int | None = None) -> SplitData:
+        """Clips for ``protocol``: the first ``num_frames`` frames of each video of its split.
+
+        Subclasses with long videos override this to cut several clips per video.
+        """
+        data = self.load_split(protocol.split)
+        t = protocol.num_frames
+        if data.videos.shape[1] < t:
+            raise ValueError(f"{self.name}/{protocol.split}: videos have {data.videos.shape[1]} frames, "
+                             f"protocol {protocol.name} needs {t}")
+        n = protocol.num_videos or len(data)
+        if max_clips is not None:
+            n = min(n, max_clips)
+        if n > len(data):
+            raise ValueError(f"{self.name}/{protocol.split}: protocol {protocol.name} asks for {n} clips, "
+                             f"the split has {len(data)}")
+        videos = data.videos[:n, :t]
+        from benchmark.utils import sha256_array
+
+        return SplitData(videos=videos, meta=data.meta[:n], content_hash=sha256_array(videos))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "splits": list(self.splits),
+            "protocols": {t: {"train": p.train.to_dict(), "test": p.test.to_dict()}
+                          for t, p in self.protocols.items()},
+        }
+
+
+def check_split_array(videos: np.ndarray, source: str) -> np.ndarray:
+    if videos.dtype != np.uint8 or videos.ndim != 5:
+        raise ValueError(f"{source}: expected uint8 (N, T, C, H, W), got {videos.dtype} {videos.shape}")
+    return videos

@@ -1,0 +1,198 @@
+"""``moving-shapes``: the embedded procedural dataset (no download).
+
+Each video shows one or two objects with known *static* factors (shape, colour, size, and the
+background colour) moving with known *motion* factors (start position, velocity, wall bounces) on
+a 64x64 RGB canvas. Everything is deterministic from a seed; splits draw from disjoint seed
+streams and are checked to share no video. The per-video factors are exposed in ``meta`` so tests
+can run oracle checks (e.g. a predictor that knows the physics must score perfectly).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset
+from benchmark.registry import DATASETS
+from benchmark.utils import atomic_path, sha256_array, sha256_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+SHAPES = ("circle", "square", "triangle")
+# Saturated object colours and dark backgrounds, so objects always stand out.
+OBJECT_COLOURS = ((230, 60, 60), (60, 200, 80), (70, 110, 240), (240, 210, 60), (220, 90, 220), (60, 210, 220))
+BACKGROUNDS = ((20, 20, 30), (40, 30, 20), (20, 40, 35), (45, 45, 45))
+SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class MovingShapesConfig:
+    """Generation parameters; their hash keys the on-disk cache."""
+
+    size: int = 64
+    num_frames: int = 20
+    max_objects: int = 2
+    min_radius: int = 5
+    max_radius: int = 11
+    max_speed: float = 3.0
+    split_sizes: dict[str, int] = field(default_factory=lambda: {"train": 512, "val": 64, "test": 128})
+    seed: int = 0
+    version: int = 1  # bump when the generator's output changes
+
+
+def default_data_root() -> Path:
+    """Where prepared data lives: ``$VIDBENCH_DATA`` or ``./data``."""
+    return Path(os.environ.get("VIDBENCH_DATA", "data"))
+
+
+def _trajectory(p0: float, v: float, lo: float, hi: float, t: int) -> tuple[np.ndarray, int]:
+    """Positions over ``t`` frames with elastic bounces between ``lo`` and ``hi``; also the bounce count."""
+    pos = np.empty(t)
+    p, bounces = p0, 0
+    for i in range(t):
+        pos[i] = p
+        p += v
+        if p < lo or p > hi:
+            p = 2 * lo - p if p < lo else 2 * hi - p
+            v = -v
+            bounces += 1
+    return pos, bounces
+
+
+def render_video(factors: dict[str, Any], size: int, num_frames: int) -> np.ndarray:
+    """Draw one video from its factors: uint8 ``(T, 3, H, W)``."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    video = np.empty((num_frames, size, size, 3), np.uint8)
+    video[:] = np.asarray(factors["background"], np.uint8)
+    for obj in factors["objects"]:
+        r = obj["size"]
+        dy = yy[None] - np.asarray(obj["ys"], np.float32)[:, None, None]
+        dx = xx[None] - np.asarray(obj["xs"], np.float32)[:, None, None]
+        if obj["shape"] == "circle":
+            mask = dx * dx + dy * dy <= r * r
+        elif obj["shape"] == "square":
+            mask = (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
+        else:  # upward triangle inscribed in the radius-r box
+            mask = (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2)
+        video[mask] = np.asarray(obj["color"], np.uint8)
+    return np.ascontiguousarray(video.transpose(0, 3, 1, 2))
+
+
+def sample_factors(rng: np.random.Generator, cfg: MovingShapesConfig) -> dict[str, Any]:
+    """Draw the static and motion factors of one video."""
+    objects = []
+    for _ in range(int(rng.integers(1, cfg.max_objects + 1))):
+        r = int(rng.integers(cfg.min_radius, cfg.max_radius + 1))
+        lo, hi = float(r), float(cfg.size - 1 - r)
+        x0, y0 = rng.uniform(lo, hi, size=2)
+        speed = rng.uniform(1.0, cfg.max_speed)
+        angle = rng.uniform(0, 2 * np.pi)
+        vx, vy = speed * np.cos(angle), speed * np.sin(angle)
+        xs, bx = _trajectory(x0, vx, lo, hi, cfg.num_frames)
+        ys, by = _trajectory(y0, vy, lo, hi, cfg.num_frames)
+        objects.append({
+            "shape": SHAPES[int(rng.integers(len(SHAPES)))],
+            "color": list(OBJECT_COLOURS[int(rng.integers(len(OBJECT_COLOURS)))]),
+            "size": r,
+            "x0": float(x0), "y0": float(y0), "vx": float(vx), "vy": float(vy),
+            "bounces": int(bx + by),
+            "xs": xs.round(3).tolist(), "ys": ys.round(3).tolist(),
+        })
+    return {"background": list(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]), "objects": objects}
+
+
+def generate_split(cfg: MovingShapesConfig, split: str, exclude: set[str] | None = None
+                   ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Generate one split: uint8 ``(N, T, 3, H, W)`` and per-video factors.
+
+    Each video ``i`` comes from its own seed stream ``(seed, split, i)``; a video whose bytes
+    already occur in ``exclude`` (other splits) or earlier in this split is redrawn from the next
+    attempt of the same stream, so splits never share a video.
+    """
+    n = cfg.split_sizes[split]
+    videos = np.empty((n, cfg.num_frames, 3, cfg.size, cfg.size), np.uint8)
+    meta: list[dict[str, Any]] = []
+    seen = set(exclude or ())
+    for i in range(n):
+        attempt = 0
+        while True:
+            rng = np.random.default_rng([cfg.seed, SPLIT_STREAM[split], i, attempt])
+            factors = sample_factors(rng, cfg)
+            video = render_video(factors, cfg.size, cfg.num_frames)
+            digest = sha256_array(video)
+            if digest not in seen:
+                break
+            attempt += 1
+        seen.add(digest)
+        videos[i] = video
+        meta.append({"index": i, "split": split, "sha256": digest, **factors})
+    return videos, meta
+
+
+@DATASETS.register("moving-shapes")
+class MovingShapes(VideoDataset):
+    """Embedded procedural dataset: 64x64 RGB moving shapes with known factors."""
+
+    name = "moving-shapes"
+    description = ("Procedural moving circles/squares/triangles on static backgrounds; "
+                   "deterministic from a seed; ships with the code.")
+
+    def __init__(self, root: str | os.PathLike | None = None, **config: Any) -> None:
+        self.config = MovingShapesConfig(**config)
+        self.root = Path(root) if root is not None else default_data_root()
+        s = self.config.size
+        self.protocols = {
+            "synthesis": TaskProtocols(
+                train=Protocol("synthesis-16", "synthesis", "train", 0, 16, (s, s), 3),
+                test=Protocol("synthesis-16", "synthesis", "test", 0, 16, (s, s), 3),
+            ),
+            "prediction": TaskProtocols(
+                train=Protocol("prediction-5to10", "prediction", "train", 5, 10, (s, s), 3),
+                test=Protocol("prediction-5to15", "prediction", "test", 5, 15, (s, s), 3,
+                              samples_per_context=10),
+            ),
+        }
+        self._cache: dict[str, SplitData] = {}
+
+    @property
+    def cache_dir(self) -> Path:
+        """``<root>/moving-shapes/<hash of the generation parameters>``."""
+        return self.root / self.name / sha256_json(asdict(self.config))[:16]
+
+    def prepare(self) -> Path:
+        """Generate every split once (cached by parameter hash) and return the folder."""
+        d = self.cache_dir
+        if (d / "index.json").exists():
+            return d
+        d.mkdir(parents=True, exist_ok=True)
+        seen: set[str] = set()
+        index: dict[str, Any] = {"config": asdict(self.config), "splits": {}}
+        from tqdm.auto import tqdm
+
+        for split in tqdm(self.splits, desc="moving-shapes: generating", unit="split", leave=False):
+            videos, meta = generate_split(self.config, split, exclude=seen)
+            seen.update(m["sha256"] for m in meta)
+            with atomic_path(d / f"{split}.npy") as tmp:
+                np.save(tmp, videos)  # plain .npy: memory-mappable
+            write_json_atomic(d / f"{split}.meta.json", meta)
+            index["splits"][split] = {"num_videos": len(videos), "shape": list(videos.shape[1:]),
+                                      "sha256": sha256_array(videos)}
+        write_json_atomic(d / "index.json", index)  # written last: marks the cache complete
+        return d
+
+    def load_split(self, split: str) -> SplitData:
+        if split not in self.splits:
+            raise ValueError(f"moving-shapes has splits {self.splits}, not {split!r}")
+        if split not in self._cache:
+            d = self.prepare()
+            index = json.loads((d / "index.json").read_text())
+            videos = np.load(d / f"{split}.npy", mmap_mode="r")
+            meta = json.loads((d / f"{split}.meta.json").read_text())
+            self._cache[split] = SplitData(videos, meta, index["splits"][split]["sha256"])
+        return self._cache[split]

@@ -1,0 +1,123 @@
+"""The method contract: what every reproduced paper (``methods/<name>/``) implements.
+
+A method is registered in :data:`benchmark.registry.METHODS` by a subclass of :class:`Method`.
+It declares the tasks it can do (``synthesis`` and/or ``prediction``), whether it is stochastic,
+and its profiles (``paper``: the paper's architecture/hyperparameters; ``smoke``: tiny, for CPU).
+Video tensors follow the harness contract ``(N, T, C, H, W)`` float in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from benchmark.data.base import Protocol, TaskProtocols
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a method needs to know about the data it is built for."""
+
+    dataset: str
+    channels: int
+    resolution: tuple[int, int]
+    protocols: dict[str, TaskProtocols]
+
+    def train_protocol(self, task: str) -> Protocol:
+        return self.protocols[task].train
+
+    def test_protocol(self, task: str) -> Protocol:
+        return self.protocols[task].test
+
+
+@dataclass
+class TrainData:
+    """Training clips for a method: uint8 ``videos`` ``(N, T, C, H, W)`` of the train split, and
+    the training protocol of each task the method is trained for."""
+
+    videos: np.ndarray
+    protocols: dict[str, Protocol]
+    content_hash: str = ""
+
+
+class Method:
+    """Base class of a registered method.
+
+    Subclasses set the class attributes, implement ``profiles`` and ``generate``/``predict`` for
+    their tasks, and (if ``trainable``) ``fit``. Methods never import each other; shared building
+    blocks live in ``methods/common``.
+    """
+
+    name: ClassVar[str] = ""
+    tasks: ClassVar[tuple[str, ...]] = ()
+    stochastic: ClassVar[bool] = False
+    trainable: ClassVar[bool] = False
+    paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
+    #: profile name -> function(DataSpec) -> config dataclass
+    profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}
+
+    def __init__(self, config: Any, spec: DataSpec) -> None:
+        self.config = config
+        self.spec = spec
+        self.device = torch.device("cpu")
+
+    # --------------------------------------------------------------------------- construction ---
+    @classmethod
+    def from_profile(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> "Method":
+        if profile not in cls.profiles:
+            raise ValueError(f"method {cls.name!r} has no profile {profile!r}; profiles: {sorted(cls.profiles)}")
+        config = cls.profiles[profile](spec)
+        if overrides:
+            from benchmark.config import apply_overrides
+
+            config = apply_overrides(config, overrides)
+        return cls(config, spec)
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else dict(self.config or {})
+
+    def to(self, device: torch.device | str) -> "Method":
+        self.device = torch.device(device)
+        for m in self.modules().values():
+            m.to(self.device)
+        return self
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The ``nn.Module``s whose weights make up this method (empty for untrained baselines)."""
+        return {}
+
+    # ------------------------------------------------------------------------------ training ---
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        """Train on ``data`` writing checkpoints/logs under ``run_dir``; returns a summary dict."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to sample again (weights + any fitted non-torch state)."""
+        return {name: m.state_dict() for name, m in self.modules().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, m in self.modules().items():
+            m.load_state_dict(state[name])
+
+    # ----------------------------------------------------------------------------- inference ---
+    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> torch.Tensor:
+        """Unconditional synthesis: ``(num_videos, num_frames, C, H, W)`` in [0, 1]."""
+        raise NotImplementedError(f"{self.name} does not do synthesis")
+
+    def predict(self, context: torch.Tensor, num_future: int, num_samples: int, *, seed: int) -> torch.Tensor:
+        """Prediction from ``context`` ``(B, c, C, H, W)``: ``(B, k, num_future, C, H, W)`` in [0, 1].
+
+        Deterministic methods may return ``k = 1`` whatever ``num_samples`` is.
+        """
+        raise NotImplementedError(f"{self.name} does not do prediction")
+
+
+def describe_method(cls: type[Method]) -> dict[str, Any]:
+    return {"name": cls.name, "tasks": list(cls.tasks), "stochastic": cls.stochastic,
+            "trainable": cls.trainable, "profiles": sorted(cls.profiles), "paper": cls.paper}

@@ -1,0 +1,83 @@
+"""The streaming metric interface (torchmetrics pattern).
+
+Every metric subclasses :class:`VideoMetric` (a ``torchmetrics.Metric``): its state is
+sufficient statistics (sums, counts, sums of outer products in float64) registered with
+``add_state(..., dist_reduce_fx="sum")`` so it merges across batches, processes and runs. Pure
+math lives in ``benchmark/metrics/functional/``.
+
+Three kinds, by what ``update`` takes (videos are float ``(N, T, C, H, W)`` in [0, 1]):
+
+* ``paired``   – prediction vs ground truth: ``update(samples, target)`` with
+  ``samples (B, k, p, C, H, W)`` (k samples per context) and ``target (B, p, C, H, W)``.
+* ``set``      – distribution distance: ``update(videos, real: bool)`` (FVD, MCS, ...).
+* ``intrinsic``– a score of one set: ``update(videos)`` (FCS, IS, ...).
+
+``compute()`` returns ``dict[str, MetricValue]`` (e.g. ``psnr_best``, ``psnr_mean``, ``psnr_worst``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torchmetrics
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+@dataclass
+class MetricValue:
+    """One reported number with its 95% interval, sample count and optional per-timestep curve."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    curve: list[float] | None = None
+    curve_ci_low: list[float] | None = None
+    curve_ci_high: list[float] | None = None
+    higher_is_better: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mean_ci(total: torch.Tensor, total_sq: torch.Tensor, n: int | torch.Tensor) -> tuple[Any, Any, Any]:
+    """Mean and normal 95% CI (mean ± 1.96·s/√n, s with n−1) from a sum and a sum of squares.
+
+    Works elementwise on tensors (per-timestep curves). With n < 2 the interval is NaN.
+    """
+    n = int(n)
+    mean = total / n
+    if n < 2:
+        nan = torch.full_like(mean, float("nan"))
+        return mean, nan, nan
+    var = ((total_sq - total * total / n) / (n - 1)).clamp_min(0)
+    half = Z95 * torch.sqrt(var / n)
+    return mean, mean - half, mean + half
+
+
+class VideoMetric(torchmetrics.Metric):
+    """Base class for vidbench metrics; see the module docstring for the three kinds."""
+
+    kind: ClassVar[str] = "paired"
+    tasks: ClassVar[tuple[str, ...]] = ("prediction",)
+    higher_is_better: ClassVar[bool] = True
+    #: needs pretrained feature weights (FVD, IS, MCS, LPIPS); offline metrics set False
+    requires_weights: ClassVar[bool] = False
+    full_state_update: ClassVar[bool] = False
+    is_differentiable: ClassVar[bool] = False
+
+    def protocol(self) -> dict[str, Any]:
+        """The settings that define this number (recorded in every result and manifest)."""
+        return {}
+
+    def compute(self) -> dict[str, MetricValue]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x

@@ -1,0 +1,65 @@
+"""The results contract: per-run ``results.json`` and the long-format results table.
+
+A run folder ``runs/<dataset>/<method>/<profile>/seed<seed>/`` holds ``results.json``::
+
+    {"schema": "vidbench.results/1", "method": ..., "dataset": ..., "profile": ..., "seeds": [0],
+     "comparable": true,              # false if any number used unpinned/random weights
+     "tasks": {"prediction": {"protocol": {...Protocol.to_dict()},
+                              "metric_protocols": {"psnr": {...}, ...},
+                              "metrics": {"psnr_best": {...MetricValue.to_dict()}, ...},
+                              "samples": "samples/prediction.npz",
+                              "gallery": "samples/prediction.gif"}},
+     "train_log": "train_log.jsonl" or null, "manifest": "manifest.json"}
+
+The "real data" bound is a run with ``method == "real"`` (``runs/<dataset>/real/...``).
+:func:`rows` flattens one results.json into the long table
+``method, dataset, task, protocol, metric, value, ci_low, ci_high, n, seeds, profile, comparable``.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any, Iterable
+
+from benchmark.utils import read_json
+
+SCHEMA = "vidbench.results/1"
+COLUMNS = ("method", "dataset", "task", "protocol", "metric", "value", "ci_low", "ci_high", "n",
+           "seeds", "profile", "comparable")
+REAL = "real"
+
+
+def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Long-format rows of one results.json dict."""
+    out = []
+    for task, t in results.get("tasks", {}).items():
+        for metric, mv in t.get("metrics", {}).items():
+            out.append({
+                "method": results["method"], "dataset": results["dataset"], "task": task,
+                "protocol": t["protocol"]["name"], "metric": metric, "value": mv["value"],
+                "ci_low": mv.get("ci_low"), "ci_high": mv.get("ci_high"), "n": mv.get("n"),
+                "seeds": " ".join(str(s) for s in results.get("seeds", [])),
+                "profile": results.get("profile", ""), "comparable": bool(results.get("comparable", True)),
+            })
+    return out
+
+
+def find_results(run_root: str | Path, dataset: str | None = None, profile: str | None = None) -> list[Path]:
+    """All ``results.json`` under ``run_root`` (optionally for one dataset/profile), sorted."""
+    pattern = str(Path(run_root) / (dataset or "*") / "**" / "results.json")
+    found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+    if profile:
+        found = [p for p in found if read_json(p).get("profile") in (profile, None, "")
+                 or read_json(p).get("method") == REAL]
+    return found
+
+
+def load_table(paths: Iterable[str | Path]):
+    """A pandas DataFrame of the long-format rows of several results.json files."""
+    import pandas as pd
+
+    all_rows: list[dict[str, Any]] = []
+    for p in paths:
+        all_rows.extend(rows(read_json(p)))
+    return pd.DataFrame(all_rows, columns=list(COLUMNS))

@@ -1,0 +1,66 @@
+"""`benchmark run`: every requested method on one dataset, then the real-data bound and the report."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from benchmark.pipeline import RunSpec, run_method, run_real
+from benchmark.registry import METHODS
+from benchmark.results import REAL
+
+log = logging.getLogger(__name__)
+
+
+def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
+                  device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
+                  overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
+                  console=None) -> int:
+    """Train/sample/evaluate each method (cached by content), then render the leaderboard.
+
+    A failing method does not stop the others; the exit code is 1 if any failed.
+    """
+    from rich.console import Console
+
+    from benchmark.data.base import TASKS  # noqa: F401  (registries load on first use)
+    from benchmark.pipeline import load_dataset
+
+    console = console or Console(stderr=True)
+    names = METHODS.resolve(methods)
+    ds = load_dataset(dataset, data_root)
+    names = [n for n in names if set(METHODS.get(n).tasks) & set(ds.protocols)]
+    t_start = time.time()
+    failures: dict[str, str] = {}
+    for i, name in enumerate(names, 1):
+        console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
+        spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
+                       data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress)
+        t0 = time.time()
+        try:
+            path = run_method(spec)
+            console.print(f"    done in {time.time() - t0:.1f}s -> {path}")
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # keep going; what finished stays on disk
+            failures[name] = f"{type(e).__name__}: {e}"
+            log.debug("method %s failed", name, exc_info=True)
+            console.print(f"    [red]failed[/]: {failures[name]}")
+            if log.isEnabledFor(logging.DEBUG):
+                traceback.print_exc()
+    console.print(f"[bold]real data bound[/] on {dataset}")
+    run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
+                     progress=progress))
+    if report:
+        from benchmark.report import render_report
+
+        index = render_report(dataset, Path(out) / "runs", Path(out) / "reports" / dataset, profile=profile)
+        console.print(f"leaderboard: {index}")
+    console.print(f"total {time.time() - t_start:.1f}s")
+    if failures:
+        console.print(f"[red]{len(failures)} method(s) failed:[/] " +
+                      "; ".join(f"{k} ({v})" for k, v in failures.items()))
+        return 1
+    return 0

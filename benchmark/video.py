@@ -1,0 +1,265 @@
+"""The video tensor contract and all video I/O.
+
+Across module boundaries a batch of videos is ``(N, T, C, H, W)``: ``uint8`` 0..255 on disk and
+``float32`` in [0, 1] in memory. This module owns the conversions and the file formats
+(``.npz``, ``.mp4``, ``.gif``); models and extractors convert internally to what they need.
+
+>>> import torch
+>>> v = torch.rand(2, 4, 3, 8, 8)
+>>> to_uint8(v).shape
+torch.Size([2, 4, 3, 8, 8])
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from benchmark.utils import UserError, atomic_path
+
+VIDEO_SUFFIXES = (".mp4", ".gif", ".avi", ".webm", ".mov")
+
+
+class VideoFormatError(UserError):
+    """A video file or array is malformed (wrong shape, dtype, range, corrupt or truncated)."""
+
+
+def check_videos(x: torch.Tensor, name: str = "videos") -> torch.Tensor:
+    """Validate an in-memory batch: 5-D ``(N, T, C, H, W)`` float in [0, 1], C in {1, 3}, no NaN."""
+    if not isinstance(x, torch.Tensor):
+        raise VideoFormatError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 5:
+        raise VideoFormatError(f"{name}: expected shape (N, T, C, H, W), got {tuple(x.shape)}")
+    if x.shape[2] not in (1, 3):
+        raise VideoFormatError(f"{name}: channel dim C={x.shape[2]} must be 1 or 3 "
+                               f"(shape {tuple(x.shape)} is read as (N, T, C, H, W))")
+    if not x.is_floating_point():
+        raise VideoFormatError(f"{name}: expected float in [0, 1], got dtype {x.dtype}; "
+                               f"use benchmark.video.to_float")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().flatten().tolist()
+        raise VideoFormatError(f"{name}: contains NaN/inf values (videos {bad[:10]}"
+                               f"{'...' if len(bad) > 10 else ''}); the model produced invalid output")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-4 or hi > 1 + 1e-4:
+        raise VideoFormatError(f"{name}: values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+    return x
+
+
+def to_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 ``(N, T, C, H, W)`` 0..255 -> float32 in [0, 1]."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.asarray(x))
+    if x.dtype != torch.uint8:
+        raise VideoFormatError(f"to_float expects uint8, got {x.dtype}")
+    return x.float().div_(255.0)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float in [0, 1] -> uint8 0..255 (rounded, clamped)."""
+    return x.detach().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def to_thwc(x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """``(..., T, C, H, W)`` -> numpy ``(..., T, H, W, C)`` (the layout of files and of the FVD reference)."""
+    a = x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return np.moveaxis(a, -3, -1)
+
+
+def from_thwc(a: np.ndarray) -> np.ndarray:
+    """numpy ``(..., T, H, W, C)`` -> ``(..., T, C, H, W)``."""
+    return np.moveaxis(np.asarray(a), -1, -3)
+
+
+# --------------------------------------------------------------------------------------- npz ---
+
+def normalize_layout(arr: np.ndarray, source: str = "array") -> np.ndarray:
+    """Bring a uint8 video array to ``(N, T, C, H, W)``.
+
+    Accepts ``(N, T, H, W, C)`` (the FVD reference layout, preferred) and ``(N, T, C, H, W)`` when
+    unambiguous, plus ``(N, T, H, W)`` grayscale. Anything else is a :class:`VideoFormatError`.
+    """
+    if arr.dtype != np.uint8:
+        raise VideoFormatError(f"{source}: expected dtype uint8 (0..255), got {arr.dtype}")
+    if arr.ndim == 4:
+        return arr[:, :, None]
+    if arr.ndim != 5:
+        raise VideoFormatError(f"{source}: expected a 5-D array (N, T, H, W, C) or (N, T, C, H, W), "
+                               f"got shape {arr.shape}")
+    last_is_c, third_is_c = arr.shape[4] in (1, 3), arr.shape[2] in (1, 3)
+    if last_is_c and not third_is_c:
+        return from_thwc(arr)
+    if third_is_c and not last_is_c:
+        return arr
+    if last_is_c and third_is_c:
+        raise VideoFormatError(f"{source}: ambiguous layout {arr.shape} (axes 2 and 4 could both be "
+                               f"channels); store (N, T, H, W, C)")
+    raise VideoFormatError(f"{source}: no channel axis of size 1 or 3 in shape {arr.shape}; "
+                           f"expected (N, T, H, W, C) or (N, T, C, H, W)")
+
+
+def save_npz(path: str | os.PathLike, videos: torch.Tensor | np.ndarray, **extra: np.ndarray) -> Path:
+    """Write videos atomically as ``videos`` = uint8 ``(N, T, H, W, C)`` in a compressed npz.
+
+    ``videos`` is float ``(N, T, C, H, W)`` in [0, 1] or already uint8.
+    """
+    if isinstance(videos, torch.Tensor):
+        videos = to_uint8(videos) if videos.is_floating_point() else videos
+    arr = to_thwc(videos).astype(np.uint8, copy=False)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, videos=arr, **extra)
+    return Path(path)
+
+
+def load_npz(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
+    """Read uint8 videos ``(N, T, C, H, W)`` from an npz (key ``videos`` or its only array)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if key is None:
+                if "videos" in keys:
+                    key = "videos"
+                elif len(keys) == 1:
+                    key = keys[0]
+                else:
+                    raise VideoFormatError(f"{path}: holds arrays {keys}; name the videos array "
+                                           f"'videos' or keep a single array")
+            if key not in keys:
+                raise VideoFormatError(f"{path}: no array {key!r} (has {keys})")
+            arr = z[key]
+    except VideoFormatError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
+        raise VideoFormatError(f"{path}: corrupt or truncated npz ({e}); re-create the file") from e
+    return normalize_layout(arr, str(path))
+
+
+# ------------------------------------------------------------------------------- mp4 / gif ---
+
+def write_video(path: str | os.PathLike, video: torch.Tensor | np.ndarray, fps: int = 8) -> Path:
+    """Write one video ``(T, C, H, W)`` (float [0,1] or uint8) to ``.mp4`` (lossless H.264) or ``.gif``."""
+    path = Path(path)
+    if isinstance(video, torch.Tensor):
+        video = to_uint8(video) if video.is_floating_point() else video
+    frames = to_thwc(video).astype(np.uint8)  # (T, H, W, C)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            from PIL import Image
+
+            imgs = [Image.fromarray(f) for f in frames]
+            imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
+                         duration=int(1000 / fps), loop=0, optimize=False)
+        elif suffix == ".mp4":
+            _write_mp4(tmp, frames, fps)
+        else:
+            raise VideoFormatError(f"{path}: unsupported video suffix {suffix!r} (use .mp4 or .gif)")
+    return path
+
+
+def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
+    import av
+
+    h, w = frames.shape[1:3]
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264rgb", rate=fps)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "rgb24"
+        stream.options = {"crf": "0", "preset": "ultrafast"}  # lossless: metrics see the exact pixels
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Decode one video file to uint8 ``(T, C, H, W)`` (RGB). Corrupt files raise VideoFormatError."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoFormatError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".gif":
+            from PIL import Image, ImageSequence
+
+            with Image.open(path) as im:
+                frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+        else:
+            import av
+
+            with av.open(str(path)) as container:
+                frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except VideoFormatError:
+        raise
+    except Exception as e:  # PyAV/PIL raise many types for corrupt input
+        raise VideoFormatError(f"{path}: cannot decode ({type(e).__name__}: {e}); "
+                               f"the file is corrupt or truncated") from e
+    if not frames:
+        raise VideoFormatError(f"{path}: no decodable frames (corrupt or truncated file)")
+    return from_thwc(np.stack(frames))
+
+
+def load_video_set(source: str | os.PathLike, max_videos: int | None = None) -> np.ndarray:
+    """Load a set of videos as uint8 ``(N, T, C, H, W)``.
+
+    ``source`` is an ``.npz`` file, or a folder of ``.npz`` / video files (sorted by name). All
+    videos must share one shape; grayscale GIF/MP4 frames decode as RGB.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise VideoFormatError(f"{source}: no such file or folder")
+    if source.is_file():
+        if source.suffix == ".npz":
+            arr = load_npz(source)
+        elif source.suffix.lower() in VIDEO_SUFFIXES:
+            arr = read_video(source)[None]
+        else:
+            raise VideoFormatError(f"{source}: expected an .npz or a video file ({', '.join(VIDEO_SUFFIXES)})")
+        return arr[:max_videos] if max_videos else arr
+    files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".npz", *VIDEO_SUFFIXES))
+    if not files:
+        raise VideoFormatError(f"{source}: folder holds no .npz or video files")
+    parts: list[np.ndarray] = []
+    total = 0
+    for f in files:
+        arr = load_npz(f) if f.suffix == ".npz" else read_video(f)[None]
+        if parts and arr.shape[1:] != parts[0].shape[1:]:
+            raise VideoFormatError(f"{f}: video shape (T, C, H, W)={arr.shape[1:]} differs from "
+                                   f"{files[0].name}'s {parts[0].shape[1:]}; all videos must match")
+        parts.append(arr)
+        total += len(arr)
+        if max_videos and total >= max_videos:
+            break
+    out = np.concatenate(parts)
+    return out[:max_videos] if max_videos else out
+
+
+def video_grid(videos: torch.Tensor | np.ndarray, ncol: int = 4, pad: int = 2) -> np.ndarray:
+    """Tile ``(N, T, C, H, W)`` videos into one uint8 video ``(T, C, H', W')`` for galleries."""
+    v = videos
+    if isinstance(v, torch.Tensor):
+        v = (to_uint8(v) if v.is_floating_point() else v).cpu().numpy()
+    v = np.asarray(v)
+    n, t, c, h, w = v.shape
+    ncol = min(ncol, n)
+    nrow = -(-n // ncol)
+    grid = np.full((t, c, nrow * (h + pad) + pad, ncol * (w + pad) + pad), 255, np.uint8)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, :, y:y + h, x:x + w] = v[i]
+    return grid
+
+
+def iter_batches(x: np.ndarray | torch.Tensor, batch_size: int) -> Iterable:
+    for i in range(0, len(x), batch_size):
+        yield x[i:i + batch_size]

@@ -1,0 +1,6 @@
+"""Reproduced methods: one package per paper. Importing this package registers them all.
+
+Methods never import each other; shared building blocks live in ``methods.common``.
+"""
+
+from methods import baselines  # noqa: F401
