@@ -140,10 +140,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import run_method, run_real
+    from benchmark.pipeline import evaluate_run, run_real
 
     spec = _spec(args, args.method)
-    path = run_real(spec) if args.method == "real" else run_method(spec)
+    path = run_real(spec) if args.method == "real" else evaluate_run(spec)
     print(path)
     return 0
 
@@ -169,8 +169,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.update_baseline:
         return drift.run_update_baseline(args.baseline, results=args.results, run_root=args.runs,
                                          dataset=args.dataset, profile=args.profile,
-                                         abs_tol=args.abs, rel_tol=args.rel)
-    return drift.run_check(args.baseline, results=args.results, run_root=args.runs, strict=args.strict)
+                                         abs_tol=args.abs, rel_tol=args.rel,
+                                         skip_incomparable=args.skip_incomparable)
+    return drift.run_check(args.baseline, results=args.results, run_root=args.runs, strict=args.strict,
+                           show_all=args.all)
 
 
 def cmd_manifest_verify(args: argparse.Namespace) -> int:
@@ -267,10 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"))
     p.add_argument("--strict", action="store_true", help="metrics missing from the baseline also fail")
     p.add_argument("--update-baseline", action="store_true", help="(re)write the baseline from the results")
-    p.add_argument("--dataset", default="moving-shapes")
+    p.add_argument("--dataset", default=None, help="with --update-baseline (default: from the baseline/results)")
     p.add_argument("--profile", default="smoke")
-    p.add_argument("--abs", type=float, default=None)
-    p.add_argument("--rel", type=float, default=None)
+    p.add_argument("--abs", type=float, default=None, help="default absolute band for new entries")
+    p.add_argument("--rel", type=float, default=None, help="default relative band for new entries")
+    p.add_argument("--skip-incomparable", action="store_true",
+                   help="with --update-baseline: leave out numbers marked not comparable")
+    p.add_argument("--all", action="store_true", help="list metrics within their band too")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("manifest", help="manifest tools")

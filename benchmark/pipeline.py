@@ -50,6 +50,7 @@ class RunSpec:
     data_root: Path | None = None
     metrics: list[str] | None = None  # None: every applicable offline metric
     progress: bool = True
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. smaller splits in tests
 
     @property
     def run_dir(self) -> Path:
@@ -59,9 +60,13 @@ class RunSpec:
 
 # ------------------------------------------------------------------------------ helpers ---
 
-def load_dataset(name: str, data_root: Path | None = None) -> VideoDataset:
+def load_dataset(name: str, data_root: Path | None = None, **options: Any) -> VideoDataset:
     kwargs = {"root": data_root} if data_root is not None else {}
-    return DATASETS.build(name, **kwargs)
+    return DATASETS.build(name, **kwargs, **options)
+
+
+def _dataset(spec: "RunSpec") -> VideoDataset:
+    return load_dataset(spec.dataset, spec.data_root, **spec.dataset_options)
 
 
 def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
@@ -91,16 +96,34 @@ def _metric_code_hash() -> str:
     return sha256_tree([repo_root() / "benchmark" / "metrics"])
 
 
+STAGE_FILES = {"train": "train/stage.json"}
+
+
+def _stage_file(stage: str) -> str:
+    """Where a stage's record lives: inside the folder that holds its outputs (one DVC out each)."""
+    if stage in STAGE_FILES:
+        return STAGE_FILES[stage]
+    kind, _, task = stage.partition("/")
+    folder = {"sample": "samples", "evaluate": "scores"}[kind]
+    return f"{folder}/stage-{task}.json"
+
+
 class Stages:
-    """Reads/writes ``stages.json``: per stage, its content key and its outputs' sha256."""
+    """Per-stage records: the stage's content key and its outputs' sha256.
+
+    Each record sits in the stage's own output folder (``train/``, ``samples/``, ``scores/``) so
+    that DVC can track every stage's outputs without overlap.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.path = run_dir / "stages.json"
-        self.records: dict[str, Any] = read_json(self.path) if self.path.exists() else {}
+
+    def get(self, stage: str) -> dict[str, Any] | None:
+        path = self.run_dir / _stage_file(stage)
+        return read_json(path) if path.exists() else None
 
     def fresh(self, stage: str, key: str) -> bool:
-        rec = self.records.get(stage)
+        rec = self.get(stage)
         if not rec or rec.get("key") != key:
             return False
         for rel, digest in rec.get("outputs", {}).items():
@@ -109,10 +132,10 @@ class Stages:
                 return False
         return True
 
-    def record(self, stage: str, key: str, outputs: list[str], **info: Any) -> None:
-        self.records[stage] = {"key": key, "outputs": {o: sha256_file(self.run_dir / o) for o in outputs},
-                               **info}
-        write_json_atomic(self.path, self.records)
+    def record(self, stage: str, key: str, outputs: list[str], **info: Any) -> dict[str, Any]:
+        rec = {"key": key, "outputs": {o: sha256_file(self.run_dir / o) for o in outputs}, **info}
+        write_json_atomic(self.run_dir / _stage_file(stage), rec)
+        return rec
 
 
 def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
@@ -135,7 +158,7 @@ def _progress(it, **kw):
 def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | None = None
                 ) -> tuple[Method, dict[str, Any]]:
     """Fit the method on the train split (or load the cached checkpoint); returns it and its record."""
-    ds = ds or load_dataset(spec.dataset, spec.data_root)
+    ds = ds or _dataset(spec)
     method = method or build_method(spec, ds)
     run_dir = spec.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -147,28 +170,32 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
                        "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks},
                        "code": _code_hash(type(method))})
     stages = Stages(run_dir)
-    ckpt = run_dir / "model.pt"
+    train_dir = run_dir / "train"
+    ckpt = train_dir / "model.pt"
     if stages.fresh("train", key):
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         method.load_state_dict(state["state"])
         method.to(method.device)
-        return method, stages.records["train"]
-    write_json_atomic(run_dir / "config.json", {"method": spec.method, "profile": spec.profile,
+        return method, stages.get("train")
+    write_json_atomic(train_dir / "config.json", {"method": spec.method, "profile": spec.profile,
                                                "seed": spec.seed, "config": method.config_dict()})
     data = TrainData(videos=train.videos, protocols={t: ds.protocol(t, "train") for t in tasks},
                      content_hash=train.content_hash)
     t0 = time.time()
-    resume = (run_dir / "train_state.json").exists() or any(run_dir.glob("checkpoint*.pt"))
-    summary = method.fit(data, run_dir, seed=spec.seed, resume=resume, progress=spec.progress) or {}
+    # A killed run left checkpoints behind: the loop resumes from them (bitwise-equal weights).
+    resume = any(train_dir.glob("checkpoint*.pt"))
+    summary = method.fit(data, train_dir, seed=spec.seed, resume=resume, progress=spec.progress) or {}
     seconds = time.time() - t0
     with atomic_path(ckpt) as tmp:
         torch.save({"state": method.state_dict(), "method": spec.method, "profile": spec.profile,
                     "config": method.config_dict(), "seed": spec.seed,
                     "code": code_version()}, tmp)
-    outputs = ["model.pt", "config.json"] + (["train_log.jsonl"] if (run_dir / "train_log.jsonl").exists() else [])
-    stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary),
-                  data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)})
-    return method, stages.records["train"]
+    outputs = ["train/model.pt", "train/config.json"]
+    if (train_dir / "train_log.jsonl").exists():
+        outputs.append("train/train_log.jsonl")
+    rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary),
+                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)})
+    return method, rec
 
 
 def _jsonable(obj: Any) -> Any:
@@ -231,7 +258,7 @@ def generate_samples(method: Method, task: str, protocol: Protocol, ref: SplitDa
 
 def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | None = None,
                  train_key: str = "") -> dict[str, Any]:
-    ds = ds or load_dataset(spec.dataset, spec.data_root)
+    ds = ds or _dataset(spec)
     protocol, ref = reference_clips(ds, task)
     run_dir = spec.run_dir
     rel = f"samples/{task}.npz"
@@ -239,16 +266,15 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
                        "reference": ref.content_hash, "seed": spec.seed, "code": _code_hash(type(method))})
     stages = Stages(run_dir)
     if stages.fresh(f"sample/{task}", key):
-        return stages.records[f"sample/{task}"]
+        return stages.get(f"sample/{task}")
     t0 = time.time()
     videos = generate_samples(method, task, protocol, ref, seed=spec.seed + 1, progress=spec.progress)
     k = len(videos) // len(ref)
     V.save_npz(run_dir / rel, videos, num_samples=np.array(k), context_frames=np.array(protocol.context_frames))
     gallery = f"samples/{task}.gif"
     write_gallery(run_dir / gallery, videos, ref, task, protocol, k)
-    stages.record(f"sample/{task}", key, [rel, gallery], seconds=time.time() - t0, num_samples=k,
-                  num_videos=len(videos))
-    return stages.records[f"sample/{task}"]
+    return stages.record(f"sample/{task}", key, [rel, gallery], seconds=time.time() - t0, num_samples=k,
+                         num_videos=len(videos))
 
 
 def write_gallery(path: Path, videos: np.ndarray, ref: SplitData, task: str, protocol: Protocol, k: int) -> None:
@@ -342,10 +368,9 @@ def compute_metrics(task: str, protocol: Protocol, samples: np.ndarray, k: int, 
     return values, protocols
 
 
-def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None, sample_key: str = ""
-                   ) -> dict[str, Any]:
+def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> dict[str, Any]:
     """Score the saved samples of ``task``; returns the task entry of results.json."""
-    ds = ds or load_dataset(spec.dataset, spec.data_root)
+    ds = ds or _dataset(spec)
     protocol, ref = reference_clips(ds, task)
     run_dir = spec.run_dir
     rel = f"samples/{task}.npz"
@@ -399,20 +424,21 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_record: dict[str, 
     results = {"schema": SCHEMA, "method": spec.method, "dataset": spec.dataset,
                "profile": spec.profile if spec.method != REAL else "data", "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
-               "train_log": "train_log.jsonl" if (run_dir / "train_log.jsonl").exists() else None,
+               "train_log": "train/train_log.jsonl" if (run_dir / "train/train_log.jsonl").exists() else None,
                "manifest": "manifest.json"}
     write_json_atomic(run_dir / "results.json", results)
     artifacts = ["results.json", *(f for t in tasks.values() for f in (t["samples"], t["gallery"]) if f)]
     artifacts += [f"scores/{t}.json" for t in tasks]
-    for f in ("model.pt", "config.json", "train_log.jsonl"):
+    for f in ("train/model.pt", "train/config.json", "train/train_log.jsonl"):
         if (run_dir / f).exists():
             artifacts.append(f)
-    dataset = {"name": spec.dataset, "tasks": {t: v["reference"] for t, v in tasks.items()}}
+    dataset = {**_dataset(spec).identity(), "tasks": {t: v["reference"] for t, v in tasks.items()}}
     if train_record:
         dataset["train"] = train_record.get("data")
     manifest = build_manifest(
         run_dir=run_dir, config={"method": spec.method, "profile": spec.profile, "overrides": spec.overrides,
-                                 "model": config, "device": spec.device},
+                                 "model": config, "device": spec.device,
+                                 "dataset_options": spec.dataset_options},
         seeds=[spec.seed], dataset=dataset,
         metric_protocols={t: v["metric_protocols"] for t, v in tasks.items()}, timings=timings,
         artifacts=artifacts, extra={"results": {t: {k: v["value"] for k, v in e["metrics"].items()}
@@ -422,26 +448,39 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_record: dict[str, 
 
 
 def run_method(spec: RunSpec) -> Path:
-    """train -> sample -> evaluate for every task the method and dataset share."""
-    ds = load_dataset(spec.dataset, spec.data_root)
-    t0 = time.time()
+    """train -> sample -> evaluate for every task the method and dataset share (each cached)."""
+    ds = _dataset(spec)
     method, train_rec = stage_train(spec, ds)
-    timings = {"train_s": float(train_rec.get("seconds", 0.0)), "train_cached": time.time() - t0 < 1e-9}
-    tasks = {}
     for task in (t for t in method.tasks if t in ds.protocols):
-        t1 = time.time()
-        srec = stage_sample(spec, method, task, ds, train_key=train_rec["key"])
-        t2 = time.time()
-        tasks[task] = stage_evaluate(spec, task, ds, sample_key=srec["key"])
-        timings[f"sample_{task}_s"] = float(srec.get("seconds", t2 - t1))
-        timings[f"evaluate_{task}_s"] = float(tasks[task].get("seconds", time.time() - t2))
-    timings["wall_s"] = time.time() - t0
-    return write_results(spec, tasks, train_rec, method.config_dict(), timings)
+        stage_sample(spec, method, task, ds, train_key=train_rec["key"])
+    return evaluate_run(spec, ds)
+
+
+def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None) -> Path:
+    """Score every task's saved samples and write results.json + manifest.json."""
+    ds = ds or _dataset(spec)
+    cls = METHODS.get(spec.method)
+    stages = Stages(spec.run_dir)
+    train_rec = stages.get("train")
+    if train_rec is None:
+        raise UserError(f"{spec.run_dir}: not trained; run `benchmark train {spec.method} --dataset {spec.dataset}`")
+    timings: dict[str, float] = {"train_s": float(train_rec.get("seconds", 0.0))}
+    tasks = {}
+    for task in (t for t in cls.tasks if t in ds.protocols):
+        srec = stages.get(f"sample/{task}")
+        if srec is None:
+            raise UserError(f"{spec.run_dir}: no {task} samples; run `benchmark sample {spec.method} "
+                            f"--dataset {spec.dataset}`")
+        tasks[task] = stage_evaluate(spec, task, ds)
+        timings[f"sample_{task}_s"] = float(srec.get("seconds", 0.0))
+        timings[f"evaluate_{task}_s"] = float(tasks[task].get("seconds", 0.0))
+    config = read_json(spec.run_dir / "train" / "config.json").get("config", {})
+    return write_results(spec, tasks, train_rec, config, timings)
 
 
 def run_real(spec: RunSpec) -> Path:
     """The "real data" bound: metrics of the real test clips (set metrics: test vs val split)."""
-    ds = load_dataset(spec.dataset, spec.data_root)
+    ds = _dataset(spec)
     run_dir = spec.run_dir
     t0 = time.time()
     tasks = {}
@@ -495,7 +534,7 @@ def verify_run(path: Path, *, data_root: Path | None = None, rtol: float = 1e-6)
         return problems + ["results.json missing"]
     if results["method"] == REAL:
         return problems  # real-data rows are recomputed by re-running `benchmark evaluate real`
-    ds = load_dataset(results["dataset"], data_root)
+    ds = load_dataset(results["dataset"], data_root, **manifest["config"].get("dataset_options", {}))
     for task, entry in results["tasks"].items():
         protocol, ref = reference_clips(ds, task)
         if ref.content_hash != entry["reference"]["sha256"]:

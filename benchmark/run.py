@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
-                  console=None) -> int:
+                  dataset_options: dict[str, Any] | None = None, console=None) -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
     A failing method does not stop the others; the exit code is 1 if any failed.
@@ -30,14 +30,15 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
 
     console = console or Console(stderr=True)
     names = METHODS.resolve(methods)
-    ds = load_dataset(dataset, data_root)
+    ds = load_dataset(dataset, data_root, **(dataset_options or {}))
     names = [n for n in names if set(METHODS.get(n).tasks) & set(ds.protocols)]
     t_start = time.time()
     failures: dict[str, str] = {}
     for i, name in enumerate(names, 1):
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
-                       data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress)
+                       data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
+                       dataset_options=dataset_options or {})
         t0 = time.time()
         try:
             path = run_method(spec)
@@ -52,7 +53,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
-                     progress=progress))
+                     progress=progress, dataset_options=dataset_options or {}))
     if report:
         from benchmark.report import render_report
 

@@ -99,6 +99,10 @@ class VideoDataset:
     def load_split(self, split: str) -> SplitData:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def identity(self) -> dict[str, Any]:
+        """What identifies this dataset's content for manifests (name, version, parameters)."""
+        return {"name": self.name}
+
     def tasks(self) -> list[str]:
         return [t for t in TASKS if t in self.protocols]
 

@@ -160,6 +160,9 @@ class MovingShapes(VideoDataset):
         }
         self._cache: dict[str, SplitData] = {}
 
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.config.version, "generator": asdict(self.config)}
+
     @property
     def cache_dir(self) -> Path:
         """``<root>/moving-shapes/<hash of the generation parameters>``."""

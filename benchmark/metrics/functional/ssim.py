@@ -1,0 +1,96 @@
+"""Per-frame SSIM (Wang et al. 2004) with a Gaussian window, batched on torch.
+
+Matches ``skimage.metrics.structural_similarity(x, y, gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=1.0, channel_axis=...)``: an 11x11 Gaussian window
+(σ = 1.5; skimage truncates at 3.5σ, giving radius 5), population (biased) local variances,
+``C1 = (K1·L)²``, ``C2 = (K2·L)²``, and the mean SSIM map taken over the "valid" region only
+(the 5-pixel border where the window leaves the image is excluded, as skimage crops it). Colour
+frames: SSIM per channel, then the mean over channels.
+
+The separable window is applied as two banded matrix products, ``Gᵀ_H · X · G_W`` in float64
+(on CPU about 10x faster than ``conv2d`` with a 1-channel float64 kernel, and exact to ~1e-14).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from benchmark.metrics.functional._frames import DEFAULT_CHUNK, map_frame_pairs
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float64,
+                    device: torch.device | str | None = None) -> Tensor:
+    """Normalised 1-D Gaussian ``(size,)`` centred on the middle tap."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"window size must be a positive odd number, got {size}")
+    r = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+    g = torch.exp(-0.5 * (r / sigma) ** 2)
+    return g / g.sum()
+
+
+def _band_matrix(n: int, window: Tensor) -> Tensor:
+    """``(n, n - k + 1)`` matrix whose column j holds the window at rows j..j+k-1 ("valid" filtering)."""
+    k = window.numel()
+    out_n = n - k + 1
+    band = torch.zeros(n, out_n, dtype=window.dtype, device=window.device)
+    rows = torch.arange(out_n, device=window.device)[None, :] + torch.arange(k, device=window.device)[:, None]
+    cols = torch.arange(out_n, device=window.device)[None, :].expand(k, out_n)
+    band[rows, cols] = window[:, None].expand(k, out_n)
+    return band
+
+
+def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+              k1: float = 0.01, k2: float = 0.03) -> Tensor:
+    """SSIM maps over the valid region for frame stacks (computed in the dtype of ``x``).
+
+    Args:
+        x: frames ``(M, C, H, W)``.
+        y: frames ``(M, C, H, W)``.
+
+    Returns:
+        ``(M, C, H - window_size + 1, W - window_size + 1)``.
+    """
+    m, c, h, w = x.shape
+    if h < window_size or w < window_size:
+        raise ValueError(f"SSIM window {window_size}x{window_size} is larger than the frames ({h}x{w}); "
+                         f"frames must be at least {window_size} pixels on each side")
+    g = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
+    # filter the five maps x, y, x², y², xy at once: (5, M, C, H, W) -> (5, M, C, H', W')
+    stack = torch.stack([x, y, x * x, y * y, x * y])
+    mu_x, mu_y, e_xx, e_yy, e_xy = _band_matrix(h, g).T @ stack @ _band_matrix(w, g)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
+    num = (2 * mu_xy + c1) * (2 * cov + c2)
+    den = (mu_xx + mu_yy + c1) * (var_x + var_y + c2)
+    return num / den
+
+
+def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+                k1: float = 0.01, k2: float = 0.03, chunk: int = DEFAULT_CHUNK) -> Tensor:
+    """Mean SSIM of every frame pair (per channel, then averaged over channels), in float64.
+
+    Args:
+        x: frames ``(..., C, H, W)``, float in [0, data_range]; H, W >= ``window_size``.
+        y: frames ``(..., C, H, W)``; leading dims broadcast against ``x``.
+        data_range: dynamic range L of the pixel values (1 for [0, 1] frames).
+        window_size: side of the Gaussian window (11).
+        sigma: standard deviation of the Gaussian window (1.5).
+        k1: luminance constant, ``C1 = (k1·L)²``.
+        k2: contrast constant, ``C2 = (k2·L)²``.
+        chunk: frames processed at once (memory bound only).
+
+    Returns:
+        float64 tensor with the broadcast leading shape ``(...)``.
+
+    >>> import torch
+    >>> x = torch.rand(2, 4, 3, 16, 16)
+    >>> ssim_frames(x, x).shape, bool(torch.allclose(ssim_frames(x, x), torch.ones(2, 4, dtype=torch.float64)))
+    (torch.Size([2, 4]), True)
+    """
+
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        return ssim_maps(a, b, data_range, window_size, sigma, k1, k2).flatten(1).mean(1)
+
+    return map_frame_pairs(fn, x, y, chunk=chunk)
