@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup chromium run test test-all clean
+.PHONY: setup chromium run test test-all clean repro
 
 setup: $(VENV)/.installed
 
@@ -30,3 +30,7 @@ test-all: setup chromium
 
 clean:
 	rm -rf $(VENV) .cache runs reports/moving-shapes
+
+# The DVC pipeline (dvc.yaml): stages call `benchmark`, so the venv's bin goes first on PATH.
+repro: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
