@@ -54,7 +54,9 @@ def check_videos(x: torch.Tensor, name: str = "videos") -> torch.Tensor:
 def to_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 ``(N, T, C, H, W)`` 0..255 -> float32 in [0, 1]."""
     if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.asarray(x))
+        if not x.flags.writeable:  # memory-mapped stores are read-only; torch wants writable memory
+            x = x.copy()
+        x = torch.from_numpy(x)
     if x.dtype != torch.uint8:
         raise VideoFormatError(f"to_float expects uint8, got {x.dtype}")
     return x.float().div_(255.0)
@@ -157,8 +159,13 @@ def write_video(path: str | os.PathLike, video: torch.Tensor | np.ndarray, fps: 
             from PIL import Image
 
             imgs = [Image.fromarray(f) for f in frames]
+            # GIF stores durations in centiseconds. Pillow merges identical consecutive frames into
+            # one frame with the summed duration; the comment lets read_video restore them (a
+            # static video must keep its T frames), exactly since durations are whole centiseconds.
+            frame_ms = max(10, round(100 / fps) * 10)
             imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
-                         duration=int(1000 / fps), loop=0, optimize=False)
+                         duration=frame_ms, loop=0, optimize=False,
+                         comment=f"{_GIF_TAG}frames={len(frames)};frame_ms={frame_ms}".encode())
         elif suffix == ".mp4":
             _write_mp4(tmp, frames, fps)
         else:
@@ -182,6 +189,35 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
             container.mux(packet)
 
 
+_GIF_TAG = "vidbench:"
+
+
+def _restore_gif_frames(path: Path, frames: list[np.ndarray], durations: list[int],
+                        comment: bytes | str) -> list[np.ndarray]:
+    """Undo Pillow's merging of identical consecutive frames in GIFs written by :func:`write_video`.
+
+    Pillow writes a run of identical frames as one frame whose duration is the sum; the comment
+    ``vidbench:frames=T;frame_ms=D`` records T and the duration D of one frame, so each decoded
+    frame stands for ``duration / D`` frames. GIFs from elsewhere (no comment) are returned as decoded.
+    """
+    if isinstance(comment, bytes):
+        comment = comment.decode("utf-8", "replace")
+    if not comment.startswith(_GIF_TAG):
+        return frames
+    try:
+        fields = dict(kv.split("=", 1) for kv in comment[len(_GIF_TAG):].split(";"))
+        expected, frame_ms = int(fields["frames"]), float(fields["frame_ms"])
+    except (ValueError, KeyError):
+        return frames
+    if len(frames) == expected:
+        return frames
+    repeats = [max(1, round(d / frame_ms)) for d in durations]
+    if sum(repeats) != expected:
+        raise VideoFormatError(f"{path}: GIF declares {expected} frames but its {len(frames)} frames' "
+                               f"durations give {sum(repeats)}; the file was altered or truncated")
+    return [f for f, r in zip(frames, repeats) for _ in range(r)]
+
+
 def read_video(path: str | os.PathLike) -> np.ndarray:
     """Decode one video file to uint8 ``(T, C, H, W)`` (RGB). Corrupt files raise VideoFormatError."""
     path = Path(path)
@@ -192,7 +228,12 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
             from PIL import Image, ImageSequence
 
             with Image.open(path) as im:
-                frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(im)]
+                comment = im.info.get("comment", b"")
+                frames, durations = [], []
+                for f in ImageSequence.Iterator(im):
+                    frames.append(np.asarray(f.convert("RGB")))
+                    durations.append(f.info.get("duration", 0))
+            frames = _restore_gif_frames(path, frames, durations, comment)
         else:
             import av
 
@@ -218,7 +259,7 @@ def load_video_set(source: str | os.PathLike, max_videos: int | None = None) -> 
     if not source.exists():
         raise VideoFormatError(f"{source}: no such file or folder")
     if source.is_file():
-        if source.suffix == ".npz":
+        if source.suffix.lower() == ".npz":
             arr = load_npz(source)
         elif source.suffix.lower() in VIDEO_SUFFIXES:
             arr = read_video(source)[None]
@@ -231,7 +272,7 @@ def load_video_set(source: str | os.PathLike, max_videos: int | None = None) -> 
     parts: list[np.ndarray] = []
     total = 0
     for f in files:
-        arr = load_npz(f) if f.suffix == ".npz" else read_video(f)[None]
+        arr = load_npz(f) if f.suffix.lower() == ".npz" else read_video(f)[None]
         if parts and arr.shape[1:] != parts[0].shape[1:]:
             raise VideoFormatError(f"{f}: video shape (T, C, H, W)={arr.shape[1:]} differs from "
                                    f"{files[0].name}'s {parts[0].shape[1:]}; all videos must match")

@@ -156,6 +156,7 @@ class Run:
     data: dict[str, Any]
     slug: str
     color: str = "#000000"
+    name: str = ""  # the row label; set by load_runs (method, plus seed/profile when a method has several runs)
 
     @property
     def folder(self) -> Path:
@@ -190,7 +191,7 @@ class Run:
         return ""
 
     def label(self) -> str:
-        return "real data" if self.is_real else self.method
+        return self.name or ("real data" if self.is_real else self.method)
 
 
 def load_runs(dataset: str, run_root: Path, profile: str | None = None) -> list[Run]:
@@ -220,6 +221,17 @@ def load_runs(dataset: str, run_root: Path, profile: str | None = None) -> list[
     methods = sorted({r.method for r in runs if not r.is_real})
     for r in runs:
         r.color = "#000000" if r.is_real else palette[methods.index(r.method) % len(palette)]
+        base_name = "real data" if r.is_real else r.method
+        same = [o for o in runs if o.method == r.method]
+        if len(same) == 1:
+            r.name = base_name
+        else:
+            extra = []
+            if len({o.profile for o in same}) > 1:
+                extra.append(r.profile or "no profile")
+            if len({o.seeds for o in same}) > 1 or not extra:
+                extra.append(f"seed {r.seeds}" if r.seeds else r.slug)
+            r.name = f"{base_name} ({', '.join(extra)})"
     return runs
 
 
@@ -309,7 +321,7 @@ def plot_curves(metric: str, entries: list[tuple[Run, dict[str, Any]]], protocol
         return False
     arrow = {True: " (higher is better)", False: " (lower is better)"}.get(higher, "")
     ax.set_title(f"{metric} per frame{arrow}", fontsize=10)
-    ax.set_xlabel("frame index (context frames first)" if c else "frame index", fontsize=9)
+    ax.set_xlabel(f"frame index (frames 1–{c} are context)" if c else "frame index", fontsize=9)
     ax.set_ylabel(metric, fontsize=9)
     ax.grid(alpha=0.3)
     ax.tick_params(labelsize=8)
@@ -430,6 +442,8 @@ def _build_group(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]
                 title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
             if mv.get("n"):
                 title += f"; n = {mv['n']}"
+            if mv.get("extra"):
+                title += f"; {_settings_text(mv['extra'])}"
             if nc:
                 title += "; NOT COMPARABLE"
             cells.append({**text, "sort": sort_key(mv.get("value")), "title": title, "nc": nc,
@@ -468,6 +482,7 @@ def _build_group(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]
     rows.sort(key=order)
     if not any(row["is_real"] for row in rows):
         rows.insert(0, {"method": "real data", "is_real": True, "placeholder": True, "comparable": True,
+                        "note": "", "protocol_diff": [],
                         "cells": [{"value": "—", "ci": "", "n": "", "sort": "", "title": "no real-data run",
                                    "nc": False, "best": False} for _ in names]})
 
