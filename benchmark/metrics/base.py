@@ -78,6 +78,24 @@ class VideoMetric(torchmetrics.Metric):
     def compute(self) -> dict[str, MetricValue]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def merge_state(self, incoming_state: dict[str, Any] | torchmetrics.Metric) -> None:
+        """Add another instance's state (or a state dict) to this one, as ``torchmetrics.Metric``.
+
+        Also counts the incoming updates, so ``compute()`` after a merge does not warn that
+        ``update()`` was never called.
+        """
+        updates = incoming_state._update_count if isinstance(incoming_state, torchmetrics.Metric) else 1
+        super().merge_state(incoming_state)
+        self._update_count += updates
+
+    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
+        # the one place torchmetrics adds states (merge_state and forward); let subclasses adapt them
+        super()._reduce_states(self._align_incoming(dict(incoming_state)))
+
+    def _align_incoming(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Hook: adapt an incoming state dict before it is added (e.g. size lazily shaped states)."""
+        return state
+
 
 def finite_or_none(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x

@@ -7,12 +7,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-#: default number of frames converted to float64 at once (bounds peak memory, not the result)
-DEFAULT_CHUNK = 256
+#: default number of pixel values (frames x C x H x W) handled at once; bounds peak memory
+#: (about 2^19 float64 values x ~12 temporaries ≈ 50 MB) and never changes the result
+DEFAULT_CHUNK_ELEMENTS = 1 << 19
 
 
 def map_frame_pairs(fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor,
-                    chunk: int = DEFAULT_CHUNK, dtype: torch.dtype = torch.float64) -> Tensor:
+                    chunk: int | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
     """Apply a per-frame-pair function over broadcast leading dims, ``chunk`` frames at a time.
 
     Args:
@@ -20,7 +21,7 @@ def map_frame_pairs(fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
         x: frames ``(..., C, H, W)``.
         y: frames ``(..., C, H, W)``; leading dims broadcast against ``x`` (e.g. a target
             ``(B, 1, p, C, H, W)`` against samples ``(B, k, p, C, H, W)``) without being copied whole.
-        chunk: frames per call of ``fn``.
+        chunk: frames per call of ``fn``; default: as many as fit :data:`DEFAULT_CHUNK_ELEMENTS`.
         dtype: the dtype ``fn`` computes in.
 
     Returns:
@@ -40,6 +41,8 @@ def map_frame_pairs(fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
         return out.reshape(lead)
     if len(lead) == 0:
         return fn(xe[None].to(dtype), ye[None].to(dtype)).reshape(lead)
+    if chunk is None:
+        chunk = DEFAULT_CHUNK_ELEMENTS // max(1, frame.numel())
     chunk = max(1, int(chunk))
     for start in range(0, total, chunk):
         flat = torch.arange(start, min(start + chunk, total), device=x.device)

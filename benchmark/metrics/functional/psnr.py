@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from benchmark.metrics.functional._frames import DEFAULT_CHUNK, map_frame_pairs
+from benchmark.metrics.functional._frames import map_frame_pairs
 
 #: MSE floor. Identical frames have MSE 0 and an infinite PSNR; the MSE is clamped to this floor so
 #: every per-frame PSNR is finite and time/sequence averages stay meaningful. With ``data_range=1``
@@ -17,7 +17,7 @@ PSNR_MSE_FLOOR = 1e-10
 
 
 def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float = PSNR_MSE_FLOOR,
-                chunk: int = DEFAULT_CHUNK) -> Tensor:
+                chunk: int | None = None) -> Tensor:
     """PSNR of every frame pair, ``10·log10(data_range² / max(MSE, mse_floor))``, in float64.
 
     The MSE is the mean over all channels and pixels of one frame.
@@ -27,7 +27,7 @@ def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float 
         y: frames ``(..., C, H, W)``; leading dims broadcast against ``x``.
         data_range: peak signal value (1 for [0, 1] frames).
         mse_floor: lower clamp of the MSE (see :data:`PSNR_MSE_FLOOR`).
-        chunk: frames processed at once (memory bound only).
+        chunk: frames processed at once (bounds memory only; default from the frame size).
 
     Returns:
         float64 tensor with the broadcast leading shape ``(...)``.

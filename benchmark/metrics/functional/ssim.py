@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from benchmark.metrics.functional._frames import DEFAULT_CHUNK, map_frame_pairs
+from benchmark.metrics.functional._frames import map_frame_pairs
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float64,
@@ -41,12 +41,14 @@ def _band_matrix(n: int, window: Tensor) -> Tensor:
 
 
 def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
-              k1: float = 0.01, k2: float = 0.03) -> Tensor:
+              k1: float = 0.01, k2: float = 0.03, gaussian: bool = True,
+              sample_covariance: bool = False) -> Tensor:
     """SSIM maps over the valid region for frame stacks (computed in the dtype of ``x``).
 
     Args:
         x: frames ``(M, C, H, W)``.
         y: frames ``(M, C, H, W)``.
+        data_range, window_size, sigma, k1, k2, gaussian, sample_covariance: see :func:`ssim_frames`.
 
     Returns:
         ``(M, C, H - window_size + 1, W - window_size + 1)``.
@@ -55,20 +57,28 @@ def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 
     if h < window_size or w < window_size:
         raise ValueError(f"SSIM window {window_size}x{window_size} is larger than the frames ({h}x{w}); "
                          f"frames must be at least {window_size} pixels on each side")
-    g = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
+    if gaussian:
+        g = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
+    else:
+        g = torch.full((window_size,), 1.0 / window_size, dtype=x.dtype, device=x.device)
     # filter the five maps x, y, x², y², xy at once: (5, M, C, H, W) -> (5, M, C, H', W')
     stack = torch.stack([x, y, x * x, y * y, x * y])
     mu_x, mu_y, e_xx, e_yy, e_xy = _band_matrix(h, g).T @ stack @ _band_matrix(w, g)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
+    if sample_covariance:  # skimage's default: unbiased local (co)variances, NP / (NP - 1)
+        n_px = window_size * window_size
+        norm = n_px / (n_px - 1)
+        var_x, var_y, cov = var_x * norm, var_y * norm, cov * norm
     num = (2 * mu_xy + c1) * (2 * cov + c2)
     den = (mu_xx + mu_yy + c1) * (var_x + var_y + c2)
     return num / den
 
 
 def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
-                k1: float = 0.01, k2: float = 0.03, chunk: int = DEFAULT_CHUNK) -> Tensor:
+                k1: float = 0.01, k2: float = 0.03, gaussian: bool = True, sample_covariance: bool = False,
+                chunk: int | None = None) -> Tensor:
     """Mean SSIM of every frame pair (per channel, then averaged over channels), in float64.
 
     Args:
@@ -79,7 +89,12 @@ def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int 
         sigma: standard deviation of the Gaussian window (1.5).
         k1: luminance constant, ``C1 = (k1·L)²``.
         k2: contrast constant, ``C2 = (k2·L)²``.
-        chunk: frames processed at once (memory bound only).
+        gaussian: Gaussian window (default); ``False`` gives a uniform ``window_size``² box, as
+            skimage's default 7x7 window that SVG's evaluation used (then also pass
+            ``window_size=7, sample_covariance=True`` to reproduce it).
+        sample_covariance: unbiased local (co)variances (skimage's default); ``False`` (default)
+            uses population ones, as ``use_sample_covariance=False``.
+        chunk: frames processed at once (bounds memory only; default from the frame size).
 
     Returns:
         float64 tensor with the broadcast leading shape ``(...)``.
@@ -91,6 +106,7 @@ def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int 
     """
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
-        return ssim_maps(a, b, data_range, window_size, sigma, k1, k2).flatten(1).mean(1)
+        return ssim_maps(a, b, data_range, window_size, sigma, k1, k2, gaussian,
+                         sample_covariance).flatten(1).mean(1)
 
     return map_frame_pairs(fn, x, y, chunk=chunk)

@@ -1,0 +1,10 @@
+"""Streaming video metrics; importing this package registers them in ``benchmark.registry.METRICS``.
+
+Explicit imports, no entry points: a new metric module is added to the list below.
+"""
+
+from benchmark.metrics.base import MetricValue, VideoMetric, mean_ci  # noqa: F401
+from benchmark.metrics import psnr, ssim, fcs  # noqa: F401  (register "psnr", "ssim", "fcs")
+from benchmark.metrics.fcs import FrameConsistencyScore  # noqa: F401
+from benchmark.metrics.psnr import PeakSignalNoiseRatio  # noqa: F401
+from benchmark.metrics.ssim import StructuralSimilarity  # noqa: F401
