@@ -119,11 +119,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train one method; under ``torchrun --nproc_per_node N`` it trains with DDP (gloo on CPU)."""
     from benchmark.pipeline import stage_train
+    from benchmark.training import distributed as D
 
-    spec = _spec(args, args.method)
-    _, rec = stage_train(spec)
-    print(f"{spec.run_dir / 'model.pt'} (train {rec.get('seconds', 0):.1f}s)")
+    info = D.setup()
+    try:
+        spec = _spec(args, args.method)
+        if info.distributed:
+            spec.device = str(info.device)
+        _, rec = stage_train(spec)
+        if D.is_main_process():
+            print(f"{spec.run_dir / 'train' / 'model.pt'} (train {rec.get('seconds', 0):.1f}s, "
+                  f"{info.world_size} process(es))")
+    finally:
+        D.teardown()
     return 0
 
 

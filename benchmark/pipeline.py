@@ -177,24 +177,30 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
         method.load_state_dict(state["state"])
         method.to(method.device)
         return method, stages.get("train")
-    write_json_atomic(train_dir / "config.json", {"method": spec.method, "profile": spec.profile,
-                                               "seed": spec.seed, "config": method.config_dict()})
+    from benchmark.training import distributed as D
+
+    main = D.is_main_process()  # under torchrun every rank trains; only rank 0 writes
+    if main:
+        write_json_atomic(train_dir / "config.json", {"method": spec.method, "profile": spec.profile,
+                                                     "seed": spec.seed, "config": method.config_dict()})
     data = TrainData(videos=train.videos, protocols={t: ds.protocol(t, "train") for t in tasks},
                      content_hash=train.content_hash)
     t0 = time.time()
     # A killed run left checkpoints behind: the loop resumes from them (bitwise-equal weights).
     resume = any(train_dir.glob("checkpoint*.pt"))
-    summary = method.fit(data, train_dir, seed=spec.seed, resume=resume, progress=spec.progress) or {}
+    summary = method.fit(data, train_dir, seed=spec.seed, resume=resume, progress=spec.progress and main) or {}
     seconds = time.time() - t0
+    if not main:
+        return method, {"key": key, "seconds": seconds}
     with atomic_path(ckpt) as tmp:
         torch.save({"state": method.state_dict(), "method": spec.method, "profile": spec.profile,
-                    "config": method.config_dict(), "seed": spec.seed,
-                    "code": code_version()}, tmp)
+                    "config": method.config_dict(), "seed": spec.seed, "code": code_version()}, tmp)
     outputs = ["train/model.pt", "train/config.json"]
     if (train_dir / "train_log.jsonl").exists():
         outputs.append("train/train_log.jsonl")
     rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary),
-                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)})
+                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)},
+                        world_size=D.get_world_size())
     return method, rec
 
 

@@ -35,7 +35,7 @@ class DistInfo:
 
 
 def is_distributed() -> bool:
-    """True when a process group is initialised (and has more than zero members)."""
+    """True when a default process group is initialised."""
     return dist.is_available() and dist.is_initialized()
 
 
@@ -164,3 +164,12 @@ def all_gather_objects(obj: object) -> list[object]:
     out: list[object] = [None] * get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_object(obj: object, src: int = 0) -> object:
+    """``obj`` of rank ``src`` on every rank (the argument of other ranks is ignored)."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]

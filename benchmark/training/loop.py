@@ -1,0 +1,436 @@
+"""The shared training loop (nanoGPT-style: one plain function, read it top to bottom).
+
+A method hands the loop its ``nn.Module``s and one or more optimiser *phases* — ``(name,
+optimizer, loss_fn)`` — and the loop does the rest: seeding, sampling clips, ``zero_grad`` /
+``backward`` / gradient all-reduce / ``step`` per phase (so a GAN alternates its D and G phases),
+NaN guard, JSON-lines loss log, tqdm progress, atomic checkpoints and exact resume.
+
+Determinism: the clips of step ``s`` (which videos, and where each temporal crop starts) are a
+pure function of ``(seed, s)``, never of iterator state, so a resumed run sees exactly the batches
+an uninterrupted one would. Videos are drawn without replacement epoch by epoch (a fresh
+permutation per epoch); the ``batch_size`` clips of a step form the *global* batch and rank ``r``
+of ``W`` trains on its slice ``[r*B/W, (r+1)*B/W)``. Hence 2 ranks with batch ``B`` see exactly
+the clips one process with batch ``B`` sees, and (for per-sample losses without batch statistics)
+end with the same weights. Each step also gets a ``torch.Generator`` seeded by ``(seed, step,
+rank)`` in :attr:`Batch.generator` for noise; global RNGs are seeded once and saved in
+checkpoints, so on CPU a killed-and-resumed run ends bitwise identical to an uninterrupted one.
+
+Example (a method's ``fit``)::
+
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    def mse(batch: Batch) -> torch.Tensor:
+        return F.mse_loss(model(batch.videos[:, :-1]), batch.videos[:, 1:])
+    parts = TrainParts(method="my_method", modules={"model": model}, phases=[Phase("mse", opt, mse)])
+    summary = train(parts, data, TrainConfig(steps=1000, batch_size=32), run_dir,
+                    seed=0, clip_frames=15, resume=True)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from benchmark.methods import TrainData
+from benchmark.training import distributed as D
+from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, CheckpointError,
+                                           capture_rng_state, git_revision, load_checkpoint,
+                                           restore_rng_state, save_checkpoint)
+from benchmark.utils import atomic_path, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "train_log.jsonl"
+CONFIG_NAME = "train_config.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train; every method nests one as ``config.train``.
+
+    Attributes:
+        steps: total optimiser steps (each runs every phase once).
+        batch_size: *global* batch: clips per step over all ranks (must divide by the world size).
+        checkpoint_every: write ``checkpoint.pt`` every this many steps (and always at the end).
+        log_every: append mean losses of the last ``log_every`` steps to ``train_log.jsonl``.
+        grad_clip: max global gradient norm per phase (None: no clipping).
+    """
+
+    steps: int = 10_000
+    batch_size: int = 64
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    grad_clip: float | None = None
+
+
+@dataclass
+class Batch:
+    """One step's training clips on this rank.
+
+    Attributes:
+        videos: float ``(B, T, C, H, W)`` in [0, 1] on the modules' device.
+        index: ``(B,)`` int64, the clips' video indices into ``TrainData.videos`` (for per-video
+            latents).
+        start: ``(B,)`` int64, first frame of each temporal crop.
+        step: the 0-based step this batch is for.
+        generator: a ``torch.Generator`` on the device seeded by ``(seed, step, rank)``; use it for
+            noise so samples never depend on iterator state.
+    """
+
+    videos: torch.Tensor
+    index: torch.Tensor
+    start: torch.Tensor
+    step: int
+    generator: torch.Generator
+
+
+LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
+
+
+@dataclass
+class Phase:
+    """One optimiser update per step: ``optimizer.zero_grad(); loss_fn(batch).backward();
+    all-reduce grads; clip; optimizer.step(); after_step()``.
+
+    ``loss_fn`` returns a scalar loss, or ``(loss, extras)`` where ``extras`` maps names to
+    scalars logged as ``<phase>/<name>``. ``after_step`` is a hook for projections and clipping
+    of weights or latents (e.g. TGAN's singular value clipping, NAVSLP's unit-ball projection).
+    """
+
+    name: str
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable[[Any], LossOutput]
+    after_step: Callable[[], None] | None = None
+
+
+@dataclass
+class TrainParts:
+    """What a method gives the loop.
+
+    Attributes:
+        method: the registered method name (recorded in checkpoints, checked on resume).
+        modules: every module whose weights/buffers are trained and checkpointed.
+        phases: the optimiser phases, run in order every step.
+        make_batch: optional ``Batch -> anything`` transform; its output is what ``loss_fn`` gets.
+        schedulers: learning-rate schedulers stepped once per step, checkpointed by name.
+        config: the method's resolved config (``asdict``), recorded in checkpoints.
+    """
+
+    method: str
+    modules: dict[str, torch.nn.Module]
+    phases: list[Phase]
+    make_batch: Callable[[Batch], Any] | None = None
+    schedulers: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss (or the weights) became NaN/inf; the message names the step, phase and value."""
+
+
+# ------------------------------------------------------------------------------- sampling ---
+
+def _seed_int(*entropy: int) -> int:
+    """A 63-bit seed from a tuple of non-negative ints (NumPy's SeedSequence hashing)."""
+    return int(np.random.SeedSequence(list(entropy)).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) from ``(seed, rank)``."""
+    import random
+
+    s = _seed_int(seed, rank, 0)
+    random.seed(s)
+    np.random.seed(s % 2**32)
+    torch.manual_seed(s)
+
+
+class ClipSampler:
+    """Stateless clip sampler: the global batch of step ``s`` is a function of ``(seed, s)``.
+
+    Video indices walk through a per-epoch permutation (without replacement within an epoch);
+    crop starts are uniform over the valid range.
+
+    >>> s = ClipSampler(num_videos=10, video_frames=20, clip_frames=15, batch_size=4, seed=0)
+    >>> idx, start = s.draw(step=3)
+    >>> idx.shape, bool((start <= 5).all())
+    ((4,), True)
+    """
+
+    def __init__(self, num_videos: int, video_frames: int, clip_frames: int, batch_size: int,
+                 seed: int) -> None:
+        self.n, self.max_start = num_videos, video_frames - clip_frames
+        self.batch_size, self.seed = batch_size, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch, 1]).permutation(self.n)
+        return self._perms[epoch]
+
+    def draw(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, starts)`` of the global batch of ``step``, both int64 ``(batch_size,)``."""
+        pos = step * self.batch_size + np.arange(self.batch_size, dtype=np.int64)
+        epochs, within = np.divmod(pos, self.n)
+        idx = np.array([self._perm(int(e))[int(w)] for e, w in zip(epochs, within)], dtype=np.int64)
+        rng = np.random.default_rng([self.seed, step, 2])
+        starts = rng.integers(0, self.max_start + 1, size=self.batch_size, dtype=np.int64)
+        return idx, starts
+
+
+def _load_batch(data: TrainData, sampler: ClipSampler, step: int, clip_frames: int, seed: int,
+                device: torch.device) -> Batch:
+    rank, world = D.get_rank(), D.get_world_size()
+    idx, starts = sampler.draw(step)
+    per_rank = len(idx) // world
+    idx, starts = idx[rank * per_rank:(rank + 1) * per_rank], starts[rank * per_rank:(rank + 1) * per_rank]
+    clips = np.stack([data.videos[i, s:s + clip_frames] for i, s in zip(idx, starts)])
+    x = torch.from_numpy(clips)
+    if device.type == "cuda":
+        x = x.pin_memory()
+    x = x.to(device, non_blocking=True).float().div_(255.0)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(_seed_int(seed, step, rank, 3))
+    return Batch(videos=x, index=torch.from_numpy(idx).to(device), start=torch.from_numpy(starts).to(device),
+                 step=step, generator=gen)
+
+
+# ---------------------------------------------------------------------------- checkpointing ---
+
+def _device_of(modules: dict[str, torch.nn.Module]) -> torch.device:
+    for m in modules.values():
+        for p in m.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def _checkpoint_state(parts: TrainParts, cfg: TrainConfig, step: int, elapsed_s: float, seed: int,
+                      git: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Collective (all ranks call it, for the RNG states); the dict only on rank 0."""
+    rng = D.all_gather_objects(capture_rng_state())
+    if not D.is_main_process():
+        return None
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "method": parts.method,
+        "step": step,
+        "elapsed_s": elapsed_s,
+        "seed": seed,
+        "world_size": D.get_world_size(),
+        "modules": {k: m.state_dict() for k, m in parts.modules.items()},
+        "optimizers": {p.name: p.optimizer.state_dict() for p in parts.phases},
+        "schedulers": {k: s.state_dict() for k, s in parts.schedulers.items()},
+        "rng": rng,
+        "train_config": asdict(cfg),
+        "method_config": parts.config,
+        "git": git,
+        "torch": str(torch.__version__),
+    }
+
+
+def _restore(parts: TrainParts, state: dict[str, Any], cfg: TrainConfig, seed: int, path: Path) -> None:
+    if state["method"] != parts.method:
+        raise CheckpointError(f"{path}: checkpoint is of method {state['method']!r}, not {parts.method!r}")
+    # Extending a run (more steps, other cadences) is fine; anything else is worth a warning.
+    changed = sorted(k for k, v in asdict(cfg).items()
+                     if k not in ("steps", "log_every", "checkpoint_every") and state["train_config"].get(k) != v)
+    model_keys = {k: v for k, v in parts.config.items() if k != "train"}
+    model_changed = {k: v for k, v in (state.get("method_config") or {}).items() if k != "train"} != model_keys
+    if changed or state.get("seed") != seed or model_changed:
+        log.warning("%s: resuming with a different setup than the checkpoint's (train keys %s, seed %s -> %s, "
+                    "method config %s)", path, changed, state.get("seed"), seed,
+                    "changed" if model_changed else "same")
+    for k, m in parts.modules.items():
+        m.load_state_dict(state["modules"][k])
+    for p in parts.phases:
+        p.optimizer.load_state_dict(state["optimizers"][p.name])
+    for k, s in parts.schedulers.items():
+        s.load_state_dict(state["schedulers"][k])
+    rank, world = D.get_rank(), D.get_world_size()
+    if len(state["rng"]) == world:
+        restore_rng_state(state["rng"][rank])
+    else:  # different world size: batches stay exact (they depend on (seed, step) only), noise does not
+        log.warning("%s: checkpoint has RNG states of %d ranks, this run has %d; reseeding global RNGs",
+                    path, len(state["rng"]), world)
+        seed_everything(_seed_int(seed, state["step"]), rank)
+
+
+def _trim_log(path: Path, last_step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (by the run that was killed)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in kept))
+
+
+def _params(phase: Phase) -> list[torch.nn.Parameter]:
+    return [p for group in phase.optimizer.param_groups for p in group["params"]]
+
+
+def _all_finite(modules: dict[str, torch.nn.Module]) -> bool:
+    return all(bool(torch.isfinite(t).all()) for m in modules.values() for t in m.state_dict().values()
+               if t.is_floating_point())
+
+
+# ------------------------------------------------------------------------------------ train ---
+
+def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *, seed: int,
+          clip_frames: int, resume: bool = False, progress: bool = True, stop_after: int | None = None,
+          callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    """Train ``parts`` on clips of ``data`` and return a summary.
+
+    Args:
+        parts: the method's modules, optimiser phases and optional batch transform.
+        data: uint8 training videos ``(N, T, C, H, W)``; clips of ``clip_frames`` are cropped from them.
+        cfg: steps, global batch size, checkpoint/log cadence, gradient clipping.
+        run_dir: receives ``checkpoint.pt``, ``train_log.jsonl`` and ``train_config.json`` (rank 0 only).
+        seed: seeds global RNGs, clip sampling and each step's :attr:`Batch.generator`.
+        clip_frames: frames per training clip.
+        resume: continue from ``run_dir/checkpoint.pt`` if it exists (else start fresh).
+        progress: show a tqdm bar (rank 0).
+        stop_after: return after this many completed steps without the final checkpoint, as a
+            killed run would (for tests and time-boxed jobs).
+        callback: called as ``callback(step, losses)`` after each step (``step`` = steps completed).
+
+    Returns:
+        ``{"method", "start_step", "step", "steps", "stopped_early", "losses", "wall_s",
+        "train_wall_s", "world_size", "checkpoint", "log"}``.
+
+    Raises:
+        NonFiniteLossError: a loss or the weights became NaN/inf; the checkpoint on disk stays the
+            last good one.
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    rank, world = D.get_rank(), D.get_world_size()
+    main = rank == 0
+    videos = data.videos
+    if videos.ndim != 5 or videos.dtype != np.uint8 or len(videos) == 0:
+        raise ValueError(f"train: expected non-empty uint8 videos (N, T, C, H, W), got {videos.dtype} {videos.shape}")
+    if not 1 <= clip_frames <= videos.shape[1]:
+        raise ValueError(f"train: clips of {clip_frames} frames cannot be cut from videos of {videos.shape[1]}")
+    if cfg.batch_size % world:
+        raise ValueError(f"train: batch_size {cfg.batch_size} (global) is not divisible by {world} ranks")
+    if seed < 0:
+        raise ValueError(f"train: seed must be >= 0, got {seed}")
+    names = [p.name for p in parts.phases]
+    if len(set(names)) != len(names):
+        raise ValueError(f"train: phase names must be unique, got {names}")
+
+    device = _device_of(parts.modules)
+    modules = list(parts.modules.values())
+    ckpt_path, log_path = run_dir / CHECKPOINT_NAME, run_dir / LOG_NAME
+
+    seed_everything(seed, rank)
+    start_step, elapsed0 = 0, 0.0
+    resumed = resume and ckpt_path.exists()
+    if resumed:
+        state = load_checkpoint(ckpt_path, map_location=device)
+        _restore(parts, state, cfg, seed, ckpt_path)
+        start_step, elapsed0 = int(state["step"]), float(state.get("elapsed_s", 0.0))
+        del state
+    D.broadcast_modules_(modules)  # identical start on every rank
+
+    git = git_revision() if main else None
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run_dir / CONFIG_NAME, {"method": parts.method, "seed": seed, "world_size": world,
+                                                  "clip_frames": clip_frames, "train": asdict(cfg),
+                                                  "method_config": parts.config, "git": git,
+                                                  "data_hash": data.content_hash})
+        if resumed:
+            _trim_log(log_path, start_step)
+        else:
+            log_path.write_text("")
+    sampler = ClipSampler(len(videos), videos.shape[1], clip_frames, cfg.batch_size, seed)
+
+    last_saved = start_step if resumed else None
+    sums: dict[str, float] = {}
+    count, last_losses = 0, {}
+    step = start_step
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start_step, desc=parts.method, unit="step", dynamic_ncols=True,
+               disable=not (progress and main))
+    try:
+        for step in range(start_step, cfg.steps):
+            for m in modules:
+                m.train()
+            batch = _load_batch(data, sampler, step, clip_frames, seed, device)
+            inputs = parts.make_batch(batch) if parts.make_batch is not None else batch
+            losses: dict[str, float] = {}
+            for phase in parts.phases:
+                phase.optimizer.zero_grad(set_to_none=True)
+                out = phase.loss_fn(inputs)
+                loss, extras = out if isinstance(out, tuple) else (out, {})
+                value = float(D.all_reduce_mean(loss.detach().float().reshape(())))
+                if not math.isfinite(value):
+                    where = (f"the last good checkpoint is {ckpt_path} (step {last_saved})" if last_saved
+                             else "no checkpoint was written yet")
+                    raise NonFiniteLossError(f"{parts.method}: loss of phase {phase.name!r} is {value} at "
+                                             f"step {step + 1}; training stopped, {where}")
+                loss.backward()
+                params = _params(phase)
+                D.all_reduce_gradients_(params)
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                phase.optimizer.step()
+                if phase.after_step is not None:
+                    phase.after_step()
+                losses[phase.name] = value
+                losses.update({f"{phase.name}/{k}": float(v.detach() if isinstance(v, torch.Tensor) else v)
+                               for k, v in extras.items()})
+            for sched in parts.schedulers.values():
+                sched.step()
+            D.all_reduce_buffers_(modules)
+
+            done = step + 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == cfg.steps or done == stop_after:
+                last_losses = {k: v / count for k, v in sums.items()}
+                sums, count = {}, 0
+                if main:
+                    record = {"step": done, "wall_s": round(elapsed0 + time.perf_counter() - t0, 4),
+                              "losses": last_losses,
+                              "lr": {p.name: p.optimizer.param_groups[0]["lr"] for p in parts.phases}}
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                bar.set_postfix({k: f"{v:.4g}" for k, v in last_losses.items()}, refresh=False)
+            if callback is not None:
+                callback(done, losses)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                if not _all_finite(parts.modules):
+                    raise NonFiniteLossError(f"{parts.method}: weights became NaN/inf at step {done}; not "
+                                             f"saving them, the last good checkpoint is step {last_saved}")
+                state = _checkpoint_state(parts, cfg, done, elapsed0 + time.perf_counter() - t0, seed, git)
+                if state is not None:
+                    save_checkpoint(ckpt_path, state)
+                last_saved = done
+            if stop_after is not None and done >= stop_after:
+                step = done
+                break
+        else:
+            step = cfg.steps
+    finally:
+        bar.close()
+    for m in modules:
+        m.eval()
+    wall = time.perf_counter() - t0
+    return {"method": parts.method, "start_step": start_step, "step": step, "steps": cfg.steps,
+            "stopped_early": step < cfg.steps, "losses": last_losses, "wall_s": wall,
+            "train_wall_s": elapsed0 + wall, "world_size": world,
+            "checkpoint": str(ckpt_path) if last_saved else None, "log": str(log_path)}

@@ -1,0 +1,168 @@
+"""``conv_lstm``: a deterministic encoder-LSTM-decoder prediction baseline.
+
+The deterministic counterpart of SVG (Denton & Fergus 2018, "Stochastic Video Generation with a
+Learned Prior"; upstream ``edenton/svg``): a DCGAN 64x64 frame encoder to ``|h| = 128``, a 2x256
+LSTM frame predictor, and a DCGAN decoder with skip connections from the last context frame;
+no latent variable. Trained with per-pixel MSE on next-frame prediction with teacher forcing over
+the training protocol's ``c + p`` frames (the model also predicts context frames 2..c, as SVG's
+training loop does); at test time it reads the ``c`` context frames and then feeds its own
+predictions back for ``p`` steps.
+
+Deviations from SVG's code: the LSTM output has no BatchNorm; the loss is the MSE averaged over
+predicted frames (SVG sums per-step MSEs, a constant factor Adam absorbs); clips are sampled by
+the shared loop rather than a DataLoader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.registry import METHODS
+from benchmark.training import loop
+from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
+from methods.common import Conv2dDecoder, Conv2dEncoder, LSTMStack, init_normal_
+
+
+@dataclass(frozen=True)
+class ConvLSTMConfig:
+    """Architecture and optimisation of :class:`ConvLSTMBaseline` (``paper``: SVG's settings)."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    context_frames: int = 5        # training protocol c (SVG n_past)
+    future_frames: int = 10        # training protocol p (SVG n_future)
+    width: int = 64                # DCGAN widths 64-128-256-512 at 64x64
+    dim: int = 128                 # |h|, SVG g_dim
+    hidden: int = 256              # SVG rnn_size
+    layers: int = 2                # SVG predictor_rnn_layers
+    skip: bool = True              # skips from the last context frame (SVG)
+    lr: float = 2e-3               # SVG: Adam lr 0.002, beta1 0.9
+    beta1: float = 0.9
+    # SVG: batch 100, 300 epochs x 600 iterations.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=180_000, batch_size=100, checkpoint_every=5_000, log_every=100))
+
+
+def _paper(spec: DataSpec) -> ConvLSTMConfig:
+    p = spec.train_protocol("prediction")
+    return ConvLSTMConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                          context_frames=p.context_frames, future_frames=p.future_frames)
+
+
+def _smoke(spec: DataSpec) -> ConvLSTMConfig:
+    # Same code paths, tiny widths: ~0.17 s/step on a 2-core CPU at 64x64 (~25 s per fit).
+    p = spec.train_protocol("prediction")
+    return ConvLSTMConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                          context_frames=p.context_frames, future_frames=p.future_frames,
+                          width=8, dim=32, hidden=64, layers=2, lr=2e-3,
+                          train=TrainConfig(steps=150, batch_size=16, checkpoint_every=50, log_every=10))
+
+
+class ConvLSTMModel(nn.Module):
+    """Encoder -> LSTM -> decoder over frames in [0, 1] (sigmoid output)."""
+
+    def __init__(self, cfg: ConvLSTMConfig) -> None:
+        super().__init__()
+        res = tuple(cfg.resolution)
+        self.encoder = Conv2dEncoder(cfg.channels, cfg.dim, res, cfg.width)
+        self.predictor = LSTMStack(cfg.dim, cfg.hidden, cfg.dim, cfg.layers)
+        self.decoder = Conv2dDecoder(cfg.dim, cfg.channels, res, cfg.width, skip=cfg.skip, out_activation="sigmoid")
+
+    def teacher_forced(self, x: Tensor, context: int) -> Tensor:
+        """Predictions of frames ``1..T-1`` of ``x (B, T, C, H, W)`` from the true previous frames."""
+        b, t = x.shape[:2]
+        h, skips = self.encoder(x[:, :-1].flatten(0, 1))
+        pred, _ = self.predictor(h.view(b, t - 1, -1))
+        # Skip features come from the current frame while in the context, then from the last one.
+        src = torch.arange(t - 1, device=x.device).clamp(max=context - 1)
+        skips = [s.view(b, t - 1, *s.shape[1:])[:, src].flatten(0, 1) for s in skips]
+        return self.decoder(pred.flatten(0, 1), skips).view(b, t - 1, *x.shape[2:])
+
+    def rollout(self, context: Tensor, num_future: int) -> Tensor:
+        """``num_future`` frames after ``context (B, c, C, H, W)``, feeding predictions back."""
+        b, c = context.shape[:2]
+        h, skips = self.encoder(context.flatten(0, 1))
+        last = [s.view(b, c, *s.shape[1:])[:, -1] for s in skips]
+        pred, state = self.predictor(h.view(b, c, -1))
+        h_next = pred[:, -1]
+        frames = []
+        for i in range(num_future):
+            frame = self.decoder(h_next, last)
+            frames.append(frame)
+            if i + 1 < num_future:
+                h_in, _ = self.encoder(frame)
+                h_next, state = self.predictor(h_in, state)
+        return torch.stack(frames, dim=1)
+
+
+def _check_videos(shape: tuple[int, ...], cfg: ConvLSTMConfig, what: str) -> None:
+    c, h, w = shape[-3:]
+    if c != cfg.channels or (h, w) != tuple(cfg.resolution):
+        raise ValueError(f"conv_lstm: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
+                         f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+
+
+@METHODS.register("conv_lstm")
+class ConvLSTMBaseline(Method):
+    """Deterministic conv encoder -> LSTM -> conv decoder predictor (SVG without its latent)."""
+
+    name = "conv_lstm"
+    tasks = ("prediction",)
+    stochastic = False
+    trainable = True
+    paper = "baseline: deterministic DCGAN encoder/decoder + 2x256 LSTM (after Denton & Fergus 2018, SVG)"
+    profiles = {"paper": _paper, "smoke": _smoke}
+
+    def __init__(self, config: ConvLSTMConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        self.model = self._build(seed=0)
+
+    def _build(self, seed: int) -> ConvLSTMModel:
+        # Seeded construction that leaves the caller's global RNG untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = init_normal_(ConvLSTMModel(self.config), std=0.02)  # SVG/DCGAN init
+        return model.to(self.device)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        cfg = self.config
+        proto = data.protocols.get("prediction")
+        context = proto.context_frames if proto else cfg.context_frames
+        future = proto.future_frames if proto else cfg.future_frames
+        _check_videos(data.videos.shape, cfg, "training videos")
+        self.model = self._build(seed)
+        model = self.model
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+
+        def mse(batch: Batch) -> Tensor:
+            x = batch.videos
+            return F.mse_loss(model.teacher_forced(x, context), x[:, 1:])
+
+        parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("mse", optimizer, mse)],
+                           config=self.config_dict())
+        summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=context + future,
+                             resume=resume, progress=progress)
+        model.eval()
+        return summary
+
+    @torch.no_grad()
+    def predict(self, context: Tensor, num_future: int, num_samples: int, *, seed: int) -> Tensor:
+        """``(B, 1, num_future, C, H, W)`` in [0, 1]; deterministic, so ``k = 1`` whatever ``num_samples``."""
+        if context.ndim != 5 or context.shape[1] < 1:
+            raise ValueError(f"conv_lstm: context must be (B, c, C, H, W) with c >= 1, got {tuple(context.shape)}")
+        _check_videos(tuple(context.shape), self.config, "context frames")
+        self.model.eval()
+        out = [self.model.rollout(chunk.to(self.device, torch.float32), num_future).cpu()
+               for chunk in context.split(64)]
+        return torch.cat(out).clamp_(0, 1).unsqueeze(1)
