@@ -234,6 +234,24 @@ def _plain_info(info: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------- parser ---
 
+#: Modules that add their own verbs: each defines ``add_cli(subparsers)`` and sets ``fn`` defaults.
+#: A module that is not there (yet) is skipped; any other import error is raised.
+CLI_PLUGINS = ("benchmark.weights", "benchmark.data.cli", "benchmark.reproduce", "benchmark.crowd.cli")
+
+
+def _add_plugins(sub: argparse._SubParsersAction) -> None:
+    import importlib
+
+    for name in CLI_PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and name.startswith(e.name):
+                continue
+            raise
+        module.add_cli(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -307,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.add_argument("--data-root", type=Path, default=None)
     q.set_defaults(fn=cmd_data_info)
+    _add_plugins(sub)
     return parser
 
 

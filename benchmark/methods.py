@@ -110,6 +110,13 @@ class Method:
         """Unconditional synthesis: ``(num_videos, num_frames, C, H, W)`` in [0, 1]."""
         raise NotImplementedError(f"{self.name} does not do synthesis")
 
+    def visualize(self, task: str, num_videos: int, num_frames: int, *, seed: int) -> dict[str, torch.Tensor]:
+        """Optional extra views for the report, e.g. VGAN's background/foreground/mask streams.
+
+        Returns name -> float ``(N, T, C, H, W)`` in [0, 1] (C may be 1 for masks); default none.
+        """
+        return {}
+
     def predict(self, context: torch.Tensor, num_future: int, num_samples: int, *, seed: int) -> torch.Tensor:
         """Prediction from ``context`` ``(B, c, C, H, W)``: ``(B, k, num_future, C, H, W)`` in [0, 1].
 

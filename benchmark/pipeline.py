@@ -279,8 +279,14 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
     V.save_npz(run_dir / rel, videos, num_samples=np.array(k), context_frames=np.array(protocol.context_frames))
     gallery = f"samples/{task}.gif"
     write_gallery(run_dir / gallery, videos, ref, task, protocol, k)
-    return stages.record(f"sample/{task}", key, [rel, gallery], seconds=time.time() - t0, num_samples=k,
-                         num_videos=len(videos))
+    extra = {}
+    with torch.no_grad():
+        views = method.visualize(task, GALLERY_VIDEOS // 2, protocol.num_frames, seed=spec.seed + 1)
+    for name, view in views.items():
+        extra[name] = f"samples/{task}_{name}.gif"
+        V.write_video(run_dir / extra[name], V.video_grid(V.check_videos(view.cpu(), name), ncol=4), fps=4)
+    return stages.record(f"sample/{task}", key, [rel, gallery, *extra.values()], seconds=time.time() - t0,
+                         num_samples=k, num_videos=len(videos), extra_galleries=extra)
 
 
 def write_gallery(path: Path, videos: np.ndarray, ref: SplitData, task: str, protocol: Protocol, k: int) -> None:
@@ -405,7 +411,9 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
              "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
                            "sha256": ref.content_hash},
              "metric_protocols": protocols, "metrics": values, "samples": rel,
-             "gallery": f"samples/{task}.gif", "seconds": time.time() - t0}
+             "gallery": f"samples/{task}.gif",
+             "extra_galleries": (Stages(run_dir).get(f"sample/{task}") or {}).get("extra_galleries", {}),
+             "seconds": time.time() - t0}
     _warn_small_n(spec.method, task, values)
     write_json_atomic(run_dir / out_rel, entry)
     stages.record(f"evaluate/{task}", key, [out_rel])
@@ -434,6 +442,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_record: dict[str, 
                "manifest": "manifest.json"}
     write_json_atomic(run_dir / "results.json", results)
     artifacts = ["results.json", *(f for t in tasks.values() for f in (t["samples"], t["gallery"]) if f)]
+    artifacts += [f for t in tasks.values() for f in t.get("extra_galleries", {}).values()]
     artifacts += [f"scores/{t}.json" for t in tasks]
     for f in ("train/model.pt", "train/config.json", "train/train_log.jsonl"):
         if (run_dir / f).exists():
