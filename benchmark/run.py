@@ -42,7 +42,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         t0 = time.time()
         try:
             path = run_method(spec)
-            console.print(f"    done in {time.time() - t0:.1f}s -> {path}")
+            console.print(f"    done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # keep going; what finished stays on disk
@@ -58,7 +58,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         from benchmark.report import render_report
 
         index = render_report(dataset, Path(out) / "runs", Path(out) / "reports" / dataset, profile=profile)
-        console.print(f"leaderboard: {index}")
+        console.print(f"leaderboard: {index}", soft_wrap=True)
     console.print(f"total {time.time() - t_start:.1f}s")
     if failures:
         console.print(f"[red]{len(failures)} method(s) failed:[/] " +

@@ -29,6 +29,7 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, default=None, help="output folder to keep (default: a temp dir)")
     args = ap.parse_args()
     out = args.keep or Path(tempfile.mkdtemp(prefix="vidbench-main-job-"))
+    out.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).with_name("benchmark"))
     cmd = [exe, "run", "--methods", args.methods, "--dataset", "moving-shapes", "--out", str(out),
            "--data-root", str(out / "data"), "--no-progress"]
