@@ -7,7 +7,7 @@
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
     benchmark check --baseline reports/baseline/moving-shapes.json
     benchmark manifest verify RUN_DIR_OR_MANIFEST
-    benchmark data prepare|info NAME
+    benchmark data fetch|verify|prepare|info NAME   (benchmark/data/cli.py)
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field of the method, e.g. --set train.steps=50")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue a killed training run from its last checkpoint (default; only when "
+                        "config, seed, data and code are unchanged); --no-resume starts over")
 
 
 def _metric_list(spec: str | None) -> list[str] | None:
@@ -55,7 +58,7 @@ def _spec(args: argparse.Namespace, method: str):
         METHODS.get(method)
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
-                   metrics=_metric_list(args.metrics), progress=not args.no_progress)
+                   metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume)
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -115,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                          device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
-                         report=not args.no_report)
+                         report=not args.no_report, resume=args.resume)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -196,40 +199,6 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.path}: OK (artifact hashes match; metrics recomputed from the saved samples agree)")
     return 0
-
-
-def cmd_data_prepare(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import load_dataset
-
-    ds = load_dataset(args.name, args.data_root)
-    if not hasattr(ds, "prepare"):
-        raise UserError(f"dataset {args.name!r} has no prepare step")
-    print(ds.prepare())
-    return 0
-
-
-def cmd_data_info(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import load_dataset
-
-    ds = load_dataset(args.name, args.data_root)
-    info: dict[str, Any] = ds.info()
-    splits = [args.split] if args.split else list(ds.splits)
-    info["split_info"] = {}
-    for s in splits:
-        d = ds.load_split(s)
-        info["split_info"][s] = {"num_videos": len(d), "num_clips": len(d),
-                                 "frame_shape": list(d.videos.shape[2:]), "frames": int(d.videos.shape[1]),
-                                 "sha256": d.content_hash}
-    print(json.dumps(info, indent=2) if args.json else _plain_info(info))
-    return 0
-
-
-def _plain_info(info: dict[str, Any]) -> str:
-    lines = [f"{info['name']}: {info.get('description', '')}"]
-    for s, v in info["split_info"].items():
-        lines.append(f"  {s}: {v['num_videos']} videos, {v['num_clips']} clips, {v['frames']} frames of "
-                     f"{'x'.join(map(str, v['frame_shape']))}")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- parser ---
@@ -313,18 +282,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data-root", type=Path, default=None)
     q.set_defaults(fn=cmd_manifest_verify)
 
-    p = sub.add_parser("data", help="dataset tools")
-    dsub = p.add_subparsers(dest="data_verb", required=True)
-    q = dsub.add_parser("prepare", help="generate/decode a dataset once into the cache")
-    q.add_argument("name")
-    q.add_argument("--data-root", type=Path, default=None)
-    q.set_defaults(fn=cmd_data_prepare)
-    q = dsub.add_parser("info", help="splits, clip counts and frame shapes")
-    q.add_argument("name")
-    q.add_argument("--split", default=None)
-    q.add_argument("--json", action="store_true")
-    q.add_argument("--data-root", type=Path, default=None)
-    q.set_defaults(fn=cmd_data_info)
     _add_plugins(sub)
     return parser
 

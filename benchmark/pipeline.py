@@ -51,6 +51,7 @@ class RunSpec:
     metrics: list[str] | None = None  # None: every applicable offline metric
     progress: bool = True
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. smaller splits in tests
+    resume: bool = True  # continue a killed training run of the same key from its checkpoint
 
     @property
     def run_dir(self) -> Path:
@@ -186,8 +187,15 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     data = TrainData(videos=train.videos, protocols={t: ds.protocol(t, "train") for t in tasks},
                      content_hash=train.content_hash)
     t0 = time.time()
-    # A killed run left checkpoints behind: the loop resumes from them (bitwise-equal weights).
-    resume = any(train_dir.glob("checkpoint*.pt"))
+    # A killed run of the *same* training (same key) left a checkpoint: resume from it (bitwise-equal
+    # weights on CPU). A checkpoint of another config/seed/code is stale and never resumed.
+    pending = train_dir / "pending.json"
+    same = pending.exists() and read_json(pending).get("key") == key
+    resume = spec.resume and same and (train_dir / "checkpoint.pt").exists()
+    if main and not resume:
+        (train_dir / "checkpoint.pt").unlink(missing_ok=True)
+    if main:
+        write_json_atomic(pending, {"key": key})
     summary = method.fit(data, train_dir, seed=spec.seed, resume=resume, progress=spec.progress and main) or {}
     seconds = time.time() - t0
     if not main:
@@ -198,7 +206,8 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     outputs = ["train/model.pt", "train/config.json"]
     if (train_dir / "train_log.jsonl").exists():
         outputs.append("train/train_log.jsonl")
-    rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary),
+    pending.unlink(missing_ok=True)
+    rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary), resumed=resume,
                         data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)},
                         world_size=D.get_world_size())
     return method, rec

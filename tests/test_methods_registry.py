@@ -96,3 +96,18 @@ def test_state_round_trip(name, trained, small_dataset, tmp_path):
     a, b = _outputs(method, small_dataset, seed=5), _outputs(fresh, small_dataset, seed=5)
     for task in a:
         assert torch.equal(a[task], b[task])
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
+def test_paper_profile_builds_and_is_at_least_as_large(name, small_dataset):
+    """`--profile paper` builds (no training) and is never smaller than the smoke profile."""
+    cls = METHODS.get(name)
+    spec = data_spec(small_dataset, cls.tasks)
+    paper, smoke = cls.from_profile("paper", spec), cls.from_profile("smoke", spec)
+
+    def count(m: Method) -> int:
+        return sum(p.numel() for mod in m.modules().values() for p in mod.parameters())
+
+    assert count(paper) >= count(smoke)
+    if cls.trainable:
+        assert count(paper) > count(smoke)

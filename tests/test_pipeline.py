@@ -195,3 +195,50 @@ def test_cli_train_under_torchrun_two_gloo_ranks(tmp_path):
     rec = read_json(run_dir / "train/stage.json")
     assert rec["world_size"] == 2
     assert torch.load(run_dir / "train/model.pt", weights_only=False)["state"]
+
+
+def _tiny_train(**extra):
+    return {"train.steps": "6", "train.batch_size": "4", "train.checkpoint_every": "3", "train.log_every": "1",
+            **extra}
+
+
+def test_killed_training_resumes_to_identical_weights(small_data_root, tmp_path, monkeypatch):
+    """A run killed after its step-3 checkpoint, re-run with the same command, resumes and ends with
+    weights bitwise identical to an uninterrupted run; a changed config never resumes a stale one."""
+    from benchmark.pipeline import stage_train
+    from benchmark.training import loop
+
+    full = _spec(small_data_root, tmp_path / "a", "conv_lstm", overrides=_tiny_train())
+    stage_train(full)
+    reference = torch.load(full.run_dir / "train/model.pt", weights_only=False)["state"]
+
+    killed = _spec(small_data_root, tmp_path / "b", "conv_lstm", overrides=_tiny_train())
+    real_train = loop.train
+
+    def kill_at_4(*args, **kwargs):
+        def cb(step, losses):
+            if step == 4:
+                raise KeyboardInterrupt
+        return real_train(*args, **{**kwargs, "callback": cb})
+
+    monkeypatch.setattr(loop, "train", kill_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        stage_train(killed)
+    assert (killed.run_dir / "train/checkpoint.pt").exists() and not (killed.run_dir / "train/model.pt").exists()
+    monkeypatch.setattr(loop, "train", real_train)
+    _, rec = stage_train(killed)
+    assert rec["resumed"] is True
+    resumed = torch.load(killed.run_dir / "train/model.pt", weights_only=False)["state"]
+    for name, sd in reference.items():
+        for k, v in sd.items():
+            assert torch.equal(v, resumed[name][k]), f"{name}.{k} differs after resume"
+
+    # a kill, then a re-run with another learning rate: the stale checkpoint is not resumed
+    other = _spec(small_data_root, tmp_path / "c", "conv_lstm", overrides=_tiny_train())
+    monkeypatch.setattr(loop, "train", kill_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        stage_train(other)
+    monkeypatch.setattr(loop, "train", real_train)
+    other.overrides = _tiny_train(lr="1e-3")
+    _, rec = stage_train(other)
+    assert rec["resumed"] is False

@@ -2,3 +2,4 @@
 
 from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset  # noqa: F401
 from benchmark.data import moving_shapes  # noqa: F401
+from benchmark.data import kth  # noqa: F401

@@ -560,6 +560,21 @@ def _build_training(runs: list[Run], assets: _Assets) -> list[dict[str, Any]]:
     return out
 
 
+def _crowd_studies(out_dir: Path, dataset: str, sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Human-study tables (``out_dir/crowd/*.json``): attached to the section of their task; returns all."""
+    from benchmark.report.crowd import load_crowd_studies
+
+    studies = load_crowd_studies(out_dir, dataset)
+    for st in studies:
+        st["json"] = st["json"].relative_to(out_dir).as_posix()
+    tasks = {s["task"] for s in sections}
+    for s in sections:
+        s["crowd"] = [st for st in studies if st["task"] == s["task"]]
+    for st in studies:
+        st["in_section"] = st["task"] in tasks
+    return studies
+
+
 # ------------------------------------------------------------------------------- the page ---
 
 def _environment():
@@ -615,12 +630,13 @@ def render_report(dataset: str, run_root: Path, out_dir: Path, profile: str | No
         keys = sorted(grouped, key=lambda k: (TASK_ORDER.index(k[0]) if k[0] in TASK_ORDER else 99, k))
         sections = [_build_group(task, pname, grouped[(task, pname)], assets, links) for task, pname in keys]
         training = _build_training(runs, assets)
+        crowd = _crowd_studies(out_dir, dataset, sections)
 
         html = _environment().get_template("index.html.j2").render(
             dataset=dataset, generated=_now(), version=benchmark.__version__, profile=profile,
             run_root=str(run_root / dataset), n_runs=len(runs), sections=sections, training=training,
             methods=sorted({r.label() for r in runs if not r.is_real}),
-            any_nc=any(not r.comparable for r in runs))
+            any_nc=any(not r.comparable for r in runs), crowd=crowd)
 
         table = load_table(r.path for r in runs)
         csv_text = table.to_csv(index=False, columns=list(COLUMNS))

@@ -1,0 +1,142 @@
+"""`benchmark crowd ...` — human 2AFC studies.
+
+    benchmark crowd design --dataset D --task prediction --systems real,svg_lp,vgan --out studies/NAME
+    benchmark crowd serve studies/NAME --raters 10 [--port 8000]
+    benchmark crowd export studies/NAME --base-url https://host/media --out studies/NAME/platform
+    benchmark crowd import studies/NAME results.csv
+    benchmark crowd analyze studies/NAME [--out reports/D/crowd/NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.utils import UserError
+
+
+def _pairs(spec: str | None) -> tuple[tuple[str, str], ...]:
+    if not spec or spec == "all":
+        return ()
+    out = []
+    for item in spec.split(","):
+        a, sep, b = item.strip().partition(":")
+        if not sep or not a or not b:
+            raise UserError(f"--pairs takes 'all' or a comma list of A:B, got {item!r}")
+        out.append((a, b))
+    return tuple(out)
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    from benchmark.crowd.design import StudyConfig, design_study
+
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
+    cfg = StudyConfig(dataset=args.dataset, task=args.task, systems=systems, pairs=_pairs(args.pairs),
+                      judgements_per_pair=args.judgements, answers=args.answers, checks=args.checks,
+                      check_kinds=tuple(args.check_kinds.split(",")), question=args.question, seed=args.seed,
+                      profile=args.profile, run_seed=args.run_seed, fps=args.fps, name=args.name or "")
+    out = args.out or Path("studies") / (cfg.name or f"{cfg.dataset}-{cfg.task}")
+    path = design_study(cfg, args.runs, out, data_root=args.data_root, real_source=args.real_source)
+    from benchmark.crowd.design import load_study
+
+    study, _ = load_study(path)
+    print(f"{path}: {len(study['trials'])} trials ({sum(1 for t in study['trials'] if t['check'])} attention "
+          f"checks), {len(study['videos'])} videos, hash {study['hash']}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from benchmark.crowd.server import serve
+
+    serve(args.study, args.db, args.host, args.port, args.raters, args.trials_per_rater)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmark.crowd.export import export_tasks
+
+    files = export_tasks(args.study, args.base_url, args.out or Path(args.study) / "platform")
+    print(f"wrote {files['tasks']} and {files['question']}; upload {files['media']}/ to {args.base_url}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from benchmark.crowd.export import import_results
+
+    rep = import_results(args.study, args.results, args.db, skip_invalid=args.skip_invalid)
+    for line, msg in rep["errors"]:
+        print(f"{args.results}:{line}: {msg}")
+    print(f"imported {rep['imported']} judgements, {len(rep['errors'])} invalid rows, "
+          f"{rep['skipped']} rejected assignments skipped")
+    if rep["errors"] and not args.skip_invalid:
+        print("nothing imported; fix the rows or pass --skip-invalid")
+    return 1 if rep["errors"] else 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from benchmark.crowd.analyze import analyze_study
+
+    result, path = analyze_study(args.study, args.db, args.out, interval=args.interval,
+                                 min_check_accuracy=args.min_check_accuracy, keep_unchecked=args.keep_unchecked)
+    print(path.with_suffix(".md").read_text())
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("crowd", help="human 2AFC studies: design, serve, export/import, analyze",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = p.add_subparsers(dest="crowd_verb", required=True)
+
+    q = csub.add_parser("design", help="build a study (trials, balanced order, attention checks) from runs")
+    q.add_argument("--dataset", required=True)
+    q.add_argument("--task", default="prediction", choices=("prediction", "synthesis"))
+    q.add_argument("--systems", required=True, help="comma list of methods; 'real' = the real test clips")
+    q.add_argument("--pairs", default="all", help="'all' or a comma list of A:B")
+    q.add_argument("--judgements", type=int, default=20, help="trials per pair of systems")
+    q.add_argument("--answers", type=int, default=2, choices=(2, 3), help="2: left/right; 3: + no preference")
+    q.add_argument("--checks", type=int, default=4, help="attention-check trials (real vs broken)")
+    q.add_argument("--check-kinds", default="shuffle,noise")
+    q.add_argument("--question", default="Which video is more realistic?")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--runs", type=Path, default=Path("runs"))
+    q.add_argument("--profile", default="smoke")
+    q.add_argument("--run-seed", type=int, default=0, help="which seed<N> run folder of each method")
+    q.add_argument("--data-root", type=Path, default=None)
+    q.add_argument("--real-source", default="dataset", choices=("dataset", "run"),
+                   help="real clips from the dataset's test protocol, or from the real run's saved samples")
+    q.add_argument("--fps", type=int, default=8)
+    q.add_argument("--name", default=None)
+    q.add_argument("--out", type=Path, default=None, help="study folder (default studies/<name>)")
+    q.set_defaults(fn=cmd_design)
+
+    q = csub.add_parser("serve", help="run the rater web app (localhost by default)")
+    q.add_argument("study", type=Path)
+    q.add_argument("--db", type=Path, default=None)
+    q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    q.add_argument("--raters", type=int, default=0, help="make sure this many personal links exist")
+    q.add_argument("--trials-per-rater", type=int, default=None, help="default: every trial")
+    q.set_defaults(fn=cmd_serve)
+
+    q = csub.add_parser("export", help="task CSV + HTML template for a crowd platform")
+    q.add_argument("study", type=Path)
+    q.add_argument("--base-url", required=True, help="where <study>/media/ will be hosted")
+    q.add_argument("--out", type=Path, default=None)
+    q.set_defaults(fn=cmd_export)
+
+    q = csub.add_parser("import", help="validate and load a crowd platform's results CSV")
+    q.add_argument("study", type=Path)
+    q.add_argument("results", type=Path)
+    q.add_argument("--db", type=Path, default=None)
+    q.add_argument("--skip-invalid", action="store_true", help="import the valid rows even if some are not")
+    q.set_defaults(fn=cmd_import)
+
+    q = csub.add_parser("analyze", help="preference tables with intervals, Bradley–Terry, agreement")
+    q.add_argument("study", type=Path)
+    q.add_argument("--db", type=Path, default=None)
+    q.add_argument("--out", type=Path, default=None, help="output stem (default reports/<dataset>/crowd/<name>)")
+    q.add_argument("--interval", default="wilson", choices=("wilson", "clopper-pearson"))
+    q.add_argument("--min-check-accuracy", type=float, default=0.75)
+    q.add_argument("--keep-unchecked", action="store_true", help="keep raters who answered no attention check")
+    q.set_defaults(fn=cmd_analyze)

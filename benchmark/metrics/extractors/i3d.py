@@ -1,0 +1,247 @@
+"""I3D (Inception-v1 inflated, Kinetics-400) in PyTorch, laid out like the tfhub module
+``deepmind/i3d-kinetics-400/1`` (google-research frechet_video_distance's embedding network).
+
+Structure and names follow deepmind/kinetics-i3d ``i3d.py`` under the module's ``RGB/inception_i3d``
+scope: ``Unit3D`` = Conv3D (no bias) + Sonnet BatchNorm (eps 1e-3, offset ``beta``, no scale,
+moving statistics) + ReLU, TF "SAME" padding everywhere (reproduced exactly, asymmetric where TF
+is), max pools padded with -inf; the logits layer ``Logits/Conv3d_0c_1x1`` has a bias and no BN.
+Note the reference's quirk kept here: ``Mixed_5b/Branch_2`` names its 3x3x3 unit ``Conv3d_0a_3x3``.
+
+The state_dict key of a TF variable ``RGB/inception_i3d/<scope>/conv_3d/w`` is ``<scope with .>.conv_3d.weight``
+(``b`` -> ``bias``); ``.../batch_norm/{beta,moving_mean,moving_variance}`` keep their names. The
+converter (:mod:`benchmark.metrics.extractors.convert_i3d`) writes these keys from the tfhub module.
+
+Embedding = the 400-d pre-softmax logits averaged over time (``RGB/inception_i3d/Mean:0``).
+Input to :class:`InceptionI3d`: ``(B, 3, T, 224, 224)`` in [-1, 1], T >= 9.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.metrics.extractors.tf_ops import pad_same, tf1_resize_bilinear
+from benchmark.video import VideoFormatError
+
+BN_EPS = 1e-3  # Sonnet 1 BatchNorm default (torch's is 1e-5)
+MIN_FRAMES = 9  # the 2x7x7 VALID average pool needs ceil(T / 8) >= 2
+RESOLUTION = 224
+NUM_CLASSES = 400
+
+# (name, Branch_0, Branch_1 (1x1, 3x3), Branch_2 (1x1, 3x3), Branch_3 pool-proj)
+MIXED = {
+    "Mixed_3b": (64, (96, 128), (16, 32), 32),
+    "Mixed_3c": (128, (128, 192), (32, 96), 64),
+    "Mixed_4b": (192, (96, 208), (16, 48), 64),
+    "Mixed_4c": (160, (112, 224), (24, 64), 64),
+    "Mixed_4d": (128, (128, 256), (24, 64), 64),
+    "Mixed_4e": (112, (144, 288), (32, 64), 64),
+    "Mixed_4f": (256, (160, 320), (32, 128), 128),
+    "Mixed_5b": (256, (160, 320), (32, 128), 128),
+    "Mixed_5c": (384, (192, 384), (48, 128), 128),
+}
+
+
+class SonnetBatchNorm(nn.Module):
+    """Inference BatchNorm as Sonnet 1's ``snt.BatchNorm()`` (offset only, eps 1e-3)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("beta", torch.zeros(channels))
+        self.register_buffer("moving_mean", torch.zeros(channels))
+        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.batch_norm(x, self.moving_mean, self.moving_variance, None, self.beta, False, 0.0, BN_EPS)
+
+
+class Unit3D(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel=(1, 1, 1), stride=(1, 1, 1), bn: bool = True,
+                 relu: bool = True, bias: bool = False) -> None:
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+        self.conv_3d = nn.Conv3d(cin, cout, self.kernel, self.stride, bias=bias)
+        self.batch_norm = SonnetBatchNorm(cout) if bn else None
+        self.relu = relu
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv_3d(pad_same(x, self.kernel, self.stride))
+        if self.batch_norm is not None:
+            x = self.batch_norm(x)
+        return F.relu(x) if self.relu else x
+
+
+def max_pool_same(x: Tensor, kernel, stride) -> Tensor:
+    return F.max_pool3d(pad_same(x, tuple(kernel), tuple(stride), value=float("-inf")), kernel, stride)
+
+
+class Mixed(nn.Module):
+    def __init__(self, cin: int, name: str, spec) -> None:
+        super().__init__()
+        b0, (b1a, b1b), (b2a, b2b), b3 = spec
+        self.Branch_0 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, b0)})
+        self.Branch_1 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, b1a),
+                                       "Conv3d_0b_3x3": Unit3D(b1a, b1b, (3, 3, 3))})
+        b2_name = "Conv3d_0a_3x3" if name == "Mixed_5b" else "Conv3d_0b_3x3"  # the reference's naming
+        self.Branch_2 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, b2a), b2_name: Unit3D(b2a, b2b, (3, 3, 3))})
+        self.Branch_3 = nn.ModuleDict({"Conv3d_0b_1x1": Unit3D(cin, b3)})
+        self.out_channels = b0 + b1b + b2b + b3
+
+    def forward(self, x: Tensor) -> Tensor:
+        outs = []
+        for branch in (self.Branch_0, self.Branch_1, self.Branch_2):
+            h = x
+            for unit in branch.values():
+                h = unit(h)
+            outs.append(h)
+        outs.append(self.Branch_3["Conv3d_0b_1x1"](max_pool_same(x, (3, 3, 3), (1, 1, 1))))
+        return torch.cat(outs, 1)
+
+
+class InceptionI3d(nn.Module):
+    """The RGB I3D of the tfhub module; ``forward`` returns time-averaged logits ``(B, 400)``."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2))
+        self.Conv3d_2b_1x1 = Unit3D(64, 64)
+        self.Conv3d_2c_3x3 = Unit3D(64, 192, (3, 3, 3))
+        cin = 192
+        for name, spec in MIXED.items():
+            m = Mixed(cin, name, spec)
+            setattr(self, name, m)
+            cin = m.out_channels
+        self.Logits = nn.ModuleDict({"Conv3d_0c_1x1": Unit3D(cin, num_classes, bn=False, relu=False, bias=True)})
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.Conv3d_1a_7x7(x)
+        x = max_pool_same(x, (1, 3, 3), (1, 2, 2))  # MaxPool3d_2a_3x3
+        x = self.Conv3d_2c_3x3(self.Conv3d_2b_1x1(x))
+        x = max_pool_same(x, (1, 3, 3), (1, 2, 2))  # MaxPool3d_3a_3x3
+        x = self.Mixed_3c(self.Mixed_3b(x))
+        x = max_pool_same(x, (3, 3, 3), (2, 2, 2))  # MaxPool3d_4a_3x3
+        for name in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
+            x = getattr(self, name)(x)
+        x = max_pool_same(x, (2, 2, 2), (2, 2, 2))  # MaxPool3d_5a_2x2
+        x = self.Mixed_5c(self.Mixed_5b(x))
+        x = F.avg_pool3d(x, (2, 7, 7), (1, 1, 1))  # Logits: VALID
+        logits = self.Logits["Conv3d_0c_1x1"](x)  # (B, 400, T', 1, 1)
+        return logits.squeeze(-1).squeeze(-1).mean(-1)  # averaged over time
+
+
+def expected_shapes(model: nn.Module | None = None) -> dict[str, tuple[int, ...]]:
+    """Every state_dict key of the torch I3D and its shape (what a weight file must hold)."""
+    model = model or InceptionI3d()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def init_random_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Seeded random weights (He-normal convs, random BN statistics) for ``--weights random`` and tests.
+
+    Deterministic for a seed; the activations keep a sane scale through the 20+ layers.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if name.endswith("conv_3d.weight"):
+                fan_in = t[0].numel()
+                t.copy_(torch.randn(t.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+            elif name.endswith("bias") or name.endswith("beta"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif name.endswith("moving_mean"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+            elif name.endswith("moving_variance"):
+                t.copy_(torch.rand(t.shape, generator=g) * 1.5 + 0.5)
+    return model
+
+
+def check_state_dict(state: dict[str, Tensor], source: str, model: nn.Module | None = None) -> None:
+    """Raise a clear error when keys or shapes differ from :class:`InceptionI3d`'s."""
+    want = expected_shapes(model)
+    missing = sorted(set(want) - set(state))
+    unexpected = sorted(set(state) - set(want))
+    if missing or unexpected:
+        raise VideoFormatError(f"{source}: not an I3D weight file for this network: "
+                               f"{len(missing)} missing key(s) {missing[:5]}, {len(unexpected)} unexpected "
+                               f"key(s) {unexpected[:5]}")
+    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want if tuple(state[k].shape) != want[k]]
+    if bad:
+        raise VideoFormatError(f"{source}: wrong shapes: {'; '.join(bad[:5])}")
+
+
+def load_weights_file(path: str) -> dict[str, Tensor]:
+    """Read a safetensors (or torch) I3D state_dict and check its keys and shapes."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    check_state_dict(state, str(path))
+    return state
+
+
+def preprocess(videos: Tensor, resolution: int = RESOLUTION) -> Tensor:
+    """``(N, T, C, H, W)`` in [0, 1] -> ``(N, 3, T, 224, 224)`` in [-1, 1] as the reference:
+    values 0..255, TF1 bilinear resize (no crop), ``2 x / 255 - 1``; gray repeated to 3 channels."""
+    n, t, c, h, w = videos.shape
+    if t < MIN_FRAMES:
+        raise VideoFormatError(f"FVD/I3D needs clips of at least {MIN_FRAMES} frames (the logits' 2x7x7 "
+                               f"average pool), got T={t}")
+    x = videos.float() * 255.0
+    if c == 1:
+        x = x.expand(n, t, 3, h, w)
+    x = tf1_resize_bilinear(x.reshape(n * t, 3, h, w), (resolution, resolution))
+    x = 2.0 * x / 255.0 - 1.0
+    return x.view(n, t, 3, resolution, resolution).permute(0, 2, 1, 3, 4).contiguous()
+
+
+class I3DFeatures:
+    """The FVD embedding, torch backend: ``__call__(videos (N, T, C, H, W) in [0, 1]) -> (N, 400)`` float64.
+
+    Args:
+        weights: ``"pinned"`` (the file pinned as ``i3d_kinetics400`` in manifests/weights.yaml, or
+            ``weights_path``, hash-checked) or ``"random"`` (seeded; numbers not comparable).
+        weights_path: an explicit weight file (still checked against the pin).
+        device: torch device.
+        batch_size: videos per forward pass.
+    """
+
+    name = "i3d_kinetics400"
+    dim = NUM_CLASSES
+    backend = "torch"
+
+    def __init__(self, weights: str = "pinned", weights_path: str | None = None, device: str = "cpu",
+                 batch_size: int = 8) -> None:
+        from benchmark.weights import get_weights
+
+        self.weights = get_weights(self.name, weights, weights_path)
+        self.model = InceptionI3d()
+        if self.weights.mode == "random":
+            init_random_(self.model)
+        else:
+            self.model.load_state_dict(load_weights_file(self.weights.path))
+        self.model.eval().to(device)
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+
+    def protocol(self) -> dict[str, Any]:
+        return {"network": "I3D Kinetics-400 (tfhub deepmind/i3d-kinetics-400/1 layout)",
+                "backend": self.backend, "embedding": "400-d pre-softmax logits averaged over time",
+                "resize": "TF1 legacy bilinear to 224x224 (align_corners=False, no half-pixel centres, "
+                          "no crop; non-square frames stretched)",
+                "value_range": "[-1, 1] (2 x / 255 - 1)", "grayscale": "repeated to 3 channels",
+                "batchnorm_eps": BN_EPS, "padding": "TF SAME (asymmetric where TF is)",
+                "min_frames": MIN_FRAMES, "weights": self.weights.record()}
+
+    @torch.no_grad()
+    def __call__(self, videos: Tensor) -> Tensor:
+        out = []
+        for i in range(0, len(videos), self.batch_size):
+            x = preprocess(videos[i:i + self.batch_size].to(self.device))
+            out.append(self.model(x).double().cpu())
+        return torch.cat(out) if out else torch.zeros(0, self.dim, dtype=torch.float64)
