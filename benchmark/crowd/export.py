@@ -51,8 +51,10 @@ QUESTION_TEMPLATE = """<!-- vidbench crowd task template: one pair per task. Pla
 <h2 style="text-align:center">{question}</h2>
 <input type="hidden" name="task_id" value="${{task_id}}">
 <div class="pair">
-  <figure><video src="${{video_left_url}}" autoplay loop muted playsinline></video><figcaption>Left</figcaption></figure>
-  <figure><video src="${{video_right_url}}" autoplay loop muted playsinline></video><figcaption>Right</figcaption></figure>
+  <figure><video src="${{video_left_url}}" autoplay loop muted playsinline></video>
+    <figcaption>Left</figcaption></figure>
+  <figure><video src="${{video_right_url}}" autoplay loop muted playsinline></video>
+    <figcaption>Right</figcaption></figure>
 </div>
 <div class="answers">
 {answers}
