@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -145,12 +140,17 @@ def test_corrupt_video_is_named_and_never_half_written(tmp_path):
         KTH(tmp_path).prepare()
 
 
-def test_cli_info_and_prepare(kth_root, svg):
-    root = kth_root[0]
-    cmd = [sys.executable, "-m", "benchmark.cli", "data", "info", "kth", "--data-root", str(root), "--json",
-           "--split", "test"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
-    info = json.loads(out.stdout)["split_info"]["test"]
+def test_cli_info_prepare_verify(kth_root, svg, capsys):
+    from benchmark.cli import main
+
+    root = str(kth_root[0])
+    assert main(["data", "prepare", "kth", "--data-root", root, "-o", "split=savp"]) == 0
+    assert capsys.readouterr().out.strip() == str(svg.store.path)
+    assert main(["data", "verify", "kth", "--data-root", root]) == 0  # unverified pins only warn
+    assert "WARNING" in (v := capsys.readouterr().out) and "does not match the pinned sha1" in v
+    assert main(["data", "info", "kth", "--data-root", root, "--json", "--split", "test"]) == 0
+    out = capsys.readouterr()
+    info = json.loads(out.out)["split_info"]["test"]
     assert info["num_videos"] == 2 * 6 * 2 and info["frame_shape"] == [1, 64, 64]
     assert info["protocol_clips"]["prediction/test:prediction-10to30"] == info["num_clips"]
-    assert json.loads(out.stdout)["identity"]["split"] == "svg"
+    assert json.loads(out.out)["identity"]["split"] == "svg"

@@ -3,3 +3,5 @@
 from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset  # noqa: F401
 from benchmark.data import moving_shapes  # noqa: F401
 from benchmark.data import kth  # noqa: F401
+from benchmark.data import bair  # noqa: F401
+from benchmark.data import mmnist  # noqa: F401

@@ -264,7 +264,7 @@ def _progress_bar(rf: RawFile, enabled: bool) -> Callable[[int, int | None], Non
 
 
 def require(dataset: str, data_root: str | os.PathLike, names: list[str] | None = None,
-            manifest: dict[str, Any] | None = None) -> dict[str, Path]:
+            manifest: dict[str, Any] | None = None, strict: bool = True) -> dict[str, Path]:
     """Paths of the raw files ``prepare`` needs; a missing or truncated file is a clear error.
 
     Hash checks are left to ``verify`` (hashing tens of GB on every prepare would be slow); the
@@ -282,8 +282,11 @@ def require(dataset: str, data_root: str | os.PathLike, names: list[str] | None 
                                 f"or download it from {' or '.join(rf.urls) or '(no known URL)'} and place it there)")
             continue
         if rf.size is not None and p.stat().st_size != rf.size:
-            problems.append(f"{p}: {p.stat().st_size} bytes, expected {rf.size} (truncated or wrong file)")
-            continue
+            msg = f"{p}: {p.stat().st_size} bytes, expected {rf.size} (truncated or wrong file)"
+            if strict:
+                problems.append(msg)
+                continue
+            log.warning("%s; using it anyway (strict_inputs=False; the store records the actual size)", msg)
         out[rf.name] = p
     if problems:
         raise VerifyError(f"{dataset}: raw files are not ready:\n  " + "\n  ".join(problems))

@@ -212,8 +212,9 @@ class KTH(RealVideoDataset):
     def __init__(self, root: Any = None, split: str = "svg", size: int | None = None, crop: str = "none",
                  test_future: int | None = None, fixed_test: bool = False, fixed_test_clips: int = 1000,
                  fixed_test_seed: int = 42, val_seed: int = 0, actions: tuple[str, ...] | list[str] = ACTIONS,
-                 on_corrupt: str = "error", workers: int = 0) -> None:
-        super().__init__(root, on_corrupt=on_corrupt, workers=workers)
+                 on_corrupt: str = "error", workers: int = 0,
+                 strict_inputs: bool = True) -> None:
+        super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
         if split not in SCHEMES:
             raise UserError(f"kth: unknown split scheme {split!r}; choose one of {', '.join(SCHEMES)}")
         bad = set(actions) - set(ACTIONS)

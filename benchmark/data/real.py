@@ -49,12 +49,13 @@ class RealVideoDataset(VideoDataset):
     clip_seed: int = 0            # seed of fixed clip draws (protocol.num_videos)
 
     def __init__(self, root: str | os.PathLike | None = None, on_corrupt: str = "error",
-                 workers: int = 0) -> None:
+                 workers: int = 0, strict_inputs: bool = True) -> None:
         if on_corrupt not in ("error", "skip"):
             raise ValueError(f"on_corrupt must be 'error' or 'skip', got {on_corrupt!r}")
         self.root = Path(root) if root is not None else default_data_root()
         self.on_corrupt = on_corrupt
         self.workers = workers
+        self.strict_inputs = strict_inputs  # False: accept raw files whose size differs from the pin (subsets, tests)
         self._store: FrameStore | None = None
         self._split_cache: dict[str, SplitData] = {}
 
@@ -85,7 +86,7 @@ class RealVideoDataset(VideoDataset):
     def _inputs(self) -> tuple[dict[str, Path], dict[str, Any]]:
         name = self.manifest_name or self.name
         manifest = F.load_manifest()
-        paths = F.require(name, self.root, self.required_files(), manifest)
+        paths = F.require(name, self.root, self.required_files(), manifest, strict=self.strict_inputs)
         return paths, F.input_fingerprint(paths, F.raw_files(name, manifest))
 
     def store_key(self) -> str:

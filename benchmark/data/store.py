@@ -110,6 +110,10 @@ class StoreWriter:
         self.num_frames += len(frames)
         return seg
 
+    def add_array(self, name: str, arr: np.ndarray) -> None:
+        """A side array saved next to the frames (e.g. BAIR actions), ``<name>.npy``."""
+        np.save(self.tmp / f"{name}.npy", np.ascontiguousarray(arr))
+
     def exclude(self, item: str, reason: str, **extra: Any) -> None:
         """Record something that was left out (a missing entry, an undecodable range ...)."""
         self.excluded.append({"item": item, "reason": reason, **extra})
@@ -154,6 +158,10 @@ class FrameStore:
         if self.frames.shape != tuple(expect):
             raise ValueError(f"{self.path / 'frames.npy'}: shape {self.frames.shape}, index says {expect} "
                              f"(truncated or corrupt store; delete the folder and prepare again)")
+
+    def array(self, name: str) -> np.ndarray:
+        """A side array written with :meth:`StoreWriter.add_array` (memory-mapped)."""
+        return np.load(self.path / f"{name}.npy", mmap_mode="r")
 
     @staticmethod
     def complete(path: str | os.PathLike) -> bool:
