@@ -35,6 +35,9 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field of the method, e.g. --set train.steps=50")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
+                   help="feature-network weights for FVD/IS/MCS/LPIPS: pinned (manifests/weights.yaml) or "
+                        "random (pipeline tests; numbers labelled not comparable)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue a killed training run from its last checkpoint (default; only when "
                         "config, seed, data and code are unchanged); --no-resume starts over")
@@ -58,7 +61,8 @@ def _spec(args: argparse.Namespace, method: str):
         METHODS.get(method)
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
-                   metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume)
+                   metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
+                   weights=getattr(args, "weights", "pinned"))
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -118,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                          device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
-                         report=not args.no_report, resume=args.resume)
+                         report=not args.no_report, resume=args.resume, weights=args.weights)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

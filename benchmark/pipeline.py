@@ -51,6 +51,7 @@ class RunSpec:
     metrics: list[str] | None = None  # None: every applicable offline metric
     progress: bool = True
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. smaller splits in tests
+    weights: str = "pinned"  # feature networks: "pinned" or "random" (numbers labelled not comparable)
     resume: bool = True  # continue a killed training run of the same key from its checkpoint
 
     @property
@@ -348,13 +349,14 @@ def applicable_metrics(task: str, requested: list[str] | None = None) -> list[st
 
 def compute_metrics(task: str, protocol: Protocol, samples: np.ndarray, k: int, ref: SplitData,
                     metric_names: list[str], *, real_reference: np.ndarray | None = None,
-                    progress: bool = True, label: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+                    progress: bool = True, label: str = "", weights: str = "pinned",
+                    cache_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stream the metrics over batches. Returns ``(values, protocols)``.
 
     ``samples`` is uint8 ``(N, T, C, H, W)`` (prediction: ``N = B * k`` full clips). For ``set``
     metrics the real side is ``real_reference`` if given, else the reference clips.
     """
-    metrics = {name: METRICS.build(name) for name in metric_names}
+    metrics = {name: METRICS.build(name, **_weight_kwargs(name, weights, cache_dir)) for name in metric_names}
     n_ref = len(ref)
     c = protocol.context_frames
     bar = _progress(range(0, n_ref, EVAL_BATCH), desc=f"{label}: scoring {task}", unit="batch",
@@ -386,7 +388,20 @@ def compute_metrics(task: str, protocol: Protocol, samples: np.ndarray, k: int, 
                 d["higher_is_better"] = type(m).higher_is_better
             values[key] = d
         protocols[name] = {"kind": m.kind, **m.protocol()}
+        if m.kind == "set":
+            protocols[name]["conditioning_frames_included"] = task == "prediction" and c > 0
     return values, protocols
+
+
+def _weight_kwargs(name: str, weights: str, cache_dir: Path | None) -> dict[str, Any]:
+    """Pretrained-network metrics get the weights mode and the feature cache folder."""
+    if not getattr(METRICS.get(name), "requires_weights", False):
+        return {}
+    return {"weights": weights, **({"cache_dir": cache_dir} if cache_dir is not None else {})}
+
+
+def feature_cache_dir(spec: "RunSpec") -> Path:
+    return Path(spec.out) / "cache" / "features"
 
 
 def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> dict[str, Any]:
@@ -402,7 +417,7 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     names = applicable_metrics(task, spec.metrics)
     key = sha256_json({"stage": "evaluate", "samples": sha256_file(samples_path), "task": task,
                        "protocol": protocol.to_dict(), "reference": ref.content_hash, "metrics": names,
-                       "code": _metric_code_hash()})
+                       "code": _metric_code_hash(), **({"weights": spec.weights} if spec.weights != "pinned" else {})})
     stages = Stages(run_dir)
     out_rel = f"scores/{task}.json"
     if stages.fresh(f"evaluate/{task}", key):
@@ -415,7 +430,8 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
         raise UserError(f"{samples_path}: {len(samples)} videos, expected {len(ref)} clips x k={k}; "
                         f"re-run the sample stage")
     values, protocols = compute_metrics(task, protocol, samples, k, ref, names, progress=spec.progress,
-                                        label=spec.method)
+                                        label=spec.method, weights=spec.weights,
+                                        cache_dir=feature_cache_dir(spec))
     entry = {"protocol": protocol.to_dict() | {"samples_per_context_used": k},
              "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
                            "sha256": ref.content_hash},
@@ -443,7 +459,8 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_record: dict[str, 
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically)."""
     run_dir = spec.run_dir
-    comparable = all(v.get("comparable", True) for t in tasks.values() for v in t["metrics"].values())
+    comparable = all(v.get("comparable", (v.get("extra") or {}).get("comparable", True)) is not False
+                     for t in tasks.values() for v in t["metrics"].values())
     results = {"schema": SCHEMA, "method": spec.method, "dataset": spec.dataset,
                "profile": spec.profile if spec.method != REAL else "data", "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
@@ -512,7 +529,8 @@ def run_real(spec: RunSpec) -> Path:
         protocol, ref = reference_clips(ds, task)
         names = [n for n in applicable_metrics(task, spec.metrics) if METRICS.get(n).kind != "paired"]
         key = sha256_json({"stage": "real", "task": task, "protocol": protocol.to_dict(),
-                           "reference": ref.content_hash, "metrics": names, "code": _metric_code_hash()})
+                           "reference": ref.content_hash, "metrics": names, "code": _metric_code_hash(),
+                           **({"weights": spec.weights} if spec.weights != "pinned" else {})})
         stages = Stages(run_dir)
         out_rel = f"scores/{task}.json"
         if stages.fresh(f"evaluate/{task}", key):
@@ -523,7 +541,8 @@ def run_real(spec: RunSpec) -> Path:
             other = ds.clips(protocol.replace(split="val", num_videos=None)).videos
         # The real clips play the role of samples (k = 1); set metrics compare them with `other`.
         values, protocols = compute_metrics(task, protocol, np.asarray(ref.videos), 1, ref, names,
-                                            real_reference=other, progress=spec.progress, label="real")
+                                            real_reference=other, progress=spec.progress, label="real",
+                                            weights=spec.weights, cache_dir=feature_cache_dir(spec))
         rel = f"samples/{task}.npz"
         V.save_npz(run_dir / rel, np.asarray(ref.videos[:GALLERY_VIDEOS]))
         gallery = f"samples/{task}.gif"

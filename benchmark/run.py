@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
-                  dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None) -> int:
+                  dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
+                  weights: str = "pinned") -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
     A failing method does not stop the others; the exit code is 1 if any failed.
@@ -38,7 +39,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
                        data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
-                       dataset_options=dataset_options or {}, resume=resume)
+                       dataset_options=dataset_options or {}, resume=resume, weights=weights)
         t0 = time.time()
         try:
             path = run_method(spec)
@@ -53,7 +54,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
-                     progress=progress, dataset_options=dataset_options or {}))
+                     progress=progress, dataset_options=dataset_options or {}, weights=weights))
     if report:
         from benchmark.report import render_report
 

@@ -8,3 +8,7 @@ from benchmark.metrics import psnr, ssim, fcs  # noqa: F401  (register "psnr", "
 from benchmark.metrics.fcs import FrameConsistencyScore  # noqa: F401
 from benchmark.metrics.psnr import PeakSignalNoiseRatio  # noqa: F401
 from benchmark.metrics.ssim import StructuralSimilarity  # noqa: F401
+from benchmark.metrics import fvd  # noqa: F401,E402  (registers "fvd"; networks load lazily on construction)
+from benchmark.metrics.functional.frechet import frechet_distance  # noqa: F401,E402
+from benchmark.metrics.fvd import FrechetVideoDistance  # noqa: F401,E402
+from benchmark.metrics import inception_score  # noqa: F401,E402  (registers "is_frame", "fid_frame")

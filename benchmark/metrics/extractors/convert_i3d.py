@@ -35,8 +35,9 @@ def tf_name_to_torch(name: str) -> str | None:
 
 
 def read_module_variables(module_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from benchmark.metrics.extractors.tf_i3d import _tf
+
+    tf = _tf()
 
     ckpt = Path(module_dir) / "variables" / "variables"
     if not Path(str(ckpt) + ".index").is_file():
@@ -65,8 +66,8 @@ def save(state: dict[str, torch.Tensor], out: str | os.PathLike) -> str:
     from safetensors.torch import save_file
 
     with atomic_path(out) as tmp:
-        save_file({k: state[k].contiguous() for k in sorted(state)}, str(tmp),
-                  metadata={"format": "vidbench.i3d_kinetics400/1", "source": "tfhub deepmind/i3d-kinetics-400/1"})
+        # no metadata: safetensors writes a metadata map in hash order, which would change the bytes
+        save_file({k: state[k].contiguous() for k in sorted(state)}, str(tmp))
     return sha256_file(out)
 
 

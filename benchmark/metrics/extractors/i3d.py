@@ -225,7 +225,8 @@ class I3DFeatures:
             init_random_(self.model)
         else:
             self.model.load_state_dict(load_weights_file(self.weights.path))
-        self.model.eval().to(device)
+        # channels_last_3d: ~3x faster 3-D convolutions on CPU (oneDNN), same numbers
+        self.model.eval().to(device, memory_format=torch.channels_last_3d)
         self.device = torch.device(device)
         self.batch_size = batch_size
 
@@ -243,5 +244,5 @@ class I3DFeatures:
         out = []
         for i in range(0, len(videos), self.batch_size):
             x = preprocess(videos[i:i + self.batch_size].to(self.device))
-            out.append(self.model(x).double().cpu())
+            out.append(self.model(x.to(memory_format=torch.channels_last_3d)).double().cpu())
         return torch.cat(out) if out else torch.zeros(0, self.dim, dtype=torch.float64)

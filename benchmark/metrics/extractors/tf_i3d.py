@@ -29,6 +29,10 @@ SCOPE = "RGB/inception_i3d"
 
 
 def _tf():
+    # triton (loaded by torch._dynamo, e.g. via torchvision) segfaults when first imported after
+    # tensorflow in the same process: load it first.
+    import torchvision  # noqa: F401
+
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf

@@ -1,0 +1,98 @@
+"""The FID Inception v3 (TF 2015-12-05 graph, 1008 classes) of pytorch-fid / torch-fidelity, per frame.
+
+Built from torchvision's Inception v3 with pytorch-fid's public FID blocks (``FIDInceptionA/C/E_1/E_2``,
+which reproduce the TF graph's pooling), weights from the pinned ``pt_inception-2015-12-05-6726825d.pth``.
+Frames: 0..255, TF1 bilinear resize to 299x299, ``(x - 128) / 128``; gray repeated to 3 channels.
+Outputs per frame: 2048-d pool features (FID) and the 1008 logits *without* the fc bias (IS), as
+torch-fidelity's ``logits_unbiased``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from benchmark.metrics.extractors.tf_ops import tf1_resize_bilinear
+
+RESOLUTION = 299
+NUM_CLASSES = 1008
+
+
+def build_fid_inception() -> torch.nn.Module:
+    import torchvision
+    from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+
+    net = torchvision.models.inception_v3(weights=None, num_classes=NUM_CLASSES, aux_logits=False,
+                                          init_weights=False)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64)
+    net.Mixed_6b = FIDInceptionC(768, 128)
+    net.Mixed_6c, net.Mixed_6d = FIDInceptionC(768, 160), FIDInceptionC(768, 160)
+    net.Mixed_6e = FIDInceptionC(768, 192)
+    net.Mixed_7b, net.Mixed_7c = FIDInceptionE_1(1280), FIDInceptionE_2(2048)
+    return net
+
+
+class InceptionFrameFeatures:
+    """``__call__(videos (N, T, C, H, W))`` -> per-frame features ``(N*T, 2048)``; :meth:`logits` -> ``(N*T, 1008)``."""
+
+    name = "inception_fid"
+    dim = 2048
+    backend = "torch"
+
+    def __init__(self, weights: str = "pinned", weights_path: str | None = None, device: str = "cpu",
+                 batch_size: int = 64) -> None:
+        from benchmark.weights import WeightsError, get_weights
+
+        self.weights = get_weights(self.name, weights, weights_path)
+        self.net = build_fid_inception()
+        if self.weights.mode == "random":
+            g = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for k, t in self.net.state_dict().items():
+                    if t.is_floating_point() and k.endswith("weight") and t.ndim > 1:
+                        t.copy_(torch.randn(t.shape, generator=g) * (2.0 / t[0].numel()) ** 0.5)
+        else:
+            state = torch.load(self.weights.path, map_location="cpu", weights_only=True)
+            missing, unexpected = self.net.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise WeightsError(f"{self.weights.path}: not the FID Inception: missing {missing[:5]}, "
+                                   f"unexpected {unexpected[:5]}")
+        self.net.eval().to(device)
+        self.device, self.batch_size = torch.device(device), batch_size
+
+    def protocol(self) -> dict[str, Any]:
+        return {"network": "Inception v3, TF 2015-12-05 weights (pytorch-fid)", "per": "frame",
+                "resize": "TF1 legacy bilinear to 299x299 (no crop)", "scaling": "(x - 128) / 128 on 0..255",
+                "logits": "1008, without the fc bias", "weights": self.weights.record()}
+
+    def _frames(self, videos: Tensor) -> Tensor:
+        n, t, c, h, w = videos.shape
+        x = videos.reshape(n * t, c, h, w).float().to(self.device) * 255.0
+        if c == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return (tf1_resize_bilinear(x, (RESOLUTION, RESOLUTION)) - 128.0) / 128.0
+
+    @torch.no_grad()
+    def pool_and_logits(self, videos: Tensor) -> tuple[Tensor, Tensor]:
+        feats, logits = [], []
+        frames = self._frames(videos)
+        net = self.net
+        for i in range(0, len(frames), self.batch_size):
+            x = frames[i:i + self.batch_size]
+            for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                         "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+                         "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+                x = getattr(net, name)(x)
+            pool = F.adaptive_avg_pool2d(x, 1).flatten(1).double()
+            feats.append(pool.cpu())
+            logits.append((pool @ net.fc.weight.double().T).cpu())  # no bias, as torch-fidelity
+        return torch.cat(feats), torch.cat(logits)
+
+    def __call__(self, videos: Tensor) -> Tensor:
+        return self.pool_and_logits(videos)[0]
+
+    def logits(self, videos: Tensor) -> Tensor:
+        return self.pool_and_logits(videos)[1]
