@@ -192,3 +192,204 @@ def build_mmnist(raw: Path, test_clips: int = 6, digits: int = 20) -> np.ndarray
     (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(imgs)))
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.arange(digits, dtype=np.uint8) % 10)))
     return test
+
+
+# ------------------------------------------------------------------------------- Weizmann ---
+
+def build_weizmann(raw: Path, persons: Iterable[str] | None = None, actions: Iterable[str] | None = None,
+                   frames: int = 20, duplicates: bool = True, corrupt: str | None = None) -> list[str]:
+    """Per-action zips ``<action>.zip`` of ``<person>_<action>.avi`` (180x144 colour, ``frames`` frames).
+
+    lena's run/skip/walk are written as takes ``lena_<action>1`` and, with ``duplicates``, the
+    duplicate ``lena_<action>2``, as in the real archive. Returns the video names written.
+    """
+    from benchmark.data.weizmann import ACTIONS, PERSONS
+
+    raw.mkdir(parents=True, exist_ok=True)
+    video = avi_bytes(frames, size=(180, 144), color=True)
+    names = []
+    for action in actions or ACTIONS:
+        with zipfile.ZipFile(raw / f"{action}.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+            for person in persons or PERSONS:
+                takes = [f"{action}1", f"{action}2"] if person == "lena" and action in ("run", "skip", "walk") else [action]
+                for stem in takes[:None if duplicates else 1]:
+                    name = f"{person}_{stem}"
+                    zf.writestr(f"{name}.avi", b"\x00garbage" * 50 if name == corrupt else video)
+                    names.append(name)
+    return names
+
+
+# ------------------------------------------------------------------------------ Chair-CAD ---
+
+def png_bytes(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def chair_render(view: int, size: int = 600) -> np.ndarray:
+    """A 600x600 render: flat ``level(view)`` inside the [100:500, 100:500] crop, 255 outside."""
+    img = np.full((size, size, 3), 255, np.uint8)
+    img[100:500, 100:500] = level(view)
+    return img
+
+
+def build_chairs(raw: Path, models: Iterable[str] = ("1a6f615e8b1b5ae4dbbc9440457e303e", "2b5953c986dd08f2f91663a74ccd2338"),
+                 views: int = 20, short_model: str | None = None) -> dict[str, list[str]]:
+    """``rendered_chairs.tar`` with ``rendered_chairs/<model>/renders/image_<iii>_p<020|030>_t<az>_r096.png``.
+
+    Views alternate elevation 20/30 over azimuths; they are added to the tar in a shuffled order so
+    the loader has to sort. ``view`` (0-based, sorted order) is filled with ``level(view)``.
+    Returns the sorted render names per model.
+    """
+    raw.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[str]] = {}
+    rng = np.random.default_rng(0)
+    with tarfile.open(raw / "rendered_chairs.tar", "w") as tar:
+        for model in models:
+            n = 5 if model == short_model else views
+            names = [f"image_{i:03d}_p{20 if i % 2 == 0 else 30:03d}_t{(i // 2) * 12:03d}_r096.png" for i in range(n)]
+            out[model] = sorted(names)
+            for i in rng.permutation(n):
+                data = png_bytes(chair_render(int(i)))
+                info = tarfile.TarInfo(f"rendered_chairs/{model}/renders/{names[i]}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(f"rendered_chairs/{model}/{model}.obj")  # non-render files are ignored
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"v 0\n"))
+    return out
+
+
+# --------------------------------------------------------------------------- VGAN scenes ---
+
+def stacked_jpeg(frames: int = 32, seed: int = 0) -> bytes:
+    """One JPEG of ``frames`` vertically stacked 128x128 frames; frame ``i`` is flat ``level(i + seed)``."""
+    from PIL import Image
+
+    img = np.concatenate([np.full((128, 128, 3), level(i + seed), np.uint8) for i in range(frames)])
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+def build_vgan(raw: Path, scene: str = "golf", clips: int = 4, listed: int | None = 3, bad: bool = False) -> list[str]:
+    """``<scene>.tar.bz2`` of stacked-JPEG clips under ``frames-stable-many/<scene>/...`` and ``<scene>.txt``
+    listing the first ``listed`` of them (paths relative to ``frames-stable-many/``). ``bad`` adds a
+    JPEG that is not a 128-wide stack. Returns the listed paths."""
+    raw.mkdir(parents=True, exist_ok=True)
+    paths = [f"{scene}/{i % 2}/{i}/clip_{i:04d}.jpg" for i in range(clips)]
+    with tarfile.open(raw / f"{scene}.tar.bz2", "w:bz2") as tar:
+        entries = [(p, stacked_jpeg(32, seed=10 * i)) for i, p in enumerate(paths)]
+        if bad:
+            from PIL import Image
+
+            buf = io.BytesIO()
+            Image.fromarray(np.zeros((200, 100, 3), np.uint8)).save(buf, format="JPEG")
+            entries.insert(1, (f"{scene}/bad/clip_bad.jpg", buf.getvalue()))
+        for p, data in entries:
+            info = tarfile.TarInfo(f"frames-stable-many/{p}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    listed_paths = paths[:listed] if listed is not None else paths
+    if listed is not None:
+        (raw / f"{scene}.txt").write_text("".join(p + "\n" for p in listed_paths + ([f"{scene}/bad/clip_bad.jpg"] if bad else [])))
+    return listed_paths
+
+
+# -------------------------------------------------------------------------------- UCF101 ---
+
+UCF_CLASSES = ("ApplyEyeMakeup", "HandstandPushups", "YoYo")
+
+
+def build_ucf101(raw: Path, classes: Iterable[str] = UCF_CLASSES, groups: Iterable[int] = (1, 2, 8, 9),
+                 clips: int = 1, frames: int = 24, layout: str = "zip") -> dict[str, list[str]]:
+    """The official split zip (``ucfTrainTestlist/classInd.txt``, ``trainlist0N.txt``, ``testlist0N.txt``,
+    CRLF lines) and the videos ``UCF-101/<Class>/v_<Class>_gXX_cYY.avi`` (320x240) as ``UCF101.zip``
+    (``layout="zip"``), an extracted ``UCF-101/`` folder (``"folder"``) or only a ``UCF101.rar``
+    placeholder (``"rar"``). Groups 1-7 are test in fold 1 (as in the real lists), the rest train.
+    Like the real lists, HandstandPushups videos are listed as ``v_HandStandPushups_...``.
+    Returns ``{"train": [...], "test": [...]}`` stems of fold 1."""
+    raw.mkdir(parents=True, exist_ok=True)
+    classes = list(classes)
+    video = avi_bytes(frames, size=(320, 240), color=True)
+    split: dict[str, list[str]] = {"train": [], "test": []}
+    members = []
+    for cls in classes:
+        for g in groups:
+            for c in range(1, clips + 1):
+                stem = f"v_{cls}_g{g:02d}_c{c:02d}"
+                members.append(f"UCF-101/{cls}/{stem}.avi")
+                split["test" if g <= 7 else "train"].append(stem)
+    listed = lambda s: s.replace("HandstandPushups_", "HandStandPushups_")  # noqa: E731
+    with zipfile.ZipFile(raw / "UCF101TrainTestSplits-RecognitionTask.zip", "w") as zf:
+        zf.writestr("ucfTrainTestlist/classInd.txt", "".join(f"{i} {c}\r\n" for i, c in enumerate(classes, 1)))
+        for fold in (1, 2, 3):
+            tr = [s for s in split["train"]] if fold == 1 else split["test"]
+            te = split["test"] if fold == 1 else split["train"]
+            zf.writestr(f"ucfTrainTestlist/trainlist0{fold}.txt",
+                        "".join(f"{s.split('_')[1]}/{listed(s)}.avi {classes.index(s.split('_')[1]) + 1}\r\n" for s in tr))
+            zf.writestr(f"ucfTrainTestlist/testlist0{fold}.txt",
+                        "".join(f"{s.split('_')[1]}/{listed(s)}.avi\r\n" for s in te))
+    if layout == "zip":
+        with zipfile.ZipFile(raw / "UCF101.zip", "w", zipfile.ZIP_STORED) as zf:
+            for m in members:
+                zf.writestr(m, video)
+    elif layout == "folder":
+        for m in members:
+            (raw / m).parent.mkdir(parents=True, exist_ok=True)
+            (raw / m).write_bytes(video)
+    else:
+        (raw / "UCF101.rar").write_bytes(b"Rar!\x1a\x07\x01\x00")
+    return split
+
+
+# ---------------------------------------------------------------------------- Kinetics ---
+
+def mp4_bytes(num_frames: int, size: tuple[int, int] = (96, 72)) -> bytes:
+    """An MP4 (MPEG-4 part 2) whose frame ``i`` is flat at ``level(i)`` with a red tint."""
+    import av
+
+    w, h = size
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"qscale": "2"}
+        for i in range(num_frames):
+            img = np.full((h, w, 3), level(i), np.uint8)
+            img[..., 0] = 200
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return buf.getvalue()
+
+
+def build_kinetics(raw: Path, labels: Iterable[str] = ("abseiling", "juggling balls", "yoga"), per_label: int = 3,
+                   frames: int = 20, missing: Iterable[str] = ()) -> dict[str, list[dict]]:
+    """CVDF annotation CSVs ``train.txt``/``val.txt`` (``label,youtube_id,time_start,time_end,split``)
+    and a ``videos/<label>/`` folder of clips named ``<youtube_id>_<start:06d>_<end:06d>.mp4``;
+    clips whose youtube id is in ``missing`` are listed but not written. Returns the rows per split."""
+    raw.mkdir(parents=True, exist_ok=True)
+    video = mp4_bytes(frames)
+    rows: dict[str, list[dict]] = {}
+    missing = set(missing)
+    for split, fname, tag in (("train", "train.txt", "train"), ("val", "val.txt", "validate")):
+        lines = ["label,youtube_id,time_start,time_end,split\n"]
+        rows[split] = []
+        for li, label in enumerate(labels):
+            for k in range(per_label):
+                yid = f"{split[:2]}{li}{k}-xY_{k}"
+                start = 10 * k + li
+                r = {"label": label, "youtube_id": yid, "time_start": start, "time_end": start + 10}
+                rows[split].append(r)
+                lines.append(f"{label},{yid},{start},{start + 10},{tag}\n")
+                if yid not in missing:
+                    d = raw / "videos" / label.replace(" ", "_")
+                    d.mkdir(parents=True, exist_ok=True)
+                    (d / f"{yid}_{start:06d}_{start + 10:06d}.mp4").write_bytes(video)
+        (raw / fname).write_text("".join(lines))
+    return rows
