@@ -34,7 +34,7 @@ from benchmark.data.base import Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.ucf101 import folder_fingerprint
-from benchmark.data.weizmann import decode_video, square
+from benchmark.data.decode import decode_video, square
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 

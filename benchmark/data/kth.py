@@ -48,6 +48,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.decode import decode_video
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.registry import DATASETS
@@ -150,24 +151,7 @@ def decode_avi(data_or_path: Any, name: str) -> np.ndarray:
     Frames decoded before a mid-stream error are kept (a truncated file yields its readable
     prefix); a file with no decodable frame raises :class:`CorruptInputError` naming ``name``.
     """
-    import av
-
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(data_or_path, mode="r", format="avi") as container:
-            stream = container.streams.video[0]
-            try:
-                for frame in container.decode(stream):
-                    frames.append(frame.to_ndarray(format="gray"))
-            except (av.error.FFmpegError, EOFError) as e:  # truncated stream: keep the prefix
-                if not frames:
-                    raise
-                log.warning("%s: decoding stopped after %d frames (%s)", name, len(frames), e)
-    except (av.error.FFmpegError, IndexError, EOFError, OSError, ValueError) as e:
-        raise CorruptInputError(f"{name}: cannot decode ({type(e).__name__}: {e})") from e
-    if not frames:
-        raise CorruptInputError(f"{name}: no decodable frame")
-    return np.stack(frames)
+    return decode_video(data_or_path, name, fmt="avi", pix_fmt="gray")
 
 
 def _decode_member(args: tuple[str, str, str, int, str]) -> tuple[str, np.ndarray | None, int, str]:

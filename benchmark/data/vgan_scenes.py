@@ -26,7 +26,7 @@ import numpy as np
 from benchmark.data.base import Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
-from benchmark.data.weizmann import resize_rgb
+from benchmark.data.decode import resize_rgb
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 

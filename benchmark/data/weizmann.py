@@ -37,9 +37,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.decode import center_crop, decode_video, resize_rgb, square  # noqa: F401 (re-exported)
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.registry import DATASETS
@@ -73,65 +73,6 @@ def parse_name(member: str) -> tuple[str, str, int] | None:
     if stem[-1].isdigit() and stem[:-1] in ACTIONS:
         return person, stem[:-1], int(stem[-1])
     return None
-
-
-# ------------------------------------------------------------------- colour decoding ---
-
-def decode_video(data_or_path: Any, name: str, fmt: str | None = None, max_frames: int | None = None) -> np.ndarray:
-    """Decode a video (path or file-like) to RGB uint8 ``(T, H, W, 3)`` with PyAV.
-
-    A readable prefix of a truncated stream is kept; no decodable frame raises
-    :class:`CorruptInputError` naming ``name``.
-    """
-    import av
-
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(data_or_path, mode="r", format=fmt) as container:
-            stream = container.streams.video[0]
-            try:
-                for frame in container.decode(stream):
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    if max_frames and len(frames) >= max_frames:
-                        break
-            except (av.error.FFmpegError, EOFError) as e:
-                if not frames:
-                    raise
-                log.warning("%s: decoding stopped after %d frames (%s)", name, len(frames), e)
-    except (av.error.FFmpegError, IndexError, EOFError, OSError, ValueError) as e:
-        raise CorruptInputError(f"{name}: cannot decode ({type(e).__name__}: {e})") from e
-    if not frames:
-        raise CorruptInputError(f"{name}: no decodable frame")
-    return np.stack(frames)
-
-
-def center_crop(frames: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Centre ``h`` x ``w`` crop of ``(T, H, W, C)``."""
-    H, W = frames.shape[1:3]
-    y, x = (H - h) // 2, (W - w) // 2
-    return frames[:, y:y + h, x:x + w]
-
-
-def resize_rgb(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 ``(T, H, W, 3)`` -> ``(T, 3, h, w)`` (``size`` = (h, w)), Pillow bilinear (antialiased)."""
-    from PIL import Image
-
-    h, w = size
-    out = np.empty((len(frames), 3, h, w), np.uint8)
-    for i, f in enumerate(frames):
-        img = f if f.shape[:2] == (h, w) else np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR))
-        out[i] = img.transpose(2, 0, 1)
-    return out
-
-
-def square(frames: np.ndarray, size: int, crop: str) -> np.ndarray:
-    """``(T, H, W, 3)`` -> ``(T, 3, size, size)``: centre square crop (``crop="center"``) or not, then resize."""
-    if crop == "center":
-        s = min(frames.shape[1:3])
-        frames = center_crop(frames, s, s)
-    elif crop != "none":
-        raise UserError(f"crop must be 'none' or 'center', got {crop!r}")
-    return resize_rgb(frames, (size, size))
 
 
 # ------------------------------------------------------------------------------ dataset ---
