@@ -12,3 +12,6 @@ from benchmark.metrics import fvd  # noqa: F401,E402  (registers "fvd"; networks
 from benchmark.metrics.functional.frechet import frechet_distance  # noqa: F401,E402
 from benchmark.metrics.fvd import FrechetVideoDistance  # noqa: F401,E402
 from benchmark.metrics import inception_score  # noqa: F401,E402  (registers "is_frame", "fid_frame")
+from benchmark.metrics import mcs  # noqa: F401,E402  (registers "mcs"; VGG16 loads on construction)
+from benchmark.metrics import lpips  # noqa: F401,E402  (registers "lpips"; AlexNet loads on construction)
+from benchmark.metrics import video_is  # noqa: F401,E402  (registers "is_video"; C3D loads on construction)

@@ -1,0 +1,93 @@
+"""VGG16 (torchvision architecture, ImageNet ``IMAGENET1K_V1`` weights) up to ``relu3_3``, per frame, for MCS.
+
+The pinned file is torchvision's ``vgg16-397923af.pth`` (a full ``vgg16`` state_dict: ``features.*`` and
+``classifier.*``). :func:`check_state_dict` validates every key and shape of the full network; only
+``features.0`` … ``features.15`` (conv1_1 … relu3_3) are kept.
+
+>>> import torch
+>>> net = VGG16Relu33(weights="random")          # tests only: not comparable
+>>> net(torch.rand(2, 3, 32, 32)).shape
+torch.Size([2, 256, 8, 8])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.video import VideoFormatError
+
+RELU3_3 = 16  # torchvision vgg16.features[:16] ends with the ReLU after conv3_3
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def expected_shapes() -> dict[str, tuple[int, ...]]:
+    """Every key of torchvision's ``vgg16`` state_dict and its shape (built on the meta device)."""
+    import torchvision
+
+    with torch.device("meta"):
+        net = torchvision.models.vgg16(weights=None)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def check_state_dict(state: dict[str, Tensor], source: str) -> None:
+    """Raise :class:`VideoFormatError` unless ``state`` has exactly torchvision vgg16's keys and shapes."""
+    want = expected_shapes()
+    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
+    if missing or unexpected:
+        raise VideoFormatError(f"{source}: not a torchvision vgg16 state_dict: {len(missing)} missing key(s) "
+                               f"{missing[:5]}, {len(unexpected)} unexpected key(s) {unexpected[:5]}")
+    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want if tuple(state[k].shape) != want[k]]
+    if bad:
+        raise VideoFormatError(f"{source}: wrong shapes: {'; '.join(bad[:5])}")
+
+
+def load_weights_file(path: str) -> dict[str, Tensor]:
+    """Read the pinned vgg16 file, check it, return the ``features[:16]`` part (keys without ``features.``)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise VideoFormatError(f"{path}: expected a state_dict, got {type(state).__name__}")
+    check_state_dict(state, str(path))
+    return {k[len("features."):]: v for k, v in state.items()
+            if k.startswith("features.") and int(k.split(".")[1]) < RELU3_3}
+
+
+class VGG16Relu33(nn.Module):
+    """``forward(x (M, 3, H, W))`` -> relu3_3 activations ``(M, 256, H//4, W//4)``; x already normalised.
+
+    Args:
+        weights: ``"pinned"`` (``vgg16_imagenet`` in manifests/weights.yaml, or ``weights_path``,
+            hash-checked) or ``"random"`` (seeded He-normal; numbers not comparable).
+        weights_path: an explicit file (still checked against the pin).
+    """
+
+    name = "vgg16_imagenet"
+
+    def __init__(self, weights: str = "pinned", weights_path: str | None = None) -> None:
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        from benchmark.weights import get_weights
+
+        self.weights = get_weights(self.name, weights, weights_path)
+        self.features = make_layers(cfgs["D"])[:RELU3_3]  # torchvision's vgg16.features, without the rest
+        if self.weights.mode == "random":
+            g = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for m in self.features:
+                    if isinstance(m, nn.Conv2d):
+                        m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
+                        m.bias.zero_()
+        else:
+            self.features.load_state_dict(load_weights_file(self.weights.path))
+        self.eval().requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+    def protocol(self) -> dict[str, Any]:
+        return {"network": "VGG16 (torchvision, ImageNet IMAGENET1K_V1)", "layer": "relu3_3 (features[:16])",
+                "weights": self.weights.record()}
