@@ -527,6 +527,7 @@ def _build_group(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]
                     item["width"], item["height"] = w * scale, h * scale
                 except Exception:  # a broken image still gets its link
                     pass
+        item["extras"] = _extra_galleries(r, t, task, assets)
         galleries.append(item)
 
     return {"task": task, "protocol_name": pname, "anchor": _slug(f"{task}-{pname}"),
@@ -535,6 +536,40 @@ def _build_group(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]
             "metrics": [{"name": m, "higher": metrics[m]} for m in names],
             "rows": rows, "plots": plots, "galleries": galleries,
             "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"])}
+
+
+def _image_size(src: Path) -> tuple[int, int] | None:
+    """Display size of a GIF/PNG gallery (scaled up to ~360 px wide), or None if unreadable."""
+    try:
+        from PIL import Image
+
+        with Image.open(src) as im:
+            w, h = im.size
+    except Exception:
+        return None
+    scale = max(1, min(4, 360 // max(w, 1)))
+    return w * scale, h * scale
+
+
+def _extra_galleries(run: Run, entry: dict[str, Any], task: str, assets: _Assets) -> list[dict[str, Any]]:
+    """A task entry's ``extra_galleries`` (name -> GIF path relative to the run folder, written by the
+    pipeline from ``Method.visualize``, e.g. VGAN's background / foreground / mask streams)."""
+    extras = entry.get("extra_galleries") or {}
+    out: list[dict[str, Any]] = []
+    if not isinstance(extras, dict):
+        return out
+    for name, rel in extras.items():
+        item: dict[str, Any] = {"name": str(name)}
+        src = _run_file(run, rel)
+        if src is None or not src.is_file():
+            item["missing"] = f"not found: {rel}"
+        else:
+            item["src"] = assets.copy(src, f"{run.slug}/{_slug(task)}-{_slug(str(name))}{src.suffix.lower()}")
+            size = _image_size(src)
+            if size:
+                item["width"], item["height"] = size
+        out.append(item)
+    return out
 
 
 def _build_training(runs: list[Run], assets: _Assets) -> list[dict[str, Any]]:

@@ -105,6 +105,11 @@ class Conv2dDecoder(nn.Module):
         width: channels of the finest level (the coarsest has ``8 * width``).
         skip: concatenate ``skips[level]`` (from :class:`Conv2dEncoder`) at every level.
         out_activation: ``"sigmoid"`` for [0, 1] frames, ``"tanh"`` for [-1, 1].
+        norm: BatchNorm after every hidden layer (DCGAN, MoCoGAN); ``False``: none (NAVSLP's
+            generator in ``abhishekaich27/Navsynth`` has no normalisation).
+        out_bias: bias on the output conv (MoCoGAN's and NAVSLP's upstream generators have none).
+        from_map: the input is the coarsest feature map ``(N, 8 * width, h0, w0)`` rather than a
+            vector (VGAN's image-conditioned background stream); ``dim`` must equal ``8 * width``.
 
     >>> import torch
     >>> Conv2dDecoder(100, 3, (64, 64), width=8, out_activation="tanh")(torch.zeros(2, 100)).shape
@@ -112,26 +117,36 @@ class Conv2dDecoder(nn.Module):
     """
 
     def __init__(self, dim: int, out_channels: int, resolution: tuple[int, int], width: int = 64,
-                 skip: bool = False, out_activation: str | None = "sigmoid") -> None:
+                 skip: bool = False, out_activation: str | None = "sigmoid", from_map: bool = False,
+                 norm: bool = True, out_bias: bool = True) -> None:
         super().__init__()
         levels, base = spatial_levels(resolution)
-        self.skip = skip
+
+        def bn(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if norm else nn.Identity()
+
+        self.skip, self.from_map = skip, from_map
         top = level_width(width, levels - 1)
-        self.first = nn.Sequential(nn.ConvTranspose2d(dim, top, base, 1, 0, bias=False),
-                                   nn.BatchNorm2d(top), nn.ReLU(inplace=True))
+        if from_map:  # the input already is the coarsest map (N, top, h0, w0): no projection layer
+            if dim != top:
+                raise ValueError(f"from_map=True needs dim == {top} (the coarsest width), got {dim}")
+            self.first = nn.Identity()
+        else:
+            self.first = nn.Sequential(nn.ConvTranspose2d(dim, top, base, 1, 0, bias=False),
+                                       bn(top), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList()
         mult = 2 if skip else 1
         for lvl in range(levels - 1, 0, -1):  # feature map at level lvl -> level lvl - 1
             c_in, c_out = level_width(width, lvl) * mult, level_width(width, lvl - 1)
             self.blocks.append(nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-                                             nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)))
-        self.out = nn.Sequential(nn.ConvTranspose2d(width * mult, out_channels, 4, 2, 1),
+                                             bn(c_out), nn.ReLU(inplace=True)))
+        self.out = nn.Sequential(nn.ConvTranspose2d(width * mult, out_channels, 4, 2, 1, bias=out_bias),
                                  activation(out_activation))
 
     def forward(self, h: Tensor, skips: list[Tensor] | None = None) -> Tensor:
         if self.skip and skips is None:
             raise ValueError("this decoder was built with skip=True: pass the encoder's skips")
-        x = self.first(h[:, :, None, None])
+        x = self.first(h if self.from_map else h[:, :, None, None])
         for i, block in enumerate(self.blocks):
             if self.skip:
                 x = _cat_skip(x, skips[len(skips) - 1 - i])

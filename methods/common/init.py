@@ -31,5 +31,6 @@ def init_normal_(module: nn.Module, std: float = 0.02, *, linear: bool = False,
                 nn.init.zeros_(m.bias)
         elif isinstance(m, _NORM) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:  # scale-only BatchNorm (methods.common.norm) has no shift
+                nn.init.zeros_(m.bias)
     return module

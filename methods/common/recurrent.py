@@ -69,3 +69,33 @@ class ConvLSTMCell(nn.Module):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
+
+
+class GRUSequence(nn.Module):
+    """A ``nn.GRUCell`` unrolled over a sequence of inputs, with an optional linear read-out.
+
+    MoCoGAN's motion generator (Tulyakov et al. 2018, ``sergeytulyakov/mocogan`` ``models.py``) is
+    ``GRUCell(d, d)`` fed i.i.d. noise ``e_t`` from a random ``h_0``, its hidden states being the
+    motion codes (``output_dim=None``). NAVSLP's transient RNN (Aich et al. 2020,
+    ``abhishekaich27/Navsynth`` ``models.py``) is ``GRUCell(d_t, 500)`` with a ``Linear(500, d_t)``
+    read-out.
+
+    >>> gru = GRUSequence(4, 8, output_dim=4)
+    >>> tuple(gru(torch.zeros(3, 5, 4)).shape)
+    (3, 5, 4)
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int | None = None) -> None:
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.cell = nn.GRUCell(input_dim, hidden_dim)
+        self.out = nn.Linear(hidden_dim, output_dim) if output_dim is not None else nn.Identity()
+
+    def forward(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
+        """``x (B, T, input_dim)``, ``h0 (B, hidden_dim)`` (zeros if None) -> ``(B, T, output_dim)``."""
+        h = h0 if h0 is not None else x.new_zeros(x.shape[0], self.hidden_dim)
+        states = []
+        for t in range(x.shape[1]):
+            h = self.cell(x[:, t], h)
+            states.append(h)
+        return self.out(torch.stack(states, dim=1))

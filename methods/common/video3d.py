@@ -8,7 +8,8 @@ upstream ``cvondrick/videogan`` main.lua, Torch7).
 * :class:`OneStreamGenerator` – trunk + a 4x4x4 stride-2 tanh head (VGAN's one-stream model).
 * :class:`TwoStreamGenerator` – ``G(z) = m * f + (1 - m) * b``: foreground ``f`` (tanh) and mask
   ``m`` (sigmoid) heads share the trunk; the background ``b`` is a DCGAN 2D generator replicated
-  over time.
+  over time. With ``from_map=True`` both generators start from a coarsest-level 2D feature map
+  ``(N, dim, h0, w0)`` instead of a vector (VGAN's image-conditioned generator).
 * :class:`Conv3dEncoder` – the discriminator trunk: 4x4x4 stride-2 convs of widths 64-128-256-512,
   BatchNorm (eps 1e-3 as upstream) except on the first layer, LeakyReLU 0.2, and a last valid conv
   (``t0 x h0 x w0``) to ``out_dim`` outputs (2 logits in VGAN's D, a 100-d code in the AE baseline).
@@ -26,6 +27,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from methods.common.dcgan import Conv2dDecoder, activation, level_width, spatial_levels
+from methods.common.norm import ScaleBatchNorm3d
 
 
 def to_ncthw(video: Tensor) -> Tensor:
@@ -70,15 +72,19 @@ class VideoTrunk3d(nn.Module):
     right kernel.
     """
 
-    def __init__(self, dim: int, frames: int, resolution: tuple[int, int], width: int = 64) -> None:
+    def __init__(self, dim: int, frames: int, resolution: tuple[int, int], width: int = 64,
+                 from_map: bool = False) -> None:
         super().__init__()
         self.levels, (h0, w0) = spatial_levels(resolution)
         self.time_levels, t0 = temporal_levels(frames, self.levels)
-        self.width = width
+        self.width, self.from_map = width, from_map
         top = level_width(width, self.levels - 1)
         # Convs followed by BatchNorm carry no bias: BN's shift makes it a dead parameter.
-        layers: list[nn.Module] = [nn.ConvTranspose3d(dim, top, (t0, h0, w0), 1, 0, bias=False),
-                                   nn.BatchNorm3d(top), nn.ReLU(inplace=True)]
+        # from_map: the input is a 2D feature map (N, dim, h0, w0) (VGAN's image-conditioned
+        # generator, main_conditional.lua), lifted to time by a t0 x 1 x 1 fractionally strided conv.
+        first = (nn.ConvTranspose3d(dim, top, (t0, 1, 1), 1, 0, bias=False) if from_map
+                 else nn.ConvTranspose3d(dim, top, (t0, h0, w0), 1, 0, bias=False))
+        layers: list[nn.Module] = [first, nn.BatchNorm3d(top), nn.ReLU(inplace=True)]
         for i, lvl in enumerate(range(self.levels - 1, 0, -1)):
             c_in, c_out = level_width(width, lvl), level_width(width, lvl - 1)
             layers += [_up3d(c_in, c_out, i < self.time_levels, bias=False), nn.BatchNorm3d(c_out),
@@ -90,16 +96,17 @@ class VideoTrunk3d(nn.Module):
         return _up3d(self.width, out_channels, self.levels - 1 < self.time_levels, bias=True)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z[:, :, None, None, None])
+        """``z``: ``(N, dim)``, or with ``from_map`` a feature map ``(N, dim, h0, w0)``."""
+        return self.net(z[:, :, None] if self.from_map else z[:, :, None, None, None])
 
 
 class OneStreamGenerator(nn.Module):
     """VGAN one-stream generator: ``z (N, dim)`` -> video ``(N, C, T, H, W)`` in [-1, 1]."""
 
     def __init__(self, dim: int = 100, channels: int = 3, frames: int = 32,
-                 resolution: tuple[int, int] = (64, 64), width: int = 64) -> None:
+                 resolution: tuple[int, int] = (64, 64), width: int = 64, from_map: bool = False) -> None:
         super().__init__()
-        self.trunk = VideoTrunk3d(dim, frames, resolution, width)
+        self.trunk = VideoTrunk3d(dim, frames, resolution, width, from_map=from_map)
         self.video = nn.Sequential(self.trunk.head(channels), nn.Tanh())
 
     def forward(self, z: Tensor) -> Tensor:
@@ -117,12 +124,13 @@ class TwoStreamGenerator(nn.Module):
     """
 
     def __init__(self, dim: int = 100, channels: int = 3, frames: int = 32,
-                 resolution: tuple[int, int] = (64, 64), width: int = 64) -> None:
+                 resolution: tuple[int, int] = (64, 64), width: int = 64, from_map: bool = False) -> None:
         super().__init__()
-        self.trunk = VideoTrunk3d(dim, frames, resolution, width)
+        self.trunk = VideoTrunk3d(dim, frames, resolution, width, from_map=from_map)
         self.foreground = nn.Sequential(self.trunk.head(channels), nn.Tanh())
         self.mask = nn.Sequential(self.trunk.head(1), nn.Sigmoid())
-        self.background = Conv2dDecoder(dim, channels, resolution, width, skip=False, out_activation="tanh")
+        self.background = Conv2dDecoder(dim, channels, resolution, width, skip=False, out_activation="tanh",
+                                        from_map=from_map)
 
     def forward(self, z: Tensor, return_streams: bool = False) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
         h = self.trunk(z)
@@ -142,6 +150,7 @@ class Conv3dEncoder(nn.Module):
         width: channels of the first layer (64 in VGAN; then 128, 256, 512).
         bn_eps: BatchNorm epsilon (1e-3 in the upstream Torch code).
         out_activation: applied to the output (None: linear).
+        bn_shift: False for BatchNorm without the learned shift beta (TGAN's "no-beta" critic).
 
     >>> import torch
     >>> Conv3dEncoder(3, 100, frames=16, resolution=(64, 64), width=4)(torch.zeros(2, 3, 16, 64, 64)).shape
@@ -149,7 +158,8 @@ class Conv3dEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_dim: int, frames: int, resolution: tuple[int, int],
-                 width: int = 64, bn_eps: float = 1e-3, out_activation: str | None = None) -> None:
+                 width: int = 64, bn_eps: float = 1e-3, out_activation: str | None = None,
+                 bn_shift: bool = True) -> None:
         super().__init__()
         levels, (h0, w0) = spatial_levels(resolution)
         time_levels, t0 = temporal_levels(frames, levels)
@@ -161,8 +171,8 @@ class Conv3dEncoder(nn.Module):
             if lvl == 0:  # no BatchNorm on the first layer (DCGAN/VGAN discriminator)
                 layers += [_down3d(c_in, c_out, halve_time, bias=True), nn.LeakyReLU(0.2, inplace=True)]
             else:
-                layers += [_down3d(c_in, c_out, halve_time, bias=False), nn.BatchNorm3d(c_out, eps=bn_eps),
-                           nn.LeakyReLU(0.2, inplace=True)]
+                norm = nn.BatchNorm3d(c_out, eps=bn_eps) if bn_shift else ScaleBatchNorm3d(c_out, eps=bn_eps)
+                layers += [_down3d(c_in, c_out, halve_time, bias=False), norm, nn.LeakyReLU(0.2, inplace=True)]
             c_in = c_out
         layers += [nn.Conv3d(c_in, out_dim, (t0, h0, w0), 1, 0), activation(out_activation)]
         self.net = nn.Sequential(*layers)

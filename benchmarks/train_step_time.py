@@ -1,0 +1,157 @@
+"""Training step time and generation throughput per method, on this machine.
+
+For each method: the ``paper`` profile at batch 8 and the ``smoke`` profile (its own batch), each
+trained for a few steps through the shared loop on random 64x64x3 clips (the loop's real code
+path: clip sampling, the method's phases, optimiser steps). Reports the median seconds per step
+after warm-up, the share of profiled CPU time spent in convolutions (forward + backward, incl.
+transposed), flags methods whose step is *not* dominated by convolutions (share < 50%) with the top
+non-conv ops, and samples/s of ``generate`` (``predict`` for prediction methods) at batch 8.
+
+    .venv/bin/python benchmarks/train_step_time.py                         # VGAN family + TGAN
+    .venv/bin/python benchmarks/train_step_time.py --methods vgan --profiles smoke --json out.json
+    .venv/bin/python benchmarks/train_step_time.py --methods all --device cuda
+
+Not a test: numbers depend on the machine and its load (the 2-core CPU box is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import os
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # silence the profiler's start/stop lines
+import numpy as np
+import torch
+
+CONV_OPS = ("conv", "mkldnn_convolution", "convolution_backward", "slow_conv")
+DEFAULT = "vgan,vgan_one_stream,vgan_future,tgan"
+
+
+def _spec(frames: int, future: int):
+    from benchmark.data.base import Protocol, TaskProtocols
+    from benchmark.methods import DataSpec
+
+    syn = Protocol("synthesis", "synthesis", "train", 0, frames, (64, 64), 3)
+    pred = Protocol("prediction", "prediction", "train", 1, future, (64, 64), 3)
+    return DataSpec("bench", 3, (64, 64), {"synthesis": TaskProtocols(syn, syn), "prediction": TaskProtocols(pred, pred)})
+
+
+def _conv_share(prof) -> tuple[float, list[tuple[str, float]]]:
+    total, conv, other = 0.0, 0.0, {}
+    for e in prof.key_averages():
+        t = e.self_cpu_time_total
+        total += t
+        if any(k in e.key for k in CONV_OPS):
+            conv += t
+        else:
+            other[e.key] = other.get(e.key, 0.0) + t
+    top = sorted(other.items(), key=lambda kv: -kv[1])[:3]
+    return (conv / total if total else float("nan")), [(k, v / total) for k, v in top]
+
+
+def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: int | None) -> dict:
+    from benchmark.methods import TrainData
+    from benchmark.registry import METHODS
+
+    cls = METHODS.get(name)
+    spec = _spec(16, 15)
+    # warm-up steps, timed steps, then one profiled step (the profiler's overhead stays out of the timing)
+    overrides = {"train.steps": warmup + steps + 1, "train.checkpoint_every": 10**9, "train.log_every": 10**9}
+    if batch:
+        overrides["train.batch_size"] = batch
+    method = cls.from_profile(profile, spec, overrides).to(device)
+    cfg = method.config
+    frames = getattr(cfg, "frames", 16)
+    rng = np.random.default_rng(0)
+    videos = rng.integers(0, 256, size=(16, max(frames, 16), 3, 64, 64), dtype=np.uint8)
+    data = TrainData(videos, {t: p.train for t, p in spec.protocols.items()}, "random")
+    times: list[float] = []
+    prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+    last = [time.perf_counter()]
+
+    def callback(done: int, losses: dict) -> None:
+        now = time.perf_counter()
+        if warmup < done <= warmup + steps:
+            times.append(now - last[0])
+        if done == warmup + steps:
+            prof.start()
+        last[0] = now
+
+    from benchmark.training import loop
+
+    real_train = loop.train
+
+    def timed_train(*a, **kw):
+        return real_train(*a, **{**kw, "callback": callback})
+
+    loop.train = timed_train
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            method.fit(data, Path(tmp), seed=0, progress=False)
+    finally:
+        loop.train = real_train
+    prof.stop()
+    share, top = _conv_share(prof)
+    params = sum(p.numel() for m in method.modules().values() for p in m.parameters())
+
+    # Generation throughput at batch 8 (after one warm-up call).
+    with torch.no_grad():
+        if "synthesis" in cls.tasks:
+            def run():
+                return method.generate(8, min(frames, 16), seed=0)
+        else:
+            ctx = torch.rand(8, 1, 3, 64, 64)
+
+            def run():
+                return method.predict(ctx, 15, 1, seed=0)
+        run()
+        run()
+        t0 = time.perf_counter()
+        reps = 3
+        for _ in range(reps):
+            run()
+        gen = 8 * reps / (time.perf_counter() - t0)
+    return {"method": name, "profile": profile, "batch": cfg.train.batch_size, "frames": frames,
+            "params_m": params / 1e6, "step_s": statistics.median(times), "steps_timed": len(times),
+            "conv_share": share, "top_other_ops": top, "samples_per_s": gen,
+            "flag": bool(share < 0.5)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--methods", default=DEFAULT, help="comma list, or 'all' (every trainable method)")
+    p.add_argument("--profiles", default="smoke,paper")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from benchmark.registry import METHODS
+
+    names = [n for n in METHODS.list() if METHODS.get(n).trainable] if args.methods == "all" else args.methods.split(",")
+    rows = []
+    for profile in args.profiles.split(","):
+        for name in names:
+            paper = profile == "paper"
+            row = bench(name, profile, args.device, warmup=1 if paper else 4, steps=2 if paper else 8,
+                        batch=8 if paper else None)
+            rows.append(row)
+            print(f"{name:16s} {profile:5s} batch {row['batch']:3d} {row['frames']:2d}f {row['params_m']:8.2f}M "
+                  f"step {row['step_s']:7.3f}s  conv {row['conv_share']:5.1%}  gen {row['samples_per_s']:7.1f}/s"
+                  + ("  FLAG: not conv-dominated: " + ", ".join(f"{k} {v:.0%}" for k, v in row["top_other_ops"])
+                     if row["flag"] else ""), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
+                                         "threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""``tgan``: Temporal GAN with singular value clipping, trained with the shared loop.
+
+Saito, Matsumoto & Saito 2017, "Temporal Generative Adversarial Nets with Singular Value
+Clipping" (ICCV); upstream ``pfnet-research/tgan`` (Chainer), config
+``configs/ucf101/ucf101_wgan_svd_zdim-100_no-beta.yml`` with ``TGANUpdaterWGANSVC``.
+
+Each step, as upstream's updater: ``z0 ~ U(-1, 1)``, one generator update on
+``-mean D(G(z0))``, then one critic update on ``mean D(G(z0)) - mean D(x)`` with the same (detached)
+fake videos; every ``svc_every`` (5) critic updates the critic's weights get singular value
+clipping (:func:`methods.tgan.model.singular_value_clip_`). RMSProp, lr 5e-5, batch 32, 16 frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.registry import METHODS
+from benchmark.training import distributed as dist_utils
+from benchmark.training import loop
+from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
+from methods.common import Conv3dEncoder, to_ncthw, to_ntchw
+from methods.tgan.model import TGANGenerator, singular_value_clip_
+
+PAPER_FRAMES = 16
+
+
+@dataclass(frozen=True)
+class TGANConfig:
+    """Architecture and optimisation of :class:`TGAN` (``paper``: upstream's UCF101 SVC config)."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    frames: int = PAPER_FRAMES       # n_frames: 16
+    z_dim: int = 100                 # z_slow_dim
+    z_fast_dim: int = 100            # per-frame latent size
+    t_width: int = 512               # temporal generator 512-256-128-128
+    g_width: int = 512               # image generator conv_ch 512 (-> 256-128-64-32)
+    d_width: int = 64                # critic mid_ch 64 (-> 128-256-512)
+    d_bn_eps: float = 2e-5           # Chainer BatchNormalization default eps
+    init_scale: float = 0.01         # image generator: Uniform(-0.01, 0.01) ("InitUniform")
+    lr: float = 5e-5                 # RMSprop(lr=0.00005) for all three networks
+    rms_alpha: float = 0.99          # Chainer RMSprop default alpha (== torch's)
+    rms_eps: float = 1e-8
+    svc_every: int = 5               # updater arg freq: 5
+    # Upstream: 1000 epochs of UCF101's train split (batch 32); we count steps instead.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=100_000, batch_size=32, checkpoint_every=5_000, log_every=100))
+
+
+def _paper(spec: DataSpec) -> TGANConfig:
+    return TGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=PAPER_FRAMES)
+
+
+def _smoke(spec: DataSpec) -> TGANConfig:
+    # Temporal depth follows the synthesis protocol (16 frames on moving-shapes, as the paper).
+    # ~0.3 s/step at batch 8 on an idle 2-core CPU (the image generator decodes all N*T frames): ~12 s per fit.
+    return TGANConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                      frames=spec.train_protocol("synthesis").num_frames, t_width=64, g_width=64, d_width=8,
+                      lr=2e-4, train=TrainConfig(steps=40, batch_size=8, checkpoint_every=20, log_every=10))
+
+
+@METHODS.register("tgan")
+class TGAN(Method):
+    """Temporal generator -> per-frame latents -> image generator; WGAN critic with SVC."""
+
+    name = "tgan"
+    tasks = ("synthesis",)
+    stochastic = True
+    trainable = True
+    paper = "Saito, Matsumoto & Saito 2017, Temporal Generative Adversarial Nets with Singular Value Clipping"
+    profiles = {"paper": _paper, "smoke": _smoke}
+
+    def __init__(self, config: TGANConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        self.generator, self.critic = self._build(seed=0)
+
+    def _build(self, seed: int) -> tuple[TGANGenerator, Conv3dEncoder]:
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            g = TGANGenerator(cfg.z_dim, cfg.z_fast_dim, cfg.channels, cfg.frames, tuple(cfg.resolution),
+                              cfg.t_width, cfg.g_width)
+            d = Conv3dEncoder(cfg.channels, 1, cfg.frames, tuple(cfg.resolution), cfg.d_width,
+                              bn_eps=cfg.d_bn_eps, bn_shift=False)
+            # Upstream "VideoGeneratorInitUniform": the image generator's weights ~ U(-0.01, 0.01);
+            # the temporal generator and critic keep the framework's default init (see README).
+            for m in g.image.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.uniform_(m.weight, -cfg.init_scale, cfg.init_scale)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+        return g.to(self.device), d.to(self.device)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "critic": self.critic}
+
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        cfg = self.config
+        c, h, w = data.videos.shape[-3:]
+        if (c, h, w) != (cfg.channels, *cfg.resolution) or data.videos.shape[1] < cfg.frames:
+            raise ValueError(f"tgan: videos {tuple(data.videos.shape[1:])} do not fit the model "
+                             f"({cfg.frames} frames of {cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]})")
+        self.generator, self.critic = self._build(seed)
+        g, d = self.generator, self.critic
+        rms = dict(lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
+        opt_g = torch.optim.RMSprop(g.parameters(), **rms)
+        opt_d = torch.optim.RMSprop(d.parameters(), **rms)
+        first_d_param = next(iter(d.parameters()))
+
+        def make_batch(batch: Batch) -> dict[str, Any]:
+            dev = batch.videos.device
+            z = torch.rand(len(batch.videos), cfg.z_dim, generator=batch.generator, device=dev) * 2 - 1
+            return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}
+
+        def g_loss(b: dict[str, Any]) -> Tensor:
+            b["fake"] = g(b["z"])
+            return -d(b["fake"]).mean()
+
+        def d_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            fake, real = d(b["fake"].detach()).mean(), d(b["real"]).mean()
+            return fake - real, {"wasserstein": (real - fake).detach()}
+
+        def clip() -> None:
+            # The critic-update count lives in the optimiser state, so resume keeps the cadence.
+            step = int(opt_d.state[first_d_param]["step"])
+            if step % cfg.svc_every == 0:
+                # BN scales are clipped against the running std: average it over DDP ranks first
+                # (the loop does so only at the end of the step) so every rank clips alike.
+                dist_utils.all_reduce_buffers_([d])
+                singular_value_clip_(d)
+
+        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
+                           phases=[Phase("generator", opt_g, g_loss), Phase("critic", opt_d, d_loss, clip)],
+                           config=self.config_dict())
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
+                          progress=progress)
+
+    @torch.no_grad()
+    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
+        if num_frames > self.config.frames:
+            raise ValueError(f"tgan generates {self.config.frames}-frame clips; asked for {num_frames}")
+        self.generator.eval()
+        gen = torch.Generator().manual_seed(seed)
+        z = (torch.rand(num_videos, self.config.z_dim, generator=gen) * 2 - 1).to(self.device)
+        out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
+        return torch.cat(out)[:, :num_frames].contiguous()

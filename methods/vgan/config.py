@@ -1,0 +1,108 @@
+"""Configs and profiles of the VGAN family (papers/002; upstream ``cvondrick/videogan``).
+
+``paper``: the paper's / upstream's settings (see README.md for the sources of each number);
+``smoke``: the same code paths with tiny widths and ~100 steps so a fit takes well under 25 s on a
+2-core CPU on the embedded moving-shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec
+from benchmark.training.loop import TrainConfig
+
+PAPER_FRAMES = 32  # "the generator produces 64 x 64 videos for 32 frames" (papers/002 §2.2)
+
+
+@dataclass(frozen=True)
+class VGANConfig:
+    """Unconditional VGAN (``vgan``: two-stream; ``vgan_one_stream``)."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    frames: int = PAPER_FRAMES     # generator/discriminator clip length
+    two_stream: bool = True
+    z_dim: int = 100               # "The latent code has 100 dimensions ... normal distribution"
+    g_width: int = 64              # foreground 512-256-128-64, background 512-256-128-64
+    d_width: int = 64              # discriminator 64-128-256-512
+    d_bn_eps: float = 1e-3         # upstream VolumetricBatchNormalization(..., 1e-3)
+    init_std: float = 0.01         # "zero mean Gaussian noise with standard deviation 0.01"
+    mask_l1: float = 0.1           # "sparsity prior on the mask lambda ||m(z)||_1 for lambda = 0.1"
+    lr: float = 2e-4               # Adam, "fixed learning rate of 0.0002 and momentum term of 0.5"
+    beta1: float = 0.5
+    # Upstream trains niter = 100 epochs of its (unpublished-size) Flickr scene lists; 100k steps
+    # of batch 64 is our stand-in ("training typically took several days on a GPU").
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=100_000, batch_size=64, checkpoint_every=5_000, log_every=100))
+
+
+@dataclass(frozen=True)
+class VGANFutureConfig:
+    """Image-conditioned VGAN (``vgan_future``, papers/002 §3.4; upstream ``main_conditional.lua``)."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    frames: int = PAPER_FRAMES     # frame 0 reconstructs the input, frames 1.. are the future
+    two_stream: bool = True
+    width: int = 128               # upstream: encoder 128-256-512-1024, generator 1024-512-256-128
+    d_width: int = 128             # upstream discriminator 128-256-512-1024
+    d_bn_eps: float = 1e-3
+    init_std: float = 0.01
+    recon_weight: float = 10.0     # upstream opt.lambda = 10 (the paper gives no value)
+    recon_loss: str = "l2"         # paper Eq. 3: lambda ||x0 - G0(x0)||^2 (upstream code: L1, AbsCriterion)
+    lr: float = 2e-4
+    beta1: float = 0.5
+    # Upstream batchSize = 32 for the conditional model.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=100_000, batch_size=32, checkpoint_every=5_000, log_every=100))
+
+
+def protocol_frames(spec: DataSpec) -> int:
+    return spec.train_protocol("synthesis").num_frames
+
+
+def future_frames(spec: DataSpec) -> int:
+    """Generator length for prediction: 1 conditioning frame + the longest future of the dataset's
+    prediction protocols, rounded up to a multiple of 16 (so every level halves time)."""
+    p = max(spec.train_protocol("prediction").future_frames, spec.test_protocol("prediction").future_frames)
+    return 16 * math.ceil((1 + p) / 16)
+
+
+# ---------------------------------------------------------------------------------- profiles ---
+
+def _smoke_train() -> TrainConfig:
+    # ~0.25 s/step at batch 8 (one D and one G update) on an idle 2-core CPU at 64x64x16:
+    # ~15 s per fit. Enough for samples with the data's colours, not for motion.
+    return TrainConfig(steps=60, batch_size=8, checkpoint_every=30, log_every=10)
+
+
+def vgan_paper(spec: DataSpec) -> VGANConfig:
+    return VGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=PAPER_FRAMES)
+
+
+def vgan_smoke(spec: DataSpec) -> VGANConfig:
+    # The temporal depth follows the dataset's synthesis protocol (16 frames on moving-shapes).
+    return VGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=protocol_frames(spec),
+                      g_width=8, d_width=8, lr=1e-3, train=_smoke_train())
+
+
+def one_stream_paper(spec: DataSpec) -> VGANConfig:
+    return VGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=PAPER_FRAMES,
+                      two_stream=False, mask_l1=0.0)
+
+
+def one_stream_smoke(spec: DataSpec) -> VGANConfig:
+    return VGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=protocol_frames(spec),
+                      two_stream=False, mask_l1=0.0, g_width=8, d_width=8, lr=1e-3, train=_smoke_train())
+
+
+def future_paper(spec: DataSpec) -> VGANFutureConfig:
+    return VGANFutureConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                            frames=max(PAPER_FRAMES, future_frames(spec)))
+
+
+def future_smoke(spec: DataSpec) -> VGANFutureConfig:
+    return VGANFutureConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=future_frames(spec),
+                            width=8, d_width=8, lr=1e-3, train=_smoke_train())

@@ -1,0 +1,248 @@
+"""The VGAN family as harness methods: ``vgan`` (two-stream), ``vgan_one_stream`` and
+``vgan_future`` (one image -> video), trained with the shared loop.
+
+Vondrick, Pirsiavash & Torralba 2016, "Generating Videos with Scene Dynamics" (papers/002);
+upstream ``cvondrick/videogan`` (Torch7), read for layer sizes, init and the update order.
+
+Training follows upstream ``main.lua``: every step one discriminator update (real clips labelled
+real, generated clips labelled fake, cross entropy over D's 2 logits, the two losses averaged),
+then one generator update (non-saturating: fakes labelled real) plus the mask sparsity term
+``lambda * mean|m|`` (``nn.L1Penalty(lambda, sizeAverage=true)``). The generator runs once per step;
+its output is detached for the D update and reused for the G update, as upstream does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.registry import METHODS
+from benchmark.training import loop
+from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common import init_normal_, to_ncthw, to_ntchw
+from methods.vgan import config as C
+from methods.vgan.model import FutureGenerator, build_discriminator, build_generator
+
+REAL, FAKE = 0, 1  # class indices of D's two logits (upstream labels 1 and 2)
+
+
+def _labels(n: int, label: int, device: torch.device) -> Tensor:
+    return torch.full((n,), label, dtype=torch.long, device=device)
+
+
+def _check_frames(name: str, cfg: Any, videos: np.ndarray) -> None:
+    c, h, w = videos.shape[-3:]
+    if c != cfg.channels or (h, w) != tuple(cfg.resolution):
+        raise ValueError(f"{name}: videos have frames {c}x{h}x{w}, the model was built for "
+                         f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+    if videos.shape[1] < cfg.frames:
+        raise ValueError(f"{name}: the model generates {cfg.frames}-frame clips but the training videos have "
+                         f"{videos.shape[1]} frames; use --set frames=N with N <= {videos.shape[1]} "
+                         f"(the paper profile keeps the paper's {C.PAPER_FRAMES})")
+
+
+class _VGANBase(Method):
+    """Shared by ``vgan`` and ``vgan_one_stream`` (they differ in ``config.two_stream``)."""
+
+    tasks = ("synthesis",)
+    stochastic = True
+    trainable = True
+
+    def __init__(self, config: C.VGANConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        self.generator, self.discriminator = self._build(seed=0)
+
+    def _build(self, seed: int) -> tuple[nn.Module, nn.Module]:
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):  # seeded; the caller's RNG is left alone
+            torch.manual_seed(seed)
+            g = build_generator(cfg.z_dim, cfg.channels, cfg.frames, cfg.resolution, cfg.g_width, cfg.two_stream)
+            d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
+            init_normal_(g, std=cfg.init_std)
+            init_normal_(d, std=cfg.init_std)
+        return g.to(self.device), d.to(self.device)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    # ------------------------------------------------------------------------------ training ---
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        cfg = self.config
+        _check_frames(self.name, cfg, data.videos)
+        self.generator, self.discriminator = self._build(seed)
+        g, d = self.generator, self.discriminator
+        opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+
+        def make_batch(batch: Batch) -> dict[str, Any]:
+            z = torch.randn(len(batch.videos), cfg.z_dim, generator=batch.generator, device=batch.videos.device)
+            return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}  # VGAN works in [-1, 1]
+
+        def d_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            if cfg.two_stream:
+                b["fake"], (_, b["mask"], _) = g(b["z"], return_streams=True)
+            else:
+                b["fake"] = g(b["z"])
+            n = len(b["z"])
+            loss_real = F.cross_entropy(d(b["real"]), _labels(n, REAL, b["z"].device))
+            loss_fake = F.cross_entropy(d(b["fake"].detach()), _labels(n, FAKE, b["z"].device))
+            return (loss_real + loss_fake) / 2, {"real": loss_real.detach(), "fake": loss_fake.detach()}
+
+        def g_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            adv = F.cross_entropy(d(b["fake"]), _labels(len(b["z"]), REAL, b["z"].device))
+            if not cfg.two_stream:
+                return adv, {}
+            sparsity = b["mask"].abs().mean()
+            return adv + cfg.mask_l1 * sparsity, {"adv": adv.detach(), "mask_l1": sparsity.detach()}
+
+        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
+                           phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
+                           config=self.config_dict())
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
+                          progress=progress)
+
+    # ----------------------------------------------------------------------------- inference ---
+    def _z(self, n: int, seed: int) -> Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.config.z_dim, generator=g).to(self.device)
+
+    def _check_len(self, num_frames: int) -> None:
+        if num_frames > self.config.frames:
+            raise ValueError(f"{self.name} generates {self.config.frames}-frame clips; asked for {num_frames}")
+
+    @torch.no_grad()
+    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
+        """``(N, num_frames, C, H, W)`` in [0, 1]: the first ``num_frames`` of ``config.frames``."""
+        self._check_len(num_frames)
+        self.generator.eval()
+        z = self._z(num_videos, seed)
+        out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
+        return torch.cat(out)[:, :num_frames].contiguous()
+
+
+@METHODS.register("vgan")
+class VGAN(_VGANBase):
+    """VGAN two-stream generator ``m * f + (1 - m) * b`` against a 5-layer 3D discriminator."""
+
+    name = "vgan"
+    paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (two-stream VGAN)"
+    profiles = {"paper": C.vgan_paper, "smoke": C.vgan_smoke}
+
+    @torch.no_grad()
+    def visualize(self, task: str, num_videos: int, num_frames: int, *, seed: int) -> dict[str, Tensor]:
+        """The learned streams (papers/002 Fig. 3): ``background`` (static, shown over time),
+        ``foreground`` ``f``, ``mask`` ``m`` (1 channel, white = foreground), and ``generation``."""
+        if task != "synthesis":
+            return {}
+        self._check_len(num_frames)
+        self.generator.eval()
+        video, (f, m, b) = self.generator(self._z(num_videos, seed), return_streams=True)
+        t = video.shape[2]
+        views = {"background": b[:, :, None].expand(-1, -1, t, -1, -1), "foreground": f, "generation": video}
+        out = {k: to_ntchw(v).add(1).div(2).clamp(0, 1)[:, :num_frames].cpu().contiguous() for k, v in views.items()}
+        out["mask"] = to_ntchw(m)[:, :num_frames].clamp(0, 1).cpu().contiguous()
+        return {k: out[k] for k in ("background", "foreground", "mask", "generation")}
+
+
+@METHODS.register("vgan_one_stream")
+class VGANOneStream(_VGANBase):
+    """VGAN's one-stream generator (a single 3D fractionally strided network, no mask)."""
+
+    name = "vgan_one_stream"
+    paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (one-stream VGAN)"
+    profiles = {"paper": C.one_stream_paper, "smoke": C.one_stream_smoke}
+
+
+# ------------------------------------------------------------------------------ vgan_future ---
+
+@METHODS.register("vgan_future")
+class VGANFuture(Method):
+    """VGAN conditioned on one image (papers/002 §3.4): a 2D encoder in front of the two-stream
+    generator, the same discriminator, and ``lambda * ||x0 - G0(x0)||`` on the first frame.
+
+    As a prediction method it reads **one** context frame: with ``c > 1`` context frames it uses the
+    last one, generates ``config.frames`` frames whose frame 0 reconstructs that frame, and returns
+    frames ``1 .. p``. Deterministic (no noise, as upstream): ``k = 1``.
+    """
+
+    name = "vgan_future"
+    tasks = ("prediction",)
+    stochastic = False
+    trainable = True
+    paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (§3.4 future generation)"
+    profiles = {"paper": C.future_paper, "smoke": C.future_smoke}
+
+    def __init__(self, config: C.VGANFutureConfig, spec: DataSpec) -> None:
+        super().__init__(config, spec)
+        if config.recon_loss not in ("l1", "l2"):
+            raise ValueError(f"vgan_future: recon_loss must be 'l1' or 'l2', got {config.recon_loss!r}")
+        self.generator, self.discriminator = self._build(seed=0)
+
+    def _build(self, seed: int) -> tuple[nn.Module, nn.Module]:
+        cfg = self.config
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            g = FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream)
+            d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
+            init_normal_(g, std=cfg.init_std)
+            init_normal_(d, std=cfg.init_std)
+        return g.to(self.device), d.to(self.device)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        cfg = self.config
+        _check_frames(self.name, cfg, data.videos)
+        self.generator, self.discriminator = self._build(seed)
+        g, d = self.generator, self.discriminator
+        opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        recon = F.mse_loss if cfg.recon_loss == "l2" else F.l1_loss
+
+        def make_batch(batch: Batch) -> dict[str, Any]:
+            # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
+            return {"real": to_ncthw(batch.videos) * 2 - 1}
+
+        def d_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            real = b["real"]
+            b["fake"] = g(real[:, :, 0])
+            n = len(real)
+            loss_real = F.cross_entropy(d(real), _labels(n, REAL, real.device))
+            loss_fake = F.cross_entropy(d(b["fake"].detach()), _labels(n, FAKE, real.device))
+            return (loss_real + loss_fake) / 2, {"real": loss_real.detach(), "fake": loss_fake.detach()}
+
+        def g_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
+            real, fake = b["real"], b["fake"]
+            adv = F.cross_entropy(d(fake), _labels(len(real), REAL, real.device))
+            first = recon(fake[:, :, 0], real[:, :, 0])
+            return adv + cfg.recon_weight * first, {"adv": adv.detach(), "first_frame": first.detach()}
+
+        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
+                           phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
+                           config=self.config_dict())
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
+                          progress=progress)
+
+    @torch.no_grad()
+    def predict(self, context: Tensor, num_future: int, num_samples: int, *, seed: int) -> Tensor:
+        """``(B, 1, num_future, C, H, W)`` in [0, 1] from the **last** context frame."""
+        cfg = self.config
+        if context.ndim != 5 or context.shape[1] < 1:
+            raise ValueError(f"vgan_future: context must be (B, c, C, H, W) with c >= 1, got {tuple(context.shape)}")
+        if num_future > cfg.frames - 1:
+            raise ValueError(f"vgan_future generates {cfg.frames} frames (1 reconstructed + {cfg.frames - 1} "
+                             f"future); asked for {num_future} future frames")
+        self.generator.eval()
+        x0 = context[:, -1].to(self.device, torch.float32) * 2 - 1
+        out = [to_ntchw(self.generator(chunk))[:, 1:1 + num_future].add(1).div(2).clamp(0, 1).cpu()
+               for chunk in x0.split(32)]
+        return torch.cat(out).unsqueeze(1).contiguous()

@@ -1,0 +1,81 @@
+"""VGAN networks (Vondrick, Pirsiavash & Torralba 2016, papers/002 §2 and §3.4; upstream
+``cvondrick/videogan`` ``main.lua`` and ``main_conditional.lua``, Torch7). Plain ``nn.Module``s,
+no harness imports; videos are ``(N, C, T, H, W)`` in [-1, 1].
+
+The generator trunks and the discriminator are the shared blocks of :mod:`methods.common.video3d`
+(so the AE+GMM baseline and VGAN stay one architecture); this module only adds what is VGAN's own:
+the image encoder of the future generator and the wiring of the three models.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from methods.common import Conv3dEncoder, OneStreamGenerator, TwoStreamGenerator
+from methods.common.dcgan import level_width, spatial_levels
+
+
+def build_generator(z_dim: int, channels: int, frames: int, resolution: tuple[int, int], width: int,
+                    two_stream: bool, from_map: bool = False) -> nn.Module:
+    """Two-stream ``m * f + (1 - m) * b`` (papers/002 Eq. 2) or the one-stream 3D generator."""
+    cls = TwoStreamGenerator if two_stream else OneStreamGenerator
+    return cls(z_dim, channels, frames, tuple(resolution), width, from_map=from_map)
+
+
+def build_discriminator(channels: int, frames: int, resolution: tuple[int, int], width: int,
+                        bn_eps: float = 1e-3) -> Conv3dEncoder:
+    """The 5-layer 3D discriminator: 4x4x4 stride-2 convs (BatchNorm except the first, LeakyReLU
+    0.2) and a last valid conv to 2 logits (real / fake), as upstream's CrossEntropyCriterion."""
+    return Conv3dEncoder(channels, 2, frames, tuple(resolution), width, bn_eps=bn_eps)
+
+
+class ImageEncoder(nn.Module):
+    """Frame ``(N, C, H, W)`` -> coarsest map ``(N, 8 * width, h0, w0)`` (``main_conditional.lua``).
+
+    Stride-2 4x4 convs of widths ``width, 2w, 4w, 8w`` (128-256-512-1024 upstream), ReLU,
+    BatchNorm (eps 1e-3) after all but the first. The paper calls it "a five-layer convolutional
+    network"; upstream has four convs and lets the generator's first (2x1x1) layer act as the fifth.
+    """
+
+    def __init__(self, channels: int, resolution: tuple[int, int], width: int, bn_eps: float = 1e-3) -> None:
+        super().__init__()
+        levels, _ = spatial_levels(tuple(resolution))
+        layers: list[nn.Module] = []
+        c_in = channels
+        for lvl in range(levels):
+            c_out = level_width(width, lvl)
+            if lvl == 0:
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.ReLU(inplace=True)]
+            else:
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out, eps=bn_eps),
+                           nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.net = nn.Sequential(*layers)
+        self.out_channels = c_in
+
+    def forward(self, frame: Tensor) -> Tensor:
+        return self.net(frame)
+
+
+class FutureGenerator(nn.Module):
+    """VGAN's image-conditioned generator: ``x0 (N, C, H, W)`` -> video ``(N, C, T, H, W)``.
+
+    :class:`ImageEncoder` then the two-stream generator started from the encoder's map
+    (``from_map=True``: the foreground trunk lifts the map to time with a ``t0 x 1 x 1`` layer, the
+    background decodes the map directly). No noise: as upstream, the future is a function of x0.
+    """
+
+    def __init__(self, channels: int, frames: int, resolution: tuple[int, int], width: int,
+                 two_stream: bool = True) -> None:
+        super().__init__()
+        self.encoder = ImageEncoder(channels, resolution, width)
+        self.generator = build_generator(self.encoder.out_channels, channels, frames, resolution, width,
+                                         two_stream, from_map=True)
+
+    def forward(self, frame: Tensor, return_streams: bool = False):
+        h = self.encoder(frame)
+        if return_streams:
+            if not isinstance(self.generator, TwoStreamGenerator):
+                raise ValueError("return_streams needs the two-stream generator")
+            return self.generator(h, return_streams=True)
+        return self.generator(h)

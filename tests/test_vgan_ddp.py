@@ -1,0 +1,63 @@
+"""DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future`` and ``tgan`` (with singular value
+clipping) trained by 2 gloo processes under ``torchrun`` end with bitwise identical weights on both
+ranks. The ``__main__`` block is the worker. Slow (process start-up): ``pytest -m slow``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+NAMES = ("vgan", "vgan_future", "tgan")
+
+
+def _worker(out: Path) -> None:
+    from benchmark.data.moving_shapes import MovingShapes
+    from benchmark.methods import DataSpec, TrainData
+    from benchmark.registry import METHODS
+    from benchmark.training import distributed as D
+
+    D.setup()
+    rank = D.get_rank()
+    ds = MovingShapes(root=out / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
+    spec = DataSpec(ds.name, 3, (32, 32), ds.protocols)
+    videos = np.load(out / "videos.npy")
+    data = TrainData(videos, {t: p.train for t, p in ds.protocols.items()}, "x")
+    for name in NAMES:
+        over = {"train.steps": 3, "train.batch_size": 4, "train.checkpoint_every": 3, "train.log_every": 1}
+        if name == "tgan":
+            over["svc_every"] = 2
+        method = METHODS.get(name).from_profile("smoke", spec, over)
+        method.fit(data, out / name, seed=0, progress=False)
+        torch.save(method.state_dict(), out / f"{name}_rank{rank}.pt")
+    D.teardown()
+
+
+@pytest.mark.slow
+def test_gans_identical_on_two_gloo_ranks(tmp_path):
+    from benchmark.data.moving_shapes import MovingShapes
+
+    ds = MovingShapes(root=tmp_path / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
+    np.save(tmp_path / "videos.npy", np.asarray(ds.load_split("train").videos))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(Path(__file__).resolve()), str(tmp_path)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    for name in NAMES:
+        r0, r1 = (torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1))
+        for mod in r0:
+            for k in r0[mod]:
+                assert torch.equal(r0[mod][k], r1[mod][k]), (name, mod, k)
+        assert (tmp_path / name / "checkpoint.pt").exists()
+
+
+if __name__ == "__main__":
+    _worker(Path(sys.argv[1]))
