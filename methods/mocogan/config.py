@@ -1,0 +1,57 @@
+"""Configuration of :mod:`methods.mocogan` (profiles ``paper`` and ``smoke``).
+
+``paper`` follows Tulyakov et al. 2018 (MoCoGAN, CVPR) and the training command of the official
+code (``sergeytulyakov/mocogan``, ``src/train.py`` options, ``src/trainers.py`` optimisers):
+z_C 50, z_M 10, GRU motion generator, DCGAN image generator (ngf 64), patch image discriminator,
+categorical 3D video discriminator, Adam 2e-4 (0.5, 0.999) with weight decay 1e-5 for all three
+networks, image and video batches of 32, instance noise sigma 0.1, 100k iterations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec
+from benchmark.training.loop import TrainConfig
+
+IMAGE_DISCRIMINATORS = ("patch", "full")
+
+
+@dataclass(frozen=True)
+class MoCoGANConfig:
+    """Architecture and optimisation of :class:`methods.mocogan.method.MoCoGAN`."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    frames: int = 16                 # video length seen by the video discriminator (upstream 16)
+    dim_content: int = 50            # z_C
+    dim_motion: int = 10             # z_M (GRU cell of this size)
+    dim_category: int = 0            # z_A one-hot action code; 0 = unconditional (upstream default 6)
+    use_infogan: bool = True         # G is asked to make its category recognisable (only if dim_category)
+    gen_width: int = 64              # ngf: generator 512-256-128-64
+    image_disc_width: int = 64       # ndf of the image discriminator
+    video_disc_width: int = 64       # ndf of the video discriminator
+    image_discriminator: str = "patch"   # upstream default PatchImageDiscriminator; "full": DCGAN D
+    image_batch: int = 32            # frames per image-discriminator batch (upstream README: 32)
+    noise_sigma: float = 0.1         # instance noise on discriminator inputs (upstream --noise_sigma)
+    lr: float = 2e-4                 # Adam, all three networks (trainers.py)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    weight_decay: float = 1e-5
+    # The video batch is train.batch_size (upstream README: 32); upstream --batches 100000.
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=100_000, batch_size=32, checkpoint_every=5_000, log_every=100))
+
+
+def paper(spec: DataSpec) -> MoCoGANConfig:
+    return MoCoGANConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                         frames=spec.train_protocol("synthesis").num_frames)
+
+
+def smoke(spec: DataSpec) -> MoCoGANConfig:
+    # Same code paths, tiny widths: well under a second per step on a 2-core CPU at 64x64x16.
+    return MoCoGANConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                         frames=spec.train_protocol("synthesis").num_frames,
+                         dim_content=16, dim_motion=8, gen_width=8, image_disc_width=8, video_disc_width=4,
+                         image_batch=8, lr=1e-3,
+                         train=TrainConfig(steps=60, batch_size=4, checkpoint_every=30, log_every=10))
