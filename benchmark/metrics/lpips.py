@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from benchmark.metrics.extractors import check_state_shapes
 from benchmark.metrics.base import MetricValue
 from benchmark.metrics.paired import PairedFrameMetric
 from benchmark.registry import METRICS
@@ -50,16 +51,7 @@ def alexnet_expected_shapes() -> dict[str, tuple[int, ...]]:
 
 
 def _check(state: Any, want: dict[str, tuple[int, ...]], source: str, what: str) -> None:
-    if not isinstance(state, dict):
-        raise VideoFormatError(f"{source}: expected a state_dict, got {type(state).__name__}")
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise VideoFormatError(f"{source}: not {what}: {len(missing)} missing key(s) {missing[:5]}, "
-                               f"{len(unexpected)} unexpected key(s) {unexpected[:5]}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise VideoFormatError(f"{source}: wrong shapes: {'; '.join(bad[:5])}")
-
+    check_state_shapes(state, want, source, what)
 
 def load_alexnet_trunk(path: str) -> dict[str, Tensor]:
     """The torchvision alexnet file, checked, as lpips ``net.sliceN.i.{weight,bias}`` keys."""

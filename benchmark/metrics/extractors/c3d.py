@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.metrics.extractors import check_state_shapes
 from benchmark.video import VideoFormatError
 
 NUM_CLASSES = 101
@@ -62,15 +63,7 @@ class C3D(nn.Module):
 
 
 def check_npz(arrays: dict[str, np.ndarray], source: str) -> None:
-    want = expected_shapes()
-    missing, unexpected = sorted(set(want) - set(arrays)), sorted(set(arrays) - set(want))
-    if missing or unexpected:
-        raise VideoFormatError(f"{source}: not the C3D UCF101 npz (conv1a/W … fc8/b): {len(missing)} missing "
-                               f"key(s) {missing[:5]}, {len(unexpected)} unexpected key(s) {unexpected[:5]}")
-    bad = [f"{k}: {tuple(arrays[k].shape)} != {want[k]}" for k in want if tuple(arrays[k].shape) != want[k]]
-    if bad:
-        raise VideoFormatError(f"{source}: wrong shapes: {'; '.join(bad[:5])}")
-
+    check_state_shapes(arrays, expected_shapes(), source, "the C3D UCF101 npz (conv1a/W … fc8/b)")
 
 def load_weights_file(path: str) -> dict[str, Tensor]:
     """The chainer npz as a :class:`C3D` state_dict (``conv1a/W`` -> ``conv1a.weight``), checked."""

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from benchmark.metrics.extractors import check_state_shapes
 from benchmark.video import VideoFormatError
 
 RELU3_3 = 16  # torchvision vgg16.features[:16] ends with the ReLU after conv3_3
@@ -35,15 +36,7 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
 
 def check_state_dict(state: dict[str, Tensor], source: str) -> None:
     """Raise :class:`VideoFormatError` unless ``state`` has exactly torchvision vgg16's keys and shapes."""
-    want = expected_shapes()
-    missing, unexpected = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or unexpected:
-        raise VideoFormatError(f"{source}: not a torchvision vgg16 state_dict: {len(missing)} missing key(s) "
-                               f"{missing[:5]}, {len(unexpected)} unexpected key(s) {unexpected[:5]}")
-    bad = [f"{k}: {tuple(state[k].shape)} != {want[k]}" for k in want if tuple(state[k].shape) != want[k]]
-    if bad:
-        raise VideoFormatError(f"{source}: wrong shapes: {'; '.join(bad[:5])}")
-
+    check_state_shapes(state, expected_shapes(), source, "a torchvision vgg16 state_dict")
 
 def load_weights_file(path: str) -> dict[str, Tensor]:
     """Read the pinned vgg16 file, check it, return the ``features[:16]`` part (keys without ``features.``)."""
