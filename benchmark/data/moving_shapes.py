@@ -178,7 +178,7 @@ class MovingShapes(VideoDataset):
         index: dict[str, Any] = {"config": asdict(self.config), "splits": {}}
         from tqdm.auto import tqdm
 
-        for split in tqdm(self.splits, desc="moving-shapes: generating", unit="split", leave=False):
+        for split in tqdm(self.splits, desc="moving-shapes: generating", unit="split", leave=False, disable=None):
             videos, meta = generate_split(self.config, split, exclude=seen)
             seen.update(m["sha256"] for m in meta)
             with atomic_path(d / f"{split}.npy") as tmp:
