@@ -31,21 +31,31 @@ def _axis(in_size: int, out_size: int, device) -> tuple[Tensor, Tensor, Tensor]:
     return lo.to(device), hi.to(device), frac.to(device)
 
 
+def _interp_matrix(in_size: int, out_size: int, device, dtype) -> Tensor:
+    """``(out, in)`` matrix of TF1 legacy bilinear weights along one axis (two taps per row)."""
+    lo, hi, frac = _axis(in_size, out_size, device)
+    m = torch.zeros(out_size, in_size, dtype=torch.float32, device=device)
+    rows = torch.arange(out_size, device=device)
+    m.index_put_((rows, lo), 1.0 - frac, accumulate=True)
+    m.index_put_((rows, hi), frac, accumulate=True)  # lo == hi at the border: weights add to 1
+    return m.to(dtype)
+
+
 def tf1_resize_bilinear(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Resize ``x (..., H, W)`` to ``size = (h, w)`` exactly as TF1's legacy bilinear resize."""
+    """Resize ``x (..., H, W)`` to ``size = (h, w)`` exactly as TF1's legacy bilinear resize
+    (``align_corners=False``, no half-pixel centres): source coordinate ``i * in / out``.
+
+    The resize is separable and linear, so it runs as two small matrix products
+    ``R_h @ x @ R_wᵀ`` (several times faster on CPU than gathering the four neighbours).
+    """
     h_out, w_out = size
     h_in, w_in = x.shape[-2:]
     if (h_in, w_in) == (h_out, w_out):
         return x
     x = x.float()
-    y0, y1, fy = _axis(h_in, h_out, x.device)
-    x0, x1, fx = _axis(w_in, w_out, x.device)
-    top, bottom = x.index_select(-2, y0), x.index_select(-2, y1)
-    tl, tr = top.index_select(-1, x0), top.index_select(-1, x1)
-    bl, br = bottom.index_select(-1, x0), bottom.index_select(-1, x1)
-    t = tl + (tr - tl) * fx
-    b = bl + (br - bl) * fx
-    return t + (b - t) * fy[:, None]
+    r_h = _interp_matrix(h_in, h_out, x.device, x.dtype)
+    r_w = _interp_matrix(w_in, w_out, x.device, x.dtype)
+    return r_h @ x @ r_w.T
 
 
 def same_pads(sizes: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...]) -> list[tuple[int, int]]:
