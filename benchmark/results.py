@@ -50,8 +50,11 @@ def find_results(run_root: str | Path, dataset: str | None = None, profile: str 
     pattern = str(Path(run_root) / (dataset or "*") / "**" / "results.json")
     found = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
     if profile:
-        found = [p for p in found if read_json(p).get("profile") in (profile, None, "")
-                 or read_json(p).get("method") == REAL]
+        def keep(p: Path) -> bool:
+            r = read_json(p)  # read once per file
+            return r.get("profile") in (profile, None, "") or r.get("method") == REAL
+
+        found = [p for p in found if keep(p)]
     return found
 
 

@@ -26,7 +26,6 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     """
     from rich.console import Console
 
-    from benchmark.data.base import TASKS  # noqa: F401  (registries load on first use)
     from benchmark.pipeline import load_dataset
 
     console = console or Console(stderr=True)
