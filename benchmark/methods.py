@@ -9,7 +9,7 @@ Video tensors follow the harness contract ``(N, T, C, H, W)`` float in [0, 1].
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -21,12 +21,17 @@ from benchmark.data.base import Protocol, TaskProtocols
 
 @dataclass(frozen=True)
 class DataSpec:
-    """What a method needs to know about the data it is built for."""
+    """What a method needs to know about the data it is built for.
+
+    ``labels``: the dataset's per-clip class labels, name -> number of classes (e.g.
+    ``{"action": 6, "identity": 25}`` on KTH), so a profile can size a conditional head.
+    """
 
     dataset: str
     channels: int
     resolution: tuple[int, int]
     protocols: dict[str, TaskProtocols]
+    labels: dict[str, int] = field(default_factory=dict)
 
     def train_protocol(self, task: str) -> Protocol:
         return self.protocols[task].train
@@ -37,12 +42,25 @@ class DataSpec:
 
 @dataclass
 class TrainData:
-    """Training clips for a method: uint8 ``videos`` ``(N, T, C, H, W)`` of the train split, and
-    the training protocol of each task the method is trained for."""
+    """Training clips for a method: uint8 ``videos`` ``(N, T, C, H, W)`` of the train split, the
+    training protocol of each task the method is trained for, and the class labels the method asked
+    for (:meth:`Method.label_inputs`): name -> ``(N,)`` int64 indices in ``[0, DataSpec.labels[name])``."""
 
     videos: np.ndarray
     protocols: dict[str, Protocol]
     content_hash: str = ""
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def label(self, name: str, method: str) -> np.ndarray:
+        """The ``(N,)`` labels called ``name``; a clear error when the data has none of that name."""
+        if name not in self.labels:
+            have = ", ".join(sorted(self.labels)) or "none"
+            raise ValueError(f"{method}: the training data has no {name!r} labels (given: {have})")
+        arr = np.asarray(self.labels[name], np.int64)
+        if arr.shape != (len(self.videos),):
+            raise ValueError(f"{method}: {name!r} labels have shape {arr.shape}, expected one per training "
+                             f"video ({len(self.videos)},)")
+        return arr
 
 
 class Method:
@@ -90,6 +108,11 @@ class Method:
     def modules(self) -> dict[str, torch.nn.Module]:
         """The ``nn.Module``s whose weights make up this method (empty for untrained baselines)."""
         return {}
+
+    def label_inputs(self) -> tuple[str, ...]:
+        """Names of the dataset labels this configured method trains with (``TrainData.labels``);
+        the harness passes exactly these, and they key its training cache. Default: none."""
+        return ()
 
     # ------------------------------------------------------------------------------ training ---
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,

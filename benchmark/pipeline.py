@@ -27,7 +27,7 @@ from benchmark.manifest import build_manifest, check_artifacts, code_version, va
 from benchmark.methods import DataSpec, Method, TrainData
 from benchmark.registry import DATASETS, METHODS, METRICS
 from benchmark.results import REAL, SCHEMA
-from benchmark.utils import (UserError, atomic_path, read_json, repo_root, sha256_file, sha256_json,
+from benchmark.utils import (UserError, atomic_path, read_json, repo_root, sha256_bytes, sha256_file, sha256_json,
                              sha256_tree, write_json_atomic)
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,19 @@ def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
     common = [t for t in tasks if t in ds.protocols]
     any_protocol = ds.protocols[common[0]].test if common else next(iter(ds.protocols.values())).test
     return DataSpec(dataset=ds.name, channels=any_protocol.channels, resolution=any_protocol.resolution,
-                    protocols={t: ds.protocols[t] for t in common})
+                    protocols={t: ds.protocols[t] for t in common},
+                    labels={name: len(s.classes) for name, s in ds.label_specs().items()})
+
+
+def train_labels(ds: VideoDataset, train: SplitData, method: Method) -> dict[str, np.ndarray]:
+    """The class labels ``method`` trains with (its :meth:`~Method.label_inputs`) for the clips of ``train``."""
+    names = method.label_inputs()
+    try:
+        return ds.clip_labels(train, names)
+    except ValueError as e:
+        raise UserError(f"{e}. {method.name} is configured to train with the labels {list(names)}; pick a "
+                        f"labelled dataset or turn that off in its config (e.g. --set condition_on= for "
+                        f"mocogan, --set static_label= --set transient_label= for navslp)") from e
 
 
 def resolve_device(device: str) -> torch.device:
@@ -167,10 +179,14 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     tasks = [t for t in method.tasks if t in ds.protocols]
     train_split = ds.protocol(tasks[0], "train").split
     train = ds.load_split(train_split)
-    key = sha256_json({"stage": "train", "method": spec.method, "profile": spec.profile,
-                       "config": method.config_dict(), "seed": spec.seed, "data": train.content_hash,
-                       "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks},
-                       "code": _code_hash(type(method))})
+    labels = train_labels(ds, train, method)
+    key_data = {"stage": "train", "method": spec.method, "profile": spec.profile,
+                "config": method.config_dict(), "seed": spec.seed, "data": train.content_hash,
+                "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks},
+                "code": _code_hash(type(method))}
+    if labels:  # only label-using methods depend on labels (the others' keys are unchanged)
+        key_data["labels"] = {n: sha256_bytes(a.tobytes()) for n, a in labels.items()}
+    key = sha256_json(key_data)
     stages = Stages(run_dir)
     train_dir = run_dir / "train"
     ckpt = train_dir / "model.pt"
@@ -186,7 +202,7 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
         write_json_atomic(train_dir / "config.json", {"method": spec.method, "profile": spec.profile,
                                                      "seed": spec.seed, "config": method.config_dict()})
     data = TrainData(videos=train.videos, protocols={t: ds.protocol(t, "train") for t in tasks},
-                     content_hash=train.content_hash)
+                     content_hash=train.content_hash, labels=labels)
     t0 = time.time()
     # A killed run of the *same* training (same key) left a checkpoint: resume from it (bitwise-equal
     # weights on CPU). A checkpoint of another config/seed/code is stale and never resumed.
@@ -209,9 +225,17 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
         outputs.append("train/train_log.jsonl")
     pending.unlink(missing_ok=True)
     rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary), resumed=resume,
-                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train)},
+                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train),
+                              "labels": _label_summary(ds, labels)},
                         world_size=D.get_world_size())
     return method, rec
+
+
+def _label_summary(ds: VideoDataset, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per label used in training: its classes and how many training clips each has."""
+    specs = ds.label_specs()
+    return {n: {"classes": [str(c) for c in specs[n].classes],
+                "counts": np.bincount(a, minlength=len(specs[n].classes)).tolist()} for n, a in labels.items()}
 
 
 def _jsonable(obj: Any) -> Any:

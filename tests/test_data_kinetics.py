@@ -49,3 +49,12 @@ def test_p003_protocol_counts_and_errors(k600, tmp_path):
         Kinetics600(root, videos_dir=str(tmp_path / "empty"), strict_inputs=False).prepare()
     text = 'label,youtube_id,time_start,time_end,split\n"tying knot (not on a tie), x",abc,1,11,train\n'
     assert read_annotations(text, "t")[0]["stem"] == "abc_000001_000011"
+
+
+def test_action_labels_of_the_subset(k600):
+    root, _ = k600
+    ds = DATASETS.build("kinetics600", root=root, classes=["abseiling", "juggling balls"], strict_inputs=False)
+    assert ds.label_specs()["action"].classes == ("abseiling", "juggling balls")
+    clips = ds.clips(ds.protocol("prediction", "test"))
+    got = ds.clip_labels(clips)["action"]
+    assert [("abseiling", "juggling balls")[i] for i in got] == [m["label"] for m in clips.meta]

@@ -154,3 +154,15 @@ def test_cli_info_prepare_verify(kth_root, svg, capsys):
     assert info["num_videos"] == 2 * 6 * 2 and info["frame_shape"] == [1, 64, 64]
     assert info["protocol_clips"]["prediction/test:prediction-10to30"] == info["num_clips"]
     assert json.loads(out.out)["identity"]["split"] == "svg"
+
+
+def test_action_and_identity_labels(svg):
+    tr = svg.load_split("train")
+    labels = svg.clip_labels(tr)
+    assert set(labels) == {"action", "identity"}
+    specs = svg.label_specs()
+    for n in (0, len(tr) // 2, len(tr) - 1):  # index back to the clip's own action and person
+        assert specs["action"].classes[labels["action"][n]] == tr.meta[n]["action"]
+        assert specs["identity"].classes[labels["identity"][n]] == tr.meta[n]["person"]
+    assert len(specs["action"].classes) == 6 and len(specs["identity"].classes) == 25
+    assert sorted({int(i) + 1 for i in labels["identity"]}) == [1, 2, 13, 17]  # persons 1-25 -> 0-24

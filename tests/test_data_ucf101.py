@@ -55,3 +55,13 @@ def test_class_subset_and_lists(ucf):
     with pytest.raises(UserError, match="unknown classes"):
         UCF101(root, classes=["Nope"], strict_inputs=False).prepare()
     assert parse_list("YoYo/v_YoYo_g08_c01.avi 101\r\n") == ["v_yoyo_g08_c01"]
+
+
+def test_action_labels_follow_class_ind(ucf):
+    root, _ = ucf
+    ds = UCF101(root, strict_inputs=False)
+    tr = ds.load_split("train")
+    assert ds.clip_labels(tr)["action"].tolist() == [m["label"] for m in tr.meta]  # classInd order
+    sub = UCF101(root, classes=["YoYo"], strict_inputs=False)
+    assert sub.label_specs()["action"].classes == ("YoYo",)
+    assert set(sub.clip_labels(sub.load_split("train"))["action"].tolist()) == {0}

@@ -73,3 +73,13 @@ def test_corrupt_and_unknown_scheme(tmp_path):
     with pytest.raises(UserError, match="unknown split scheme"):
         Weizmann(tmp_path, split="nope")
     assert len(ACTIONS) == 10 and len(PERSONS) == 9
+
+
+def test_identity_and_action_labels(root):
+    ds = Weizmann(root, actions=ACTS, strict_inputs=False)
+    tr = ds.load_split("train")
+    labels = ds.clip_labels(tr)
+    # identities P1..P9 are the persons in alphabetical order; actions follow the chosen subset
+    assert labels["identity"].tolist() == [m["identity"] for m in tr.meta]
+    assert [ds.actions[a] for a in labels["action"]] == [m["action"] for m in tr.meta]
+    assert ds.label_specs()["action"].classes == ("bend", "jump", "run", "skip", "walk")

@@ -1,7 +1,7 @@
 """Registry-wide method tests: every registered method gets these for free.
 
 Builds the ``smoke`` profile on the small moving-shapes, trains two steps (when the config nests
-a ``train`` section), round-trips the state, checks sample shapes, ranges and seed determinism.
+a ``train`` section) with the dataset labels the method asks for, round-trips the state, checks sample shapes, ranges and seed determinism.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 
 from benchmark.data.base import TASKS
 from benchmark.methods import Method, TrainData
-from benchmark.pipeline import data_spec
+from benchmark.pipeline import data_spec, train_labels
 from benchmark.registry import METHODS
 
 ALL_METHODS = METHODS.list()
@@ -41,7 +41,7 @@ def trained(small_dataset, tmp_path_factory):
         method = cls(_short(cls.profiles["smoke"](spec)), spec)
         run_dir = tmp_path_factory.mktemp(name)
         data = TrainData(videos=train.videos, protocols={t: small_dataset.protocol(t, "train") for t in spec.protocols},
-                         content_hash=train.content_hash)
+                         content_hash=train.content_hash, labels=train_labels(small_dataset, train, method))
         method.fit(data, run_dir, seed=0, resume=False, progress=False)
         out[name] = (method, spec, run_dir)
     return out

@@ -96,8 +96,11 @@ def _data(n=6, frames=18, res=64):
 
 def test_alternating_phases_and_categorical_code(tmp_path):
     spec = _spec()
-    m = _tiny(spec, dim_category=3)
-    summary = m.fit(_data(), tmp_path, seed=0, progress=False, labels=np.array([0, 1, 2, 0, 1, 2]))
+    m = _tiny(spec, dim_category=3, condition_on="action")
+    assert m.label_inputs() == ("action",)
+    data = _data()
+    data.labels = {"action": np.array([0, 1, 2, 0, 1, 2])}
+    summary = m.fit(data, tmp_path, seed=0, progress=False)
     rec = json.loads((tmp_path / "train_log.jsonl").read_text().splitlines()[-1])
     # D_I, then D_V (with the category loss on real labels), then G (with the InfoGAN term)
     assert list(rec["lr"]) == ["image_d", "video_d", "generator"]
@@ -107,8 +110,15 @@ def test_alternating_phases_and_categorical_code(tmp_path):
     x = m.generate(3, 20, seed=1, categories=cats)              # any length: the GRU runs as long as asked
     assert x.shape == (3, 20, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
     assert not torch.equal(x, m.generate(3, 20, seed=1, categories=torch.tensor([1, 2, 0])))
-    with pytest.raises(ValueError, match="labels"):
-        _tiny(spec).fit(_data(), tmp_path / "b", seed=0, progress=False, labels=np.zeros(6, np.int64))
+    views = m.visualize("synthesis", 6, 16, seed=0)
+    assert list(views) == ["by-action"] and views["by-action"].shape == (6, 16, 3, 64, 64)
+    with pytest.raises(ValueError, match="dim_category"):
+        _tiny(spec, condition_on="action")
+    with pytest.raises(ValueError, match="no 'action' labels"):
+        _tiny(spec, dim_category=3, condition_on="action").fit(_data(), tmp_path / "b", seed=0, progress=False)
+    data.labels = {"action": np.array([0, 1, 2, 0, 1, 3])}
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        _tiny(spec, dim_category=3, condition_on="action").fit(data, tmp_path / "c", seed=0, progress=False)
 
 
 def test_content_is_constant_and_motion_varies():
@@ -147,3 +157,19 @@ def test_resume_after_a_kill_is_exact(tmp_path, monkeypatch):
         for k, v in module.state_dict().items():
             assert torch.equal(v, resumed.modules()[key].state_dict()[k]), (key, k)
     assert torch.equal(full.generate(2, 16, seed=0), resumed.generate(2, 16, seed=0))
+
+
+def test_profiles_condition_on_actions_where_the_paper_does():
+    def spec(dataset, labels):
+        s = _spec()
+        return DataSpec(dataset, 3, (64, 64), s.protocols, labels=labels)
+
+    weizmann = MoCoGAN.profiles["paper"](spec("weizmann", {"action": 10, "identity": 9}))
+    assert (weizmann.condition_on, weizmann.dim_category) == ("action", 10)   # categorical dynamics (§4.3)
+    g = MoCoGAN(weizmann, spec("weizmann", {"action": 10})).generator
+    assert sum(p.numel() for p in g.parameters()) == 3_249_684 + 8_192 * 10
+    ucf = MoCoGAN.profiles["paper"](spec("ucf101", {"action": 101}))
+    assert (ucf.condition_on, ucf.dim_category) == ("", 0)                   # unconditional comparisons
+    smoke = MoCoGAN.profiles["smoke"](spec("moving-shapes", {"action": 4, "identity": 4}))
+    assert (smoke.condition_on, smoke.dim_category) == ("action", 4)
+    assert MoCoGAN.profiles["smoke"](spec("bair", {})).dim_category == 0

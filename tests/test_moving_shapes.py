@@ -88,3 +88,29 @@ def test_clips_follow_protocol(small_dataset):
     assert clips.videos.dtype == np.uint8
     with pytest.raises(ValueError, match="asks for"):
         small_dataset.clips(p.replace(num_videos=1000))
+
+
+def test_identity_and_action_labels_come_from_the_factors(small_dataset):
+    from benchmark.data.moving_shapes import BACKGROUNDS, DIRECTIONS
+
+    data = small_dataset.load_split("train")
+    labels = small_dataset.clip_labels(data)
+    assert set(labels) == {"identity", "action"} and labels["identity"].dtype == np.int64
+    for n, m in enumerate(data.meta):
+        assert BACKGROUNDS[labels["identity"][n]] == tuple(m["background"])
+        vx, vy = m["objects"][0]["vx"], m["objects"][0]["vy"]
+        expected = ("right" if vx > 0 else "left") if abs(vx) >= abs(vy) else ("down" if vy > 0 else "up")
+        assert DIRECTIONS[labels["action"][n]] == expected
+    with pytest.raises(ValueError, match="has no label 'camera'; its labels: action, identity"):
+        small_dataset.clip_labels(data, ["camera"])
+
+
+def test_label_spec_rejects_unknown_values():
+    from benchmark.data.base import LabelSpec
+
+    spec = LabelSpec("action", ("run", "walk"))
+    assert spec.encode([{"action": "walk"}, {"action": "run"}], "toy").tolist() == [1, 0]
+    with pytest.raises(ValueError, match="clip 1 has action='jump', not one of the 2 classes"):
+        spec.encode([{"action": "run"}, {"action": "jump"}], "toy")
+    with pytest.raises(ValueError, match="clip 0 has no 'action'"):
+        spec.encode([{}], "toy")

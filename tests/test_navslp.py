@@ -59,6 +59,8 @@ def test_paper_profile_is_table2_with_the_official_architecture(dataset, row):
     assert n_g == 4_852_736
     assert n_r == {50: 853_050, 200: 1_153_200}[cfg.dim_transient]
     assert cfg.static_groups == ("video" if dataset == "weizmann" else "shared")
+    # §4.1: nine identity (static) and ten action (transient) latents on Weizmann
+    assert m.label_inputs() == (("identity", "action") if dataset == "weizmann" else ())
 
 
 def test_unknown_dataset_gets_chair_cad_row_with_per_video_statics():
@@ -211,11 +213,17 @@ def test_shared_static_and_grouped_latents(tmp_path):
     m.fit(_data(), tmp_path / "a", seed=0, progress=False)
     assert m.latents.static.shape[0] == 1 and m.latents.transient.shape[0] == 6
     # Weizmann-style: identities share static latents, actions share transient latents (§4.1)
-    g = _tiny()
-    g.fit(_data(), tmp_path / "b", seed=0, progress=False, static_ids=np.array([0, 0, 1, 1, 2, 2]),
-          transient_ids=np.array(["run", "walk", "run", "walk", "run", "walk"]))
+    g = _tiny(static_label="identity", transient_label="action")
+    assert g.label_inputs() == ("identity", "action")
+    data = _data()
+    data.labels = {"identity": np.array([0, 0, 1, 1, 2, 2]), "action": np.array([4, 7, 4, 7, 4, 7])}
+    g.fit(data, tmp_path / "b", seed=0, progress=False)
     assert g.latents.static.shape[0] == 3 and g.latents.transient.shape[0] == 2
     assert g.latents.static_index.tolist() == [0, 0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="no 'identity' labels"):
+        _tiny(static_label="identity").fit(_data(), tmp_path / "c", seed=0, progress=False)
+    with pytest.raises(ValueError, match="contradicts"):
+        _tiny(static_label="identity", static_groups="shared")
 
 
 def test_sampling_modes_and_rank(tmp_path):

@@ -143,6 +143,55 @@ def test_nan_samples_fail_clearly_and_keep_training(small_data_root, tmp_path, m
     assert not (spec.run_dir / "samples" / "prediction.npz").exists()  # nothing half-written
 
 
+@dataclass(frozen=True)
+class _LabelCfg:
+    label: str = "action"
+
+
+class _LabelledCopy(Method):
+    """Copies the last context frame; trains by recording the labels the harness hands it."""
+
+    name = "labelled_copy"
+    tasks = ("prediction",)
+    trainable = True
+    profiles = {"smoke": lambda spec: _LabelCfg()}
+    seen: dict = {}
+
+    def label_inputs(self):
+        return (self.config.label,) if self.config.label else ()
+
+    def fit(self, data, run_dir, *, seed, resume=False, progress=True):
+        type(self).seen = {"labels": {k: v.copy() for k, v in data.labels.items()}, "n": len(data.videos)}
+        return {}
+
+    def predict(self, context, num_future, num_samples, *, seed):
+        return context[:, -1:].unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+
+
+def test_methods_get_the_labels_they_ask_for(small_data_root, small_dataset, tmp_path, monkeypatch):
+    monkeypatch.setitem(METHODS._entries, "labelled_copy", _LabelledCopy)
+    spec = _spec(small_data_root, tmp_path, "labelled_copy")
+    run_method(spec)
+    train = small_dataset.load_split("train")
+    want = small_dataset.clip_labels(train)["action"]
+    assert list(_LabelledCopy.seen["labels"]) == ["action"] and _LabelledCopy.seen["n"] == len(train)
+    np.testing.assert_array_equal(_LabelledCopy.seen["labels"]["action"], want)
+    rec = Stages(spec.run_dir).get("train")
+    summary = rec["data"]["labels"]["action"]
+    assert summary["classes"] == ["right", "down", "left", "up"]
+    assert summary["counts"] == np.bincount(want, minlength=4).tolist() and sum(summary["counts"]) == len(train)
+    # the labels are part of the training key: another label retrains, the same one is cached
+    key = rec["key"]
+    run_method(spec)
+    assert Stages(spec.run_dir).get("train")["key"] == key
+    run_method(_spec(small_data_root, tmp_path, "labelled_copy", overrides={"label": "identity"}))
+    assert list(_LabelledCopy.seen["labels"]) == ["identity"]
+    assert Stages(spec.run_dir).get("train")["key"] != key
+    # a label the dataset does not have: a clear error naming the ones it has
+    with pytest.raises(UserError, match="no label 'camera'; its labels: action, identity"):
+        run_method(_spec(small_data_root, tmp_path, "labelled_copy", overrides={"label": "camera"}))
+
+
 def test_evaluate_without_samples_is_a_clear_error(small_data_root, tmp_path, capsys):
     rc = cli.main(["evaluate", "copy_last", "--dataset", "moving-shapes", "--out", str(tmp_path),
                    "--data-root", str(small_data_root)])

@@ -76,6 +76,33 @@ class TaskProtocols:
     test: Protocol
 
 
+@dataclass(frozen=True)
+class LabelSpec:
+    """A per-clip class label of a dataset (e.g. ``action``, ``identity``).
+
+    The value sits in each clip's ``meta[key]``; its class index is its position in ``classes``
+    (fixed per dataset, so indices agree across splits and runs).
+    """
+
+    key: str
+    classes: tuple[Any, ...]
+
+    def encode(self, meta: list[dict[str, Any]], source: str) -> np.ndarray:
+        """``(N,)`` int64 class indices of the clips described by ``meta``."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        out = np.empty(len(meta), np.int64)
+        for n, m in enumerate(meta):
+            if self.key not in m:
+                raise ValueError(f"{source}: clip {n} has no {self.key!r} in its metadata")
+            value = m[self.key]
+            if value not in index:
+                shown = ", ".join(map(str, self.classes[:12])) + (" ..." if len(self.classes) > 12 else "")
+                raise ValueError(f"{source}: clip {n} has {self.key}={value!r}, not one of the "
+                                 f"{len(self.classes)} classes ({shown})")
+            out[n] = index[value]
+        return out
+
+
 @dataclass
 class SplitData:
     """The clips of one split: ``videos`` uint8 ``(N, T, C, H, W)``, per-video ``meta`` dicts."""
@@ -105,6 +132,26 @@ class VideoDataset:
 
     def tasks(self) -> list[str]:
         return [t for t in TASKS if t in self.protocols]
+
+    def label_specs(self) -> dict[str, LabelSpec]:
+        """The per-clip class labels this dataset provides, by name (conventional names:
+        ``action``, ``identity``); labelled methods (MoCoGAN's action code, NAVSLP's
+        identity/action latents) name the one they use in their config. Default: none."""
+        return {}
+
+    def clip_labels(self, data: SplitData, names: tuple[str, ...] | list[str] | None = None
+                    ) -> dict[str, np.ndarray]:
+        """Label name -> ``(N,)`` int64 class indices of the clips of ``data`` (all labels, or ``names``).
+
+        Raises ``ValueError`` naming the labels the dataset has when one of ``names`` is not among them.
+        """
+        specs = self.label_specs()
+        names = list(specs) if names is None else list(names)
+        missing = [n for n in names if n not in specs]
+        if missing:
+            have = ", ".join(sorted(specs)) or "none"
+            raise ValueError(f"dataset {self.name!r} has no label {', '.join(map(repr, missing))}; its labels: {have}")
+        return {n: specs[n].encode(data.meta, f"{self.name} label {n!r}") for n in names}
 
     def protocol(self, task: str, phase: str = "test") -> Protocol:
         if task not in self.protocols:

@@ -30,7 +30,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.ucf101 import folder_fingerprint
@@ -110,6 +110,10 @@ class Kinetics600(RealVideoDataset):
 
     def frame_shape(self) -> tuple[int, int, int]:
         return (3, self.size, self.size)
+
+    def label_specs(self) -> dict[str, LabelSpec]:
+        """``action``: the labels of the prepared subset (sorted annotation names)."""
+        return {"action": LabelSpec("label", tuple(self.store.index.get("labels", [])))}
 
     def required_files(self) -> list[str]:
         return list(ANNOTATIONS.values())

@@ -47,7 +47,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.decode import decode_video
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
@@ -234,6 +234,10 @@ class KTH(RealVideoDataset):
                 "fixed_test": self.fixed_test, "fixed_test_clips": self.fixed_test_clips if self.fixed_test else None,
                 "fixed_test_seed": self.clip_seed if self.fixed_test else None,
                 "val_seed": self.val_seed if self.scheme == "savp" else None, "on_corrupt": self.on_corrupt}
+
+    def label_specs(self) -> dict[str, LabelSpec]:
+        """``action`` (the chosen actions, in KTH's order) and ``identity`` (persons 1-25)."""
+        return {"action": LabelSpec("action", self.actions), "identity": LabelSpec("person", tuple(range(1, 26)))}
 
     def preprocessing(self) -> dict[str, Any]:
         return {"size": self.size, "crop": self.crop, "color": "gray", "resize": "pillow-bilinear",

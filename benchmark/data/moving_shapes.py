@@ -5,6 +5,10 @@ background colour) moving with known *motion* factors (start position, velocity,
 a 64x64 RGB canvas. Everything is deterministic from a seed; splits draw from disjoint seed
 streams and are checked to share no video. The per-video factors are exposed in ``meta`` so tests
 can run oracle checks (e.g. a predictor that knows the physics must score perfectly).
+
+Two class labels derive from the factors (:meth:`MovingShapes.label_specs`): ``identity`` = the
+background colour (a static factor, 4 classes) and ``action`` = the direction quadrant of the first
+object's velocity (a motion factor: right, down, left, up).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset
+from benchmark.data.base import LabelSpec, Protocol, SplitData, TaskProtocols, VideoDataset
 from benchmark.registry import DATASETS
 from benchmark.utils import atomic_path, sha256_array, sha256_json, write_json_atomic
 
@@ -28,6 +32,8 @@ SHAPES = ("circle", "square", "triangle")
 # Saturated object colours and dark backgrounds, so objects always stand out.
 OBJECT_COLOURS = ((230, 60, 60), (60, 200, 80), (70, 110, 240), (240, 210, 60), (220, 90, 220), (60, 210, 220))
 BACKGROUNDS = ((20, 20, 30), (40, 30, 20), (20, 40, 35), (45, 45, 45))
+BACKGROUND_NAMES = ("dark-blue", "dark-brown", "dark-green", "dark-grey")
+DIRECTIONS = ("right", "down", "left", "up")  # image coordinates: +y is down
 SPLIT_STREAM = {"train": 0, "val": 1, "test": 2}
 
 
@@ -107,6 +113,14 @@ def sample_factors(rng: np.random.Generator, cfg: MovingShapesConfig) -> dict[st
     return {"background": list(BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]), "objects": objects}
 
 
+def derived_labels(factors: dict[str, Any]) -> dict[str, str]:
+    """The class labels of one video: its background's name and its first object's direction quadrant."""
+    obj = factors["objects"][0]
+    quadrant = int(round(np.arctan2(obj["vy"], obj["vx"]) / (np.pi / 2))) % 4
+    return {"background_name": BACKGROUND_NAMES[BACKGROUNDS.index(tuple(factors["background"]))],
+            "direction": DIRECTIONS[quadrant]}
+
+
 def generate_split(cfg: MovingShapesConfig, split: str, exclude: set[str] | None = None
                    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Generate one split: uint8 ``(N, T, 3, H, W)`` and per-video factors.
@@ -163,6 +177,9 @@ class MovingShapes(VideoDataset):
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.config.version, "generator": asdict(self.config)}
 
+    def label_specs(self) -> dict[str, LabelSpec]:
+        return {"identity": LabelSpec("background_name", BACKGROUND_NAMES), "action": LabelSpec("direction", DIRECTIONS)}
+
     @property
     def cache_dir(self) -> Path:
         """``<root>/moving-shapes/<hash of the generation parameters>``."""
@@ -196,6 +213,6 @@ class MovingShapes(VideoDataset):
             d = self.prepare()
             index = json.loads((d / "index.json").read_text())
             videos = np.load(d / f"{split}.npy", mmap_mode="r")
-            meta = json.loads((d / f"{split}.meta.json").read_text())
+            meta = [{**m, **derived_labels(m)} for m in json.loads((d / f"{split}.meta.json").read_text())]
             self._cache[split] = SplitData(videos, meta, index["splits"][split]["sha256"])
         return self._cache[split]

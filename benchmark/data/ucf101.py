@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.decode import center_crop, decode_video, resize_rgb
@@ -241,4 +241,9 @@ class UCF101(RealVideoDataset):
 
     def class_names(self) -> list[str]:
         return list(self.store.index.get("classes", []))
+
+    def label_specs(self) -> dict[str, LabelSpec]:
+        """``action``: the classes of the prepared store (classInd.txt order; the chosen subset if any)."""
+        keep = {c.lower() for c in self.classes} if self.classes else None
+        return {"action": LabelSpec("class", tuple(c for c in self.class_names() if keep is None or c.lower() in keep))}
 

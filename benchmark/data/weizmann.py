@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 
-from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.decode import center_crop, decode_video, resize_rgb, square  # noqa: F401 (re-exported)
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
@@ -112,6 +112,10 @@ class Weizmann(RealVideoDataset):
                 "actions": list(self.actions),
                 "assumptions": ["Table 3 identities P1..P9 = persons in alphabetical order: " + ", ".join(PERSONS)]
                 if self.scheme == "matrix_completion" else []}
+
+    def label_specs(self) -> dict[str, LabelSpec]:
+        """``action`` (the chosen actions) and ``identity`` (the 9 persons, alphabetical: P1..P9)."""
+        return {"action": LabelSpec("action", self.actions), "identity": LabelSpec("person", PERSONS)}
 
     def preprocessing(self) -> dict[str, Any]:
         return {"size": self.size, "crop": self.crop, "color": "rgb", "resize": "pillow-bilinear",

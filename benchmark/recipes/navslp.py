@@ -111,14 +111,20 @@ def _build(ctx: RecipeContext, dataset_options: dict[str, Any] | None = None):
     return ds, cls, data_spec(ds, cls.tasks)
 
 
-def _train_navslp(cls, spec, ds, ctx: RecipeContext, run_dir: Path, overrides: dict[str, Any], videos: np.ndarray,
-                  **fit_kw: Any):
+def _train_navslp(cls, spec, ds, ctx: RecipeContext, run_dir: Path, overrides: dict[str, Any], train,
+                  keep: np.ndarray | None = None):
+    """Fit NAVSLP on the clips of the split ``train`` (those where ``keep`` is true), with the labels
+    its config asks for."""
     from benchmark.methods import TrainData
 
     method = cls.from_profile(ctx.profile, spec, {**overrides, **ctx.overrides})
     method.to(ctx.device)
-    data = TrainData(videos=videos, protocols={"synthesis": ds.protocol("synthesis", "train")})
-    summary = method.fit(data, run_dir, seed=ctx.seed, resume=True, progress=ctx.progress, **fit_kw)
+    labels = ds.clip_labels(train, method.label_inputs())
+    videos = train.videos if keep is None else train.videos[keep]
+    if keep is not None:
+        labels = {k: v[keep] for k, v in labels.items()}
+    data = TrainData(videos=videos, protocols={"synthesis": ds.protocol("synthesis", "train")}, labels=labels)
+    summary = method.fit(data, run_dir, seed=ctx.seed, resume=True, progress=ctx.progress)
     torch.save({"state": method.state_dict(), "config": method.config_dict()}, run_dir / "model.pt")
     return method, summary
 
@@ -145,17 +151,6 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # -------------------------------------------------------------------- matrix completion ---
 
-def moving_shapes_cells(meta: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """Oracle "identity" (background index) and "action" (direction quadrant of the first object's
-    velocity: 0 right, 1 down, 2 left, 3 up) of moving-shapes videos."""
-    from benchmark.data.moving_shapes import BACKGROUNDS
-
-    identity = np.array([BACKGROUNDS.index(tuple(m["background"])) for m in meta], np.int64)
-    angle = np.array([math.atan2(m["objects"][0]["vy"], m["objects"][0]["vx"]) for m in meta])
-    action = (np.round(angle / (math.pi / 2)).astype(np.int64)) % 4
-    return identity, action
-
-
 def run_matrix_completion(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     """Train static-per-identity latents on the seen cells and generate every unseen cell."""
     outcome = RecipeOutcome()
@@ -164,26 +159,26 @@ def run_matrix_completion(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     smoke = ctx.dataset == "moving-shapes"
     ds, cls, spec = _build(ctx, None if smoke else {"split": "matrix_completion"})
     train = ds.load_split("train")
-    if smoke:
-        identity, action = moving_shapes_cells(train.meta)
+    labels = ds.clip_labels(train, ("identity", "action"))
+    identity, action = labels["identity"], labels["action"]
+    if smoke:  # identity = background colour, action = direction quadrant (the dataset's labels)
         held_out = {(i, a) for i in range(4) for a in range(4) if (i + a) % 4 == 0}   # 4 of the 16 cells
         keep = np.array([(int(i), int(a)) not in held_out for i, a in zip(identity, action)])
-        videos, identity, action = train.videos[keep], identity[keep], action[keep]
-        # as the paper's Weizmann setting: static latents per identity, transient latents per action,
-        # so the background can only come from the static latent
-        fit_kw = {"static_ids": identity, "transient_ids": action}
+        identity, action = identity[keep], action[keep]
         targets = sorted(held_out)
         test = None
     else:  # Weizmann: 9 identity and 10 action latents (§4.1); the test split holds the unseen cells
-        identity = np.array([m["identity"] for m in train.meta])
-        action = np.array([m["action_index"] for m in train.meta])
-        videos = train.videos
-        fit_kw = {"static_ids": identity, "transient_ids": action}
+        keep = None
         test = ds.load_split("test")
-        targets = [(m["identity"], m["action_index"]) for m in test.meta]
-    # every training video keeps its latents here (max_videos would drop cells)
-    method, summary = _train_navslp(cls, spec, ds, ctx, folder / "train", {"static_groups": "video", "max_videos": 0},
-                                    videos, **fit_kw)
+        test_labels = ds.clip_labels(test, ("identity", "action"))
+        targets = list(zip(test_labels["identity"].tolist(), test_labels["action"].tolist()))
+    # as the paper's Weizmann setting: static latents per identity, transient latents per action, so
+    # the background can only come from the static latent; every training video keeps its latents
+    # here (max_videos would drop cells)
+    method, summary = _train_navslp(cls, spec, ds, ctx, folder / "train",
+                                    {"static_groups": "video", "max_videos": 0, "static_label": "identity",
+                                     "transient_label": "action"},
+                                    train, keep)
     lat = method.latents
     frames = min(ds.protocol("synthesis", "test").num_frames, lat.frames)
     s_of = {int(i): int(lat.static_index[k]) for k, i in enumerate(identity)}
@@ -262,7 +257,7 @@ def run_interpolation(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     for variant in recipe.rows():
         extra = {"dim_transient": 12} if ctx.profile == "smoke" else {}   # so that ρ = 10 constrains
         tag = variant.label.replace(" ", "").replace("=", "")
-        method, _ = _train_navslp(cls, spec, ds, ctx, folder / tag, {**extra, **variant.overrides}, train.videos)
+        method, _ = _train_navslp(cls, spec, ds, ctx, folder / tag, {**extra, **variant.overrides}, train)
         gen = torch.Generator().manual_seed(ctx.seed)
         picks = torch.randperm(method.latents.num_videos, generator=gen)[:2].tolist()
         strips, psnr_interp, psnr_learned = [], [], []

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -52,6 +51,9 @@ class MoCoGAN(Method):
         if config.image_discriminator not in C.IMAGE_DISCRIMINATORS:
             raise ValueError(f"mocogan: image_discriminator must be one of {C.IMAGE_DISCRIMINATORS}, "
                              f"got {config.image_discriminator!r}")
+        if config.condition_on and not config.dim_category:
+            raise ValueError(f"mocogan: condition_on={config.condition_on!r} needs dim_category > 0 "
+                             f"(the number of {config.condition_on} classes)")
         self.generator, self.image_d, self.video_d = self._build(seed=0)
 
     def _build(self, seed: int) -> tuple[VideoGenerator, ImageDiscriminator, VideoDiscriminator]:
@@ -68,11 +70,15 @@ class MoCoGAN(Method):
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "image_discriminator": self.image_d, "video_discriminator": self.video_d}
 
+    def label_inputs(self) -> tuple[str, ...]:
+        return (self.config.condition_on,) if self.config.condition_on else ()
+
     # ------------------------------------------------------------------------------ training ---
-    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False, progress: bool = True,
-            labels: np.ndarray | None = None) -> dict[str, Any]:
-        """Train on ``data``; ``labels`` (one int action per training video) feed the categorical
-        head of the video discriminator when ``dim_category > 0`` (upstream ``--use_categories``)."""
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+        """Train on ``data``. With ``condition_on`` set, ``data.labels[condition_on]`` (one class per
+        training video) trains the categorical head of the video discriminator on real videos
+        (upstream ``--use_categories``) and the generator's one-hot code takes those classes."""
         cfg = self.config
         proto = data.protocols.get("synthesis")
         frames = proto.num_frames if proto else cfg.frames
@@ -84,13 +90,11 @@ class MoCoGAN(Method):
             raise ValueError(f"mocogan: the synthesis protocol has {frames}-frame clips, the video discriminator "
                              f"was built for {cfg.frames}; build it from a profile of this dataset")
         label_t = None
-        if labels is not None:
-            if not cfg.dim_category:
-                raise ValueError("mocogan: labels given but dim_category is 0")
-            labels = np.asarray(labels, np.int64)
-            if labels.shape != (len(data.videos),) or labels.min() < 0 or labels.max() >= cfg.dim_category:
-                raise ValueError(f"mocogan: labels must be ints in [0, {cfg.dim_category}) for each of the "
-                                 f"{len(data.videos)} training videos")
+        if cfg.condition_on:
+            labels = data.label(cfg.condition_on, self.name)
+            if labels.min() < 0 or labels.max() >= cfg.dim_category:
+                raise ValueError(f"mocogan: {cfg.condition_on!r} labels must be ints in [0, {cfg.dim_category}) "
+                                 f"(dim_category), got [{labels.min()}, {labels.max()}]")
             label_t = torch.from_numpy(labels)
         self.generator, self.image_d, self.video_d = self._build(seed)
         g, di, dv = self.generator, self.image_d, self.video_d
@@ -156,6 +160,15 @@ class MoCoGAN(Method):
                           progress=progress)
 
     # ----------------------------------------------------------------------------- inference ---
+    def visualize(self, task: str, num_videos: int, num_frames: int, *, seed: int) -> dict[str, Tensor]:
+        """With an action code: ``by-<label>``, video ``i`` generated with class ``i % dim_category``
+        (in the report's 4-wide grid each column is one class when there are 4)."""
+        k = self.config.dim_category
+        if task != "synthesis" or not k:
+            return {}
+        return {f"by-{self.config.condition_on or 'category'}":
+                self.generate(num_videos, num_frames, seed=seed, categories=torch.arange(num_videos) % k)}
+
     @torch.no_grad()
     def generate(self, num_videos: int, num_frames: int, *, seed: int, categories: Tensor | None = None,
                  batch_size: int = 32) -> Tensor:

@@ -51,6 +51,8 @@ class NAVSLPConfig:
     use_triplet_loss: bool = True
     rank: int = 0                     # ρ of the low-rank transient projection (eq. 7); 0 = off
     static_groups: str = "video"      # "video": one static latent per training video; "shared": one
+    static_label: str = ""            # dataset label whose classes share a static latent (Weizmann: "identity")
+    transient_label: str = ""         # ... a transient latent sequence (Weizmann: "action"); "" = per video
     two_stage: bool = True            # eqs. 3.1/3.2: G step, then (latents, RNN) step; False: one joint step
     lr_generator: float = 6.25e-5     # τ_G (Adam)
     lr_rnn: float = 6.25e-5           # τ_R (Adam)
@@ -69,14 +71,15 @@ class NAVSLPConfig:
 
 
 #: supplementary Table 2, per dataset (static_groups from §4.1: one static latent for the training set
-#: on Chair-CAD and Golf; per-identity static latents on Weizmann need identity labels, else per video).
+#: on Chair-CAD and Golf; on Weizmann nine static latents (identities) and ten transient ones (actions)).
 TABLE2: dict[str, dict] = {
     "chair-cad": dict(dim_static=206, dim_transient=50, lambda_static=0.01, lambda_triplet=0.01, triplet_margin=2.0,
                       lr_generator=6.25e-5, lr_rnn=6.25e-5, lr_latent=12.5, epochs_generator=5,
                       iterations_per_video=300, pyramid_levels=4, static_groups="shared", max_videos=820),
     "weizmann": dict(dim_static=56, dim_transient=200, lambda_static=0.01, lambda_triplet=0.1, triplet_margin=2.0,
                      lr_generator=6.25e-5, lr_rnn=6.25e-3, lr_latent=12.5, epochs_generator=5,
-                     iterations_per_video=700, pyramid_levels=3, static_groups="video"),
+                     iterations_per_video=700, pyramid_levels=3, static_groups="video",
+                     static_label="identity", transient_label="action"),
     "golf": dict(dim_static=56, dim_transient=200, lambda_static=0.01, lambda_triplet=0.01, triplet_margin=2.0,
                  lr_generator=0.1, lr_rnn=0.1, lr_latent=12.5, epochs_generator=10, iterations_per_video=1000,
                  pyramid_levels=4, static_groups="shared", max_videos=500),

@@ -69,6 +69,9 @@ class NAVSLP(Method):
             raise ValueError(f"navslp: static_groups must be one of {C.STATIC_GROUPS}, got {config.static_groups!r}")
         if config.sampling not in C.SAMPLING:
             raise ValueError(f"navslp: sampling must be one of {C.SAMPLING}, got {config.sampling!r}")
+        if config.static_label and config.static_groups == "shared":
+            raise ValueError(f"navslp: static_groups='shared' (one static latent) contradicts "
+                             f"static_label={config.static_label!r} (one per class); pick one")
         if not 1 <= config.pyramid_levels <= max_pyramid_levels(tuple(config.resolution)):
             raise ValueError(f"navslp: pyramid_levels {config.pyramid_levels} does not fit "
                              f"{config.resolution[0]}x{config.resolution[1]} frames")
@@ -119,15 +122,20 @@ class NAVSLP(Method):
         return x.reshape(b, t, *x.shape[1:])
 
     # ------------------------------------------------------------------------------ training ---
-    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False, progress: bool = True,
-            static_ids: np.ndarray | None = None, transient_ids: np.ndarray | None = None) -> dict[str, Any]:
+    def label_inputs(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.config.static_label, self.config.transient_label) if n)
+
+    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
+            progress: bool = True) -> dict[str, Any]:
         """Learn G, R and the latent dictionaries on ``data``.
 
-        ``static_ids`` / ``transient_ids`` (one label per training video) share latents between
-        videos: e.g. Weizmann's 9 identities (static) and 10 actions (transient) as in §4.1. By
+        With ``static_label`` / ``transient_label`` set, videos of one class of that label share a
+        latent: e.g. Weizmann's 9 identities (static) and 10 actions (transient) as in §4.1. By
         default every video has its own (``static_groups="shared"``: one static latent for all).
         """
         cfg = self.config
+        static_ids = data.label(cfg.static_label, self.name) if cfg.static_label else None
+        transient_ids = data.label(cfg.transient_label, self.name) if cfg.transient_label else None
         proto = data.protocols.get("synthesis")
         frames = proto.num_frames if proto else cfg.frames
         if cfg.max_videos and len(data.videos) > cfg.max_videos:
