@@ -92,8 +92,36 @@ class VideoMetric(torchmetrics.Metric):
         # the one place torchmetrics adds states (merge_state and forward); let subclasses adapt them
         super()._reduce_states(self._align_incoming(dict(incoming_state)))
 
+    # -- vector states sized at the first update (a curve's horizon, a feature length) ---------------
+    def _lazy_states(self) -> list[str]:
+        """Names of float64 vector states registered empty and sized by :meth:`_size_lazy_states`."""
+        return []
+
+    def _size_lazy_states(self, length: int, what: str, hint: str = "") -> None:
+        """Give every lazy state ``length`` zeros on the first update; later updates must agree
+        (else a :class:`~benchmark.video.VideoFormatError` naming ``what`` and the ``hint``)."""
+        from benchmark.video import VideoFormatError
+
+        for attr in self._lazy_states():
+            cur = getattr(self, attr)
+            if cur.numel() == 0:
+                setattr(self, attr, torch.zeros(length, dtype=torch.float64, device=cur.device))
+            elif cur.numel() != length:
+                raise VideoFormatError(f"{getattr(self, 'name', type(self).__name__)}: {what}={length}, but "
+                                       f"{cur.numel()} in earlier updates" + (f"; {hint}" if hint else ""))
+
     def _align_incoming(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Hook: adapt an incoming state dict before it is added (e.g. size lazily shaped states)."""
+        """Adapt an incoming state dict before it is added: lazy states not yet sized (an instance
+        that saw no data) count as zeros of the other side's length."""
+        for attr in self._lazy_states():
+            mine, theirs = getattr(self, attr), state[attr]
+            if theirs.numel() == 0 and mine.numel() > 0:
+                state[attr] = torch.zeros_like(mine)
+            elif mine.numel() == 0 and theirs.numel() > 0:
+                setattr(self, attr, torch.zeros_like(theirs, device=mine.device))
+            elif mine.numel() != theirs.numel():
+                raise ValueError(f"{getattr(self, 'name', type(self).__name__)}: cannot merge {attr} of length "
+                                 f"{mine.numel()} and {theirs.numel()}")
         return state
 
 

@@ -187,34 +187,15 @@ class MotionConsistencyScore(VideoMetric):
     def comparable(self) -> bool:
         return bool(self.extractor.weights.comparable)
 
-    def _vector_attrs(self) -> list[str]:
+    def _lazy_states(self) -> list[str]:
         return [f"{s}_{w}_sum" for s in SIDES for w in ("pair", "video")]
-
-    def _ensure_dim(self, d: int) -> None:
-        for attr in self._vector_attrs():
-            cur = getattr(self, attr)
-            if cur.numel() == 0:
-                setattr(self, attr, torch.zeros(d, dtype=torch.float64, device=cur.device))
-            elif cur.numel() != d:
-                raise VideoFormatError(f"mcs: feature length {d} differs from earlier updates' {cur.numel()} "
-                                       f"(frame sizes differ); set resolution= to resize every frame")
-
-    def _align_incoming(self, state: dict[str, Any]) -> dict[str, Any]:
-        for attr in self._vector_attrs():
-            mine, theirs = getattr(self, attr), state[attr]
-            if theirs.numel() == 0 and mine.numel() > 0:
-                state[attr] = torch.zeros_like(mine)
-            elif mine.numel() == 0 and theirs.numel() > 0:
-                setattr(self, attr, torch.zeros_like(theirs, device=mine.device))
-            elif mine.numel() != theirs.numel():
-                raise ValueError(f"mcs: cannot merge feature sums of length {mine.numel()} and {theirs.numel()}")
-        return state
 
     def update_sums(self, sums: Tensor, frames: int, real: bool) -> None:
         """Add precomputed per-video difference sums ``(N, d)`` of videos with ``frames`` frames."""
         s = "real" if real else "fake"
         sums = sums.to(self.real_pairs.device, torch.float64)
-        self._ensure_dim(sums.shape[1])
+        self._size_lazy_states(sums.shape[1], "feature length",
+                               "frame sizes differ; set resolution= to resize every frame")
         n = sums.shape[0]
         setattr(self, f"{s}_pair_sum", getattr(self, f"{s}_pair_sum") + sums.sum(0))
         setattr(self, f"{s}_video_sum", getattr(self, f"{s}_video_sum") + sums.sum(0) / (frames - 1))

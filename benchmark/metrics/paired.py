@@ -73,17 +73,8 @@ class PairedFrameMetric(VideoMetric):
         raise NotImplementedError
 
     # -- streaming ------------------------------------------------------------------------------
-    def _curve_attrs(self) -> list[str]:
+    def _lazy_states(self) -> list[str]:
         return [f"{r}_curve_{s}" for r in REDUCTIONS for s in ("sum", "sumsq")]
-
-    def _ensure_curve_length(self, p: int) -> None:
-        for attr in self._curve_attrs():
-            cur = getattr(self, attr)
-            if cur.numel() == 0:
-                setattr(self, attr, torch.zeros(p, dtype=torch.float64, device=cur.device))
-            elif cur.numel() != p:
-                raise VideoFormatError(f"{self.name}: got p={p} predicted frames, but earlier updates had "
-                                       f"{cur.numel()}; one metric instance scores one horizon")
 
     def update(self, samples: Tensor, target: Tensor) -> None:  # type: ignore[override]
         """Add a batch.
@@ -95,7 +86,7 @@ class PairedFrameMetric(VideoMetric):
         check_paired(samples, target)
         scores = self.frame_scores(samples, target[:, None])  # (B, k, p) float64
         red = reduce_samples(scores, higher_is_better=self.higher_is_better)
-        self._ensure_curve_length(scores.shape[2])
+        self._size_lazy_states(scores.shape[2], "predicted frames p", "one metric instance scores one horizon")
         dev = self.n.device
         self.n += scores.shape[0]
         self.samples += scores.shape[0] * scores.shape[1]
@@ -106,19 +97,6 @@ class PairedFrameMetric(VideoMetric):
             setattr(self, f"{r}_sumsq", getattr(self, f"{r}_sumsq") + avg.square().sum())
             setattr(self, f"{r}_curve_sum", getattr(self, f"{r}_curve_sum") + curve.sum(0))
             setattr(self, f"{r}_curve_sumsq", getattr(self, f"{r}_curve_sumsq") + curve.square().sum(0))
-
-    def _align_incoming(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Curves not yet sized (an instance that saw no data) count as zeros of the other's length."""
-        for attr in self._curve_attrs():
-            mine, theirs = getattr(self, attr), state[attr]
-            if theirs.numel() == 0 and mine.numel() > 0:
-                state[attr] = torch.zeros_like(mine)
-            elif mine.numel() == 0 and theirs.numel() > 0:
-                setattr(self, attr, torch.zeros_like(theirs, device=mine.device))
-            elif mine.numel() != theirs.numel():
-                raise ValueError(f"{self.name}: cannot merge curves of {mine.numel()} and "
-                                 f"{theirs.numel()} frames")
-        return state
 
     def compute(self) -> dict[str, MetricValue]:
         """``{name}_best``, ``{name}_mean``, ``{name}_worst``.

@@ -47,22 +47,29 @@ def _check_frames(name: str, cfg: Any, videos: np.ndarray) -> None:
                          f"(the paper profile keeps the paper's {C.PAPER_FRAMES})")
 
 
-class _VGANBase(Method):
-    """Shared by ``vgan`` and ``vgan_one_stream`` (they differ in ``config.two_stream``)."""
+class _AdversarialVGAN(Method):
+    """What every VGAN variant shares: G and D built and initialised N(0, init_std) from one seed,
+    and the upstream update order (one D step, then one G step on the same generated batch).
 
-    tasks = ("synthesis",)
-    stochastic = True
+    Subclasses say how G is built (:meth:`_make_generator`), what a batch holds (:meth:`_batch`), how
+    the fakes are made (:meth:`_generate_fake`) and what G's loss adds to the adversarial term
+    (:meth:`_generator_terms`).
+    """
+
     trainable = True
 
-    def __init__(self, config: C.VGANConfig, spec: DataSpec) -> None:
+    def __init__(self, config: Any, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self.generator, self.discriminator = self._build(seed=0)
+
+    def _make_generator(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _build(self, seed: int) -> tuple[nn.Module, nn.Module]:
         cfg = self.config
         with torch.random.fork_rng(devices=[]):  # seeded; the caller's RNG is left alone
             torch.manual_seed(seed)
-            g = build_generator(cfg.z_dim, cfg.channels, cfg.frames, cfg.resolution, cfg.g_width, cfg.two_stream)
+            g = self._make_generator()
             d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
             init_normal_(g, std=cfg.init_std)
             init_normal_(d, std=cfg.init_std)
@@ -72,41 +79,74 @@ class _VGANBase(Method):
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     # ------------------------------------------------------------------------------ training ---
+    def _batch(self, batch: Batch) -> dict[str, Any]:
+        """The step's inputs; ``real`` is ``(B, C, T, H, W)`` in [-1, 1] (VGAN works in [-1, 1])."""
+        return {"real": to_ncthw(batch.videos) * 2 - 1}
+
+    def _generate_fake(self, b: dict[str, Any]) -> None:  # pragma: no cover - abstract
+        """Set ``b["fake"]`` (with gradients; plus whatever :meth:`_generator_terms` needs)."""
+        raise NotImplementedError
+
+    def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
+        """Loss terms G minimises besides the adversarial one (``None``: none)."""
+        return None, {}
+
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True) -> dict[str, Any]:
         cfg = self.config
         _check_frames(self.name, cfg, data.videos)
         self.generator, self.discriminator = self._build(seed)
-        g, d = self.generator, self.discriminator
+        d = self.discriminator
         opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-
-        def make_batch(batch: Batch) -> dict[str, Any]:
-            z = torch.randn(len(batch.videos), cfg.z_dim, generator=batch.generator, device=batch.videos.device)
-            return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}  # VGAN works in [-1, 1]
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
 
         def d_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-            if cfg.two_stream:
-                b["fake"], (_, b["mask"], _) = g(b["z"], return_streams=True)
-            else:
-                b["fake"] = g(b["z"])
-            n = len(b["z"])
-            loss_real = F.cross_entropy(d(b["real"]), _labels(n, REAL, b["z"].device))
-            loss_fake = F.cross_entropy(d(b["fake"].detach()), _labels(n, FAKE, b["z"].device))
+            self._generate_fake(b)   # once per step: detached here, reused with gradients by G
+            real = b["real"]
+            n = len(real)
+            loss_real = F.cross_entropy(d(real), _labels(n, REAL, real.device))
+            loss_fake = F.cross_entropy(d(b["fake"].detach()), _labels(n, FAKE, real.device))
             return (loss_real + loss_fake) / 2, {"real": loss_real.detach(), "fake": loss_fake.detach()}
 
         def g_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-            adv = F.cross_entropy(d(b["fake"]), _labels(len(b["z"]), REAL, b["z"].device))
-            if not cfg.two_stream:
+            adv = F.cross_entropy(d(b["fake"]), _labels(len(b["fake"]), REAL, b["fake"].device))
+            extra, logs = self._generator_terms(b)
+            if extra is None:
                 return adv, {}
-            sparsity = b["mask"].abs().mean()
-            return adv + cfg.mask_l1 * sparsity, {"adv": adv.detach(), "mask_l1": sparsity.detach()}
+            return adv + extra, {"adv": adv.detach(), **logs}
 
-        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
+        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=self._batch,
                            phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
                            config=self.config_dict())
         return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
                           progress=progress)
+
+
+class _VGANBase(_AdversarialVGAN):
+    """Shared by ``vgan`` and ``vgan_one_stream`` (they differ in ``config.two_stream``)."""
+
+    tasks = ("synthesis",)
+    stochastic = True
+
+    def _make_generator(self) -> nn.Module:
+        cfg = self.config
+        return build_generator(cfg.z_dim, cfg.channels, cfg.frames, cfg.resolution, cfg.g_width, cfg.two_stream)
+
+    def _batch(self, batch: Batch) -> dict[str, Any]:
+        z = torch.randn(len(batch.videos), self.config.z_dim, generator=batch.generator, device=batch.videos.device)
+        return {**super()._batch(batch), "z": z}
+
+    def _generate_fake(self, b: dict[str, Any]) -> None:
+        if self.config.two_stream:
+            b["fake"], (_, b["mask"], _) = self.generator(b["z"], return_streams=True)
+        else:
+            b["fake"] = self.generator(b["z"])
+
+    def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
+        if not self.config.two_stream:
+            return None, {}
+        sparsity = b["mask"].abs().mean()
+        return self.config.mask_l1 * sparsity, {"mask_l1": sparsity.detach()}
 
     # ----------------------------------------------------------------------------- inference ---
     def _z(self, n: int, seed: int) -> Tensor:
@@ -163,7 +203,7 @@ class VGANOneStream(_VGANBase):
 # ------------------------------------------------------------------------------ vgan_future ---
 
 @METHODS.register("vgan_future")
-class VGANFuture(Method):
+class VGANFuture(_AdversarialVGAN):
     """VGAN conditioned on one image (papers/002 §3.4): a 2D encoder in front of the two-stream
     generator, the same discriminator, and ``lambda * ||x0 - G0(x0)||`` on the first frame.
 
@@ -175,62 +215,26 @@ class VGANFuture(Method):
     name = "vgan_future"
     tasks = ("prediction",)
     stochastic = False
-    trainable = True
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (§3.4 future generation)"
     profiles = {"paper": C.future_paper, "smoke": C.future_smoke}
 
     def __init__(self, config: C.VGANFutureConfig, spec: DataSpec) -> None:
-        super().__init__(config, spec)
         if config.recon_loss not in ("l1", "l2"):
             raise ValueError(f"vgan_future: recon_loss must be 'l1' or 'l2', got {config.recon_loss!r}")
-        self.generator, self.discriminator = self._build(seed=0)
+        super().__init__(config, spec)
 
-    def _build(self, seed: int) -> tuple[nn.Module, nn.Module]:
+    def _make_generator(self) -> nn.Module:
         cfg = self.config
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            g = FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream)
-            d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
-            init_normal_(g, std=cfg.init_std)
-            init_normal_(d, std=cfg.init_std)
-        return g.to(self.device), d.to(self.device)
+        return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream)
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+    # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
+    def _generate_fake(self, b: dict[str, Any]) -> None:
+        b["fake"] = self.generator(b["real"][:, :, 0])
 
-    def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
-        cfg = self.config
-        _check_frames(self.name, cfg, data.videos)
-        self.generator, self.discriminator = self._build(seed)
-        g, d = self.generator, self.discriminator
-        opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        recon = F.mse_loss if cfg.recon_loss == "l2" else F.l1_loss
-
-        def make_batch(batch: Batch) -> dict[str, Any]:
-            # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
-            return {"real": to_ncthw(batch.videos) * 2 - 1}
-
-        def d_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-            real = b["real"]
-            b["fake"] = g(real[:, :, 0])
-            n = len(real)
-            loss_real = F.cross_entropy(d(real), _labels(n, REAL, real.device))
-            loss_fake = F.cross_entropy(d(b["fake"].detach()), _labels(n, FAKE, real.device))
-            return (loss_real + loss_fake) / 2, {"real": loss_real.detach(), "fake": loss_fake.detach()}
-
-        def g_loss(b: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-            real, fake = b["real"], b["fake"]
-            adv = F.cross_entropy(d(fake), _labels(len(real), REAL, real.device))
-            first = recon(fake[:, :, 0], real[:, :, 0])
-            return adv + cfg.recon_weight * first, {"adv": adv.detach(), "first_frame": first.detach()}
-
-        parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
-                           phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
-                           config=self.config_dict())
-        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
-                          progress=progress)
+    def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
+        recon = F.mse_loss if self.config.recon_loss == "l2" else F.l1_loss
+        first = recon(b["fake"][:, :, 0], b["real"][:, :, 0])
+        return self.config.recon_weight * first, {"first_frame": first.detach()}
 
     @torch.no_grad()
     def predict(self, context: Tensor, num_future: int, num_samples: int, *, seed: int) -> Tensor:
