@@ -47,7 +47,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmark.registry import Registry
+from benchmark.registry import METRICS, Registry
+from benchmark.results import REAL
 from benchmark.utils import UserError, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,8 @@ class Recipe:
         description: a paragraph for the page: what the experiment shows, how ours differs.
         smoke_overrides: extra ``--set`` overrides applied to every method with the smoke profile
             (e.g. fewer steps), so the recipe stays fast on a CPU.
+        real_row: the row label of the paper's real-data score (e.g. ``"real (bound)"``): its "ours"
+            cell is the real test clips' own score from the run (the leaderboard's bound row).
     """
 
     name: str
@@ -173,6 +176,7 @@ class Recipe:
     runner: Callable[["Recipe", RecipeContext], RecipeOutcome] | None = None
     description: str = ""
     smoke_overrides: dict[str, Any] = field(default_factory=dict)
+    real_row: str = ""
 
     def rows(self) -> list[Variant]:
         """The rows as variants (a bare method name is a variant without overrides)."""
@@ -253,6 +257,12 @@ def run_methods(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
         # weights computes the offline metrics only (metrics=None), so it never needs a download.
         metrics = list(recipe.metrics) if recipe.metrics and (ctx.profile == "paper" or ctx.weights == "random") \
             else None
+        if metrics is None:
+            for name in recipe.metrics or ():
+                if getattr(METRICS.get(name), "requires_weights", False):
+                    outcome.pending[name] = (f"not computed: {name} needs pretrained feature-network weights; a "
+                                             f"smoke run computes it only with --weights random (random weights, "
+                                             f"labelled not comparable) or with --profile paper")
         code = run_benchmark(methods, ctx.dataset, profile=ctx.profile, seed=ctx.seed, out=out, device=ctx.device,
                              data_root=ctx.data_root, metrics=metrics, overrides=overrides, progress=ctx.progress,
                              report=True, dataset_options=ctx.dataset_options, weights=ctx.weights)
@@ -264,11 +274,14 @@ def run_methods(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
                 outcome.failed[v.label] = "no results.json (the run failed)"
         outcome.artifacts[f"leaderboard ({', '.join(v.label for v in rows)})"] = str(
             out / "reports" / ctx.dataset / "index.html")
+    if recipe.real_row and jobs:  # every job scores the real clips alike; read the first one's
+        outcome.ours += read_ours(recipe, Variant(recipe.real_row, REAL), jobs[0][1], ctx)
     return outcome
 
 
 def results_path(out: Path, ctx: RecipeContext, method: str) -> Path:
-    return Path(out) / "runs" / ctx.dataset / method / ctx.profile / f"seed{ctx.seed}" / "results.json"
+    profile = "data" if method == REAL else ctx.profile   # the real-data run has no profile
+    return Path(out) / "runs" / ctx.dataset / method / profile / f"seed{ctx.seed}" / "results.json"
 
 
 def read_ours(recipe: Recipe, row: Variant, out: Path, ctx: RecipeContext) -> list[Ours]:

@@ -63,6 +63,7 @@ register_recipe(Recipe(
     datasets={"smoke": "moving-shapes", "paper": "chairs"},
     metrics=("mcs", "fcs"),
     reported=_table2_reported(),
+    real_row="real (bound)",
     description=(
         "Relative motion consistency (MCS, log10 of the squared distance between the mean consecutive-frame "
         "VGG16 relu3_3 feature differences of generated and real videos; lower is better) and frame consistency "
