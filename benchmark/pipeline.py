@@ -164,6 +164,8 @@ def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
 def _progress(it, **kw):
     from tqdm.auto import tqdm
 
+    if not kw.get("disable"):
+        kw["disable"] = None  # shown on a terminal only (no carriage-return spam in CI logs)
     return tqdm(it, **kw)
 
 

@@ -362,7 +362,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     step = start_step
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start_step, desc=parts.method, unit="step", dynamic_ncols=True,
-               disable=not (progress and main))
+               disable=None if (progress and main) else True)  # None: off when not a terminal
     try:
         for step in range(start_step, cfg.steps):
             for m in modules:
