@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.data.real import CorruptInputError
 from benchmark.data.weizmann import ACTIONS, MATRIX_COMPLETION_TRAIN, PERSONS, Weizmann, parse_name
@@ -83,3 +84,23 @@ def test_identity_and_action_labels(root):
     assert labels["identity"].tolist() == [m["identity"] for m in tr.meta]
     assert [ds.actions[a] for a in labels["action"]] == [m["action"] for m in tr.meta]
     assert ds.label_specs()["action"].classes == ("bend", "jump", "run", "skip", "walk")
+
+
+@pytest.mark.parametrize("method", ["navslp", "mocogan"])
+def test_labelled_methods_train_on_weizmann_through_the_pipeline(method, root, tmp_path):
+    """``benchmark run`` hands NAVSLP the identity and action labels (nine static, ten transient
+    latents in §4.1) and MoCoGAN the action labels (its categorical code)."""
+    from benchmark.pipeline import RunSpec, Stages, run_method
+
+    spec = RunSpec(method=method, dataset="weizmann", out=tmp_path, data_root=root, progress=False,
+                   dataset_options={"actions": ACTS, "strict_inputs": False},
+                   overrides={"train.steps": 2, "train.batch_size": 2}, metrics=["fcs"])
+    run_method(spec)
+    labels = Stages(spec.run_dir).get("train")["data"]["labels"]
+    want = {"navslp": {"identity", "action"}, "mocogan": {"action"}}[method]
+    assert set(labels) == want
+    assert labels["action"]["classes"] == ["bend", "jump", "run", "skip", "walk"]
+    assert all(c > 0 for c in labels["action"]["counts"])
+    if method == "navslp":
+        state = torch.load(spec.run_dir / "train" / "model.pt", weights_only=False)["state"]["latents"]
+        assert state["static"].shape[0] == 9 and state["transient"].shape[0] == len(ACTS)
