@@ -1,6 +1,8 @@
-"""DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future`` and ``tgan`` (with singular value
-clipping) trained by 2 gloo processes under ``torchrun`` end with bitwise identical weights on both
-ranks. The ``__main__`` block is the worker. Slow (process start-up): ``pytest -m slow``."""
+"""DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future``, ``tgan`` (with singular value
+clipping), ``mocogan`` (three phases, action-conditional) and ``navslp`` (two stages, latent
+dictionaries with the unit-ball projection) trained by 2 gloo processes under ``torchrun`` end with
+bitwise identical weights on both ranks. The ``__main__`` block is the worker (~12 s, mostly process
+start-up)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-NAMES = ("vgan", "vgan_future", "tgan")
+NAMES = ("vgan", "vgan_future", "tgan", "mocogan", "navslp")
 
 
 def _worker(out: Path) -> None:
@@ -26,9 +28,10 @@ def _worker(out: Path) -> None:
     D.setup()
     rank = D.get_rank()
     ds = MovingShapes(root=out / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
-    spec = DataSpec(ds.name, 3, (32, 32), ds.protocols)
+    spec = DataSpec(ds.name, 3, (32, 32), ds.protocols, labels={"identity": 4, "action": 4})
     videos = np.load(out / "videos.npy")
-    data = TrainData(videos, {t: p.train for t, p in ds.protocols.items()}, "x")
+    labels = ds.clip_labels(ds.load_split("train"))
+    data = TrainData(videos, {t: p.train for t, p in ds.protocols.items()}, "x", labels=labels)
     for name in NAMES:
         over = {"train.steps": 3, "train.batch_size": 4, "train.checkpoint_every": 3, "train.log_every": 1}
         if name == "tgan":
@@ -39,7 +42,6 @@ def _worker(out: Path) -> None:
     D.teardown()
 
 
-@pytest.mark.slow
 def test_gans_identical_on_two_gloo_ranks(tmp_path):
     from benchmark.data.moving_shapes import MovingShapes
 
