@@ -12,8 +12,6 @@ block below is the worker) and checks that
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.distributed import torchrun_two_ranks
+
 STEPS, BATCH = 4, 8
 
 
@@ -101,12 +100,7 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path):
 
     videos = MovingShapes(root=tmp_path / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
     np.save(tmp_path / "videos.npy", np.asarray(videos.load_split("train").videos))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(Path(__file__).resolve()), str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    torchrun_two_ranks(str(Path(__file__).resolve()), str(tmp_path), timeout=120)
 
     # both ranks identical (bitwise): toy model, conv_lstm (BatchNorm buffers too), AE + its GMM
     states = {}

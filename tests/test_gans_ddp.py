@@ -6,16 +6,14 @@ start-up)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.distributed import torchrun_two_ranks
+
 NAMES = ("vgan", "vgan_future", "tgan", "mocogan", "navslp")
 
 
@@ -47,12 +45,7 @@ def test_gans_identical_on_two_gloo_ranks(tmp_path):
 
     ds = MovingShapes(root=tmp_path / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
     np.save(tmp_path / "videos.npy", np.asarray(ds.load_split("train").videos))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           str(Path(__file__).resolve()), str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    torchrun_two_ranks(str(Path(__file__).resolve()), str(tmp_path))
     for name in NAMES:
         r0, r1 = (torch.load(tmp_path / f"{name}_rank{r}.pt", weights_only=True) for r in (0, 1))
         for mod in r0:

@@ -228,17 +228,11 @@ def test_data_info_json(small_data_root, capsys):
 
 def test_cli_train_under_torchrun_two_gloo_ranks(tmp_path):
     """`torchrun --nproc_per_node 2 benchmark train` trains with DDP on CPU; rank 0 alone writes."""
-    import os
-    import subprocess
-    import sys
+    from tests.distributed import torchrun_two_ranks
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "benchmark.cli", "train", "conv_lstm", "--dataset", "moving-shapes", "--out", str(tmp_path),
-           "--data-root", str(tmp_path / "data"), "--no-progress",
-           "--set", "train.steps=2", "--set", "train.batch_size=4", "--set", "train.log_every=1"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = torchrun_two_ranks("-m", "benchmark.cli", "train", "conv_lstm", "--dataset", "moving-shapes",
+                              "--out", str(tmp_path), "--data-root", str(tmp_path / "data"), "--no-progress",
+                              "--set", "train.steps=2", "--set", "train.batch_size=4", "--set", "train.log_every=1")
     assert proc.stdout.count("model.pt") == 1 and "2 process(es)" in proc.stdout
     run_dir = tmp_path / "runs/moving-shapes/conv_lstm/smoke/seed0"
     rec = read_json(run_dir / "train/stage.json")
