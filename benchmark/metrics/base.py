@@ -92,6 +92,20 @@ class VideoMetric(torchmetrics.Metric):
         # the one place torchmetrics adds states (merge_state and forward); let subclasses adapt them
         super()._reduce_states(self._align_incoming(dict(incoming_state)))
 
+    # -- feature networks ------------------------------------------------------------------------
+    def _use_extractor(self, extractor: Any, cache_dir: Any = None) -> None:
+        """Compute features with ``extractor`` (through a content-keyed
+        :class:`~benchmark.metrics.extractors.cache.FeatureCache` in ``cache_dir`` when given)."""
+        self.extractor = extractor
+        self.cache = None
+        if cache_dir is not None:
+            from benchmark.metrics.extractors.cache import FeatureCache
+
+            self.cache = FeatureCache(cache_dir)
+
+    def _extract(self, videos: torch.Tensor) -> torch.Tensor:
+        return self.cache(self.extractor, videos) if self.cache is not None else self.extractor(videos)
+
     # -- vector states sized at the first update (a curve's horizon, a feature length) ---------------
     def _lazy_states(self) -> list[str]:
         """Names of float64 vector states registered empty and sized by :meth:`_size_lazy_states`."""

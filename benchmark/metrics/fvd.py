@@ -62,25 +62,19 @@ class FrechetFeatureMetric(VideoMetric):
 
     def __init__(self, extractor: Any = None, cache_dir: str | Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.extractor = extractor
+        self._use_extractor(extractor, cache_dir)
         d = extractor.dim
         for s in SIDES:
             self.add_state(f"{s}_n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
-        self.cache = None
-        if cache_dir is not None:
-            from benchmark.metrics.extractors.cache import FeatureCache
-
-            self.cache = FeatureCache(cache_dir)
 
     @property
     def comparable(self) -> bool:
         return bool(self.extractor.weights.comparable)
 
     def features(self, videos: Tensor) -> Tensor:
-        feats = self.cache(self.extractor, videos) if self.cache is not None else self.extractor(videos)
-        return feats.to(torch.float64)
+        return self._extract(videos).to(torch.float64)
 
     def update_features(self, feats: Tensor, real: bool) -> None:
         """Add precomputed features ``(N, d)`` to one side."""

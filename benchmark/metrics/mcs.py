@@ -168,8 +168,8 @@ class MotionConsistencyScore(VideoMetric):
             from benchmark.metrics.extractors.vgg import VGG16Relu33
 
             network = VGG16Relu33(weights=weights, weights_path=weights_path)
-        self.extractor = MotionFeatures(network, difference, magnitude, normalize, resolution, pooling,
-                                        device=device, batch_size=batch_size)
+        self._use_extractor(MotionFeatures(network, difference, magnitude, normalize, resolution, pooling,
+                                           device=device, batch_size=batch_size), cache_dir)
         known = resolution is not None or pooling == "spatial_mean"
         d = self.extractor.dim(0, 0) if known else 0
         for s in SIDES:
@@ -177,11 +177,6 @@ class MotionConsistencyScore(VideoMetric):
                 self.add_state(f"{s}_{what}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_pairs", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_videos", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.cache = None
-        if cache_dir is not None:
-            from benchmark.metrics.extractors.cache import FeatureCache
-
-            self.cache = FeatureCache(cache_dir)
 
     @property
     def comparable(self) -> bool:
@@ -207,7 +202,7 @@ class MotionConsistencyScore(VideoMetric):
         check_videos(videos, "real" if real else "fake")
         if videos.shape[1] < 2:
             raise VideoFormatError(f"mcs needs at least 2 frames per video, got T={videos.shape[1]}")
-        sums = self.cache(self.extractor, videos) if self.cache is not None else self.extractor(videos)
+        sums = self._extract(videos)
         self.update_sums(sums, videos.shape[1], real)
 
     def mean_difference(self, side: str) -> Tensor:
