@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmark import video as V
-from benchmark.data.base import Protocol, SplitData, VideoDataset
+from benchmark.data.base import Protocol, SplitData, UnknownLabelError, VideoDataset
 from benchmark.manifest import build_manifest, check_artifacts, code_version, validate_manifest
 from benchmark.methods import DataSpec, Method, TrainData
 from benchmark.registry import DATASETS, METHODS, METRICS
@@ -84,10 +84,13 @@ def train_labels(ds: VideoDataset, train: SplitData, method: Method) -> dict[str
     names = method.label_inputs()
     try:
         return ds.clip_labels(train, names)
-    except ValueError as e:
+    except UnknownLabelError as e:
         raise UserError(f"{e}. {method.name} is configured to train with the labels {list(names)}; pick a "
                         f"labelled dataset or turn that off in its config (e.g. --set condition_on= for "
                         f"mocogan, --set static_label= --set transient_label= for navslp)") from e
+    except ValueError as e:  # a clip whose metadata lacks the label or has an unknown class
+        raise UserError(f"{e}; the prepared data does not match the dataset's label definition (prepare it "
+                        f"again with `benchmark data prepare {ds.name}`)") from e
 
 
 def resolve_device(device: str) -> torch.device:

@@ -190,6 +190,13 @@ def test_methods_get_the_labels_they_ask_for(small_data_root, small_dataset, tmp
     # a label the dataset does not have: a clear error naming the ones it has
     with pytest.raises(UserError, match="no label 'camera'; its labels: action, identity"):
         run_method(_spec(small_data_root, tmp_path, "labelled_copy", overrides={"label": "camera"}))
+    # stored metadata that does not fit the label definition: a clear error, not a silent mislabel
+    from benchmark.data.base import LabelSpec
+    from benchmark.data.moving_shapes import MovingShapes
+
+    monkeypatch.setattr(MovingShapes, "label_specs", lambda self: {"action": LabelSpec("direction", ("right",))})
+    with pytest.raises(UserError, match="direction='(down|left|up)', not one of the 1 classes.*prepare it again"):
+        run_method(_spec(small_data_root, tmp_path, "labelled_copy"))
 
 
 def test_evaluate_without_samples_is_a_clear_error(small_data_root, tmp_path, capsys):

@@ -76,6 +76,10 @@ class TaskProtocols:
     test: Protocol
 
 
+class UnknownLabelError(ValueError):
+    """A label name the dataset does not declare."""
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     """A per-clip class label of a dataset (e.g. ``action``, ``identity``).
@@ -143,14 +147,15 @@ class VideoDataset:
                     ) -> dict[str, np.ndarray]:
         """Label name -> ``(N,)`` int64 class indices of the clips of ``data`` (all labels, or ``names``).
 
-        Raises ``ValueError`` naming the labels the dataset has when one of ``names`` is not among them.
+        Raises :class:`UnknownLabelError` naming the labels the dataset has when one of ``names`` is not
+        among them, ``ValueError`` when a clip's metadata lacks the label or has an unknown class.
         """
         specs = self.label_specs()
         names = list(specs) if names is None else list(names)
         missing = [n for n in names if n not in specs]
         if missing:
             have = ", ".join(sorted(specs)) or "none"
-            raise ValueError(f"dataset {self.name!r} has no label {', '.join(map(repr, missing))}; its labels: {have}")
+            raise UnknownLabelError(f"dataset {self.name!r} has no label {', '.join(map(repr, missing))}; its labels: {have}")
         return {n: specs[n].encode(data.meta, f"{self.name} label {n!r}") for n in names}
 
     def protocol(self, task: str, phase: str = "test") -> Protocol:

@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 import torch
 import torchmetrics
 
+from benchmark.video import VideoFormatError
+
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
@@ -114,8 +116,6 @@ class VideoMetric(torchmetrics.Metric):
     def _size_lazy_states(self, length: int, what: str, hint: str = "") -> None:
         """Give every lazy state ``length`` zeros on the first update; later updates must agree
         (else a :class:`~benchmark.video.VideoFormatError` naming ``what`` and the ``hint``)."""
-        from benchmark.video import VideoFormatError
-
         for attr in self._lazy_states():
             cur = getattr(self, attr)
             if cur.numel() == 0:
