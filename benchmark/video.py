@@ -189,6 +189,70 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
             container.mux(packet)
 
 
+def write_stimulus_mp4(path: str | os.PathLike, video: np.ndarray, fps: int, kbps: int, scale: int = 2) -> Path:
+    """Encode one video ``(T, C, H, W)`` uint8 for people to watch: H.264 Main profile, 4:2:0, constant bitrate.
+
+    Unlike :func:`write_video` (lossless RGB, for metrics), this is the format every browser plays.
+    Frames are enlarged ``scale`` times by pixel repetition first, so 4:2:0 chroma keeps every
+    source pixel's colour (and the size is even). The rate is constant in the strict sense
+    (``nal-hrd=cbr``: the encoder pads each frame with filler data), so the file size says almost
+    nothing about the content; :func:`pad_mp4` removes the last few bytes of difference.
+    """
+    import av
+
+    path = Path(path)
+    frames = to_thwc(np.asarray(video)).astype(np.uint8)  # (T, H, W, C)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    if scale > 1:
+        frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        raise VideoFormatError(f"{path}: 4:2:0 H.264 needs an even frame size, got {w}x{h} (use an even scale)")
+    options = {"preset": "fast", "profile": "main", "threads": "1",
+               "x264-params": (f"nal-hrd=cbr:force-cfr=1:vbv-maxrate={kbps}:vbv-bufsize={max(1, kbps // 2)}"
+                               f":keyint={len(frames)}:min-keyint={len(frames)}:scenecut=0")}
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuv420p"
+            stream.bit_rate = kbps * 1000
+            stream.codec_context.options = options
+            for f in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def pad_mp4(path: str | os.PathLike, size: int) -> Path:
+    """Append a ``free`` box so the file is exactly ``size`` bytes (players skip ``free`` boxes).
+
+    Needs at least 8 bytes of room (the box header); the padding is zeros.
+    """
+    path = Path(path)
+    pad = size - path.stat().st_size
+    if pad == 0:
+        return path
+    if pad < 8:
+        raise VideoFormatError(f"{path}: cannot pad {path.stat().st_size} bytes to {size} (a free box needs 8)")
+    with open(path, "ab") as f:
+        f.write(pad.to_bytes(4, "big") + b"free" + bytes(pad - 8))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def mp4_packets(path: str | os.PathLike) -> list[bytes]:
+    """The coded video packets (one per frame) of an mp4 file, as stored."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
+
+
 _GIF_TAG = "vidbench:"
 
 

@@ -73,6 +73,8 @@ def main() -> None:
             t.join()
         wall = time.time() - t0
         server.shutdown()
+        trial_of = {a["ref"]: a["trial_id"] for r in raters for a in app.db.assigned(r["id"])}  # per-rater ids
+        acked = [(rid, trial_of[ref]) for rid, ref in acked]
         stored = [(j["rater_id"], j["trial_id"]) for j in app.db.judgements()]
         app.db.close()
         ok = sorted(stored) == sorted(acked) and len(set(stored)) == len(stored) and set(replays) <= {409}
