@@ -245,6 +245,48 @@ def pad_mp4(path: str | os.PathLike, size: int) -> Path:
     return path
 
 
+def equalize_mp4_frames(paths: list[Path]) -> list[int]:
+    """Make frame ``i`` of every H.264 mp4 in ``paths`` exactly as large in bytes, for every ``i``.
+
+    Each coded frame gets a filler-data NAL unit (type 12, which decoders skip) that brings it to
+    the largest size of that frame over all files plus the filler's minimal size, and the files are
+    remuxed (no re-encoding). Afterwards no per-frame size in the sample tables, no ``mdat`` size
+    and no file size tells two of the videos apart. The decoded frames are unchanged.
+
+    Returns:
+        The per-frame sizes in bytes that every file now has.
+    """
+    import av
+
+    packets = {}
+    nal_len = 4
+    for path in paths:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            nal_len = (stream.codec_context.extradata[4] & 3) + 1  # avcC lengthSizeMinusOne
+            packets[path] = [bytes(p) for p in container.demux(stream) if p.size]
+    counts = {len(v) for v in packets.values()}
+    if len(counts) != 1:
+        raise VideoFormatError(f"cannot equalize videos with different frame counts {sorted(counts)}")
+    targets = [max(sizes) + nal_len + 2 for sizes in zip(*([len(b) for b in v] for v in packets.values()))]
+    for path in paths:
+        with av.open(str(path)) as inp, atomic_path(path) as tmp:
+            stream = inp.streams.video[0]
+            with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as out:
+                out_stream = out.add_stream_from_template(stream)
+                frames = (p for p in inp.demux(stream) if p.size)
+                for target, packet in zip(targets, frames):
+                    data = bytes(packet)
+                    k = target - len(data) - nal_len - 2  # 0xff bytes between the NAL header and its trailing bits
+                    filler = (k + 2).to_bytes(nal_len, "big") + b"\x0c" + b"\xff" * k + b"\x80"
+                    padded = av.Packet(data + filler)
+                    padded.pts, padded.dts, padded.duration = packet.pts, packet.dts, packet.duration
+                    padded.time_base, padded.is_keyframe = packet.time_base, packet.is_keyframe
+                    padded.stream = out_stream
+                    out.mux(padded)
+    return targets
+
+
 def mp4_packets(path: str | os.PathLike) -> list[bytes]:
     """The coded video packets (one per frame) of an mp4 file, as stored."""
     import av

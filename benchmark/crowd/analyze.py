@@ -443,12 +443,12 @@ def analyze_study(study_path: str | Path, db_path: str | Path | None = None, out
     from benchmark.crowd.db import JudgementDB
     from benchmark.crowd.design import load_study
 
+    _validate_options(options.get("interval", "wilson"), options.get("min_check_accuracy", 0.75),
+                      options.get("min_checks"))
     study, folder = load_study(study_path)
     db_file = Path(db_path) if db_path else folder / "judgements.sqlite"
     if not db_file.is_file():
         raise UserError(f"{db_file}: no judgement database (serve the study or import results first)")
-    _validate_options(options.get("interval", "wilson"), options.get("min_check_accuracy", 0.75),
-                      options.get("min_checks"))
     db = JudgementDB(db_file, study["hash"])
     try:
         result = _clean(analyze(study, db.judgements(), assigned=db.assignments(), skips=db.skips(), **options))

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from benchmark.crowd import DB_SCHEMA
 from benchmark.utils import UserError
@@ -261,35 +261,42 @@ class JudgementDB:
             "j.trial_id = s.trial_id))", (rater_id, rater_id)).fetchone()[0]
         return done, total
 
-    def next_trial(self, rater_id: int) -> dict[str, Any] | None:
-        """The rater's first trial neither answered nor skipped (marked served), with progress; or None."""
-        with self._lock:
+    def next_trial(self, rater_id: int, shown: Callable[[str, bool], tuple[str, str]] | None = None
+                   ) -> dict[str, Any] | None:
+        """The rater's first trial neither answered nor skipped, with progress; or None.
+
+        Marks it served and, with ``shown`` (trial id, first video on the left -> the (left, right)
+        video tokens), gives the rater one-off media URL tokens for its two videos (the same ones
+        on a reload): ``media_left``, ``media_right``. One transaction (one fsync) in all.
+        """
+        with self.transaction() as con:
             done, total = self._progress(rater_id)
-            row = self._con.execute(
+            row = con.execute(
                 "SELECT a.position, a.trial_id, a.ref, a.a_left FROM assignments a WHERE a.rater_id = ? "
                 "AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.rater_id = a.rater_id AND j.trial_id = a.trial_id) "
                 "AND NOT EXISTS (SELECT 1 FROM skips s WHERE s.rater_id = a.rater_id AND s.trial_id = a.trial_id) "
                 "ORDER BY a.position LIMIT 1", (rater_id,)).fetchone()
             if row is None:
                 return None
-            self._con.execute("INSERT OR IGNORE INTO served (rater_id, trial_id, served_at) VALUES (?, ?, ?)",
-                              (rater_id, row["trial_id"], time.time()))
-        return {**dict(row), "done": done, "total": total}
+            out = {**dict(row), "done": done, "total": total}
+            con.execute("INSERT OR IGNORE INTO served (rater_id, trial_id, served_at) VALUES (?, ?, ?)",
+                        (rater_id, row["trial_id"], time.time()))
+            if shown is not None:
+                videos = dict(zip(("left", "right"), shown(row["trial_id"], bool(row["a_left"]))))
+                refs = dict(con.execute("SELECT side, ref FROM media WHERE rater_id = ? AND trial_id = ?",
+                                        (rater_id, row["trial_id"])).fetchall())
+                for side in ("left", "right"):
+                    if side not in refs:
+                        refs[side] = secrets.token_urlsafe(16)
+                        con.execute("INSERT INTO media (ref, rater_id, trial_id, side, video) VALUES (?, ?, ?, ?, ?)",
+                                    (refs[side], rater_id, row["trial_id"], side, videos[side]))
+                out["media_left"], out["media_right"] = refs["left"], refs["right"]
+        return out
 
     def progress(self, rater_id: int) -> tuple[int, int]:
         """(answered or skipped, assigned) of a rater."""
         with self._lock:
             return self._progress(rater_id)
-
-    def media_refs(self, rater_id: int, trial_id: str, left: str, right: str) -> tuple[str, str]:
-        """The rater's URL tokens for the two videos of a trial (made once, the same on a reload)."""
-        with self._lock:
-            for side, video in (("left", left), ("right", right)):
-                self._con.execute("INSERT OR IGNORE INTO media (ref, rater_id, trial_id, side, video) "
-                                  "VALUES (?, ?, ?, ?, ?)", (secrets.token_urlsafe(16), rater_id, trial_id, side, video))
-            rows = dict(self._con.execute("SELECT side, ref FROM media WHERE rater_id = ? AND trial_id = ?",
-                                          (rater_id, trial_id)).fetchall())
-        return rows["left"], rows["right"]
 
     def media(self, ref: str) -> str | None:
         """The study video token behind a media URL token."""

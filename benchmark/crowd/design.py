@@ -411,13 +411,13 @@ def _dither(video: np.ndarray, key: bytes, token: str, attempt: int) -> np.ndarr
 
 
 def encode_media(study: dict[str, Any], arrays: dict[str, np.ndarray], media: Path) -> int:
-    """Encode every copy to ``media/<token>.mp4`` and pad all to one size; returns that size in bytes."""
-    from benchmark.video import mp4_packets, pad_mp4, write_stimulus_mp4
+    """Encode every copy to ``media/<token>.mp4``, frame ``i`` of every copy the same number of bytes,
+    every file the same size; returns that size in bytes."""
+    from benchmark.video import equalize_mp4_frames, mp4_packets, pad_mp4, write_stimulus_mp4
 
     key = bytes.fromhex(study["secret"])
     m = study["media"]
     seen: dict[str, str] = {}  # sha256 of a coded frame -> the copy holding it
-    sizes = {}
     for token in sorted(arrays):
         for attempt in range(8):
             path = write_stimulus_mp4(media / f"{token}.mp4", _dither(arrays[token], key, token, attempt),
@@ -428,11 +428,14 @@ def encode_media(study: dict[str, Any], arrays: dict[str, np.ndarray], media: Pa
         else:  # eight patterns in a row each repeated a frame of another copy: never seen in practice
             raise UserError(f"{path}: could not make this copy differ from the others in every frame")
         seen.update((d, token) for d in digests)
-        sizes[token] = path.stat().st_size
-    # One size for all (rounded up so it does not even tell the largest file's exact size).
-    size = -(-(max(sizes.values()) + 8) // 1024) * 1024
-    for token in sizes:
-        pad_mp4(media / f"{token}.mp4", size)
+    # Constant bit rate leaves a little slack (a simple clip comes out a few bytes smaller): pad each
+    # coded frame to the largest of its rank across the study, then each file to one size.
+    paths = [media / f"{token}.mp4" for token in sorted(arrays)]
+    equalize_mp4_frames(paths)
+    sizes = {p: p.stat().st_size for p in paths}
+    size = -(-(max(sizes.values()) + 8) // 1024) * 1024  # rounded up: not even the largest size shows
+    for path in paths:
+        pad_mp4(path, size)
     return size
 
 

@@ -145,14 +145,12 @@ class CrowdApp:
         if self.db.closed() is not None:
             done, total = self.db.progress(rater_id)
             return {"done": True, "closed": True, "answered": done, "total": total}
-        nxt = self.db.next_trial(rater_id)
+        nxt = self.db.next_trial(rater_id, lambda trial, a_left: shown_order(self.trials[trial], a_left))
         if nxt is None:
             done, total = self.db.progress(rater_id)
             return {"done": True, "answered": done, "total": total}
-        left, right = shown_order(self.trials[nxt["trial_id"]], bool(nxt["a_left"]))
-        lref, rref = self.db.media_refs(rater_id, nxt["trial_id"], left, right)
-        return {"done": False, "trial": nxt["ref"], "left": f"/m/{lref}.mp4", "right": f"/m/{rref}.mp4",
-                "answered": nxt["done"], "total": nxt["total"]}
+        return {"done": False, "trial": nxt["ref"], "left": f"/m/{nxt['media_left']}.mp4",
+                "right": f"/m/{nxt['media_right']}.mp4", "answered": nxt["done"], "total": nxt["total"]}
 
     def _assignment(self, rater: dict[str, Any], token: str, body: Any, what: str
                     ) -> tuple[dict[str, Any] | None, int, dict[str, Any]]:
