@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
@@ -210,21 +211,56 @@ def write_stimulus_mp4(path: str | os.PathLike, video: np.ndarray, fps: int, kbp
     if h % 2 or w % 2:
         raise VideoFormatError(f"{path}: 4:2:0 H.264 needs an even frame size, got {w}x{h} (use an even scale)")
     options = {"preset": "fast", "profile": "main", "threads": "1",
+               # No B-frames and no macroblock-tree rate control: with them x264 was seen to code
+               # the same tiny input differently from run to run (a study must re-encode byte for byte).
                "x264-params": (f"nal-hrd=cbr:force-cfr=1:vbv-maxrate={kbps}:vbv-bufsize={max(1, kbps // 2)}"
-                               f":keyint={len(frames)}:min-keyint={len(frames)}:scenecut=0")}
+                               f":keyint={len(frames)}:min-keyint={len(frames)}:scenecut=0:bframes=0:mbtree=0")}
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = w, h
             stream.pix_fmt = "yuv420p"
             stream.bit_rate = kbps * 1000
-            stream.codec_context.options = options
-            for f in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+            cc = stream.codec_context
+            # BT.601, limited range, said in the stream so players convert back exactly as we converted
+            cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 6, 6, 6, 1  # SMPTE170M, MPEG range
+            cc.options = options
+            for i, f in enumerate(frames):
+                frame = _yuv420_frame(f)
+                frame.pts, frame.time_base = i, Fraction(1, fps)
+                for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
     return path
+
+
+_BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
+
+
+def rgb_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BT.601 limited-range Y, U, V planes of one uint8 RGB frame ``(H, W, 3)`` (H, W even).
+
+    Chroma is the mean of each 2x2 block. Done here in float64 rather than by libswscale, whose
+    SIMD paths depend on buffer alignment: the same frame then always encodes to the same bytes.
+    """
+    yuv = rgb.astype(np.float64) / 255 @ _BT601.T + np.array([16.0, 128.0, 128.0])
+    h, w = rgb.shape[:2]
+    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    to8 = lambda x: np.clip(np.rint(x), 0, 255).astype(np.uint8)  # noqa: E731
+    return to8(yuv[..., 0]), to8(chroma[..., 0]), to8(chroma[..., 1])
+
+
+def _yuv420_frame(rgb: np.ndarray):
+    import av
+
+    h, w = rgb.shape[:2]
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(frame.planes, rgb_to_yuv420(rgb)):
+        rows = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
+        rows[:, :plane.width] = data
+        plane.update(rows.tobytes())
+    return frame
 
 
 def pad_mp4(path: str | os.PathLike, size: int) -> Path:

@@ -145,7 +145,7 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
             except StopIteration:
                 break
             except csv.Error as e:  # e.g. a field over the csv module's size limit
-                raise UserError(f"{results_csv}:{reader.line_num}: unreadable CSV ({e}); nothing was imported") from e
+                raise UserError(f"{results_csv}:{line + 1}: unreadable CSV ({e}); nothing was imported") from e
 
             def get(f: str) -> str:
                 c = cols[f]
