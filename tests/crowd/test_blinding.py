@@ -47,25 +47,31 @@ def test_every_video_is_its_own_equal_size_h264_copy(demo_study):
     """One copy per (trial, side) — the intact clip of a check too — all of one size, H.264 Main
     4:2:0 that every browser plays, padded with a trailing `free` box, decodable, and no coded
     frame of one file recurs in another (so hashing bytes cannot count a clip's uses)."""
+    study, folder = load_study(demo_study)
+    files = sorted((folder / "media").iterdir())
+    assert len({f.stat().st_size for f in files}) == 1, "file sizes differ"
+    assert len(files) == len(study["videos"]) == 2 * len(study["trials"]) == 2 * (3 * 20 + 4)
+    assert set(Counter(v for t in study["trials"] for v in t["videos"]).values()) == {1}
     import av
     import numpy as np
 
     from benchmark.video import load_npz, mp4_packets, read_video
 
-    study, folder = load_study(demo_study)
-    files = sorted((folder / "media").iterdir())
-    assert len(files) == len(study["videos"]) == 2 * len(study["trials"]) == 2 * (3 * 20 + 4)
-    assert set(Counter(v for t in study["trials"] for v in t["videos"]).values()) == {1}
-    assert len({f.stat().st_size for f in files}) == 1, "file sizes differ"
     real = load_npz(demo_study.parent / "runs" / "moving-shapes" / "real" / "data" / "seed0" / "samples" /
                     "prediction.npz")
     seen: dict[bytes, str] = {}
     frame_sizes: set[tuple[int, ...]] = set()
+    layouts: set[tuple] = set()
+    moovs: set[bytes] = set()
     for f in files:
         data = f.read_bytes()
-        kinds = [k for k, _ in _boxes(data)]
+        boxes = _boxes(data)
+        kinds = [k for k, _ in boxes]
         assert kinds[0] == "ftyp" and kinds.index("moov") < kinds.index("mdat") and kinds[-1] == "free", kinds
-        assert sum(s for _, s in _boxes(data)) == len(data)
+        assert sum(s for _, s in boxes) == len(data)
+        layouts.add(tuple(boxes))
+        start = sum(s for _, s in boxes[:kinds.index("moov")])
+        moovs.add(data[start:start + dict(boxes)["moov"]])
         with av.open(str(f)) as container:
             cc = container.streams.video[0].codec_context
             assert (cc.name, cc.profile, cc.pix_fmt) == ("h264", "Main", "yuv420p")
@@ -81,6 +87,9 @@ def test_every_video_is_its_own_equal_size_h264_copy(demo_study):
             seen[p] = f.name
         frame_sizes.add(tuple(len(p) for p in packets))
     assert len(frame_sizes) == 1, "frame i has different sizes in different files"
+    # every box has the same size in every file, and the sample tables (moov) are byte-identical:
+    # only the coded pictures differ
+    assert len(layouts) == 1 and len(moovs) == 1
 
 
 def test_export_gives_every_task_its_own_files(demo_study, tmp_path):
