@@ -23,7 +23,7 @@ def test_rater_answers_with_clicks_and_keys_reloads_and_resumes(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
     build_demo_runs(tmp_path / "runs", methods=("zeta_lstm", "omega_gan"))
     cfg = StudyConfig(dataset=DATASET, task="prediction", systems=("real", "zeta_lstm", "omega_gan"),
-                      judgements_per_pair=2, answers=3, checks=2, fps=32)  # 8 frames: one play = 0.25 s
+                      judgements_per_pair=2, answers=3, checks=2, fps=64)  # 8 frames: one play = 0.125 s
     design_study(cfg, tmp_path / "runs", tmp_path / "study", real_source="run")
     app = CrowdApp.open(tmp_path / "study")
     (rater,) = app.ensure_raters(1)

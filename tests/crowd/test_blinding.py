@@ -177,8 +177,8 @@ def test_bot_choosing_by_url_frequency_or_file_size_scores_at_chance(demo_study,
 
 def test_tokens_and_plan_are_keyed_by_a_secret(tmp_path):
     """Re-running the design on the same inputs (anyone with the runs can) reveals nothing."""
-    a = make_study(tmp_path, "a", judgements_per_pair=2, checks=2)
-    b = make_study(tmp_path, "b", judgements_per_pair=2, checks=2)
+    a = make_study(tmp_path, "a", systems=("real", "zeta_lstm"), judgements_per_pair=4, checks=2)
+    b = make_study(tmp_path, "b", systems=("real", "zeta_lstm"), judgements_per_pair=4, checks=2)
     sa, sb = load_study(a)[0], load_study(b)[0]
     assert not set(sa["videos"]) & set(sb["videos"])
     assert not {t["id"] for t in sa["trials"]} & {t["id"] for t in sb["trials"]}

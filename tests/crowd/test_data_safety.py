@@ -21,6 +21,8 @@ from benchmark.crowd.server import CrowdApp
 from benchmark.utils import UserError
 from tests.crowd.crowd_helpers import REPO, api, fast_tmp, make_study, served  # noqa: F401
 
+TINY = {"systems": ("real", "zeta_lstm"), "judgements_per_pair": 2, "checks": 2}  # 4 trials, 8 files
+
 
 def _answer_one(study: Path, db: Path | None = None) -> None:
     app = CrowdApp.open(study, db)
@@ -33,12 +35,12 @@ def _answer_one(study: Path, db: Path | None = None) -> None:
 # ----------------------------------------------------------------------------- item 9 ---
 
 def test_design_refuses_to_replace_a_study_and_its_judgements(tmp_path, capsys):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     _answer_one(study)
     key = (study / "study.json").read_bytes()
     media = {p.name: p.read_bytes() for p in (study / "media").iterdir()}
     with pytest.raises(UserError, match="--force"):
-        make_study(tmp_path, judgements_per_pair=3, checks=2)  # another design into the same folder
+        make_study(tmp_path, **{**TINY, "judgements_per_pair": 3})  # another design into the same folder
     from benchmark.cli import main
 
     rc = main(["crowd", "design", "--dataset", "moving-shapes", "--systems", "real,zeta_lstm", "--runs",
@@ -49,19 +51,19 @@ def test_design_refuses_to_replace_a_study_and_its_judgements(tmp_path, capsys):
     result, _ = analyze_study(study, out=tmp_path / "report" / "a", keep_unchecked=True)
     assert result["judgements"]["total"] == 1  # the judgement still maps to its systems
     # the same design again is the same study (its secret is reused): nothing to refuse
-    make_study(tmp_path, judgements_per_pair=2, checks=2)
+    make_study(tmp_path, **TINY)
     assert (study / "study.json").read_bytes() == key
     assert {p.name: p.read_bytes() for p in (study / "media").iterdir()} == media
 
 
 def test_design_force_keeps_the_old_key_and_never_deletes_user_files(tmp_path):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     old, _ = load_study(study)
     (study / "media" / "notes.txt").write_text("mine")
     (study / "media" / "intro.mp4").write_bytes(b"not a study video")
     with pytest.raises(UserError, match="not videos of the study"):
-        make_study(tmp_path, judgements_per_pair=2, checks=2)
-    make_study(tmp_path, judgements_per_pair=3, checks=2, force=True)
+        make_study(tmp_path, **TINY)
+    make_study(tmp_path, **{**TINY, "judgements_per_pair": 3}, force=True)
     new, _ = load_study(study)
     assert new["hash"] != old["hash"]
     assert (study / "media" / "notes.txt").read_text() == "mine"
@@ -119,9 +121,9 @@ import_results(sys.argv[1], sys.argv[2], sys.argv[3])
 
 def test_import_is_one_transaction_even_when_killed(tmp_path):
     """kill -9 in the middle of an import leaves no row; the same file then imports whole."""
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     results = tmp_path / "results.csv"
-    n = _results_csv(study, results, workers=8)
+    n = _results_csv(study, results, workers=16)  # 64 rows: killed at the 50th
     db = tmp_path / "platform.sqlite"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_IMPORT, str(study), str(results), str(db)], cwd=REPO,
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -140,7 +142,7 @@ def test_import_is_one_transaction_even_when_killed(tmp_path):
 
 
 def test_a_csv_field_over_the_csv_modules_limit_is_a_clean_error(tmp_path, capsys):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     results = tmp_path / "results.csv"
     _results_csv(study, results, workers=1)
     lines = results.read_text().splitlines()
@@ -157,7 +159,7 @@ def test_a_csv_field_over_the_csv_modules_limit_is_a_clean_error(tmp_path, capsy
 # ---------------------------------------------------------------------------- item 11 ---
 
 def test_the_database_is_private_and_stores_token_hashes_only(tmp_path):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     db = tmp_path / "private" / "j.sqlite"
     db.parent.mkdir()
     app = CrowdApp.open(study, db)
@@ -196,7 +198,7 @@ def _serve(study: Path, *args: str) -> tuple[list[str], str]:
 
 
 def test_each_database_has_its_own_links_file(tmp_path):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     main_links, main_file = _serve(study, "--raters", "2")
     assert Path(main_file) == study / "judgements.links.txt" and len(main_links) == 2
     before = Path(main_file).read_text()
@@ -204,16 +206,14 @@ def test_each_database_has_its_own_links_file(tmp_path):
     assert Path(other_file) == tmp_path / "other.links.txt" and len(other_links) == 1
     assert Path(main_file).read_text() == before  # the main links are untouched
     assert Path(main_file).stat().st_mode & 0o777 == 0o600 and Path(other_file).stat().st_mode & 0o777 == 0o600
-    # a restart prints the same (still valid) links, read back from the links file
-    again, _ = _serve(study, "--raters", "2")
-    assert [x.rsplit("/", 1)[1] for x in again] == [x.rsplit("/", 1)[1] for x in main_links]
+    # (a restart printing the same links, read back from the file: test_crash_and_restart_lose_nothing_acknowledged)
 
 
 def test_revoke_a_link_and_close_the_study(tmp_path, fast_tmp, capsys):
     from benchmark.cli import main
     from benchmark.crowd.server import links_path, write_links
 
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, **TINY)
     db = fast_tmp / "j.sqlite"
     app = CrowdApp.open(study, db)
     a, b = app.ensure_raters(2)

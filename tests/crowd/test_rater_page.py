@@ -157,7 +157,7 @@ def test_markdown_escapes_system_names():
 
 
 def test_import_refuses_formula_like_worker_ids(tmp_path):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, systems=("real", "zeta_lstm"), judgements_per_pair=2, checks=2)
     files = export_tasks(study, "https://cdn.example.org/s", tmp_path / "platform")
     rows = list(csv.DictReader(files["tasks"].open()))
     results = tmp_path / "results.csv"
@@ -174,7 +174,7 @@ def test_import_refuses_formula_like_worker_ids(tmp_path):
 
 
 def test_negative_trials_per_rater_is_an_error(tmp_path, capsys):
-    study = make_study(tmp_path, judgements_per_pair=2, checks=2)
+    study = make_study(tmp_path, systems=("real", "zeta_lstm"), judgements_per_pair=1, checks=0)
     app = CrowdApp.open(study, tmp_path / "j.sqlite")
     try:
         for bad in (-3, 0):
