@@ -390,6 +390,7 @@ def test_export_import_analyze_and_leaderboard(study_dir, tmp_path):
     index = render_report(DATASET, tmp_path / "runs", report_dir).read_text()
     assert 'class="crowd-study"' in index and study["hash"][:12] in index
     assert 'class="raters-kept">4<' in index and 'class="raters-total">5<' in index
+    assert 'class="chance-pass">11.1%<' in index  # 4 checks, 3 answers, >= 75% right: 9/81
     assert "papers/002 Table 1" in index and "papers/003 Table 1" in index and "Bradley–Terry" in index
     assert index.index('id="prediction') < index.index('class="crowd-study"')
 

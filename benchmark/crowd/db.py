@@ -130,7 +130,8 @@ class JudgementDB:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 _create_private(self.path)
             else:
-                os.chmod(self.path, 0o600)
+                with contextlib.suppress(OSError):  # (not ours to change: then it stays as it is)
+                    os.chmod(self.path, 0o600)
         self._lock = threading.Lock()
         self._con = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._con.row_factory = sqlite3.Row
@@ -157,7 +158,7 @@ class JudgementDB:
                 raise UserError(f"{path}: database belongs to study {row['value'][:12]}, not {study_hash[:12]}")
         if self.path != ":memory:":
             for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):
                     os.chmod(self.path + suffix, 0o600)
         self.study_hash = study_hash
 
