@@ -28,7 +28,7 @@ from benchmark.utils import UserError
 
 METHODS = ("zeta_lstm", "omega_gan")
 SYSTEMS = ("real", *METHODS)
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(**kw) -> StudyConfig:

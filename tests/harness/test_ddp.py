@@ -1,6 +1,6 @@
 """DDP with 2 gloo processes on CPU, launched by ``torchrun`` exactly as users launch it.
 
-The test starts ``torchrun --standalone --nproc-per-node 2 tests/test_ddp.py OUT`` (the ``__main__``
+The test starts ``torchrun --standalone --nproc-per-node 2 tests/harness/test_ddp.py OUT`` (the ``__main__``
 block below is the worker) and checks that
 
 * both ranks end with bitwise identical weights (gradients and BatchNorm buffers are averaged),
