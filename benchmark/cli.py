@@ -135,9 +135,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec = _spec(args, args.method)
         if info.distributed:
             spec.device = str(info.device)
-        _, rec = stage_train(spec)
+        method, rec = stage_train(spec, only=args.stage)
         if D.is_main_process():
-            print(f"{spec.run_dir / 'train' / 'model.pt'} (train {rec.get('seconds', 0):.1f}s, "
+            from benchmark import paths as P
+
+            stages = tuple(method.stages())
+            stage = args.stage or stages[-1]
+            print(f"{spec.run_dir / P.train_dir(stages, stage) / P.MODEL} (train {rec.get('seconds', 0):.1f}s, "
                   f"{info.world_size} process(es))")
     finally:
         D.teardown()
@@ -248,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method")
         _add_run_options(p)
+        if verb == "train":
+            p.add_argument("--stage", default=None,
+                           help="train up to this stage of a multi-stage method (the earlier ones must be "
+                                "trained); default: every stage in order")
         p.set_defaults(fn=fn)
 
     p = sub.add_parser("report", help="render reports/<dataset>/index.html from run results")

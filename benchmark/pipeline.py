@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark import paths as P
 from benchmark import video as V
 from benchmark.data.base import Protocol, SplitData, UnknownLabelError, VideoDataset
 from benchmark.manifest import build_manifest, check_artifacts, code_version, validate_manifest
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import SINGLE_STAGE, Conditioning, DataSpec, Method, ProfileUnavailable, TrainData
 from benchmark.registry import DATASETS, METHODS, METRICS
 from benchmark.results import REAL, SCHEMA
 from benchmark.utils import (UserError, atomic_path, read_json, repo_root, sha256_bytes, sha256_file, sha256_json,
@@ -56,8 +57,7 @@ class RunSpec:
 
     @property
     def run_dir(self) -> Path:
-        profile = self.profile if self.method != REAL else "data"
-        return Path(self.out) / "runs" / self.dataset / self.method / profile / f"seed{self.seed}"
+        return P.run_dir(self.out, self.dataset, self.method, self.profile, self.seed)
 
 
 # ------------------------------------------------------------------------------ helpers ---
@@ -113,18 +113,6 @@ def _metric_code_hash() -> str:
     return sha256_tree([repo_root() / "benchmark" / "metrics"])
 
 
-STAGE_FILES = {"train": "train/stage.json"}
-
-
-def _stage_file(stage: str) -> str:
-    """Where a stage's record lives: inside the folder that holds its outputs (one DVC out each)."""
-    if stage in STAGE_FILES:
-        return STAGE_FILES[stage]
-    kind, _, task = stage.partition("/")
-    folder = {"sample": "samples", "evaluate": "scores"}[kind]
-    return f"{folder}/stage-{task}.json"
-
-
 class Stages:
     """Per-stage records: the stage's content key and its outputs' sha256.
 
@@ -136,7 +124,7 @@ class Stages:
         self.run_dir = run_dir
 
     def get(self, stage: str) -> dict[str, Any] | None:
-        path = self.run_dir / _stage_file(stage)
+        path = self.run_dir / P.stage_file(stage)
         return read_json(path) if path.exists() else None
 
     def fresh(self, stage: str, key: str) -> bool:
@@ -149,9 +137,9 @@ class Stages:
                 return False
         return True
 
-    def record(self, stage: str, key: str, outputs: list[str], **info: Any) -> dict[str, Any]:
+    def record(self, name: str, key: str, outputs: list[str], /, **info: Any) -> dict[str, Any]:
         rec = {"key": key, "outputs": {o: sha256_file(self.run_dir / o) for o in outputs}, **info}
-        write_json_atomic(self.run_dir / _stage_file(stage), rec)
+        write_json_atomic(self.run_dir / P.stage_file(name), rec)
         return rec
 
 
@@ -174,66 +162,120 @@ def _progress(it, **kw):
 
 # -------------------------------------------------------------------------------- train ---
 
-def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | None = None
-                ) -> tuple[Method, dict[str, Any]]:
-    """Fit the method on the train split (or load the cached checkpoint); returns it and its record."""
+def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | None = None, *,
+                only: str | None = None) -> tuple[Method, dict[str, Any]]:
+    """Fit the method's training stages in order (or load each cached one); returns the method with
+    the weights of its last stage and that stage's record (whose ``key`` the sample stage chains).
+
+    Each stage (:meth:`Method.stages`) has its own folder (:func:`benchmark.paths.train_dir`),
+    content key, resume and log; a later stage's key chains the earlier one's, and before it the
+    earlier stage's weights are restored from its ``model.pt`` (a ``state_dict`` round trip).
+    ``only``: train up to that stage (the earlier ones must be trained already) and stop there.
+    """
     ds = ds or _dataset(spec)
     method = method or build_method(spec, ds)
+    stages = tuple(method.stages())
+    if only is not None and only not in stages:
+        raise UserError(f"{spec.method} has no training stage {only!r}; its stages are {list(stages)}")
     run_dir = spec.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     tasks = [t for t in method.tasks if t in ds.protocols]
     train_split = ds.protocol(tasks[0], "train").split
     train = ds.load_split(train_split)
     labels = train_labels(ds, train, method)
-    key_data = {"stage": "train", "method": spec.method, "profile": spec.profile,
-                "config": method.config_dict(), "seed": spec.seed, "data": train.content_hash,
-                "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks},
-                "code": _code_hash(type(method))}
+    base = {"stage": "train", "method": spec.method, "profile": spec.profile, "seed": spec.seed,
+            "data": train.content_hash, "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks},
+            "code": _code_hash(type(method))}
     if labels:  # only label-using methods depend on labels (the others' keys are unchanged)
-        key_data["labels"] = {n: sha256_bytes(a.tobytes()) for n, a in labels.items()}
-    key = sha256_json(key_data)
-    stages = Stages(run_dir)
-    train_dir = run_dir / "train"
-    ckpt = train_dir / "model.pt"
-    if stages.fresh("train", key):
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        method.load_state_dict(state["state"])
-        method.to(method.device)
-        return method, stages.get("train")
-    from benchmark.training import distributed as D
-
-    main = D.is_main_process()  # under torchrun every rank trains; only rank 0 writes
-    if main:
-        write_json_atomic(train_dir / "config.json", {"method": spec.method, "profile": spec.profile,
-                                                     "seed": spec.seed, "config": method.config_dict()})
+        base["labels"] = {n: sha256_bytes(a.tobytes()) for n, a in labels.items()}
     data = TrainData(videos=train.videos, protocols={t: ds.protocol(t, "train") for t in tasks},
                      content_hash=train.content_hash, labels=labels)
+    records = Stages(run_dir)
+    previous, to_load, rec = "", None, None
+    for stage in stages:
+        key_data = {**base, "config": method.stage_config(stage)}
+        if stages != SINGLE_STAGE:
+            key_data |= {"train_stage": stage, "previous": previous}
+        key = sha256_json(key_data)
+        name, rel = P.train_record(stages, stage), P.train_dir(stages, stage)
+        if records.fresh(name, key):
+            rec, to_load = records.get(name), run_dir / rel / P.MODEL
+        elif only is not None and stages.index(stage) < stages.index(only):
+            raise UserError(f"{spec.method}: training stage {stage!r} is not trained for this config/data/code; "
+                            f"run `benchmark train {spec.method} --dataset {spec.dataset} --stage {stage}` "
+                            f"first (or train without --stage)")
+        else:
+            if to_load is not None:  # the earlier stages' weights, as a fresh process would see them
+                _load_weights(method, to_load)
+            rec = _fit_stage(spec, ds, method, data, stage, rel, name, key, train_split, train, labels)
+            to_load = run_dir / rel / P.MODEL
+        previous = key
+        if stage == only:
+            break
+    from benchmark.training import distributed as D
+
+    if to_load is not None and (D.is_main_process() or to_load.exists()):
+        _load_weights(method, to_load)
+    return method, rec
+
+
+def _load_weights(method: Method, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    method.load_state_dict(state["state"])
+    method.to(method.device)
+
+
+def _fit_stage(spec: RunSpec, ds: VideoDataset, method: Method, data: TrainData, stage: str, rel: str,
+               name: str, key: str, train_split: str, train: SplitData, labels: dict[str, np.ndarray]
+               ) -> dict[str, Any]:
+    """Fit one training stage into ``<run>/<rel>/`` and record it (rank 0 writes; all ranks train)."""
+    from benchmark.training import distributed as D
+
+    run_dir = spec.run_dir
+    stage_dir = run_dir / rel
+    main = D.is_main_process()  # under torchrun every rank trains; only rank 0 writes
+    if main:
+        write_json_atomic(stage_dir / P.CONFIG, {"method": spec.method, "profile": spec.profile, "seed": spec.seed,
+                                                 "stage": stage, "config": method.config_dict()})
     t0 = time.time()
     # A killed run of the *same* training (same key) left a checkpoint: resume from it (bitwise-equal
     # weights on CPU). A checkpoint of another config/seed/code is stale and never resumed.
-    pending = train_dir / "pending.json"
+    pending = stage_dir / P.PENDING
     same = pending.exists() and read_json(pending).get("key") == key
-    resume = spec.resume and same and (train_dir / "checkpoint.pt").exists()
+    resume = spec.resume and same and (stage_dir / P.CHECKPOINT).exists()
     if main and not resume:
-        (train_dir / "checkpoint.pt").unlink(missing_ok=True)
+        (stage_dir / P.CHECKPOINT).unlink(missing_ok=True)
     if main:
         write_json_atomic(pending, {"key": key})
-    summary = method.fit(data, train_dir, seed=spec.seed, resume=resume, progress=spec.progress and main) or {}
+    summary = method.fit(data, stage_dir, seed=spec.seed, resume=resume, progress=spec.progress and main,
+                         stage=stage) or {}
     seconds = time.time() - t0
     if not main:
-        return method, {"key": key, "seconds": seconds}
-    with atomic_path(ckpt) as tmp:
-        torch.save({"state": method.state_dict(), "method": spec.method, "profile": spec.profile,
+        D.barrier()  # rank 0 writes model.pt; the caller restores it on every rank
+        return {"key": key, "seconds": seconds}
+    with atomic_path(stage_dir / P.MODEL) as tmp:
+        torch.save({"state": method.state_dict(), "method": spec.method, "profile": spec.profile, "stage": stage,
                     "config": method.config_dict(), "seed": spec.seed, "code": code_version()}, tmp)
-    outputs = ["train/model.pt", "train/config.json"]
-    if (train_dir / "train_log.jsonl").exists():
-        outputs.append("train/train_log.jsonl")
+    outputs = [f"{rel}/{P.MODEL}", f"{rel}/{P.CONFIG}"]
+    if (stage_dir / P.TRAIN_LOG).exists():
+        outputs.append(f"{rel}/{P.TRAIN_LOG}")
     pending.unlink(missing_ok=True)
-    rec = stages.record("train", key, outputs, seconds=seconds, summary=_jsonable(summary), resumed=resume,
-                        data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train),
-                              "labels": _label_summary(ds, labels)},
-                        world_size=D.get_world_size())
-    return method, rec
+    rec = Stages(run_dir).record(name, key, outputs, seconds=seconds, summary=_jsonable(summary), resumed=resume,
+                                 data={"split": train_split, "sha256": train.content_hash, "num_videos": len(train),
+                                       "labels": _label_summary(ds, labels)},
+                                 world_size=D.get_world_size(),
+                                 **({"stage": stage, "stages": list(method.stages())} if rel != "train" else {}))
+    D.barrier()
+    return rec
+
+
+def train_outputs(run_dir: Path, stages: tuple[str, ...]) -> list[str]:
+    """Run-relative files of every training stage that exist (model, config, log), stage by stage."""
+    out = []
+    for stage in stages:
+        rel = P.train_dir(stages, stage)
+        out += [f"{rel}/{f}" for f in (P.MODEL, P.CONFIG, P.TRAIN_LOG) if (run_dir / rel / f).exists()]
+    return out
 
 
 def _label_summary(ds: VideoDataset, labels: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -266,66 +308,188 @@ def reference_clips(ds: VideoDataset, task: str) -> tuple[Protocol, SplitData]:
     return protocol, ds.clips(protocol)
 
 
+@dataclass
+class ReferenceInputs:
+    """The per-clip conditioning a protocol provides beyond the frames (for all reference clips):
+    ``labels`` name -> ``(N,)`` int64, ``actions`` ``(N, T, A)`` float32."""
+
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    actions: np.ndarray | None = None
+
+
+def reference_inputs(ds: VideoDataset, protocol: Protocol, clips: SplitData) -> ReferenceInputs:
+    """What ``protocol.conditioning`` asks for of the clips ``clips``, read from the dataset."""
+    out = ReferenceInputs()
+    try:
+        if "labels" in protocol.conditioning:
+            out.labels = ds.clip_labels(clips)
+        if "actions" in protocol.conditioning:
+            out.actions = np.asarray(ds.clip_actions(clips, protocol), np.float32)
+    except (UnknownLabelError, ValueError) as e:
+        raise UserError(f"{ds.name} protocol {protocol.name} provides {list(protocol.conditioning)}: {e}") from e
+    return out
+
+
+def conditioning_for(task: str, protocol: Protocol, clips: torch.Tensor, *, num_samples: int = 1,
+                     inputs: ReferenceInputs | None = None, index: slice | None = None) -> Conditioning:
+    """The :class:`Conditioning` of one batch of reference clips ``(B, c + p, C, H, W)`` float in [0, 1]
+    under ``protocol``: context frames for prediction plus exactly the fields the protocol provides
+    (``inputs``: the dataset's labels/actions of all reference clips, ``index``: this batch's rows)."""
+    c, p = protocol.context_frames, protocol.future_frames
+    fields: dict[str, Any] = {}
+    if task == "prediction":
+        fields["context"] = clips[:, :c]
+    index = index if index is not None else slice(0, len(clips))
+    for name in protocol.conditioning:
+        if name == "first_frame":
+            fields["first_frame"] = clips[:, 0]
+        elif name == "end_frame":  # the frame the produced sequence must end at (frame c+p-1)
+            fields["end_frame"] = clips[:, c + p - 1]
+        elif name == "labels":
+            fields["labels"] = {k: torch.from_numpy(np.asarray(v[index], np.int64)) for k, v in (inputs or
+                                                                                                 ReferenceInputs()).labels.items()}
+        elif name == "actions":
+            if inputs is None or inputs.actions is None:
+                raise UserError(f"protocol {protocol.name} provides actions but none were read from the dataset")
+            fields["actions"] = torch.from_numpy(np.ascontiguousarray(inputs.actions[index]))
+        elif name == "target_times":
+            fields["target_times"] = torch.arange(c, c + p, dtype=torch.float32)
+    num_frames = p if task == "prediction" else protocol.num_frames
+    return Conditioning(batch_size=len(clips), num_frames=num_frames, num_samples=num_samples, **fields)
+
+
+def conditioning_record(task: str, protocol: Protocol, method: Method, num_samples: int,
+                        inputs: ReferenceInputs) -> dict[str, Any]:
+    """What the method was given, for results.json and the manifest."""
+    given = (["context"] if task == "prediction" else []) + list(protocol.conditioning)
+    rec: dict[str, Any] = {"given": given, "num_frames": protocol.future_frames if task == "prediction"
+                           else protocol.num_frames, "num_samples": num_samples,
+                           "method_needs": list(method.conditioning_inputs(task))}
+    if task == "prediction":
+        rec["context_frames"] = protocol.context_frames
+    if inputs.labels:
+        rec["labels"] = sorted(inputs.labels)
+    if inputs.actions is not None:
+        rec["action_dim"] = int(inputs.actions.shape[-1])
+    return rec
+
+
+def check_compatible(method: Method, task: str, protocol: Protocol) -> str | None:
+    """Why ``method`` cannot run ``protocol`` (a conditioning field it needs that the protocol does
+    not provide), or None when it can."""
+    missing = [f for f in method.conditioning_inputs(task) if f not in protocol.conditioning]
+    if missing:
+        have = ", ".join(protocol.conditioning) or "none"
+        return (f"{method.name} needs {'+'.join(missing)} conditioning for {task}; protocol {protocol.name} "
+                f"provides {have}")
+    return None
+
+
 def generate_samples(method: Method, task: str, protocol: Protocol, ref: SplitData, *, seed: int,
-                     progress: bool = True) -> np.ndarray:
+                     progress: bool = True, inputs: ReferenceInputs | None = None) -> np.ndarray:
     """Run the method over the test protocol: uint8 ``(N, T, C, H, W)`` videos.
 
     Synthesis: ``N`` = number of reference clips, ``T`` = protocol frames. Prediction: for each
     test clip, ``k`` samples, each stored as context + prediction (``N = B * k``, sample-major
-    within a clip).
+    within a clip). Each batch's :class:`Conditioning` comes from :func:`conditioning_for`.
     """
     n = len(ref)
     out: list[np.ndarray] = []
+    k = protocol.samples_per_context if (task == "prediction" and method.stochastic) else 1
     bar = _progress(range(0, n, EVAL_BATCH), desc=f"{method.name}: sampling {task}", unit="batch",
                     disable=not progress, leave=False)
-    with torch.no_grad():
-        for start in bar:
-            stop = min(start + EVAL_BATCH, n)
-            if task == "synthesis":
-                x = method.generate(stop - start, protocol.num_frames, seed=_batch_seed(seed, start))
-                V.check_videos(x, f"{method.name} samples")
-                out.append(V.to_uint8(x.cpu()).numpy())
-            else:
-                k = protocol.samples_per_context if method.stochastic else 1
-                clip = V.to_float(np.asarray(ref.videos[start:stop]))
-                context = clip[:, :protocol.context_frames].to(method.device)
-                pred = method.predict(context, protocol.future_frames, k, seed=_batch_seed(seed, start))
-                if pred.ndim != 6 or pred.shape[2] != protocol.future_frames or pred.shape[0] != stop - start:
-                    raise UserError(f"{method.name}.predict returned shape {tuple(pred.shape)}; expected "
-                                    f"(B={stop - start}, k, p={protocol.future_frames}, C, H, W)")
-                k = pred.shape[1]
-                V.check_videos(pred.flatten(0, 1).cpu(), f"{method.name} predictions")
-                ctx = context.cpu().unsqueeze(1).expand(-1, k, -1, -1, -1, -1)
-                full = torch.cat([ctx, pred.cpu()], dim=2).flatten(0, 1)  # (B*k, c+p, C, H, W)
-                out.append(V.to_uint8(full).numpy())
+    for start in bar:
+        stop = min(start + EVAL_BATCH, n)
+        clip = V.to_float(np.asarray(ref.videos[start:stop]))
+        cond = conditioning_for(task, protocol, clip, num_samples=k, inputs=inputs, index=slice(start, stop))
+        x = method.sample(task, cond, seed=_batch_seed(seed, start))
+        if task == "synthesis":
+            out.append(V.to_uint8(x).numpy())
+        else:
+            kk = x.shape[1]
+            ctx = cond.context.unsqueeze(1).expand(-1, kk, -1, -1, -1, -1)
+            full = torch.cat([ctx, x], dim=2).flatten(0, 1)  # (B*k, c+p, C, H, W)
+            out.append(V.to_uint8(full).numpy())
     return np.concatenate(out)
+
+
+def score_likelihoods(method: Method, task: str, protocol: Protocol, ref: SplitData, *,
+                      inputs: ReferenceInputs | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(N,)`` float64 nats of every reference clip under the method and the likelihood protocol
+    (the method's :meth:`~Method.likelihood_protocol` + ``frames_counted`` and ``dims``)."""
+    lp = dict(method.likelihood_protocol())
+    frames = lp.get("frames", "all")
+    if frames not in ("all", "future"):
+        raise UserError(f"{method.name}.likelihood_protocol(): frames must be 'all' or 'future', got {frames!r}")
+    # "future": the frames after the context (all of them in synthesis, which has no context)
+    counted = protocol.future_frames if frames == "future" else protocol.num_frames
+    c, (h, w) = protocol.channels, protocol.resolution
+    nats = []
+    for start in range(0, len(ref), EVAL_BATCH):
+        stop = min(start + EVAL_BATCH, len(ref))
+        clip = V.to_float(np.asarray(ref.videos[start:stop]))
+        cond = conditioning_for(task, protocol, clip, inputs=inputs, index=slice(start, stop))
+        method.check_conditioning(task, cond)
+        nats.append(method.score_likelihood(clip, cond).numpy())
+    return np.concatenate(nats), {**lp, "frames_counted": counted, "dims": counted * c * h * w}
+
+
+def save_likelihoods(path: Path, nats: np.ndarray, protocol: dict[str, Any]) -> None:
+    """Write per-video nats and the likelihood protocol atomically (``nats``, ``dims``, ``protocol`` JSON)."""
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, nats=np.asarray(nats, np.float64), dims=np.array(int(protocol["dims"])),
+                 protocol=np.array(json.dumps(protocol, sort_keys=True)))
+
+
+def load_likelihoods(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """``(nats (N,), protocol)`` as written by :func:`save_likelihoods`."""
+    import json
+
+    with np.load(path) as z:
+        return np.asarray(z["nats"], np.float64), json.loads(str(z["protocol"]))
 
 
 def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | None = None,
                  train_key: str = "") -> dict[str, Any]:
     ds = ds or _dataset(spec)
     protocol, ref = reference_clips(ds, task)
+    why_not = check_compatible(method, task, protocol)
+    if why_not:
+        raise UserError(why_not)
     run_dir = spec.run_dir
-    rel = f"samples/{task}.npz"
+    rel = P.samples(task)
     key = sha256_json({"stage": "sample", "train": train_key, "task": task, "protocol": protocol.to_dict(),
                        "reference": ref.content_hash, "seed": spec.seed, "code": _code_hash(type(method))})
     stages = Stages(run_dir)
     if stages.fresh(f"sample/{task}", key):
         return stages.get(f"sample/{task}")
     t0 = time.time()
-    videos = generate_samples(method, task, protocol, ref, seed=spec.seed + 1, progress=spec.progress)
+    inputs = reference_inputs(ds, protocol, ref)
+    videos = generate_samples(method, task, protocol, ref, seed=spec.seed + 1, progress=spec.progress, inputs=inputs)
     k = len(videos) // len(ref)
     V.save_npz(run_dir / rel, videos, num_samples=np.array(k), context_frames=np.array(protocol.context_frames))
-    gallery = f"samples/{task}.gif"
+    gallery = P.gallery(task)
     write_gallery(run_dir / gallery, videos, ref, task, protocol, k)
+    outputs = [rel, gallery]
     extra = {}
+    shown = min(GALLERY_VIDEOS // 2, len(ref))
+    view_cond = conditioning_for(task, protocol, V.to_float(np.asarray(ref.videos[:shown])), inputs=inputs,
+                                 index=slice(0, shown))
     with torch.no_grad():
-        views = method.visualize(task, GALLERY_VIDEOS // 2, protocol.num_frames, seed=spec.seed + 1)
+        views = method.visualize(task, view_cond.to(method.device), seed=spec.seed + 1)
     for name, view in views.items():
-        extra[name] = f"samples/{task}_{name}.gif"
+        extra[name] = P.view_gallery(task, name)
         V.write_video(run_dir / extra[name], V.video_grid(V.check_videos(view.cpu(), name), ncol=4), fps=4)
-    return stages.record(f"sample/{task}", key, [rel, gallery, *extra.values()], seconds=time.time() - t0,
-                         num_samples=k, num_videos=len(videos), extra_galleries=extra)
+    info: dict[str, Any] = {"conditioning": conditioning_record(task, protocol, method, k, inputs)}
+    if method.has_likelihood():
+        nats, lp = score_likelihoods(method, task, protocol, ref, inputs=inputs)
+        save_likelihoods(run_dir / P.likelihoods(task), nats, lp)
+        outputs.append(P.likelihoods(task))
+        info["likelihood"] = lp
+    return stages.record(f"sample/{task}", key, [*outputs, *extra.values()], seconds=time.time() - t0,
+                         num_samples=k, num_videos=len(videos), extra_galleries=extra, **info)
 
 
 def write_gallery(path: Path, videos: np.ndarray, ref: SplitData, task: str, protocol: Protocol, k: int) -> None:
@@ -360,8 +524,10 @@ def _outline(frames: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- evaluate ---
 
-def applicable_metrics(task: str, requested: list[str] | None = None) -> list[str]:
-    """Registered metrics for ``task``: the requested ones, or every one needing no pretrained weights."""
+def applicable_metrics(task: str, requested: list[str] | None = None, *, likelihood: bool = False) -> list[str]:
+    """Registered metrics for ``task``: the requested ones, or every one needing no pretrained
+    weights. ``likelihood``-kind metrics (``bits_per_dim``) apply only when the method scored
+    likelihoods (``likelihood=True``)."""
     names = requested if requested is not None else METRICS.list()
     out = []
     for name in names:
@@ -369,6 +535,10 @@ def applicable_metrics(task: str, requested: list[str] | None = None) -> list[st
         if task not in cls.tasks:
             if requested is not None:
                 log.info("metric %s does not apply to %s; skipped", name, task)
+            continue
+        if cls.kind == "likelihood" and not likelihood:
+            if requested is not None:
+                log.info("metric %s needs a likelihood model; skipped", name)
             continue
         if requested is None and getattr(cls, "requires_weights", False):
             continue
@@ -379,13 +549,23 @@ def applicable_metrics(task: str, requested: list[str] | None = None) -> list[st
 def compute_metrics(task: str, protocol: Protocol, samples: np.ndarray, k: int, ref: SplitData,
                     metric_names: list[str], *, real_reference: np.ndarray | None = None,
                     progress: bool = True, label: str = "", weights: str = "pinned",
-                    cache_dir: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                    cache_dir: Path | None = None,
+                    likelihood: tuple[np.ndarray, dict[str, Any]] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Stream the metrics over batches. Returns ``(values, protocols)``.
 
     ``samples`` is uint8 ``(N, T, C, H, W)`` (prediction: ``N = B * k`` full clips). For ``set``
-    metrics the real side is ``real_reference`` if given, else the reference clips.
+    metrics the real side is ``real_reference`` if given, else the reference clips. ``likelihood``:
+    ``(nats (N_ref,), likelihood protocol)`` of the reference clips, for ``likelihood`` metrics.
     """
-    metrics = {name: METRICS.build(name, **_weight_kwargs(name, weights, cache_dir)) for name in metric_names}
+    metrics = {}
+    for name in metric_names:
+        kwargs = _weight_kwargs(name, weights, cache_dir)
+        if METRICS.get(name).kind == "likelihood":
+            if likelihood is None:
+                raise UserError(f"metric {name} needs the method's likelihoods of the reference clips")
+            kwargs["likelihood_protocol"] = likelihood[1]
+        metrics[name] = METRICS.build(name, **kwargs)
     n_ref = len(ref)
     c = protocol.context_frames
     bar = _progress(range(0, n_ref, EVAL_BATCH), desc=f"{label}: scoring {task}", unit="batch",
@@ -403,6 +583,8 @@ def compute_metrics(task: str, protocol: Protocol, samples: np.ndarray, k: int, 
                 m.update(fake.view(stop - start, k, *fake.shape[1:])[:, 0])
             elif m.kind == "set":
                 m.update(fake.view(stop - start, k, *fake.shape[1:])[:, 0], real=False)
+            elif m.kind == "likelihood":
+                m.update(torch.from_numpy(likelihood[0][start:stop]), dims=int(likelihood[1]["dims"]))
     for m in metrics.values():
         if m.kind == "set":
             real = real_reference if real_reference is not None else ref.videos
@@ -430,7 +612,7 @@ def _weight_kwargs(name: str, weights: str, cache_dir: Path | None) -> dict[str,
 
 
 def feature_cache_dir(spec: "RunSpec") -> Path:
-    return Path(spec.out) / "cache" / "features"
+    return P.feature_cache_dir(spec.out)
 
 
 def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> dict[str, Any]:
@@ -438,17 +620,21 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     ds = ds or _dataset(spec)
     protocol, ref = reference_clips(ds, task)
     run_dir = spec.run_dir
-    rel = f"samples/{task}.npz"
+    rel = P.samples(task)
     samples_path = run_dir / rel
     if not samples_path.exists():
         raise UserError(f"{samples_path}: no samples; run `benchmark sample {spec.method} --dataset "
                         f"{spec.dataset}` first")
-    names = applicable_metrics(task, spec.metrics)
+    lik_path = run_dir / P.likelihoods(task)
+    sample_rec = Stages(run_dir).get(f"sample/{task}") or {}
+    has_lik = "likelihood" in sample_rec and lik_path.exists()
+    names = applicable_metrics(task, spec.metrics, likelihood=has_lik)
     key = sha256_json({"stage": "evaluate", "samples": sha256_file(samples_path), "task": task,
                        "protocol": protocol.to_dict(), "reference": ref.content_hash, "metrics": names,
-                       "code": _metric_code_hash(), **({"weights": spec.weights} if spec.weights != "pinned" else {})})
+                       "code": _metric_code_hash(), **({"weights": spec.weights} if spec.weights != "pinned" else {}),
+                       **({"likelihood": sha256_file(lik_path)} if has_lik else {})})
     stages = Stages(run_dir)
-    out_rel = f"scores/{task}.json"
+    out_rel = P.scores(task)
     if stages.fresh(f"evaluate/{task}", key):
         return read_json(run_dir / out_rel)
     t0 = time.time()
@@ -460,13 +646,16 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
                         f"re-run the sample stage")
     values, protocols = compute_metrics(task, protocol, samples, k, ref, names, progress=spec.progress,
                                         label=spec.method, weights=spec.weights,
-                                        cache_dir=feature_cache_dir(spec))
+                                        cache_dir=feature_cache_dir(spec),
+                                        likelihood=load_likelihoods(lik_path) if has_lik else None)
     entry = {"protocol": protocol.to_dict() | {"samples_per_context_used": k},
              "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
                            "sha256": ref.content_hash},
              "metric_protocols": protocols, "metrics": values, "samples": rel,
-             "gallery": f"samples/{task}.gif",
-             "extra_galleries": (Stages(run_dir).get(f"sample/{task}") or {}).get("extra_galleries", {}),
+             "gallery": P.gallery(task),
+             "extra_galleries": sample_rec.get("extra_galleries", {}),
+             "conditioning": sample_rec.get("conditioning", {}),
+             **({"likelihoods": P.likelihoods(task)} if has_lik else {}),
              "seconds": time.time() - t0}
     _warn_small_n(spec.method, task, values)
     write_json_atomic(run_dir / out_rel, entry)
@@ -484,59 +673,122 @@ def _warn_small_n(method: str, task: str, values: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------- results & manifest ---
 
-def write_results(spec: RunSpec, tasks: dict[str, Any], train_record: dict[str, Any] | None,
+def read_train_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The training-stage records of a run, in stage order: ``{"train": rec}`` for a single-stage
+    method, ``{stage: rec, ...}`` for a multi-stage one (empty when nothing is trained). A stage
+    listed by the records but not trained is an error naming the command that trains it."""
+    single = run_dir / P.stage_file("train")
+    if single.exists():
+        return {"train": read_json(single)}
+    found = {r["stage"]: r for r in (read_json(f) for f in sorted((run_dir / "train").glob(f"*/{P.STAGE_RECORD}")))
+             if "stage" in r}
+    if not found:
+        return {}
+    order = next(iter(found.values())).get("stages") or sorted(found)
+    missing = [st for st in order if st not in found]
+    if missing:
+        raise UserError(f"{run_dir}: training stage(s) {missing} not trained; run `benchmark train` for this "
+                        f"method (it trains every stage in order)")
+    return {st: found[st] for st in order}
+
+
+def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically)."""
     run_dir = spec.run_dir
     comparable = all(v.get("comparable", (v.get("extra") or {}).get("comparable", True)) is not False
                      for t in tasks.values() for v in t["metrics"].values())
+    stages = tuple(train_records or ())
+    logs = {st: f"{P.train_dir(stages, st)}/{P.TRAIN_LOG}" for st in stages
+            if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
     results = {"schema": SCHEMA, "method": spec.method, "dataset": spec.dataset,
-               "profile": spec.profile if spec.method != REAL else "data", "seeds": [spec.seed],
+               "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
-               "train_log": "train/train_log.jsonl" if (run_dir / "train/train_log.jsonl").exists() else None,
-               "manifest": "manifest.json"}
-    write_json_atomic(run_dir / "results.json", results)
-    artifacts = ["results.json", *(f for t in tasks.values() for f in (t["samples"], t["gallery"]) if f)]
+               "train_log": list(logs.values())[-1] if logs else None,
+               **({"train_logs": logs} if len(stages) > 1 else {}),
+               "manifest": P.MANIFEST}
+    write_json_atomic(run_dir / P.RESULTS, results)
+    artifacts = [P.RESULTS, *(f for t in tasks.values() for f in (t["samples"], t["gallery"]) if f)]
     artifacts += [f for t in tasks.values() for f in t.get("extra_galleries", {}).values()]
-    artifacts += [f"scores/{t}.json" for t in tasks]
-    for f in ("train/model.pt", "train/config.json", "train/train_log.jsonl"):
-        if (run_dir / f).exists():
-            artifacts.append(f)
+    artifacts += [t["likelihoods"] for t in tasks.values() if t.get("likelihoods")]
+    artifacts += [P.scores(t) for t in tasks]
+    artifacts += train_outputs(run_dir, stages)
     dataset = {**_dataset(spec).identity(), "tasks": {t: v["reference"] for t, v in tasks.items()}}
-    if train_record:
-        dataset["train"] = train_record.get("data")
+    if train_records:
+        dataset["train"] = list(train_records.values())[-1].get("data")
+    extra: dict[str, Any] = {"results": {t: {k: v["value"] for k, v in e["metrics"].items()} for t, e in tasks.items()}}
+    conditioning = {t: e["conditioning"] for t, e in tasks.items() if e.get("conditioning")}
+    if conditioning:
+        extra["conditioning"] = conditioning
+    if len(stages) > 1:
+        extra["training_stages"] = {st: rec.get("key") for st, rec in train_records.items()}
     manifest = build_manifest(
         run_dir=run_dir, config={"method": spec.method, "profile": spec.profile, "overrides": spec.overrides,
                                  "model": config, "device": spec.device,
                                  "dataset_options": spec.dataset_options},
         seeds=[spec.seed], dataset=dataset,
         metric_protocols={t: v["metric_protocols"] for t, v in tasks.items()}, timings=timings,
-        artifacts=artifacts, extra={"results": {t: {k: v["value"] for k, v in e["metrics"].items()}
-                                                for t, e in tasks.items()}})
-    write_json_atomic(run_dir / "manifest.json", manifest)
-    return run_dir / "results.json"
+        artifacts=artifacts, extra=extra)
+    write_json_atomic(run_dir / P.MANIFEST, manifest)
+    return run_dir / P.RESULTS
+
+
+class MethodSkipped(UserError):
+    """A method that cannot run on a dataset at all (its profile cannot fit the data, or no task's
+    protocol provides the conditioning it needs); ``benchmark run`` reports the one-line reason and
+    goes on (it is not a failure)."""
+
+
+def runnable_tasks(method: Method, ds: VideoDataset) -> tuple[list[str], dict[str, str]]:
+    """The tasks ``method`` runs on ``ds`` and, for the others it shares with ``ds``, why not."""
+    tasks, why = [], {}
+    for task in (t for t in method.tasks if t in ds.protocols):
+        reason = check_compatible(method, task, ds.protocol(task, "test"))
+        if reason:
+            why[task] = reason
+        else:
+            tasks.append(task)
+    return tasks, why
 
 
 def run_method(spec: RunSpec) -> Path:
-    """train -> sample -> evaluate for every task the method and dataset share (each cached)."""
+    """train -> sample -> evaluate for every task the method and dataset share (each cached).
+
+    Raises :class:`MethodSkipped` when the profile cannot fit the dataset or no task can run."""
     ds = _dataset(spec)
-    method, train_rec = stage_train(spec, ds)
-    for task in (t for t in method.tasks if t in ds.protocols):
+    try:
+        method = build_method(spec, ds)
+    except ProfileUnavailable as e:
+        raise MethodSkipped(f"{spec.method}: profile {spec.profile!r} does not fit {ds.name}: {e}") from e
+    tasks, why = runnable_tasks(method, ds)
+    if not tasks:
+        raise MethodSkipped("; ".join(why.values()))
+    method, train_rec = stage_train(spec, ds, method)
+    for task in tasks:
         stage_sample(spec, method, task, ds, train_key=train_rec["key"])
-    return evaluate_run(spec, ds)
+    return evaluate_run(spec, ds, tasks=tasks)
 
 
-def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None) -> Path:
-    """Score every task's saved samples and write results.json + manifest.json."""
+def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str] | None = None) -> Path:
+    """Score every task's saved samples and write results.json + manifest.json (``tasks``: the ones
+    the method runs on this dataset; default: those of :func:`runnable_tasks`)."""
     ds = ds or _dataset(spec)
     cls = METHODS.get(spec.method)
+    if tasks is None:
+        tasks_run = [t for t in cls.tasks if t in ds.protocols]
+        if any(Stages(spec.run_dir).get(f"sample/{t}") is None for t in tasks_run):
+            tasks_run, _ = runnable_tasks(build_method(spec, ds), ds)
+    else:
+        tasks_run = list(tasks)
     stages = Stages(spec.run_dir)
-    train_rec = stages.get("train")
-    if train_rec is None:
+    train_recs = read_train_records(spec.run_dir)
+    if not train_recs:
         raise UserError(f"{spec.run_dir}: not trained; run `benchmark train {spec.method} --dataset {spec.dataset}`")
-    timings: dict[str, float] = {"train_s": float(train_rec.get("seconds", 0.0))}
+    timings: dict[str, float] = {"train_s": float(sum(r.get("seconds", 0.0) for r in train_recs.values()))}
+    if len(train_recs) > 1:
+        timings |= {f"train_{st}_s": float(r.get("seconds", 0.0)) for st, r in train_recs.items()}
     tasks = {}
-    for task in (t for t in cls.tasks if t in ds.protocols):
+    for task in tasks_run:
         srec = stages.get(f"sample/{task}")
         if srec is None:
             raise UserError(f"{spec.run_dir}: no {task} samples; run `benchmark sample {spec.method} "
@@ -544,8 +796,9 @@ def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None) -> Path:
         tasks[task] = stage_evaluate(spec, task, ds)
         timings[f"sample_{task}_s"] = float(srec.get("seconds", 0.0))
         timings[f"evaluate_{task}_s"] = float(tasks[task].get("seconds", 0.0))
-    config = read_json(spec.run_dir / "train" / "config.json").get("config", {})
-    return write_results(spec, tasks, train_rec, config, timings)
+    last = P.train_dir(tuple(train_recs), list(train_recs)[-1])
+    config = read_json(spec.run_dir / last / P.CONFIG).get("config", {})
+    return write_results(spec, tasks, train_recs, config, timings)
 
 
 def run_real(spec: RunSpec) -> Path:
@@ -556,12 +809,12 @@ def run_real(spec: RunSpec) -> Path:
     tasks = {}
     for task in ds.tasks():
         protocol, ref = reference_clips(ds, task)
-        names = [n for n in applicable_metrics(task, spec.metrics) if METRICS.get(n).kind != "paired"]
+        names = [n for n in applicable_metrics(task, spec.metrics) if METRICS.get(n).kind not in ("paired", "likelihood")]
         key = sha256_json({"stage": "real", "task": task, "protocol": protocol.to_dict(),
                            "reference": ref.content_hash, "metrics": names, "code": _metric_code_hash(),
                            **({"weights": spec.weights} if spec.weights != "pinned" else {})})
         stages = Stages(run_dir)
-        out_rel = f"scores/{task}.json"
+        out_rel = P.scores(task)
         if stages.fresh(f"evaluate/{task}", key):
             tasks[task] = read_json(run_dir / out_rel)
             continue
@@ -572,9 +825,9 @@ def run_real(spec: RunSpec) -> Path:
         values, protocols = compute_metrics(task, protocol, np.asarray(ref.videos), 1, ref, names,
                                             real_reference=other, progress=spec.progress, label="real",
                                             weights=spec.weights, cache_dir=feature_cache_dir(spec))
-        rel = f"samples/{task}.npz"
+        rel = P.samples(task)
         V.save_npz(run_dir / rel, np.asarray(ref.videos[:GALLERY_VIDEOS]))
-        gallery = f"samples/{task}.gif"
+        gallery = P.gallery(task)
         V.write_video(run_dir / gallery, V.video_grid(np.asarray(ref.videos[:GALLERY_VIDEOS]), ncol=4), fps=4)
         tasks[task] = {"protocol": protocol.to_dict() | {"samples_per_context_used": 1},
                        "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
@@ -621,7 +874,9 @@ def verify_run(path: Path, *, data_root: Path | None = None, rtol: float = 1e-6)
             k = int(z["num_samples"]) if "num_samples" in z else 1
         samples = V.load_npz(samples_path)
         names = sorted(entry["metric_protocols"])
-        values, _ = compute_metrics(task, protocol, samples, k, ref, names, progress=False, label="verify")
+        lik = entry.get("likelihoods")
+        values, _ = compute_metrics(task, protocol, samples, k, ref, names, progress=False, label="verify",
+                                    likelihood=load_likelihoods(run_dir / lik) if lik else None)
         for key, recorded in entry["metrics"].items():
             new = values.get(key, {}).get("value")
             old = recorded["value"]

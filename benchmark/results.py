@@ -27,7 +27,7 @@ from benchmark.utils import read_json
 SCHEMA = "vidbench.results/1"
 COLUMNS = ("method", "dataset", "task", "protocol", "metric", "value", "ci_low", "ci_high", "n",
            "seeds", "profile", "comparable")
-REAL = "real"
+from benchmark.paths import REAL  # noqa: E402  (the real-data bound's method name; one home)
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmark.pipeline import RunSpec, run_method, run_real
+from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
 from benchmark.registry import METHODS
 from benchmark.results import REAL
 
@@ -34,6 +34,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     names = [n for n in names if set(METHODS.get(n).tasks) & set(ds.protocols)]
     t_start = time.time()
     failures: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     for i, name in enumerate(names, 1):
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
@@ -45,6 +46,9 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
             console.print(f"    done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
         except KeyboardInterrupt:
             raise
+        except MethodSkipped as e:  # cannot run on this dataset at all: say why, not a failure
+            skipped[name] = str(e)
+            console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
         except Exception as e:  # keep going; what finished stays on disk
             failures[name] = f"{type(e).__name__}: {e}"
             log.debug("method %s failed", name, exc_info=True)
@@ -60,6 +64,8 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         index = render_report(dataset, Path(out) / "runs", Path(out) / "reports" / dataset, profile=profile)
         console.print(f"leaderboard: {index}", soft_wrap=True)
     console.print(f"total {time.time() - t_start:.1f}s")
+    if skipped:
+        console.print(f"{len(skipped)} method(s) skipped (cannot run on {dataset}): " + ", ".join(skipped))
     if failures:
         console.print(f"[red]{len(failures)} method(s) failed:[/] " +
                       "; ".join(f"{k} ({v})" for k, v in failures.items()))

@@ -575,23 +575,27 @@ def _extra_galleries(run: Run, entry: dict[str, Any], task: str, assets: _Assets
 def _build_training(runs: list[Run], assets: _Assets) -> list[dict[str, Any]]:
     out = []
     for r in runs:
-        rel = r.data.get("train_log")
-        if r.is_real or not rel:
+        # multi-stage methods: one log per training stage ("train_logs"); others: "train_log"
+        logs = r.data.get("train_logs") or ({"": r.data["train_log"]} if r.data.get("train_log") else {})
+        if r.is_real:
             continue
-        item: dict[str, Any] = {"method": r.label(), "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
-                                "nc": not r.comparable}
-        src = _run_file(r, rel)
-        if src is None or not src.is_file():
-            item["missing"] = f"training log not found: {rel}"
-        else:
-            item["log"] = assets.copy(src, f"{r.slug}/{src.name}")
-            series = read_train_log(src)
-            dst, href = assets.path(f"{r.slug}/train-loss.png")
-            if plot_train_log(series, f"{r.label()} — training loss", dst):
-                item["src"] = href
+        for stage, rel in logs.items():
+            label = f"{r.label()} · {stage}" if stage else r.label()
+            item: dict[str, Any] = {"method": label, "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
+                                    "nc": not r.comparable}
+            src = _run_file(r, rel)
+            suffix = f"-{_slug(stage)}" if stage else ""
+            if src is None or not src.is_file():
+                item["missing"] = f"training log not found: {rel}"
             else:
-                item["missing"] = "training log holds no loss values"
-        out.append(item)
+                item["log"] = assets.copy(src, f"{r.slug}/{src.stem}{suffix}{src.suffix}")
+                series = read_train_log(src)
+                dst, href = assets.path(f"{r.slug}/train-loss{suffix}.png")
+                if plot_train_log(series, f"{label} — training loss", dst):
+                    item["src"] = href
+                else:
+                    item["missing"] = "training log holds no loss values"
+            out.append(item)
     return out
 
 

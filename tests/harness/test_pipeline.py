@@ -128,8 +128,8 @@ class _NaNPredictor(Method):
     tasks = ("prediction",)
     profiles = {"smoke": lambda spec: _Cfg()}
 
-    def predict(self, context, num_future, num_samples, *, seed):
-        out = context[:, -1:].unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond, *, seed):
+        out = cond.context[:, -1:].unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
         out[0, 0, 3] = float("nan")
         return out
 
@@ -160,12 +160,12 @@ class _LabelledCopy(Method):
     def label_inputs(self):
         return (self.config.label,) if self.config.label else ()
 
-    def fit(self, data, run_dir, *, seed, resume=False, progress=True):
+    def fit(self, data, run_dir, *, seed, resume=False, progress=True, stage="train"):
         type(self).seen = {"labels": {k: v.copy() for k, v in data.labels.items()}, "n": len(data.videos)}
         return {}
 
-    def predict(self, context, num_future, num_samples, *, seed):
-        return context[:, -1:].unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond, *, seed):
+        return cond.context[:, -1:].unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
 
 
 def test_methods_get_the_labels_they_ask_for(small_data_root, small_dataset, tmp_path, monkeypatch):
