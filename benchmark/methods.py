@@ -151,6 +151,8 @@ class DataSpec:
 
     ``labels``: the dataset's per-clip class labels, name -> number of classes (e.g.
     ``{"action": 6, "identity": 25}`` on KTH), so a profile can size a conditional head.
+    ``train_frames``: frames of every training video (clips of at most that many frames can be cut
+    for training; e.g. 20 on KTH, whose prediction protocol trains on 20-frame windows); None: unknown.
     """
 
     dataset: str
@@ -158,6 +160,19 @@ class DataSpec:
     resolution: tuple[int, int]
     protocols: dict[str, TaskProtocols]
     labels: dict[str, int] = field(default_factory=dict)
+    train_frames: int | None = None
+
+    @classmethod
+    def of(cls, ds: Any, tasks: tuple[str, ...] | list[str]) -> "DataSpec":
+        """The spec of dataset ``ds`` (a :class:`~benchmark.data.base.VideoDataset`) for the ``tasks``
+        it shares with a method; frames and channels come from the first shared task's test protocol."""
+        common = [t for t in tasks if t in ds.protocols]
+        any_protocol = ds.protocols[common[0]].test if common else next(iter(ds.protocols.values())).test
+        split = ds.protocols[common[0]].train.split if common else "train"
+        return cls(dataset=ds.name, channels=any_protocol.channels, resolution=any_protocol.resolution,
+                   protocols={t: ds.protocols[t] for t in common},
+                   labels={name: len(s.classes) for name, s in ds.label_specs().items()},
+                   train_frames=ds.train_frames(split))
 
     def train_protocol(self, task: str) -> Protocol:
         return self.protocols[task].train
@@ -213,8 +228,9 @@ class Method:
 
     # --------------------------------------------------------------------------- construction ---
     @classmethod
-    def from_profile(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> "Method":
-        """Build from profile ``profile`` for ``spec`` (raises :class:`ProfileUnavailable` when it cannot fit)."""
+    def profile_config(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> Any:
+        """The config of profile ``profile`` for ``spec`` with ``overrides`` applied (raises
+        :class:`ProfileUnavailable` when the profile cannot fit the dataset)."""
         if profile not in cls.profiles:
             raise ValueError(f"method {cls.name!r} has no profile {profile!r}; profiles: {sorted(cls.profiles)}")
         config = cls.profiles[profile](spec)
@@ -222,7 +238,12 @@ class Method:
             from benchmark.config import apply_overrides
 
             config = apply_overrides(config, overrides)
-        return cls(config, spec)
+        return config
+
+    @classmethod
+    def from_profile(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> "Method":
+        """Build from profile ``profile`` for ``spec`` (raises :class:`ProfileUnavailable` when it cannot fit)."""
+        return cls(cls.profile_config(profile, spec, overrides), spec)
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else dict(self.config or {})
@@ -341,7 +362,8 @@ class Method:
         if task == "prediction" and cond.context is None:
             missing.insert(0, "context")
         if missing:
-            raise ValueError(f"{self.name}: {task} needs conditioning {missing}; given {list(cond.provided()) or 'none'}")
+            given = list(cond.provided()) or "none"
+            raise ValueError(f"{self.name}: {task} needs conditioning {missing}; given {given}")
         frame = (self.spec.channels, *self.spec.resolution)
         for name in ("context", "first_frame", "end_frame"):
             x = getattr(cond, name)

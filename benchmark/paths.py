@@ -40,7 +40,12 @@ MANIFEST = "manifest.json"
 
 def run_dir(out: str | Path, dataset: str, method: str, profile: str, seed: int) -> Path:
     """``<out>/runs/<dataset>/<method>/<profile>/seed<seed>`` (profile ``data`` for the real bound)."""
-    return Path(out) / "runs" / dataset / method / (REAL_PROFILE if method == REAL else profile) / f"seed{seed}"
+    return run_folder(runs_root(out), dataset, method, profile, seed)
+
+
+def run_folder(runs: str | Path, dataset: str, method: str, profile: str, seed: int) -> Path:
+    """The same folder under a runs root (``<out>/runs``) given directly."""
+    return Path(runs) / dataset / method / (REAL_PROFILE if method == REAL else profile) / f"seed{seed}"
 
 
 def runs_root(out: str | Path) -> Path:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmark.data.base import TASKS
-from benchmark.methods import Conditioning, Method, TrainData
+from benchmark.methods import Conditioning, Method, ProfileUnavailable, TrainData
 from benchmark.pipeline import data_spec, train_labels
 from benchmark.registry import METHODS
 
@@ -104,7 +104,12 @@ def check_paper_profile(name: str, dataset) -> None:
     """`--profile paper` builds (no training) and is never smaller than the smoke profile."""
     cls = METHODS.get(name)
     spec = data_spec(dataset, cls.tasks)
-    paper, smoke = cls.from_profile("paper", spec), cls.from_profile("smoke", spec)
+    smoke = cls.from_profile("smoke", spec)
+    try:
+        paper = cls.from_profile("paper", spec)
+    except ProfileUnavailable as e:   # e.g. the paper's 32-frame clips on 20-frame videos: a one-line reason
+        assert str(e) and "\n" not in str(e)
+        paper = cls.from_profile("paper", dataclasses.replace(spec, train_frames=None))   # still builds
 
     def count(m: Method) -> int:
         return sum(p.numel() for mod in m.modules().values() for p in mod.parameters())

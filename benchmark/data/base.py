@@ -186,6 +186,19 @@ class VideoDataset:
             raise ValueError(f"dataset {self.name!r} has no {task} protocol; it supports {self.tasks()}")
         return getattr(self.protocols[task], phase)
 
+    def train_frames(self, split: str = "train") -> int:
+        """Frames of every video ``load_split(split)`` serves (what a method can cut training clips
+        from). Default: the longest training protocol on that split (the window length of real
+        datasets); a dataset of longer videos overrides it. Needs no data."""
+        lens = [tp.train.num_frames for tp in self.protocols.values() if tp.train.split == split]
+        return max(lens) if lens else max(tp.train.num_frames for tp in self.protocols.values())
+
+    def reference(self, task: str, max_clips: int | None = None) -> tuple[Protocol, SplitData]:
+        """The test protocol of ``task`` and its clips (the first ``max_clips`` only, for quick checks):
+        what samples are scored against."""
+        protocol = self.protocol(task, "test")
+        return protocol, self.clips(protocol, max_clips)
+
     def clips(self, protocol: Protocol, max_clips: int | None = None) -> SplitData:
         """Clips for ``protocol``: the first ``num_frames`` frames of each video of its split.
 

@@ -8,7 +8,7 @@ number. Lower is better; there is no real-data bound (real clips have no likelih
 
 >>> import math, torch
 >>> m = BitsPerDim()
->>> m.update(torch.full((4,), -8 * math.log(2) * 48), dims=48)   # uniform over 256 levels
+>>> m.update(torch.full((4,), -8 * math.log(2) * 48, dtype=torch.float64), dims=48)   # uniform over 256 levels
 >>> m.compute()["bits_per_dim"].value
 8.0
 """
@@ -40,6 +40,9 @@ class BitsPerDim(VideoMetric):
     kind: ClassVar[str] = "likelihood"
     tasks: ClassVar[tuple[str, ...]] = ("synthesis", "prediction")
     higher_is_better: ClassVar[bool] = False
+    display_order: ClassVar[int] = 8
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.01, "rel": 0.0}
+    real_bound: ClassVar[bool] = False  # a likelihood needs a model
     name: ClassVar[str] = "bits_per_dim"
 
     def __init__(self, likelihood_protocol: dict[str, Any] | None = None, **kwargs: Any) -> None:

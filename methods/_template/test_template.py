@@ -14,8 +14,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from benchmark.methods import Conditioning, TrainData
-from benchmark.pipeline import data_spec
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import METHODS
 
 NAME = "template"   # <- your method's registry name
@@ -27,7 +26,7 @@ def _tiny(spec, **overrides):
 
 def test_smoke_fits_and_predicts_the_protocol(small_dataset, tmp_path):
     """Two training steps on the small moving-shapes, then one prediction of the test protocol."""
-    spec = data_spec(small_dataset, METHODS.get(NAME).tasks)
+    spec = DataSpec.of(small_dataset, METHODS.get(NAME).tasks)
     method = _tiny(spec, **{"train.steps": 2})
     train = small_dataset.load_split("train")
     summary = method.fit(TrainData(train.videos, {"prediction": small_dataset.protocol("prediction", "train")}),
@@ -41,7 +40,7 @@ def test_smoke_fits_and_predicts_the_protocol(small_dataset, tmp_path):
 
 def test_model_is_a_residual_update(small_dataset):
     """A model fact worth pinning: with zero last-layer weights the predictor copies its input."""
-    spec = data_spec(small_dataset, METHODS.get(NAME).tasks)
+    spec = DataSpec.of(small_dataset, METHODS.get(NAME).tasks)
     model = _tiny(spec).model
     last = model.net[-1]
     torch.nn.init.zeros_(last.weight)

@@ -236,20 +236,23 @@ class VGANFuture(_AdversarialVGAN):
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
-        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame."""
-        cfg = self.config
-        num_future = cond.num_frames
+        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame.
+
+        One generator pass gives ``config.frames - 1`` future frames. A longer horizon (our extension;
+        the paper generates one clip) continues from the last generated frame, pass after pass."""
         if cond.first_frame is not None:
             frame = cond.first_frame
         elif cond.context is not None and cond.context.shape[1] >= 1:
             frame = cond.context[:, -1]
         else:
             raise ValueError("vgan_future: needs a first frame or at least one context frame")
-        if num_future > cfg.frames - 1:
-            raise ValueError(f"vgan_future generates {cfg.frames} frames (1 reconstructed + {cfg.frames - 1} "
-                             f"future); asked for {num_future} future frames")
         self.generator.eval()
-        x0 = frame.to(self.device, torch.float32) * 2 - 1
-        out = [to_ntchw(self.generator(chunk))[:, 1:1 + num_future].add(1).div(2).clamp(0, 1).cpu()
-               for chunk in x0.split(32)]
-        return torch.cat(out).unsqueeze(1).contiguous()
+        per_pass = self.config.frames - 1
+        x0 = frame.to(self.device, torch.float32) * 2 - 1                 # VGAN works in [-1, 1]
+        parts, left = [], cond.num_frames
+        while left > 0:
+            n = min(per_pass, left)
+            video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in x0.split(32)])   # (B, T, C, H, W)
+            parts.append(video[:, 1:1 + n])
+            x0, left = video[:, n], left - n
+        return torch.cat(parts, dim=1).add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()

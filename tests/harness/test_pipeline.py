@@ -283,12 +283,17 @@ def test_killed_training_resumes_to_identical_weights(small_data_root, tmp_path,
         for k, v in sd.items():
             assert torch.equal(v, resumed[name][k]), f"{name}.{k} differs after resume"
 
-    # a kill, then a re-run with another learning rate: the stale checkpoint is not resumed
+    # a kill, then a re-run with another learning rate: the checkpoint of the other training is refused
+    # with a clear message (never resumed, never silently dropped); --no-resume starts over
     other = _spec(small_data_root, tmp_path / "c", "conv_lstm", overrides=_tiny_train())
     monkeypatch.setattr(loop, "train", kill_at_4)
     with pytest.raises(KeyboardInterrupt):
         stage_train(other)
     monkeypatch.setattr(loop, "train", real_train)
     other.overrides = _tiny_train(lr="1e-3")
+    with pytest.raises(UserError, match="another config, seed, data or code.*--no-resume"):
+        stage_train(other)
+    assert (other.run_dir / "train/checkpoint.pt").exists()
+    other.resume = False
     _, rec = stage_train(other)
     assert rec["resumed"] is False

@@ -210,8 +210,13 @@ def test_vgan_future_reads_the_last_context_frame_or_the_first_frame(shapes, tmp
     assert torch.equal(a, first)
     assert not torch.equal(a, m.sample("prediction", Conditioning(2, 7, context=ctx, first_frame=other[:, 0]),
                                        seed=0))
-    with pytest.raises(ValueError, match="future frames"):
-        m.predict(Conditioning(2, m.config.frames, context=ctx), seed=0)
+    # a horizon longer than one generator pass continues from the last generated frame
+    one = m.config.frames - 1
+    long = m.predict(Conditioning(2, one + 3, context=ctx), seed=0)
+    assert long.shape == (2, 1, one + 3, 3, 32, 32)
+    assert torch.equal(long[:, :, :one], m.predict(Conditioning(2, one, context=ctx), seed=0))
+    restart = m.predict(Conditioning(2, 3, first_frame=long[:, 0, one - 1]), seed=0)
+    assert torch.allclose(long[:, :, one:], restart, atol=1 / 255)   # the restart frame is clamped there
 
 
 def test_paper_profile_with_short_videos_errors_clearly(shapes, tmp_path):

@@ -1,0 +1,45 @@
+"""Docstring examples run: every ``>>>`` example in ``benchmark/`` and ``methods/`` is a test."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import benchmark
+import methods
+
+#: methods._template registers a method named "template" when imported; it is exercised (under
+#: another name) by tests/methods/_template instead.
+SKIP = ("methods._template",)
+
+
+def _modules() -> list[str]:
+    names = []
+    for pkg in (benchmark, methods):
+        names.append(pkg.__name__)
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
+            if not info.name.startswith(SKIP):
+                names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules()
+
+
+def test_every_module_is_found():
+    assert {"benchmark.evaluate", "benchmark.methods", "benchmark.registry", "methods.common.init"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # an example that writes a file writes it here
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, name):
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} docstring examples failed"
