@@ -16,14 +16,22 @@ import methods
 SKIP = ("methods._template",)
 
 
-def _modules() -> list[str]:
+def _walk(path, prefix: str) -> list[str]:
+    """Module names under a package path. Unlike ``pkgutil.walk_packages`` it never imports a skipped
+    package (walk_packages imports every package it recurses into, which would register the template)."""
     names = []
-    for pkg in (benchmark, methods):
-        names.append(pkg.__name__)
-        for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
-            if not info.name.startswith(SKIP):
-                names.append(info.name)
-    return sorted(names)
+    for info in pkgutil.iter_modules(path, prefix):
+        if info.name.startswith(SKIP):
+            continue
+        names.append(info.name)
+        if info.ispkg:
+            names += _walk(importlib.import_module(info.name).__path__, info.name + ".")
+    return names
+
+
+def _modules() -> list[str]:
+    return sorted([pkg.__name__ for pkg in (benchmark, methods)]
+                  + [n for pkg in (benchmark, methods) for n in _walk(pkg.__path__, pkg.__name__ + ".")])
 
 
 MODULES = _modules()
