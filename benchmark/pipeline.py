@@ -110,7 +110,8 @@ def _code_hash(*objs: Any) -> str:
 
 
 def _metric_code_hash() -> str:
-    return sha256_tree([repo_root() / "benchmark" / "metrics"])
+    # the weight pins too: a re-pinned network (e.g. a retrained moving-shapes evaluator) re-scores
+    return sha256_tree([repo_root() / "benchmark" / "metrics", repo_root() / "manifests" / "weights.yaml"])
 
 
 STAGE_FILES = {"train": "train/stage.json"}
@@ -360,8 +361,11 @@ def _outline(frames: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- evaluate ---
 
-def applicable_metrics(task: str, requested: list[str] | None = None) -> list[str]:
-    """Registered metrics for ``task``: the requested ones, or every one needing no pretrained weights."""
+def applicable_metrics(task: str, requested: list[str] | None = None, dataset: str | None = None) -> list[str]:
+    """Registered metrics for ``task`` (and ``dataset``): the requested ones, or by default every one
+    needing no download (no pretrained weights, or weights that ship with the code). A metric defined
+    on some datasets only (``cls.datasets``) is skipped on any other, and by default when ``dataset``
+    is not given."""
     names = requested if requested is not None else METRICS.list()
     out = []
     for name in names:
@@ -370,7 +374,12 @@ def applicable_metrics(task: str, requested: list[str] | None = None) -> list[st
             if requested is not None:
                 log.info("metric %s does not apply to %s; skipped", name, task)
             continue
-        if requested is None and getattr(cls, "requires_weights", False):
+        only = getattr(cls, "datasets", None)
+        if only is not None and (dataset not in only if dataset is not None else requested is None):
+            if requested is not None:
+                log.info("metric %s is defined on %s only, not %s; skipped", name, ", ".join(only), dataset)
+            continue
+        if requested is None and getattr(cls, "requires_weights", False) and not getattr(cls, "weights_shipped", False):
             continue
         out.append(name)
     return out
@@ -443,7 +452,7 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     if not samples_path.exists():
         raise UserError(f"{samples_path}: no samples; run `benchmark sample {spec.method} --dataset "
                         f"{spec.dataset}` first")
-    names = applicable_metrics(task, spec.metrics)
+    names = applicable_metrics(task, spec.metrics, ds.name)
     key = sha256_json({"stage": "evaluate", "samples": sha256_file(samples_path), "task": task,
                        "protocol": protocol.to_dict(), "reference": ref.content_hash, "metrics": names,
                        "code": _metric_code_hash(), **({"weights": spec.weights} if spec.weights != "pinned" else {})})
@@ -556,7 +565,7 @@ def run_real(spec: RunSpec) -> Path:
     tasks = {}
     for task in ds.tasks():
         protocol, ref = reference_clips(ds, task)
-        names = [n for n in applicable_metrics(task, spec.metrics) if METRICS.get(n).kind != "paired"]
+        names = [n for n in applicable_metrics(task, spec.metrics, ds.name) if METRICS.get(n).kind != "paired"]
         key = sha256_json({"stage": "real", "task": task, "protocol": protocol.to_dict(),
                            "reference": ref.content_hash, "metrics": names, "code": _metric_code_hash(),
                            **({"weights": spec.weights} if spec.weights != "pinned" else {})})

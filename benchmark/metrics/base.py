@@ -70,6 +70,11 @@ class VideoMetric(torchmetrics.Metric):
     higher_is_better: ClassVar[bool] = True
     #: needs pretrained feature weights (FVD, IS, MCS, LPIPS); offline metrics set False
     requires_weights: ClassVar[bool] = False
+    #: its pinned weights ship in the repository (the moving-shapes evaluator), so it runs by default
+    #: where it applies although it ``requires_weights``
+    weights_shipped: ClassVar[bool] = False
+    #: the datasets it is defined on (None: any); a dataset-specific metric runs on no other
+    datasets: ClassVar[tuple[str, ...] | None] = None
     full_state_update: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = False
 
