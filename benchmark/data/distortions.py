@@ -1,7 +1,8 @@
 """Graded distortions of real clips, for metric sanity checks and sensitivity studies.
 
 A metric that measures video quality should score a set of real clips worse the more they are
-distorted (the study of the FVD paper, Unterthiner et al. 2018, arXiv:1812.01717). Each distortion
+distorted (the study of the FVD paper: Unterthiner et al., "Towards Accurate Generative Models of
+Video: A New Metric & Challenges", arXiv:1812.01717, 2018). Each distortion
 here has five levels: level 0 is the identity, levels 1..4 grow in strength; the strength of each
 level is in :data:`DISTORTIONS` (``Distortion.strengths``) and recorded by :func:`describe`.
 

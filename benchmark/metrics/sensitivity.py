@@ -1,4 +1,5 @@
-"""Metric sensitivity: score graded distortions of real clips (the FVD paper's study, arXiv:1812.01717).
+"""Metric sensitivity: score graded distortions of real clips (the study of Unterthiner et al., "Towards
+Accurate Generative Models of Video: A New Metric & Challenges", arXiv:1812.01717).
 
 :func:`metric_sensitivity` applies every distortion of :mod:`benchmark.data.distortions` at every
 level to a set of real clips and scores each distorted set with the given metrics, against an

@@ -179,11 +179,12 @@ def heldout_accuracy(net: ShapesEvaluatorNet, overrides: dict[str, Any], split: 
     return out
 
 
-def train_evaluator(setup: TrainSetup = TrainSetup(), log_every: int = 100, progress: bool = True
-                    ) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
-    """Train the evaluator; returns the network (eval mode) and a record (losses, time)."""
+def train_evaluator(setup: TrainSetup = TrainSetup(), log_every: int = 100, progress: bool = True,
+                    streams: list[ClipStream] | None = None) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
+    """Train the evaluator; returns the network (eval mode) and a record (losses, time).
+    ``streams``: ready :class:`ClipStream` s of :data:`TRAINING_CONFIGS` (default: built here)."""
     t0 = time.time()
-    streams = [ClipStream(o) for o, _ in TRAINING_CONFIGS]
+    streams = streams or [ClipStream(o) for o, _ in TRAINING_CONFIGS]
     with deterministic_cpu(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(setup.seed)
         net = ShapesEvaluatorNet(setup.architecture)
