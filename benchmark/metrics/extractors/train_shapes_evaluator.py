@@ -2,9 +2,10 @@
 
 Data: an endless stream of clips from the generator's **train** seed stream (clip ``i`` of a
 configuration is the video the dataset's train split would hold at index ``i``; the stream simply
-goes on past the split's 512 videos), never the val/test streams; a drawn video whose bytes equal a
-val or test video is skipped (as :func:`benchmark.data.moving_shapes.generate_split` does), so
-the held-out splits stay unseen. Two renderings (:data:`TRAINING_CONFIGS`): the default
+goes on past the split's 512 videos), never the val/test streams; a drawn video with the factors
+(hence the pixels) of a val or test video is skipped, as
+:func:`benchmark.data.moving_shapes.generate_split` skips repeated bytes, so the held-out splits stay
+unseen. Two renderings (:data:`TRAINING_CONFIGS`): the default
 configuration at 64x64 (2 of every 3 clips) and a 32x32 configuration with half-size objects
 (1 of 3). Each clip is a window of 16 frames (every 4th step: 8..15 frames, so the network also
 reads the shorter clips of prediction futures) at a random start; labels are
@@ -15,8 +16,8 @@ Determinism: every clip, window and label is a pure function of ``(seed, step)``
 single-threaded with ``torch.use_deterministic_algorithms(True)`` and seeded initialisation, and
 the weights are written as safetensors with deterministic bytes. Hence retraining on CPU reproduces
 the shipped file's sha256 exactly (same PyTorch version and CPU instruction set; another BLAS/oneDNN
-code path may change the last bits, and then the hash: retrain and re-pin). Measured: about 4-6 min
-on one core of this 2-core machine.
+code path may change the last bits, and then the hash: retrain and re-pin). 2000 steps of ~0.15 s
+on an idle core (about 5-6 min with the data); measured times: docs/moving_shapes_evaluator.md.
 
     benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
     benchmark weights train-embedded --out /tmp/e.safetensors --steps 50   # a quick trial
@@ -78,7 +79,7 @@ def deterministic_cpu() -> Iterator[None]:
 
 
 class ClipStream:
-    """Videos ``0, 1, 2, ...`` of one configuration's train seed stream, skipping held-out bytes."""
+    """Videos ``0, 1, 2, ...`` of one configuration's train seed stream, skipping held-out videos."""
 
     def __init__(self, overrides: dict[str, Any]) -> None:
         self.cfg = MovingShapesConfig(**overrides)
