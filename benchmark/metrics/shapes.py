@@ -21,7 +21,9 @@
 
 All three are comparable within vidbench on moving-shapes only, never with published FVD/IS numbers;
 every value and protocol says so (``scope``). They run by default on moving-shapes (and on no other
-dataset): ``datasets = ("moving-shapes",)``, ``weights_shipped = True``.
+dataset): ``datasets = ("moving-shapes",)``, ``weights_shipped = True`` (read by
+:func:`benchmark.evaluate.applicable_metrics`). ``weight_names`` keys the evaluate stage with the
+shipped file's sha256, and the ``fvd_shapes`` feature cache is keyed by it and by the evaluator's source.
 
 >>> import torch
 >>> from benchmark.metrics.shapes import ShapesFrechetDistance
@@ -43,7 +45,7 @@ from torch import Tensor
 
 from benchmark.data.moving_shapes_factors import FACTORS
 from benchmark.metrics.base import MetricValue, VideoMetric, mean_ci
-from benchmark.metrics.extractors.shapes_evaluator import FRAMES, SCOPE, ShapesEvaluator
+from benchmark.metrics.extractors.shapes_evaluator import FRAMES, SCOPE, WEIGHTS_NAME, ShapesEvaluator
 from benchmark.metrics.fvd import FrechetFeatureMetric
 from benchmark.metrics.inception_score import InceptionScoreBase
 from benchmark.metrics.paired import REDUCTIONS, check_paired
@@ -81,6 +83,9 @@ class ShapesFrechetDistance(FrechetFeatureMetric):
     name: ClassVar[str] = "fvd_shapes"
     datasets: ClassVar[tuple[str, ...] | None] = DATASETS
     weights_shipped: ClassVar[bool] = True
+    weight_names: ClassVar[tuple[str, ...]] = (WEIGHTS_NAME,)
+    display_order: ClassVar[int] = 3  # next to fvd
+    drift_band: ClassVar[dict[str, float]] = {"abs": 1.0, "rel": 0.05}  # a Frechet distance, as fvd
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, extractor: Any = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
@@ -115,6 +120,11 @@ class ShapesClassifierScore(InceptionScoreBase):
     name: ClassVar[str] = "is_shapes"
     datasets: ClassVar[tuple[str, ...] | None] = DATASETS
     weights_shipped: ClassVar[bool] = True
+    weight_names: ClassVar[tuple[str, ...]] = (WEIGHTS_NAME,)
+    display_order: ClassVar[int] = 5  # next to is
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.05, "rel": 0.02}  # exp of a KL, as is
+    # real clips are recognisable and diverse: their value is the bound, and "more" is not better beyond it
+    best_rule: ClassVar[str] = "closest_to_real"
 
     def __init__(self, splits: int = 1, weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
@@ -168,7 +178,11 @@ class ShapesFactorConsistency(VideoMetric):
     requires_weights: ClassVar[bool] = True
     datasets: ClassVar[tuple[str, ...] | None] = DATASETS
     weights_shipped: ClassVar[bool] = True
+    weight_names: ClassVar[tuple[str, ...]] = (WEIGHTS_NAME,)
     name: ClassVar[str] = "factors_shapes"
+    display_order: ClassVar[int] = 2  # after the pixel-paired metrics, with lpips
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # bounded in [0, 1], as SSIM
+    real_bound: ClassVar[bool] = False  # a prediction against its true future: no score of the real clips alone
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, extractor: Any = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", batch_size: int = 64,

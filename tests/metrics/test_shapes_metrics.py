@@ -13,7 +13,7 @@ from benchmark.metrics.functional.frechet import frechet_distance_features
 from benchmark.metrics.functional.inception_score import inception_score
 from benchmark.metrics.shapes import (IS_FACTORS, ShapesClassifierScore, ShapesFactorConsistency,
                                       ShapesFrechetDistance)
-from benchmark.pipeline import applicable_metrics
+from benchmark.evaluate import applicable_metrics
 from benchmark.registry import METRICS
 
 NAMES = ("fvd_shapes", "is_shapes", "factors_shapes")
@@ -155,3 +155,39 @@ def test_the_pipeline_scores_moving_shapes_with_them(small_data_root, tmp_path):
     assert {"fvd_shapes", "is_shapes"} <= set(real["synthesis"]["metrics"])
     assert "factors_shapes_best" not in real["prediction"]["metrics"]  # paired: no real-data row
     assert np.isfinite(real["synthesis"]["metrics"]["fvd_shapes"]["value"])
+
+
+def test_their_facts_for_the_report_drift_check_and_cache_keys():
+    from benchmark.metrics import facts
+    from benchmark.stages.cache import weights_identity
+    from benchmark.utils import repo_root, sha256_file
+
+    assert facts.metric_class("factors_shapes_motion").name == "factors_shapes"
+    assert facts.metric_class("is_shapes").name == "is_shapes" and facts.metric_class("fvd_shapes").name == "fvd_shapes"
+    assert facts.best_rule("is_shapes") == "closest_to_real"  # the real clips' value is the bound
+    assert facts.direction("fvd_shapes") is False and facts.direction("factors_shapes_best") is True
+    assert not METRICS.get("factors_shapes").real_bound and METRICS.get("fvd_shapes").real_bound
+    shipped = sha256_file(repo_root() / "benchmark" / "assets" / "moving_shapes_evaluator.safetensors")
+    for name in NAMES:   # the shipped file's hash keys the evaluate stage
+        assert weights_identity([name], "pinned") == {"moving_shapes_evaluator": shipped}
+    assert weights_identity(["fvd_shapes"], "random")["moving_shapes_evaluator"] != shipped
+
+
+def test_feature_cache_keys_on_the_evaluator_weights_and_source(tmp_path, monkeypatch, evaluator):
+    from benchmark import sources
+    from benchmark.metrics.extractors import shapes_evaluator as SE
+    from benchmark.metrics.extractors.cache import FeatureCache
+
+    cache = FeatureCache(tmp_path)
+    pinned = cache.folder(evaluator)
+    nets = [SE.ShapesEvaluator(weights="random"), SE.ShapesEvaluator(network=SE.random_network(0)),
+            SE.ShapesEvaluator(network=SE.random_network(1))]
+    assert len({pinned, *map(cache.folder, nets)}) == 4   # another network never reads the pinned file's features
+    v = torch.rand(2, 16, 3, 32, 32)
+    first = cache(evaluator, v)
+    assert torch.equal(cache(evaluator, v), first) and (cache.hits, cache.misses) == (1, 1)
+    edited = SE.__file__                 # an edit of the network code: a fresh folder
+    real_read = sources.read_source
+    monkeypatch.setattr(sources, "read_source",
+                        lambda p: real_read(p) + (b"\n# edited\n" if str(p) == edited else b""))
+    assert FeatureCache(tmp_path).folder(evaluator) != pinned

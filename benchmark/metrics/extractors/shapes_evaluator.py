@@ -173,6 +173,18 @@ def load_weights(path: str | Path) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
     return net, meta
 
 
+def state_hash(net: nn.Module) -> str:
+    """sha256 over a network's state dict (names, dtypes, shapes and bytes, in order)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        t = v.detach().cpu().contiguous().reshape(-1)
+        h.update(f"{k}|{t.dtype}|{tuple(v.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def random_network(seed: int = 0) -> ShapesEvaluatorNet:
     """The network with PyTorch's default initialisation under a fixed seed (``--weights random``)."""
     with torch.random.fork_rng(devices=[]):
@@ -203,8 +215,10 @@ class ShapesEvaluator:
         from benchmark.weights import ResolvedWeights, get_weights
 
         if network is not None:
-            self.weights = ResolvedWeights(name=self.name, mode="given", path=None, sha256="in-memory network",
-                                           verified=False, comparable=False,
+            # a hash of the network's state, not a constant: the feature cache keys by it, and two
+            # in-memory networks must never share cached features
+            self.weights = ResolvedWeights(name=self.name, mode="given", path=None,
+                                           sha256=f"in-memory-{state_hash(network)}", verified=False, comparable=False,
                                            note="an in-memory evaluator network, not the pinned file")
             self.net, self.meta = network, {}
         else:
