@@ -34,7 +34,8 @@ class FeatureCache:
         self.root = Path(root)
         self.hits = 0
         self.misses = 0
-        self._folders: dict[int, Path] = {}
+        # id -> (extractor, folder): holding the extractor keeps its id from being reused by another one
+        self._folders: dict[int, tuple[Any, Path]] = {}
 
     def folder(self, extractor: Any) -> Path:
         if id(extractor) not in self._folders:
@@ -42,8 +43,8 @@ class FeatureCache:
 
             key = sha256_json({"weights": extractor.weights.sha256, "protocol": extractor.protocol(),
                                "source": source_hash(type(extractor))})
-            self._folders[id(extractor)] = self.root / extractor.name / key[:24]
-        return self._folders[id(extractor)]
+            self._folders[id(extractor)] = (extractor, self.root / extractor.name / key[:24])
+        return self._folders[id(extractor)][1]
 
     def __call__(self, extractor: Callable[[Tensor], Tensor], videos: Tensor) -> Tensor:
         path = self.folder(extractor) / f"{videos_hash(videos)}.npy"
