@@ -90,11 +90,13 @@ def test_i3d_same_padding_fast_paths_are_exact():
     from benchmark.metrics.extractors.i3d import max_pool_same, max_pool_same_fast
 
     g = torch.Generator().manual_seed(1)
-    for size in [(5, 14, 14), (4, 28, 28), (3, 14, 13), (8, 112, 112), (2, 7, 7)]:
+    for size in [(5, 14, 14), (4, 10, 10), (3, 14, 13), (8, 30, 30), (2, 7, 7), (1, 5, 5)]:
         x = torch.randn(2, 4, *size, generator=g)
         for kernel, stride in [((3, 3, 3), (1, 1, 1)), ((1, 3, 3), (1, 2, 2)), ((3, 3, 3), (2, 2, 2)),
-                               ((2, 2, 2), (2, 2, 2)), ((2, 2, 2), (1, 1, 1))]:
-            assert torch.equal(max_pool_same_fast(x, kernel, stride), max_pool_same(x, kernel, stride))
+                               ((2, 2, 2), (2, 2, 2)), ((2, 2, 2), (1, 1, 1)), ((5, 3, 1), (1, 1, 1))]:
+            want = max_pool_same(x, kernel, stride)
+            for layout in (torch.contiguous_format, torch.channels_last_3d):
+                assert torch.equal(max_pool_same_fast(x.contiguous(memory_format=layout), kernel, stride), want)
 
 
 # -- C3D ------------------------------------------------------------------------------------------

@@ -148,21 +148,47 @@ def _same_conv_padding(x: Tensor, kernel, stride) -> tuple[list[int] | None, tup
     return flat, (0,) * len(pads)
 
 
-def max_pool_same_fast(x: Tensor, kernel, stride) -> Tensor:
-    """:func:`max_pool_same` without a padded copy where torch's pooling gives the same windows:
-    symmetric TF padding -> the pool's own (implicitly -inf) padding; padding only after the end
-    with matching output sizes -> ``ceil_mode`` (the last window is clipped). Bitwise equal."""
-    kernel, stride = tuple(kernel), tuple(stride)
-    sizes = tuple(x.shape[2:])
+def _pool_same(x: Tensor, kernel: tuple[int, ...], stride: tuple[int, ...], pool) -> Tensor:
+    """TF SAME max pooling over the trailing ``len(kernel)`` dims with ``pool`` (``F.max_pool2d`` or
+    ``F.max_pool3d``), without a padded copy where torch's own padding gives the same windows:
+    symmetric padding -> the pool's padding (implicitly -inf); padding only after the end with
+    matching output sizes -> ``ceil_mode`` (the last window is clipped); else pad with -inf first."""
+    sizes = tuple(x.shape[-len(kernel):])
     pads = same_pads(sizes, kernel, stride)
     if all(a == b for a, b in pads):
-        return F.max_pool3d(x, kernel, stride, tuple(a for a, _ in pads))
+        return pool(x, kernel, stride, tuple(a for a, _ in pads))
     ceil_sizes = [-(-(n - k) // s) + 1 for n, k, s in zip(sizes, kernel, stride)]
     ceil_sizes = [m - 1 if (m - 1) * s >= n else m for m, n, s in zip(ceil_sizes, sizes, stride)]
     if (all(a == 0 for a, _ in pads) and all(n >= k for n, k in zip(sizes, kernel))
             and ceil_sizes == [-(-n // s) for n, s in zip(sizes, stride)]):
-        return F.max_pool3d(x, kernel, stride, 0, ceil_mode=True)
-    return max_pool_same(x, kernel, stride)
+        return pool(x, kernel, stride, 0, ceil_mode=True)
+    flat: list[int] = []
+    for a, b in reversed(pads):
+        flat += [a, b]
+    return pool(F.pad(x, flat, value=float("-inf")), kernel, stride)
+
+
+def max_pool_same_fast(x: Tensor, kernel, stride) -> Tensor:
+    """:func:`max_pool_same`, bitwise equal, several times faster on channels-last CPU tensors: a
+    max over a box is a max over time of maxima over (H, W), so the (H, W) part runs as a 2-D pool
+    on the ``(B*T, C, H, W)`` view (channels-last 3-D is channels-last 2-D there, no copy), and the
+    time part as in-place maxima of shifted views (stride 1) or a ``(k, 1, 1)`` pool."""
+    kt, kh, kw = kernel
+    st, sh, sw = stride
+    b, c, t, h, w = x.shape
+    if (kh, kw, sh, sw) != (1, 1, 1, 1):
+        y = _pool_same(x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w), (kh, kw), (sh, sw), F.max_pool2d)
+        x = y.view(b, t, c, *y.shape[-2:]).permute(0, 2, 1, 3, 4)
+    if (kt, st) == (1, 1):
+        return x
+    (before, after), = same_pads((t,), (kt,), (st,))
+    if st == 1 and before == after:  # odd kernel, symmetric: max with the neighbours at distance 1..before
+        out = x.clone(memory_format=torch.preserve_format)
+        for d in range(1, min(before, t - 1) + 1):
+            torch.maximum(out[:, :, d:], x[:, :, :-d], out=out[:, :, d:])
+            torch.maximum(out[:, :, :-d], x[:, :, d:], out=out[:, :, :-d])
+        return out
+    return _pool_same(x, (kt, 1, 1), (st, 1, 1), F.max_pool3d)
 
 
 class FusedUnit3D(nn.Module):
