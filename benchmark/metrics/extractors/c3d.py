@@ -9,6 +9,8 @@ Preprocessing (TGANv2): 16 frames, RGB -> BGR, values ``128·(2x − 1) + 128`` 
 bilinear resize to 112×112 (no crop; chainer ``F.resize_images``, corners aligned), minus the mean
 clip's ``[:, :, 8:120, 8:120]`` window. Network: 3×3×3 convs (pad 1) + ReLU, pool1 (1,2,2), pools 2–5
 (2,2,2) with chainer's ``cover_all`` (ceil mode: pool5 gives 1×4×4), fc6/fc7 + ReLU, fc8 logits.
+:class:`C3DProbabilities` runs :class:`FusedC3D` (conv+ReLU kernels, channels-last; no BatchNorm to
+fold), derived from the reference :class:`C3D` at load time and equal to it within 1e-4 (tested).
 """
 
 from __future__ import annotations

@@ -13,6 +13,14 @@ converter (:mod:`benchmark.metrics.extractors.convert_i3d`) writes these keys fr
 
 Embedding = the 400-d pre-softmax logits averaged over time (``RGB/inception_i3d/Mean:0``).
 Input to :class:`InceptionI3d`: ``(B, 3, T, 224, 224)`` in [-1, 1], T >= 9.
+
+:class:`InceptionI3d` is the reference (it loads the weight file and mirrors the TF graph);
+:class:`I3DFeatures` runs :class:`FusedInceptionI3d`, derived from it at load time for inference:
+BatchNorm folded into the convolutions (Sonnet's eps 1e-3, offset only), conv+ReLU kernels, the three
+1x1x1 reductions of each block as one convolution, SAME padding done by the convolutions and pools
+themselves where TF's is symmetric (the 7x7x7/2 stem still pads its 3-channel input first), max
+pools as 2-D pools plus maxima over time. Equal to the reference within float32 rounding (tested
+to 1e-4); ``benchmarks/fvd_perf.py`` times both.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Built from torchvision's Inception v3 with pytorch-fid's public FID blocks (``FI
 which reproduce the TF graph's pooling), weights from the pinned ``pt_inception-2015-12-05-6726825d.pth``.
 Frames: 0..255, TF1 bilinear resize to 299x299, ``(x - 128) / 128``; gray repeated to 3 channels.
 Outputs per frame: 2048-d pool features (FID) and the 1008 logits *without* the fc bias (IS), as
-torch-fidelity's ``logits_unbiased``.
+torch-fidelity's ``logits_unbiased``. By default every ``BasicConv2d`` (conv, BatchNorm eps 1e-3,
+ReLU) runs with its BatchNorm folded and its ReLU in the convolution's kernel, channels-last
+(:func:`fold_batchnorms`), equal to the unfolded network within 1e-4 (tested).
 """
 
 from __future__ import annotations
