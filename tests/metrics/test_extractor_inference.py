@@ -66,7 +66,8 @@ def i3d_reference(i3d_file):
     return clips, [ref(c) for c in clips]
 
 
-@pytest.mark.parametrize("fused_kernel", [True, False], ids=["onednn_conv_relu", "conv_then_relu"])
+@pytest.mark.parametrize("fused_kernel", [True, pytest.param(False, marks=pytest.mark.slow)],
+                         ids=["onednn_conv_relu", "conv_then_relu"])
 def test_i3d_fused_equals_reference(i3d_file, i3d_reference, fused_kernel, both_cpu_kernels):
     from benchmark.metrics.extractors.i3d import FusedInceptionI3d, I3DFeatures
 
