@@ -380,8 +380,8 @@ class I3DFeatures:
             net.load_state_dict(load_weights_file(self.weights.path))
         net.eval().requires_grad_(False)
         self.model = FusedInceptionI3d(net) if fused else net
-        # channels_last_3d: oneDNN's (and cuDNN's tensor-core) layout for 3-D convolutions, several
-        # times faster than NCDHW on CPU
+        # channels_last_3d: the layout oneDNN's and cuDNN's (tensor-core) 3-D convolutions want; on
+        # this 2-core CPU ~1.1x faster than NCDHW for the reference network
         self.model.to(self.device, memory_format=torch.channels_last_3d)
         self.batch_size, self.fused, self.precision = batch_size, bool(fused), precision
 
