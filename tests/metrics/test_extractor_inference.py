@@ -263,3 +263,24 @@ def test_folded_conv_matches_conv_bn_relu_on_both_kernels(both_cpu_kernels):
             inference.set_fused_cpu_kernel(fused_kernel)
             out = inference.FoldedConv.from_modules(conv, bn)(x.contiguous(memory_format=inference.channels_last(x)))
             assert max_abs(out, ref) <= TOL
+
+
+def test_split_across_threads_keeps_order_and_restores_thread_settings():
+    import threading
+
+    streams = torch.get_num_threads()
+    if streams < 2:
+        pytest.skip("needs 2 or more intra-op threads")
+    seen = []
+
+    def double(chunk):
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        return chunk * 2
+
+    x = torch.arange(14.0).view(7, 2)
+    assert torch.equal(inference.split_across_threads(double, x), x * 2)
+    assert len(seen) == streams and len({t for t, _ in seen}) == streams and all(n == 1 for _, n in seen)
+    assert torch.get_num_threads() == streams
+    seen.clear()
+    assert torch.equal(inference.split_across_threads(double, x[:1]), x[:1] * 2)  # fewer items: one call
+    assert seen == [(threading.get_ident(), streams)]

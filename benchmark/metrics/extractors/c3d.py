@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from benchmark.metrics.extractors import check_state_shapes
 from benchmark.metrics.extractors.inference import (FoldedConv, autocast, check_precision, choose_batch_size,
-                                                     not_comparable_reason)
+                                                     not_comparable_reason, split_across_threads)
 from benchmark.video import VideoFormatError
 
 NUM_CLASSES = 101
@@ -180,7 +180,8 @@ class C3DProbabilities:
 
     def execution(self) -> dict[str, Any]:
         return {"network": "fused (conv+ReLU kernels, channels-last)" if self.fused else "reference",
-                "device": str(self.device), "batch_size": self.batch_size or "auto", "precision": self.precision}
+                "device": str(self.device), "batch_size": self.batch_size or "auto", "precision": self.precision,
+                "cpu_threads": "single-threaded streams over the batch (inference.split_across_threads)"}
 
     def preprocess(self, videos: Tensor) -> Tensor:
         n, t, c, h, w = videos.shape
@@ -197,13 +198,15 @@ class C3DProbabilities:
 
     def logits(self, videos: Tensor) -> Tensor:
         """fc8 logits ``(N, 101)`` float32 (the network's output before the float64 softmax)."""
+        def run(x: Tensor) -> Tensor:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                return self.model(x).float()
+
         out = []
         step = self.batch_for()
         with torch.inference_mode():
             for i in range(0, len(videos), step):
-                x = self.preprocess(videos[i:i + step])
-                with autocast(self.device, self.precision):
-                    out.append(self.model(x).float().cpu())
+                out.append(split_across_threads(run, self.preprocess(videos[i:i + step])).cpu())
         return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
     def __call__(self, videos: Tensor) -> Tensor:

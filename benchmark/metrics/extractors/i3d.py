@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from benchmark.metrics.extractors.inference import (autocast, check_precision, choose_batch_size, conv_relu,
-                                                     not_comparable_reason)
+                                                     not_comparable_reason, split_across_threads)
 from benchmark.metrics.extractors.tf_ops import pad_same, same_pads, tf1_resize_bilinear
 from benchmark.video import VideoFormatError
 
@@ -353,6 +353,8 @@ class I3DFeatures:
         batch_size: videos per forward pass (None: chosen for the device, see
             :func:`~benchmark.metrics.extractors.inference.choose_batch_size`).
         fused: run :class:`FusedInceptionI3d` (default) instead of the reference :class:`InceptionI3d`.
+        split_threads: on CPU, run each batch as single-threaded streams (default; see
+            :func:`~benchmark.metrics.extractors.inference.split_across_threads`).
         precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` (GPU; not comparable with
             float32 numbers, see :mod:`~benchmark.metrics.extractors.inference`).
     """
@@ -367,7 +369,8 @@ class I3DFeatures:
     BYTES_PER_FRAME = 4 * 4 * 700_000
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, device: str = "cpu",
-                 batch_size: int | None = None, fused: bool = True, precision: str = "float32") -> None:
+                 batch_size: int | None = None, fused: bool = True, precision: str = "float32",
+                 split_threads: bool = True) -> None:
         from benchmark.weights import get_weights
 
         self.device = torch.device(device)
@@ -384,6 +387,7 @@ class I3DFeatures:
         # this 2-core CPU ~1.1x faster than NCDHW for the reference network
         self.model.to(self.device, memory_format=torch.channels_last_3d)
         self.batch_size, self.fused, self.precision = batch_size, bool(fused), precision
+        self.split_threads = bool(split_threads)
 
     @property
     def comparable(self) -> bool:
@@ -392,6 +396,15 @@ class I3DFeatures:
     @property
     def not_comparable_reason(self) -> str:
         return not_comparable_reason(self.precision, self.weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The network on preprocessed clips ``(B, 3, T, 224, 224)`` -> ``(B, 400)`` (inference mode,
+        this extractor's precision; on CPU split across threads when ``split_threads``)."""
+        def run(xs: Tensor) -> Tensor:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                return self.model(xs.contiguous(memory_format=torch.channels_last_3d))
+
+        return split_across_threads(run, x) if self.split_threads else run(x)
 
     def batch_for(self, frames: int) -> int:
         """Videos per forward pass for clips of ``frames`` frames on this device."""
@@ -415,6 +428,9 @@ class I3DFeatures:
         return {"network": "fused (BatchNorm folded, conv+ReLU kernels)" if self.fused else "reference",
                 "memory_format": "channels_last_3d", "device": str(self.device),
                 "batch_size": self.batch_size or f"auto (CPU {self.CPU_BATCH}; GPU by free memory, <= {self.MAX_BATCH})",
+                **({"cpu_threads": (f"{torch.get_num_threads()} single-threaded streams over the batch"
+                                    if self.split_threads else f"{torch.get_num_threads()} intra-op threads")}
+                   if self.device.type == "cpu" else {}),
                 "precision": self.precision}
 
     def __call__(self, videos: Tensor) -> Tensor:
@@ -422,8 +438,7 @@ class I3DFeatures:
         step = self.batch_for(videos.shape[1])
         with torch.inference_mode():
             for i in range(0, len(videos), step):
-                x = preprocess(videos[i:i + step].to(self.device))
-                with autocast(self.device, self.precision):
-                    y = self.model(x.to(memory_format=torch.channels_last_3d))
-                out.append(y.double().cpu())
-        return torch.cat(out)  # outside inference_mode: an ordinary tensor if out else torch.zeros(0, self.dim, dtype=torch.float64)
+                out.append(self.forward(preprocess(videos[i:i + step].to(self.device))).double().cpu())
+        if not out:
+            return torch.zeros(0, self.dim, dtype=torch.float64)
+        return torch.cat(out)  # outside inference_mode: an ordinary tensor

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.metrics.extractors.inference import (FoldedConv, autocast, check_precision, choose_batch_size,
-                                                     not_comparable_reason)
+                                                     not_comparable_reason, split_across_threads)
 from benchmark.metrics.extractors.tf_ops import tf1_resize_bilinear
 
 RESOLUTION = 299
@@ -124,7 +124,8 @@ class InceptionFrameFeatures:
     def execution(self) -> dict[str, Any]:
         return {"network": "fused (BatchNorm folded, conv+ReLU kernels, channels-last)" if self.fused
                 else "reference", "device": str(self.device), "batch_size": self.batch_size or "auto",
-                "precision": self.precision}
+                "precision": self.precision,
+                "cpu_threads": "single-threaded streams over the batch (inference.split_across_threads)"}
 
     def _frames(self, videos: Tensor) -> Tensor:
         n, t, c, h, w = videos.shape
@@ -133,24 +134,26 @@ class InceptionFrameFeatures:
             x = x.expand(-1, 3, -1, -1)
         return (tf1_resize_bilinear(x, (RESOLUTION, RESOLUTION)) - 128.0) / 128.0
 
+    def _pool(self, x: Tensor) -> Tensor:
+        """Frames ``(M, 3, 299, 299)`` -> 2048-d pool features ``(M, 2048)`` float32."""
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            if self.fused:
+                x = x.contiguous(memory_format=torch.channels_last)
+            for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                         "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+                         "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+                x = getattr(self.net, name)(x)
+            return F.adaptive_avg_pool2d(x.float(), 1).flatten(1)
+
     def pool_and_logits(self, videos: Tensor) -> tuple[Tensor, Tensor]:
         feats, logits = [], []
         frames = self._frames(videos)
-        net = self.net
         step = self.batch_for()
         with torch.inference_mode():
             for i in range(0, len(frames), step):
-                x = frames[i:i + step]
-                if self.fused:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with autocast(self.device, self.precision):
-                    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                                 "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
-                                 "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
-                        x = getattr(net, name)(x)
-                pool = F.adaptive_avg_pool2d(x.float(), 1).flatten(1).double()
+                pool = split_across_threads(self._pool, frames[i:i + step]).double()
                 feats.append(pool.cpu())
-                logits.append((pool @ net.fc.weight.double().T).cpu())  # no bias, as torch-fidelity
+                logits.append((pool @ self.net.fc.weight.double().T).cpu())  # no bias, as torch-fidelity
         return torch.cat(feats), torch.cat(logits)  # outside inference_mode: ordinary tensors
 
     def __call__(self, videos: Tensor) -> Tensor:

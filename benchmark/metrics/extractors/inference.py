@@ -12,6 +12,10 @@ from it at load time:
   the same pattern); elsewhere ``F.conv*d`` followed by an in-place ReLU.
 * **Channels-last** — ``(N, C, ...)`` tensors stored channels-innermost, the layout oneDNN and
   cuDNN's tensor-core kernels want.
+* **CPU threads** — with T intra-op threads and at least T items, :func:`split_across_threads` runs
+  the batch as T independent single-threaded streams instead of T threads meeting at a barrier in
+  every layer: a core the OS lends to another process for a while then stalls only its own slice
+  (on this shared 2-core machine ~1.2x more clips/s under load).
 
 These reorder float32 rounding only: each extractor's test holds the fused output to the reference
 network's within 1e-4 (max abs) on random weights in the real file layout. The feature cache
@@ -37,7 +41,9 @@ True
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ContextManager, Sequence
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, ContextManager, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -169,3 +175,48 @@ def choose_batch_size(device: torch.device | str, bytes_per_item: float, cpu: in
         return int(cpu)
     free, _ = torch.cuda.mem_get_info(device)
     return int(max(1, min(limit, free * memory_fraction // max(bytes_per_item, 1.0))))
+
+
+# -- CPU threads ----------------------------------------------------------------------------------
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _single_threaded_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads, each set to one intra-op thread once, when it starts."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            saved = torch.get_num_threads()
+            started = threading.Barrier(workers + 1)
+
+            def start() -> None:
+                torch.set_num_threads(1)  # this thread's OpenMP/MKL threads (also torch's default for new threads)
+                started.wait()
+
+            if _POOL is not None:
+                _POOL.shutdown(wait=True)
+            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="vidbench-extract", initializer=start)
+            for _ in range(workers):  # start every thread now, so none changes thread settings later
+                _POOL.submit(lambda: None)
+            started.wait()
+            torch.set_num_threads(saved)  # restore torch's default for threads created later
+        return _POOL
+
+
+def split_across_threads(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``fn(x)`` for a batch ``x``, on CPU as ``torch.get_num_threads()`` single-threaded streams
+    over slices of the batch (concatenated in order); else, or with fewer items than threads, one
+    call. ``fn`` must set up its own grad/inference and autocast modes: they are per thread."""
+    streams = torch.get_num_threads()
+    if x.device.type != "cpu" or streams < 2 or len(x) < streams:
+        return fn(x)
+    pool = _single_threaded_pool(streams - 1)
+    chunks = x.tensor_split(streams)
+    futures = [pool.submit(fn, c) for c in chunks[1:]]
+    torch.set_num_threads(1)
+    try:
+        first = fn(chunks[0])
+    finally:
+        torch.set_num_threads(streams)
+    return torch.cat([first] + [f.result() for f in futures])
