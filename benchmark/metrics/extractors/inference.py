@@ -191,7 +191,11 @@ def _single_threaded_pool(workers: int) -> ThreadPoolExecutor:
             started = threading.Barrier(workers + 1)
 
             def start() -> None:
-                torch.set_num_threads(1)  # this thread's OpenMP/MKL threads (also torch's default for new threads)
+                # torch sets a thread's count from its global default on the thread's first use: let
+                # that happen now, then override it for this thread (set_num_threads also changes the
+                # global default, which is restored below)
+                torch.get_num_threads()
+                torch.set_num_threads(1)
                 started.wait()
 
             if _POOL is not None:
