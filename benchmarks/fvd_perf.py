@@ -6,11 +6,11 @@
 Prints, one JSON object per line:
 
 * ``i3d``: clips/s of the I3D forward on 16x64x64 clips (resized to 16x224x224 as FVD does) for the
-  plain reference network (channels-last, intra-op threads: the forward before this optimisation)
-  and the optimised one (BatchNorm folded, conv+ReLU kernels, merged 1x1x1 reductions, cheaper max
-  pools, the batch split across single-threaded streams), plus the optimised network on intra-op
-  threads to show what the thread split adds; timed in alternation in this run (so machine load
-  hits all alike); their FLOPs per clip (``torch.utils.flop_counter``); the achieved GFLOP/s; a conv3d peak
+  plain reference network (channels-last, intra-op threads, batch 8: the forward before this
+  optimisation) and the optimised one (BatchNorm folded, conv+ReLU kernels, merged 1x1x1
+  reductions, cheaper max pools, the batch split across single-threaded streams, the CPU batch
+  size), plus two in-between variants that show what the batch size and the thread split add;
+  timed in alternation in this run (so machine load hits all alike); their FLOPs per clip (``torch.utils.flop_counter``); the achieved GFLOP/s; a conv3d peak
   measured in the same run (the best GFLOP/s of a large 3x3x3 convolution of I3D's own shape on the
   fastest kernel) and the ceiling it implies (clips/s if every FLOP ran at that peak).
   Goal: optimised/plain >= 2 in float32.
@@ -106,41 +106,53 @@ def _timed_cpu(fn) -> tuple[float, float]:
 
 
 def i3d_throughput(n: int, batch: int, rounds: int) -> dict:
-    """Plain vs optimised I3D forward, alternating whole passes over the same preprocessed batches."""
+    """Plain vs optimised I3D forward, alternating whole passes over the same preprocessed clips.
+
+    Variants (name: network, CPU threads, clips per forward pass):
+    ``plain``: reference, intra-op, ``batch`` (the forward before this work, batch 8 by default);
+    ``plain_small_batch``: reference, intra-op, the optimised batch (what the batch size alone gives);
+    ``optimised_intra_op``: fused, intra-op, ``batch``; ``optimised``: fused, streams, the batch
+    :class:`I3DFeatures` chooses for this device.
+    """
     from benchmark.metrics.extractors.i3d import I3DFeatures, preprocess
 
-    nets = {"plain": I3DFeatures(weights="random", fused=False, split_threads=False).forward,
-            "optimised": I3DFeatures(weights="random").forward,
-            "optimised_intra_op": I3DFeatures(weights="random", split_threads=False).forward}
-    modules = {"plain": I3DFeatures(weights="random", fused=False).model,
-               "optimised": I3DFeatures(weights="random").model}
-    x = clips(n)
-    batches = [preprocess(x[i:i + batch]).contiguous(memory_format=torch.channels_last_3d)
-               for i in range(0, n, batch)]
-    times: dict[str, list[float]] = {k: [] for k in nets}
-    cpu: dict[str, list[float]] = {k: [] for k in nets}
-    with torch.inference_mode():
-        for net in nets.values():  # oneDNN builds its kernels per input shape on first use
-            net(batches[0])
-        for _ in range(rounds):
-            for name, net in nets.items():
-                wall, used = _timed_cpu(lambda: [net(b) for b in batches])
-                times[name].append(wall)
-                cpu[name].append(used)
-        ref = nets["plain"](batches[0])
-        diff = float((nets["optimised"](batches[0]) - ref).abs().max())
-    flops = {k: flops_per_clip(modules[k.replace("_intra_op", "")], batches[0]) for k in nets}
-    out: dict = {"clip": f"{FRAMES}x{SIZE}x{SIZE} -> {FRAMES}x224x224", "videos": n, "batch": batch,
-                 "rounds": rounds, "max_abs_diff": diff}
-    for k in nets:
+    chosen = I3DFeatures(weights="random").batch_for(FRAMES)
+    plain = I3DFeatures(weights="random", fused=False, split_threads=False)
+    fused = I3DFeatures(weights="random")
+    fused_intra = I3DFeatures(weights="random", split_threads=False)
+    fused_intra.model = fused.model  # one set of weights for both fused variants
+    variants = {"plain": (plain.forward, batch), "plain_small_batch": (plain.forward, chosen),
+                "optimised_intra_op": (fused_intra.forward, batch), "optimised": (fused.forward, chosen)}
+    x = preprocess(clips(n)).contiguous(memory_format=torch.channels_last_3d)
+
+    def passes(fn, b: int) -> None:
+        for i in range(0, n, b):
+            fn(x[i:i + b])
+
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    for fn, b in variants.values():  # oneDNN builds its kernels per input shape on first use
+        fn(x[:b])
+    for _ in range(rounds):
+        for name, (fn, b) in variants.items():
+            wall, used = _timed_cpu(lambda: passes(fn, b))
+            times[name].append(wall)
+            cpu[name].append(used)
+    diff = float((fused.forward(x[:batch]) - plain.forward(x[:batch])).abs().max())
+    flops = {"plain": flops_per_clip(plain.model, x), "optimised": flops_per_clip(fused.model, x)}
+    out: dict = {"clip": f"{FRAMES}x{SIZE}x{SIZE} -> {FRAMES}x224x224", "videos": n, "rounds": rounds,
+                 "max_abs_diff": diff}
+    for k, (_, b) in variants.items():
+        f = flops["plain" if k.startswith("plain") else "optimised"]
         med = statistics.median(times[k])
-        out[k] = {"clips_per_s": n / med, "clips_per_s_best": n / min(times[k]), "gflop_per_clip": flops[k] / 1e9,
-                  "gflops_per_s": flops[k] * n / med / 1e9, "cpu_s_per_clip": statistics.median(cpu[k]) / n}
-    paired = [p / o for p, o in zip(times["plain"], times["optimised"])]
-    out["optimised_over_plain"] = statistics.median(paired)
-    out["optimised_over_plain_rounds"] = [round(r, 3) for r in paired]
-    out["optimised_intra_op_over_plain"] = statistics.median(
-        p / o for p, o in zip(times["plain"], times["optimised_intra_op"]))
+        out[k] = {"batch": b, "clips_per_s": n / med, "clips_per_s_best": n / min(times[k]),
+                  "gflop_per_clip": f / 1e9, "gflops_per_s": f * n / med / 1e9,
+                  "cpu_s_per_clip": statistics.median(cpu[k]) / n}
+    for k in ("optimised", "optimised_intra_op", "plain_small_batch"):
+        paired = [p / o for p, o in zip(times["plain"], times[k])]
+        out[f"{k}_over_plain"] = statistics.median(paired)
+        if k == "optimised":
+            out["optimised_over_plain_rounds"] = [round(r, 3) for r in paired]
     out["optimised_over_plain_cpu_time"] = statistics.median(p / o for p, o in zip(cpu["plain"], cpu["optimised"]))
     return out
 
@@ -232,7 +244,7 @@ def main() -> int:
     gflop = i3d["optimised"]["gflop_per_clip"]
     i3d["conv3d_peak"] = {**peak, "ceiling_clips_per_s": peak["gflops_per_s"] / gflop,
                           **{f"{k}_share_of_peak": i3d[k]["gflops_per_s"] / peak["gflops_per_s"]
-                             for k in ("plain", "optimised", "optimised_intra_op")}}
+                             for k in ("plain", "plain_small_batch", "optimised_intra_op", "optimised")}}
     emit("i3d", i3d)
     emit("pipeline", pipeline_overhead(args.videos, args.batch, args.rounds))
     if not args.skip_memory:
