@@ -4,6 +4,12 @@ edit of the network code never serves stale features). A second evaluation again
 split reads the features instead of running the network again.
 
 Layout: ``<root>/<extractor>/<key of weights+protocol>/<sha256 of the batch>.npy`` (float64).
+
+What enters the key is decided by the extractor's ``protocol()``: what is computed (network,
+preprocessing, weights, compute precision). How it is computed does not: the fused inference network
+and the reference one, devices, batch sizes and thread counts differ in float32 rounding only (held
+within 1e-4 by tests/metrics/test_extractor_inference.py) and share a key, while ``precision``
+(bfloat16/float16 change features by ~1e-2) is part of it.
 """
 
 from __future__ import annotations
