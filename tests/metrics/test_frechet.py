@@ -136,3 +136,22 @@ def test_fvd_random_weights_is_labelled_not_comparable_and_checks_frames():
     assert v.value == pytest.approx(0.0, abs=1e-6)
     assert v.extra["comparable"] is False and v.extra["weights"] == "random"
     assert m.protocol()["features"]["weights"]["mode"] == "random"
+
+
+def test_different_covariances_match_scipy_sqrtm_and_the_diagonal_closed_form():
+    """Unequal covariances exercise the trace term (equal ones reduce it to Tr(S)); no pytorch-fid needed."""
+    linalg = pytest.importorskip("scipy.linalg", reason="scipy is needed for the sqrtm reference")
+    g = torch.Generator().manual_seed(2)
+    d = 12
+    a, b = (torch.randn(d, d, generator=g, dtype=torch.float64) for _ in range(2))
+    s1, s2 = a @ a.T + 0.5 * torch.eye(d, dtype=torch.float64), b @ b.T * 2 + 0.1 * torch.eye(d, dtype=torch.float64)
+    mu1, mu2 = torch.randn(d, generator=g, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+    covmean = linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    ref = float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-9)
+    assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(ref, rel=1e-9)  # symmetric
+    # diagonal covariances: FD = |mu1 - mu2|^2 + sum_i (sqrt(v1_i) - sqrt(v2_i))^2
+    v1 = torch.rand(d, generator=g, dtype=torch.float64) * 4 + 0.1
+    v2 = torch.rand(d, generator=g, dtype=torch.float64) * 9 + 0.1
+    closed = float(((mu1 - mu2) ** 2).sum() + ((v1.sqrt() - v2.sqrt()) ** 2).sum())
+    assert frechet_distance(mu1, torch.diag(v1), mu2, torch.diag(v2)) == pytest.approx(closed, rel=1e-10)
