@@ -151,6 +151,7 @@ class FrameFrechetInceptionDistance(FrechetFeatureMetric):
     display_order: ClassVar[int] = 4
     drift_band: ClassVar[dict[str, float]] = {"abs": 1.0, "rel": 0.05}
     weight_names: ClassVar[tuple[str, ...]] = ("inception_fid",)
+    same_length: ClassVar[bool] = False  # frames are pooled: clips of different lengths are fine
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, extractor: Any = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", **kwargs: Any) -> None:
