@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -16,6 +17,7 @@ from benchmark.video import VideoFormatError
 
 @pytest.fixture()
 def i3d_file(tmp_path):
+    pytest.importorskip("safetensors", reason="the converted I3D weights are a safetensors file (pip install safetensors)")
     from safetensors.torch import save_file
 
     state = init_random_(InceptionI3d(), seed=3).state_dict()
@@ -101,7 +103,9 @@ def test_cli_status_and_install(pinned, capsys):
 
     assert main(["weights", "status", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["i3d_kinetics400"]["state"] == "missing" and rows["lpips_alex_v0.1"]["state"] == "verified"
+    assert rows["i3d_kinetics400"]["state"] == "missing"
+    if importlib.util.find_spec("lpips") is not None:  # its linear layers ship in the lpips wheel
+        assert rows["lpips_alex_v0.1"]["state"] == "verified"
     assert main(["weights", "install", "i3d_kinetics400", str(pinned)]) == 0
     capsys.readouterr()
     main(["weights", "status", "--json"])
