@@ -145,7 +145,8 @@ class VideoMetric(torchmetrics.Metric):
         if len(seen["real"] | seen["fake"]) > 1:
             name = getattr(self, "name", type(self).__name__)
             raise VideoFormatError(
-                f"{name}: real clips have T={sorted(seen['real'])} frames and generated clips T={sorted(seen['fake'])}; "
+                f"{name}: real clips have T={sorted(seen['real'])} frames and generated clips "
+                f"T={sorted(seen['fake'])}; "
                 f"{name} compares clips of one length: give both sides the same frames (e.g. crop both to the "
                 f"shorter length, context frames included on both or on neither)")
 

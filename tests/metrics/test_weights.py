@@ -17,7 +17,8 @@ from benchmark.video import VideoFormatError
 
 @pytest.fixture()
 def i3d_file(tmp_path):
-    pytest.importorskip("safetensors", reason="the converted I3D weights are a safetensors file (pip install safetensors)")
+    pytest.importorskip("safetensors",
+                        reason="the converted I3D weights are a safetensors file (pip install safetensors)")
     from safetensors.torch import save_file
 
     state = init_random_(InceptionI3d(), seed=3).state_dict()
