@@ -21,6 +21,7 @@ False
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -117,12 +118,18 @@ def default_path(spec: WeightsSpec) -> Path:
 
 
 def content_hash(path: Path) -> str:
-    """sha256 of a file; for a directory (TF hub module) the sha256 of its saved_model.pb."""
+    """sha256 of a file; for a directory (TF hub module) the sha256 over every file in it
+    (``saved_model.pb``, ``tfhub_module.pb`` and ``variables/``: the weights live in ``variables/``),
+    as lines ``relative/path <sha256 of the file>`` in sorted path order."""
     if path.is_dir():
         pb = path / "saved_model.pb"
         if not pb.is_file():
             raise WeightsError(f"{path}: not a SavedModel/hub module directory (no saved_model.pb)")
-        return sha256_file(pb)
+        files = sorted(f for f in path.rglob("*") if f.is_file())
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f"{f.relative_to(path).as_posix()} {sha256_file(f)}\n".encode())
+        return h.hexdigest()
     return sha256_file(path)
 
 

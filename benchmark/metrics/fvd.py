@@ -63,9 +63,12 @@ class FrechetFeatureMetric(VideoMetric):
     higher_is_better: ClassVar[bool] = False
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = ""
+    #: refuse real and generated clips of different lengths (FVD: yes; per-frame FID pools frames: no)
+    same_length: ClassVar[bool] = True
 
     def __init__(self, extractor: Any = None, cache_dir: str | Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._add_length_states()
         self._use_extractor(extractor, cache_dir)
         d = extractor.dim
         for s in SIDES:
@@ -99,7 +102,11 @@ class FrechetFeatureMetric(VideoMetric):
     def update(self, videos: Tensor, real: bool) -> None:  # type: ignore[override]
         """Add videos ``(N, T, C, H, W)`` in [0, 1] to the real or the fake side."""
         check_videos(videos, "real" if real else "fake")
+        if self.same_length:
+            self._check_lengths(videos.shape[1], real)
         self.update_features(self.features(videos), real)
+        if self.same_length:
+            self._record_length(videos.shape[1], real)
 
     def side_moments(self, side: str) -> tuple[Tensor, Tensor]:
         return moments(getattr(self, f"{side}_n"), getattr(self, f"{side}_sum"), getattr(self, f"{side}_outer"))
@@ -109,6 +116,8 @@ class FrechetFeatureMetric(VideoMetric):
         if n_real < 2 or n_fake < 2:
             raise RuntimeError(f"{self.name}: needs at least 2 real and 2 fake feature vectors, got "
                                f"{n_real} real and {n_fake} fake")
+        if self.same_length:
+            self._check_lengths()  # also after merging the states of other processes
         value = frechet_distance(*self.side_moments("real"), *self.side_moments("fake"))
         w = self.extractor.weights
         extra = {"n_real": n_real, "n_fake": n_fake, "comparable": self.comparable,

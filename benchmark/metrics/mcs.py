@@ -200,6 +200,7 @@ class MotionConsistencyScore(VideoMetric):
                 self.add_state(f"{s}_{what}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_pairs", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_videos", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self._add_length_states()
 
     @property
     def comparable(self) -> bool:
@@ -219,6 +220,7 @@ class MotionConsistencyScore(VideoMetric):
         setattr(self, f"{s}_video_sum", getattr(self, f"{s}_video_sum") + sums.sum(0) / (frames - 1))
         setattr(self, f"{s}_pairs", getattr(self, f"{s}_pairs") + n * (frames - 1))
         setattr(self, f"{s}_videos", getattr(self, f"{s}_videos") + n)
+        self._record_length(frames, real, strict=False)
 
     def update(self, videos: Tensor, real: bool) -> None:  # type: ignore[override]
         """Add videos ``(N, T, C, H, W)`` in [0, 1], T >= 2, to the real or the generated side."""
@@ -238,6 +240,7 @@ class MotionConsistencyScore(VideoMetric):
         n_real, n_fake = int(self.real_videos), int(self.fake_videos)
         if n_real == 0 or n_fake == 0:
             raise RuntimeError(f"mcs: needs real and generated videos, got {n_real} real and {n_fake} generated")
+        self._check_length_ranges()  # each side may mix lengths (see averaging); the sides must agree
         d2 = float((self.mean_difference("real") - self.mean_difference("fake")).square().sum())
         total = self.offset + d2
         value = math.log10(total) if total > 0 else -math.inf

@@ -157,7 +157,10 @@ def test_not_comparable_labelled_and_never_best(report):
     gamma = next(r for r in pred["rows"] if r["attrs"]["data-method"] == "gamma")
     # beta has the highest PSNR and lowest LPIPS/FVD, yet alpha is best among comparable runs
     for metric, winner in (("psnr_best", alpha), ("lpips_best", alpha), ("fvd", alpha), ("ssim_best", gamma)):
-        assert "best" in winner["cells"][names.index(metric)]["attrs"]["class"].split(), metric
+        col = names.index(metric)
+        marked = [r["attrs"]["data-method"] for r in pred["rows"]
+                  if "best" in r["cells"][col]["attrs"].get("class", "").split()]
+        assert marked == [winner["attrs"]["data-method"]], (metric, marked)  # the winner, and no other row
 
 
 def test_real_row_is_pinned(report):

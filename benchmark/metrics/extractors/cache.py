@@ -1,4 +1,4 @@
-"""On-disk feature cache keyed by content: sha256 of the videos' uint8 bytes, the network's weights
+"""On-disk feature cache keyed by content: sha256 of the videos' exact bytes, the network's weights
 hash, its protocol and the source of the extractor's code (every project module it imports, so an
 edit of the network code never serves stale features). A second evaluation against the same real
 split reads the features instead of running the network again.
@@ -26,10 +26,12 @@ from benchmark.utils import atomic_path, sha256_json
 
 
 def videos_hash(videos: Tensor) -> str:
-    """sha256 of a float [0, 1] batch as the uint8 videos it came from (shape included)."""
-    u8 = (videos.detach().cpu().float() * 255.0).round().clamp(0, 255).to(torch.uint8).contiguous().numpy()
-    h = hashlib.sha256(f"{u8.shape}|".encode())
-    h.update(memoryview(u8).cast("B"))
+    """sha256 of a batch's exact bytes, dtype and shape included. Float input is never rounded to
+    uint8 first: generated videos are floats, and two that round to the same 8-bit values still
+    give different features."""
+    a = videos.detach().cpu().contiguous().numpy()
+    h = hashlib.sha256(f"{a.dtype}|{a.shape}|".encode())
+    h.update(memoryview(a).cast("B"))
     return h.hexdigest()
 
 

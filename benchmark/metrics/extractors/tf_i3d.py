@@ -153,16 +153,16 @@ class TFHubI3DFeatures:
             raise UserError("the TF reference backend runs the pinned module only (no --weights random)")
         from benchmark.weights import ResolvedWeights, check_hash, content_hash, get_spec
 
+        path = resolve_module(module)
+        # the whole module (saved_model.pb and variables/) against the pin, before TF is loaded: a
+        # mismatch raises WeightsError, as for the torch weights; with nothing pinned the module is
+        # recorded by its hash and labelled not comparable
+        digest = content_hash(path)
+        spec = get_spec("i3d_kinetics400_tfhub")
+        verified = check_hash(spec, digest, path)
         tf = _tf()
         import tensorflow_hub as hub
 
-        path = resolve_module(module)
-        digest = content_hash(path)
-        spec = get_spec("i3d_kinetics400_tfhub")
-        try:
-            verified = check_hash(spec, digest, path)
-        except Exception:
-            verified = False  # an explicit module (e.g. a replica): recorded, not comparable
         self.weights = ResolvedWeights(name=spec.name, mode="pinned", path=str(path), sha256=digest,
                                        verified=verified, comparable=verified,
                                        note="" if verified else "module hash not pinned")
