@@ -154,8 +154,10 @@ class ShapesClassifierScore(InceptionScoreBase):
         return {"name": self.name, "kind": self.kind, "higher_is_better": True, "scope": SCOPE,
                 "datasets": list(DATASETS), "features": self.extractor.protocol(),
                 "classes": f"joint {' x '.join(IS_FACTORS)} of the clip's objects "
-                           f"({self.split_sum_p.shape[1]} classes; p(y|x) = product of the heads' softmaxes)",
-                "splits": self.splits, "split_assignment": "round-robin by clip order", "softmax": "float64",
+                           f"({self.num_classes} classes; p(y|x) = product of the heads' softmaxes)",
+                "splits": self.splits, "seed": self.seed, "softmax": "float64",
+                "split_assignment": "whole clips, in a permutation drawn from seed (arrival order if None), "
+                                    "cut into contiguous chunks",
                 "bound": "the real-data value (real clips are recognisable and diverse)",
                 "comparable": self.comparable}
 
