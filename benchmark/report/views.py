@@ -54,22 +54,101 @@ def run_links(run: Run, assets: Assets) -> dict[str, Any]:
     return links
 
 
+#: the profile whose rows are a pipeline check (seconds of training), never a comparison
+SMOKE_PROFILE = "smoke"
+#: metric-protocol fields that count samples, not settings: rows differing only there still compete
+COUNT_FIELDS = frozenset({"n", "n_real", "n_fake", "num_videos", "samples"})
+
+
+def settings_key(settings: Any) -> str:
+    """The metric settings of one row as a comparable string (sample counts left out)."""
+    if isinstance(settings, dict):
+        settings = {k: v for k, v in settings.items() if k not in COUNT_FIELDS}
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def best_indices(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> list[int]:
+    """Positions of the best of a column's competing values (all of them on a tie; none with fewer
+    than two finite values, or without a rule): max/min by direction, or, for a metric whose class
+    says ``best_rule = "closest_to_real"``, nearest the real-data row's value (none without one).
+
+    >>> best_indices("psnr_best", True, [20.0, 25.0, float("nan"), 25.0]), best_indices("fvd", False, [300.0, 200.0])
+    ([1, 3], [1])
+    >>> best_indices("fcs", True, [1.0, 0.8, 0.5], real=[0.78]), best_indices("fcs", True, [1.0, 0.8])
+    ([1], [])
+    """
+    finite_at = [i for i, v in enumerate(values) if finite(v)]
+    if len(finite_at) < 2:
+        return []
+    if facts.best_rule(metric) == "closest_to_real":
+        target = next((v for v in real if finite(v)), None)
+        if target is None:
+            return []
+        score = {i: abs(values[i] - target) for i in finite_at}
+    elif higher is None:
+        return []
+    else:
+        score = {i: (-values[i] if higher else values[i]) for i in finite_at}
+    top = min(score.values())
+    return [i for i in finite_at if score[i] == top]
+
+
 def best_value(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> float | None:
-    """The best of a column's comparable values (None with fewer than two, or no rule): ``max``/``min``
-    by direction, or the value nearest the real-data row's for a ``closest_to_real`` metric.
+    """The best of a column's comparable values (see :func:`best_indices`), or None.
 
     >>> best_value("psnr_best", True, [20.0, 25.0, float("nan")]), best_value("fvd", False, [300.0, 200.0])
     (25.0, 200.0)
     """
-    vals = [v for v in values if finite(v)]
-    if len(vals) < 2:
-        return None
-    if facts.best_rule(metric) == "closest_to_real":
-        target = next((v for v in real if finite(v)), None)
-        return None if target is None else min(vals, key=lambda v: abs(v - target))
-    if higher is None:
-        return None
-    return max(vals) if higher else min(vals)
+    idx = best_indices(metric, higher, values, real)
+    return values[idx[0]] if idx else None
+
+
+def not_ranked_reason(row: dict[str, Any], cell: dict[str, Any], same_settings: bool) -> str:
+    """Why a cell does not compete for "best" ("" if it does)."""
+    if row["is_real"] or row.get("placeholder"):
+        return "the real-data bound"
+    if cell["raw"] is None:
+        return "not reported"
+    if cell["nc"]:
+        return "not comparable (unpinned/random weights)"
+    if row.get("profile") == SMOKE_PROFILE:
+        return "smoke profile: a pipeline check, not a comparison"
+    if row["protocol_diff"]:
+        return "protocol differs from the table's"
+    if not same_settings:
+        return "metric settings differ from the table's"
+    return ""
+
+
+def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[dict[str, Any]],
+              members: dict[str, dict[str, Any]]) -> None:
+    """Set ``cell["best"]`` per column. Only rows with the table's protocol, the column's most common
+    metric settings, comparable weights and a non-smoke profile compete; the rule is the metric
+    class's ``best_rule`` (:func:`best_indices`). ``members``: row slug -> the run's task entry."""
+    for j, m in enumerate(names):
+        cls = facts.metric_class(m)
+        family = cls.name if cls is not None else m.partition("_")[0]
+
+        def settings(row: dict[str, Any]) -> str:
+            entry = members.get(row.get("slug", ""), {})
+            return settings_key((entry.get("metric_protocols") or {}).get(family))
+
+        eligible = [row for row in rows if not not_ranked_reason(row, row["cells"][j], True)]
+        votes = Counter(settings(row) for row in eligible)
+        ref = votes.most_common(1)[0][0] if votes else None
+        competing = []
+        for row in rows:
+            c = row["cells"][j]
+            why = not_ranked_reason(row, c, settings(row) == ref)
+            if not why:
+                competing.append(row)
+            elif not row["is_real"] and c["raw"] is not None:
+                c["title"] += f"; not ranked: {why}"
+        real = [row["cells"][j]["raw"] for row in rows
+                if row["is_real"] and not row.get("placeholder") and not row["cells"][j]["nc"]
+                and settings(row) == ref]
+        for i in best_indices(m, directions[m], [row["cells"][j]["raw"] for row in competing], real):
+            competing[i]["cells"][j]["best"] = True
 
 
 def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]], assets: Assets,
@@ -130,17 +209,8 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                      "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                      "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
 
-    # Best per column: comparable, non-real rows only, by the metric class's best_rule.
-    for j, m in enumerate(names):
-        best = best_value(m, metrics[m], [row["cells"][j]["raw"] for row in rows
-                                          if not row["is_real"] and not row["cells"][j]["nc"]],
-                          real=[row["cells"][j]["raw"] for row in rows if row["is_real"]])
-        if best is None:
-            continue
-        for row in rows:
-            c = row["cells"][j]
-            if not row["is_real"] and not c["nc"] and c["raw"] == best:
-                c["best"] = True
+    mark_best(names, metrics, rows, {r.slug: t for r, t in members})
+    smoke_rows = [row["method"] for row in rows if not row["is_real"] and row["profile"] == SMOKE_PROFILE]
 
     # Initial order: real bound pinned first; comparable rows best-first on the first ranked
     # metric; not-comparable rows after them (never ranked).
@@ -209,8 +279,9 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             "protocol_parts": describe_protocol(protocol), "protocol": protocol,
             "metric_protocols": metric_protocols,
             "metrics": [{"name": m, "higher": metrics[m]} for m in names],
-            "rows": rows, "plots": plots, "galleries": galleries,
-            "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"])}
+            "rows": rows, "plots": plots, "galleries": galleries, "smoke_rows": smoke_rows,
+            "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"]
+                                and row["profile"] != SMOKE_PROFILE)}
 
 
 def image_size(src: Path) -> tuple[int, int] | None:
