@@ -56,14 +56,17 @@ def run_links(run: Run, assets: Assets) -> dict[str, Any]:
 
 #: the profile whose rows are a pipeline check (seconds of training), never a comparison
 SMOKE_PROFILE = "smoke"
-#: metric-protocol fields that count samples, not settings: rows differing only there still compete
-COUNT_FIELDS = frozenset({"n", "n_real", "n_fake", "num_videos", "samples"})
+#: metric-protocol fields that are not settings (sample counts, where the real bound's sides came
+#: from): rows differing only there still compete
+NOT_SETTINGS = frozenset({"n", "n_real", "n_fake", "num_videos", "samples", "real_bound_sides"})
+#: what the real row shows for a set metric scored against the same clips (0 by construction)
+SAME_SET = "n/a (same set)"
 
 
 def settings_key(settings: Any) -> str:
     """The metric settings of one row as a comparable string (sample counts left out)."""
     if isinstance(settings, dict):
-        settings = {k: v for k, v in settings.items() if k not in COUNT_FIELDS}
+        settings = {k: v for k, v in settings.items() if k not in NOT_SETTINGS}
     return json.dumps(settings, sort_keys=True, default=str)
 
 
@@ -195,6 +198,16 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             text = format_metric(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n"))
             nc = not r.value_comparable(mv)
             title = f"{m} = {mv.get('value')}"
+            extra = mv.get("extra") or {}
+            if r.is_real and extra.get("same_set"):  # a set against itself: 0 by construction, no bound
+                cells.append({"value": SAME_SET, "ci": "", "n": "", "sort": "", "nc": False, "best": False,
+                              "raw": None, "title": f"{m}: the real set was scored against itself "
+                                                    f"({(extra.get('real_bound_sides') or {}).get('how', '')}); "
+                                                    f"{m} = {mv.get('value')} by construction, not a bound"})
+                continue
+            sides = extra.get("real_bound_sides")
+            if r.is_real and isinstance(sides, dict):
+                title += f"; real bound: {sides.get('how')}"
             if finite(mv.get("ci_low")) and finite(mv.get("ci_high")):
                 title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
             if mv.get("n"):
