@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import facts
-from benchmark.report.format import (describe_protocol, finite, format_metric, metric_direction, metric_order,
-                                     settings_text, slug, sort_key)
+from benchmark.report.format import (comparable_with, describe_protocol, finite, format_metric, metric_direction,
+                                     metric_order, settings_rows, settings_text, slug, sort_key)
 from benchmark.report.plots import plot_curves, plot_train_log
 from benchmark.report.runs import Run, read_train_log, run_file
 
@@ -174,14 +174,19 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                 metrics[m] = metric_direction(m, declared)
     names = sorted(metrics, key=metric_order)
 
-    # Metric protocols, with every distinct setting and who used it.
-    mp: dict[str, dict[str, list[str]]] = {}
+    # Metric protocols: a name / value / meaning table per metric, one per distinct setting, and who used it.
+    mp: dict[str, dict[str, tuple[Any, list[str]]]] = {}
     for r, t in members:
         for fam, settings in (t.get("metric_protocols") or {}).items():
-            mp.setdefault(fam, {}).setdefault(settings_text(settings), []).append(r.label())
-    metric_protocols = [{"name": fam, "variants": [{"text": txt or "(defaults)", "methods": who}
-                                                   for txt, who in variants.items()]}
-                        for fam, variants in sorted(mp.items())]
+            entry = mp.setdefault(fam, {}).setdefault(settings_key(settings), (settings, []))
+            entry[1].append(r.label())
+    metric_protocols = []
+    for fam, variants in sorted(mp.items()):
+        cls = facts.metric_class(fam)
+        meanings = getattr(cls, "setting_meanings", None) if cls is not None else None
+        metric_protocols.append({"name": fam, "variants": [
+            {"text": settings_text(st) or "(defaults)", "rows": settings_rows(st, meanings), "methods": who}
+            for st, who in variants.values()]})
 
     rows = []
     for r, t in members:
@@ -290,6 +295,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
 
     return {"task": task, "protocol_name": pname, "anchor": slug(f"{task}-{pname}"),
             "protocol_parts": describe_protocol(protocol), "protocol": protocol,
+            "comparable_with": comparable_with(protocol, next((r.data.get("dataset", "") for r, _ in members), "")),
             "metric_protocols": metric_protocols,
             "metrics": [{"name": m, "higher": metrics[m]} for m in names],
             "rows": rows, "plots": plots, "galleries": galleries, "smoke_rows": smoke_rows,

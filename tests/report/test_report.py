@@ -125,8 +125,12 @@ def test_protocol_line_and_metric_settings(report):
     assert "5 context → 15 future frames · 64×64 px · 3 channels (RGB) · split: test · n = 128 clips · " \
            "k = 10 samples per context" in text
     assert "16 frames · 64×64 px · 3 channels (RGB) · split: test · n = 256 clips" in text
-    assert "extractor=i3d_400, frames=16, resize=224" in text
-    assert "window=11, gaussian=True, sigma=1.5, data_range=1.0" in text
+    # a name / value / meaning table per metric, not a dict dump
+    assert "resize 224 frames resized to this size before the network" in text
+    assert "window 11 SSIM window size (pixels)" in text and "data_range 1.0 pixel value range" in text
+    assert "extractor=i3d_400, frames=16, resize=224" not in text
+    assert "comparable with other rows of this table (same moving-shapes split test, 128 clips" in text
+    assert "never with published numbers" in text
 
 
 def test_values_shown_with_ci_and_n(report):
