@@ -79,10 +79,13 @@ def _commands(body) -> list[list[str]]:
     return [shlex.split(part) for part in cmd.split("&&")]
 
 
+PARSER = build_parser()  # parse_args leaves it unchanged: one for every command
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     assert argv[0] == "benchmark", f"stage command does not run the CLI: {argv}"
     try:
-        return build_parser().parse_args(argv[1:])
+        return PARSER.parse_args(argv[1:])
     except SystemExit as e:
         raise AssertionError(f"the CLI parser rejects {' '.join(argv)}") from e
 
@@ -104,7 +107,7 @@ def test_every_stage_command_parses(name, item, body):
 
 
 def test_params_names_exist():
-    parser_choices = {a.dest: a.choices for a in build_parser()._subparsers._group_actions[0]
+    parser_choices = {a.dest: a.choices for a in PARSER._subparsers._group_actions[0]
                       .choices["train"]._actions if a.choices}
     assert PARAMS["profile"] in parser_choices["profile"], "params.yaml profile is not a CLI profile"
     assert isinstance(PARAMS["seed"], int)
