@@ -38,6 +38,8 @@ class InceptionScoreBase(VideoMetric):
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = "is"
     display_order: ClassVar[int] = 5
+    #: bounded by real data: a set scoring above the real clips is not better than them
+    best_rule: ClassVar[str] = "closest_to_real"
     drift_band: ClassVar[dict[str, float]] = {"abs": 0.05, "rel": 0.02}  # exp of a KL: small changes are amplified
 
     def __init__(self, num_classes: int, splits: int = 10, seed: int | None = 0, **kwargs: Any) -> None:

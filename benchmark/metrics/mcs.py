@@ -170,6 +170,8 @@ class MotionConsistencyScore(VideoMetric):
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = "mcs"
     display_order: ClassVar[int] = 7
+    #: the real-vs-real score (two disjoint real sets) is the floor a model can reach: closest wins
+    best_rule: ClassVar[str] = "closest_to_real"
     drift_band: ClassVar[dict[str, float]] = {"abs": 0.1, "rel": 0.0}  # log10 scale: 0.1 = 26% in squared distance
     weight_names: ClassVar[tuple[str, ...]] = ("vgg16_imagenet",)
 
