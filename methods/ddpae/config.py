@@ -1,0 +1,80 @@
+"""Configuration of :mod:`methods.ddpae` (profiles ``paper``, ``cpu``, ``smoke``).
+
+``paper`` follows the official code (``jthsieh/DDPAE-video-prediction`` at 219e6830:
+``args/base_args.py`` defaults and ``scripts/train_mnist.sh`` / ``scripts/train_balls.sh``):
+
+* Moving MNIST (64x64, 10 -> 10): 2 components, content 128, pose 3, image encoder output 256,
+  LSTM hidden 64, ngf 8, scale prior 2, Adam 1e-3 (0.5, 0.999) decayed x0.1 halfway, batch 64,
+  200k iterations.
+* Bouncing balls (128x128, 4 components, hidden 128, scale prior 4, batch 100, 200k iterations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec
+from benchmark.training.loop import TrainConfig
+
+try:  # contract v2
+    from benchmark.methods import ProfileUnavailable
+except ImportError:  # pragma: no cover
+    class ProfileUnavailable(ValueError):
+        """This profile cannot be built for the given dataset."""
+
+
+@dataclass(frozen=True)
+class DDPAEConfig:
+    """Architecture and optimisation of :class:`methods.ddpae.method.DDPAE`."""
+
+    channels: int = 1
+    resolution: tuple[int, int] = (64, 64)
+    context_frames: int = 10             # upstream n_frames_input
+    future_frames: int = 10              # upstream n_frames_output
+    num_components: int = 2              # upstream n_components
+    content_dim: int = 128               # upstream content_latent_size
+    image_latent_dim: int = 256          # upstream image_latent_size (pose RNN's frame encoder)
+    hidden_dim: int = 64                 # upstream hidden_size (every LSTM)
+    ngf: int = 8                         # upstream ngf (encoders and decoder)
+    scale_prior: float = 2.0             # upstream --stn_scale_prior (train_mnist.sh: 2; balls: 4)
+    initial_pose_std: tuple[float, float, float] = (0.2, 1.0, 1.0)   # prior sd of pose_0 = (s, x, y)
+    beta_prior_std: float = 0.1          # prior sd of every pose transition
+    obs_std: float = 0.3                 # pixel likelihood sd
+    independent_components: bool = False  # upstream baseline flag (1: no cross-component RNN input)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay: bool = True                # upstream: lr x0.1 from half of training on
+    predict_loss_only_after: float = 0.0  # fraction of training after which only the future frames
+    #                                       are scored (upstream when_to_predict_only; 0 = never)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=200_000, batch_size=64, checkpoint_every=5_000, log_every=100))
+
+
+def _shape(spec: DataSpec) -> dict:
+    p = spec.train_protocol("prediction")
+    return {"channels": spec.channels, "resolution": tuple(spec.resolution), "context_frames": p.context_frames,
+            "future_frames": p.future_frames}
+
+
+def paper(spec: DataSpec) -> DDPAEConfig:
+    p = spec.train_protocol("prediction")
+    if spec.dataset == "mmnist" and p.context_frames == 10:
+        return DDPAEConfig(**_shape(spec))
+    if spec.dataset == "bouncing-balls":
+        return DDPAEConfig(**_shape(spec), num_components=4, hidden_dim=128, scale_prior=4.0,
+                           train=TrainConfig(steps=200_000, batch_size=100, checkpoint_every=5_000, log_every=100))
+    raise ProfileUnavailable(f"ddpae: the paper evaluates Moving MNIST 10 -> 10 (mmnist, deterministic motion) and "
+                             f"bouncing balls (bouncing-balls), not {spec.dataset!r}; use --profile cpu or smoke")
+
+
+def cpu(spec: DataSpec) -> DDPAEConfig:
+    # ~35 s on 2 cores on moving-shapes (64x64 RGB, up to 2 objects of 10-22 px): the paper's model
+    # with narrower LSTMs and encoders; objects are half the frame (32 px) as upstream.
+    return DDPAEConfig(**_shape(spec), content_dim=32, image_latent_dim=64, hidden_dim=32, ngf=8,
+                       lr=3e-3, lr_decay=False,
+                       train=TrainConfig(steps=250, batch_size=16, checkpoint_every=125, log_every=25))
+
+
+def smoke(spec: DataSpec) -> DDPAEConfig:
+    return DDPAEConfig(**_shape(spec), content_dim=8, image_latent_dim=16, hidden_dim=8, ngf=4,
+                       train=TrainConfig(steps=20, batch_size=4, checkpoint_every=10, log_every=5))
