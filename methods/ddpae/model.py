@@ -210,6 +210,15 @@ class DDPAEModel(nn.Module):
         comps = comps.view(b, t, k, *comps.shape[1:])
         return comps.sum(2).clamp(max=1.0), comps
 
+    def background(self, context: Tensor) -> Tensor:
+        """``(B, 1, C, 1, 1)``: the static background added under the components — zero (upstream: the
+        datasets have black backgrounds), or with ``subtract_background`` the per-channel median of
+        the context pixels (a uniform background, e.g. moving-shapes')."""
+        b, _, c = context.shape[:3]
+        if not self.cfg.subtract_background:
+            return context.new_zeros(b, 1, c, 1, 1)
+        return context.transpose(1, 2).flatten(2).median(dim=2).values.view(b, 1, c, 1, 1)
+
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, future_only: bool = False,
                       generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
@@ -217,6 +226,7 @@ class DDPAEModel(nn.Module):
         KL terms. ``future_only``: the likelihood of the predicted frames only (upstream
         ``predict_loss_only``)."""
         cfg = self.cfg
+        clip = (clip - self.background(clip[:, :context])).clamp_min(0)
         lat = self.infer(clip[:, :context], clip.shape[1] - context, sample=True, generator=generator)
         recon, _ = self.render(lat["content"], lat["pose"])
         start = context if future_only else 0
@@ -235,7 +245,8 @@ class DDPAEModel(nn.Module):
     @torch.no_grad()
     def predict(self, context: Tensor, num_future: int) -> dict[str, Tensor]:
         """Posterior means (upstream ``test``): ``frames`` ``(B, c + p, C, H, W)``, ``components``
-        ``(B, c + p, K, C, H, W)``, ``pose`` ``(B, c + p, K, 3)``."""
-        lat = self.infer(context, num_future, sample=False)
+        ``(B, c + p, K, C, H, W)`` (without the background), ``pose`` ``(B, c + p, K, 3)``."""
+        bg = self.background(context)
+        lat = self.infer((context - bg).clamp_min(0), num_future, sample=False)
         frames, comps = self.render(lat["content"], lat["pose"])
-        return {"frames": frames, "components": comps, "pose": lat["pose"]}
+        return {"frames": (frames + bg).clamp(0, 1), "components": comps, "pose": lat["pose"]}

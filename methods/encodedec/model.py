@@ -37,11 +37,13 @@ def _base_size(resolution: tuple[int, int], blocks: int) -> tuple[int, int]:
 
 
 class FrameRNNEncoder(nn.Module):
-    """Context ``(B, c, C, H, W)`` in [-1, 1] -> ``(mean, logvar)`` of ``q(z_0)``, each ``(B, latent_dim)``."""
+    """Context ``(B, c, C, H, W)`` in [-1, 1] -> ``(mean, logvar)`` of ``q(z_0)``, each ``(B, latent_dim)``,
+    and (``skip_level > 0``) the first frame's features after residual block ``skip_level``."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0) -> None:
         super().__init__()
+        self.skip_level = skip_level
         widths = (channels, *res_channels)
         self.blocks = nn.Sequential(*[PreActResBlock(widths[i], widths[i + 1], "down") for i in range(len(res_channels))])
         bh, bw = _base_size(resolution, len(res_channels))
@@ -50,34 +52,48 @@ class FrameRNNEncoder(nn.Module):
         self.input_to_hidden = nn.Linear(self.feature_dim + hidden_dim, hidden_dim)
         self.hidden_to_output = nn.Linear(hidden_dim, 2 * latent_dim)
 
-    def forward(self, context: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         b, c = context.shape[:2]
-        feats = self.blocks(context.flatten(0, 1)).view(b, c, -1)  # all frames at once, read in reverse below
+        x, skip = context.flatten(0, 1), None  # all frames at once, read in reverse below
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i + 1 == self.skip_level:  # upstream keeps the features of the last frame read: frame 0
+                skip = x.view(b, c, *x.shape[1:])[:, 0]
+        feats = x.view(b, c, -1)
         h = context.new_zeros(b, self.hidden_dim)
         for t in reversed(range(c)):
             h = torch.tanh(self.input_to_hidden(torch.cat([feats[:, t], h], dim=1)))
         mean, logvar = self.hidden_to_output(h).chunk(2, dim=1)
-        return mean, logvar
+        return mean, logvar, skip
 
 
 class FrameDecoder(nn.Module):
-    """Latents ``(..., latent_dim)`` -> frames ``(..., C, H, W)`` in [-1, 1]."""
+    """Latents ``(B, T, latent_dim)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]; with ``skip_level = s > 0``
+    the encoder's block-``s`` features ``(B, C_s, h, w)`` are concatenated (at every time) to the input
+    of the decoder block of the same size (upstream ``--skip_level``)."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0) -> None:
         super().__init__()
+        n = len(res_channels)
+        self.skip_block = n - skip_level if skip_level else None
         widths = tuple(reversed(res_channels))  # e.g. 32-32-16-8, then the image channels
         self.base = (widths[0], *_base_size(resolution, len(res_channels)))
         self.mlp = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
                                  nn.Linear(hidden_dim, widths[0] * self.base[1] * self.base[2]))
         outs = (*widths[1:], channels)
-        self.blocks = nn.Sequential(*[PreActResBlock(widths[i], outs[i], "up") for i in range(len(widths))])
+        self.blocks = nn.ModuleList([PreActResBlock(widths[i] * (2 if i == self.skip_block else 1), outs[i], "up")
+                                     for i in range(n)])
 
-    def forward(self, z: Tensor) -> Tensor:
-        lead = z.shape[:-1]
-        x = self.mlp(z.reshape(-1, z.shape[-1])).view(-1, *self.base)
-        x = torch.tanh(self.blocks(x))
-        return x.view(*lead, *x.shape[1:])
+    def forward(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
+        b, t = z.shape[:2]
+        x = self.mlp(z.reshape(b * t, -1)).view(b * t, *self.base)
+        for i, block in enumerate(self.blocks):
+            if i == self.skip_block:
+                x = torch.cat([x, skip[:, None].expand(b, t, *skip.shape[1:]).flatten(0, 1)], dim=1)
+            x = block(x)
+        x = torch.tanh(x)
+        return x.view(b, t, *x.shape[1:])
 
 
 class EncODEDecModel(nn.Module):
@@ -91,13 +107,18 @@ class EncODEDecModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         res = tuple(cfg.resolution)
-        self.encoder = FrameRNNEncoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim)
+        if not 0 <= cfg.skip_level <= len(cfg.res_channels):
+            raise ValueError(f"skip_level must be in [0, {len(cfg.res_channels)}], got {cfg.skip_level}")
+        self.encoder = FrameRNNEncoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
+                                       cfg.skip_level)
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
-        self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim)
+        self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
+                                    cfg.skip_level)
 
     # ---------------------------------------------------------------------------------- parts ---
-    def posterior(self, context: Tensor) -> tuple[Tensor, Tensor]:
-        """``q(z_0 | context)`` for context frames ``(B, c, C, H, W)`` in [0, 1]."""
+    def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``q(z_0 | context)`` (mean, logvar) for context frames ``(B, c, C, H, W)`` in [0, 1], and the
+        skip features (None without ``skip_level``)."""
         return self.encoder(context * 2 - 1)
 
     def latent_path(self, z0: Tensor, frame_times: Tensor) -> Tensor:
@@ -124,9 +145,9 @@ class EncODEDecModel(nn.Module):
         path = path[1:] if with_zero else path
         return path[inverse].transpose(0, 1)
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
         """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1]."""
-        return (self.decoder(z) + 1) / 2
+        return (self.decoder(z, skip) + 1) / 2
 
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, loss_frames: str,
@@ -137,11 +158,11 @@ class EncODEDecModel(nn.Module):
         the whole clip (``"all"``): ``N(x; x_hat, noise_std^2)`` on the [-1, 1] scale.
         """
         cfg = self.cfg
-        mean, logvar = self.posterior(clip[:, :context])
+        mean, logvar, skip = self.posterior(clip[:, :context])
         z0 = sample_gaussian(mean, logvar, generator)
         n = context if loss_frames == "context" else clip.shape[1]
         times = torch.arange(n, device=clip.device, dtype=torch.float64)
-        recon = self.decoder(self.latent_path(z0, times))  # [-1, 1]
+        recon = self.decoder(self.latent_path(z0, times), skip)  # [-1, 1]
         target = clip[:, :n] * 2 - 1
         nll = -gaussian_log_prob(target, recon, 2 * torch.log(torch.tensor(cfg.noise_std))).flatten(1).sum(1)
         kl = gaussian_kl(mean, logvar).sum(1)
@@ -158,7 +179,9 @@ class EncODEDecModel(nn.Module):
         draws (given the generator) do not depend on the times asked for.
         """
         b = context.shape[0]
-        mean, logvar = self.posterior(context)
+        mean, logvar, skip = self.posterior(context)
         z0 = torch.stack([sample_gaussian(mean, logvar, generator) for _ in range(num_samples)], 1)  # (B, k, D)
         path = self.latent_path(z0.flatten(0, 1), frame_times)  # (B*k, p, D)
-        return self.decode(path).view(b, num_samples, *path.shape[1:2], *context.shape[2:]).clamp(0, 1)
+        if skip is not None:
+            skip = skip.repeat_interleave(num_samples, 0)
+        return self.decode(path, skip).view(b, num_samples, *path.shape[1:2], *context.shape[2:]).clamp(0, 1)
