@@ -165,3 +165,20 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"ddpae cpu: SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last
+
+
+def test_recipe_per_frame_errors_follow_the_official_definition():
+    """Upstream utils/metrics.py: per frame, BCE and squared error summed over the pixels."""
+    from benchmark.reproduce import get_recipe
+    from benchmark.recipes.ddpae import per_frame_errors
+
+    ref = np.zeros((2, 5, 1, 4, 4), np.uint8)
+    ref[:, :, :, :2] = 255                           # half of each frame white
+    samples = np.repeat(ref, 3, axis=0).copy()       # k = 3 samples per clip, exact
+    samples[0, 2:, :, 0, 0] = 0                      # first sample of clip 0: one wrong pixel per predicted frame
+    bce, mse, n = per_frame_errors(samples, ref, context=2, k=3)
+    assert n == 2 and mse == pytest.approx(0.5)      # 1 px in half of the scored frames
+    assert bce == pytest.approx(16 * -np.log(1 - 1e-4) + 0.5 * (-np.log(1e-4) + np.log(1 - 1e-4)))
+    recipe = get_recipe("ddpae_mmnist")
+    assert recipe.datasets["paper"] == "mmnist" and {r.metric for r in recipe.reported} == {"bce_per_frame",
+                                                                                            "mse_per_frame"}
