@@ -27,8 +27,11 @@ from torch import Tensor, nn
 LSTMState = tuple[Tensor, Tensor]
 
 
-def group_norm(groups: int, channels: int) -> nn.GroupNorm:
-    """``GroupNorm`` with ``gcd(groups, channels)`` groups (``groups`` whenever it divides ``channels``)."""
+def group_norm(groups: int, channels: int) -> nn.Module:
+    """``GroupNorm`` with ``gcd(groups, channels)`` groups (``groups`` whenever it divides ``channels``);
+    ``groups=0``: no normalisation (``nn.Identity``)."""
+    if groups == 0:
+        return nn.Identity()
     return nn.GroupNorm(math.gcd(groups, channels), channels)
 
 
@@ -39,22 +42,25 @@ class PreActResBlock(nn.Module):
     ``min(32, C)`` groups. Down: ``conv1`` a stride-2 3x3 conv, ``resample`` a stride-2 1x1 conv
     (both bias-free). Up: both are 2x2 stride-2 transposed convs (with bias).
 
+    ``norm=False`` drops both GroupNorms (with few channels they act per channel and per sample,
+    removing each frame's flat colour).
+
     >>> tuple(PreActResBlock(1, 8, "down")(torch.zeros(2, 1, 16, 16)).shape)
     (2, 8, 8, 8)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, mode: str = "down") -> None:
+    def __init__(self, in_channels: int, out_channels: int, mode: str = "down", norm: bool = True) -> None:
         super().__init__()
         if mode not in ("down", "up"):
             raise ValueError(f"mode must be 'down' or 'up', got {mode!r}")
-        self.norm1 = nn.GroupNorm(min(32, in_channels), in_channels)
+        self.norm1 = nn.GroupNorm(min(32, in_channels), in_channels) if norm else nn.Identity()
         if mode == "down":
             self.resample = nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False)
             self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False)
         else:
             self.resample = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
             self.conv1 = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
-        self.norm2 = nn.GroupNorm(min(32, out_channels), out_channels)
+        self.norm2 = nn.GroupNorm(min(32, out_channels), out_channels) if norm else nn.Identity()
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.act = nn.ReLU()
 
@@ -68,7 +74,7 @@ class ScaledResBlock(nn.Module):
 
     ``F`` = LeakyReLU(0.2) -> 3x3 conv (to ``min(C_in, C_out)``, bias) -> GroupNorm(4) ->
     LeakyReLU(0.2) -> 3x3 conv (bias-free) -> GroupNorm(4); the shortcut is a bias-free 1x1 conv
-    when the channel count changes, else the identity.
+    when the channel count changes, else the identity. ``norm_groups=0``: no GroupNorm.
 
     >>> tuple(ScaledResBlock(8, 16)(torch.zeros(2, 8, 4, 4)).shape)
     (2, 16, 4, 4)

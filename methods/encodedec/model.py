@@ -41,11 +41,12 @@ class FrameRNNEncoder(nn.Module):
     and (``skip_level > 0``) the first frame's features after residual block ``skip_level``."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int, skip_level: int = 0) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True) -> None:
         super().__init__()
         self.skip_level = skip_level
         widths = (channels, *res_channels)
-        self.blocks = nn.Sequential(*[PreActResBlock(widths[i], widths[i + 1], "down") for i in range(len(res_channels))])
+        self.blocks = nn.Sequential(*[PreActResBlock(widths[i], widths[i + 1], "down", norm)
+                                      for i in range(len(res_channels))])
         bh, bw = _base_size(resolution, len(res_channels))
         self.feature_dim = res_channels[-1] * bh * bw
         self.hidden_dim = hidden_dim
@@ -73,7 +74,7 @@ class FrameDecoder(nn.Module):
     of the decoder block of the same size (upstream ``--skip_level``)."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int, skip_level: int = 0) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True) -> None:
         super().__init__()
         n = len(res_channels)
         self.skip_block = n - skip_level if skip_level else None
@@ -82,7 +83,7 @@ class FrameDecoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
                                  nn.Linear(hidden_dim, widths[0] * self.base[1] * self.base[2]))
         outs = (*widths[1:], channels)
-        self.blocks = nn.ModuleList([PreActResBlock(widths[i] * (2 if i == self.skip_block else 1), outs[i], "up")
+        self.blocks = nn.ModuleList([PreActResBlock(widths[i] * (2 if i == self.skip_block else 1), outs[i], "up", norm)
                                      for i in range(n)])
 
     def forward(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
@@ -110,10 +111,10 @@ class EncODEDecModel(nn.Module):
         if not 0 <= cfg.skip_level <= len(cfg.res_channels):
             raise ValueError(f"skip_level must be in [0, {len(cfg.res_channels)}], got {cfg.skip_level}")
         self.encoder = FrameRNNEncoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
-                                       cfg.skip_level)
+                                       cfg.skip_level, cfg.group_norm)
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
         self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
-                                    cfg.skip_level)
+                                    cfg.skip_level, cfg.group_norm)
 
     # ---------------------------------------------------------------------------------- parts ---
     def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:

@@ -68,16 +68,21 @@ def _conv1x1_norm(cin: int, cout: int, groups: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 1), group_norm(groups, cout))
 
 
+def _groups(groups: int, norm: bool) -> int:
+    """The GroupNorm group count, or 0 (no normalisation) when ``norm`` is off."""
+    return groups if norm else 0
+
+
 class ContextInit(nn.Module):
     """Context embeddings ``(B, c, C, h, w)`` -> an initial ConvLSTM state ``(h0, c0)`` of ``hidden`` channels:
     1x1 conv + GroupNorm(4) + LeakyReLU over the channel-stacked context, a 1x1 conv to ``2 * hidden``,
     GroupNorm(1), split in two."""
 
-    def __init__(self, channels: int, context: int, hidden: int) -> None:
+    def __init__(self, channels: int, context: int, hidden: int, norm: bool = True) -> None:
         super().__init__()
         cin = channels * context
-        self.net = nn.Sequential(nn.Conv2d(cin, cin, 1), group_norm(4, cin), nn.LeakyReLU(0.2),
-                                 *_conv1x1_norm(cin, 2 * hidden, 1))
+        self.net = nn.Sequential(nn.Conv2d(cin, cin, 1), group_norm(_groups(4, norm), cin), nn.LeakyReLU(0.2),
+                                 *_conv1x1_norm(cin, 2 * hidden, _groups(1, norm)))
 
     def forward(self, ctx: Tensor) -> LSTMState:
         h, c = self.net(ctx.flatten(1, 2)).chunk(2, dim=1)
@@ -88,16 +93,19 @@ class LatentLevel(nn.Module):
     """Prior or posterior of one latent level: ``(B, C_in, h, w)`` embeddings one step at a time ->
     ``(mean, logvar)`` each ``(B, z, h, w)``."""
 
-    def __init__(self, in_channels: int, z_channels: int, context: int, extra_channels: int = 0) -> None:
+    def __init__(self, in_channels: int, z_channels: int, context: int, extra_channels: int = 0,
+                 norm: bool = True) -> None:
         super().__init__()
         hid = in_channels
-        self.embed = _conv1x1_norm(in_channels, hid, 1)
-        self.init = ContextInit(in_channels, context, hid)
-        self.lstm = GroupNormConvLSTMCell(hid, hid)
-        self.out = _conv1x1_norm(hid + extra_channels, 2 * z_channels, 1)
+        self.embed = _conv1x1_norm(in_channels, hid, _groups(1, norm))
+        self.init = ContextInit(in_channels, context, hid, norm)
+        self.lstm = GroupNormConvLSTMCell(hid, hid, norm_groups=_groups(16, norm))
+        self.out = _conv1x1_norm(hid + extra_channels, 2 * z_channels, _groups(1, norm))
         # upstream: the last normalisation starts at weight 0, bias N(0, 1e-3): q and p begin equal
-        nn.init.zeros_(self.out[1].weight)
-        nn.init.normal_(self.out[1].bias, std=1e-3)
+        # (without normalisation, the read-out conv does)
+        last = self.out[1] if norm else self.out[0]
+        nn.init.zeros_(last.weight)
+        nn.init.normal_(last.bias, std=1e-3)
 
     def step(self, emb: Tensor, state: LSTMState, coarser: Tensor | None = None) -> tuple[Tensor, Tensor, LSTMState]:
         h, state = self.lstm(self.embed(emb), state)
@@ -112,17 +120,17 @@ class RenderBlock(nn.Module):
     or at full size a 3x3 conv and the 3x3 output conv."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, context: int, ctx_channels: int,
-                 kind: str, image_channels: int) -> None:
+                 kind: str, image_channels: int, norm: bool = True) -> None:
         super().__init__()
-        self.init = ContextInit(ctx_channels, context, hidden)
-        self.lstm = GroupNormConvLSTMCell(in_channels, hidden)
+        self.init = ContextInit(ctx_channels, context, hidden, norm)
+        self.lstm = GroupNormConvLSTMCell(in_channels, hidden, norm_groups=_groups(16, norm))
         if kind == "first":  # 1x1 -> 4x4
             conv = nn.ConvTranspose2d(hidden, out_channels, 4, 1, 0)
         elif kind == "up":
             conv = nn.ConvTranspose2d(hidden, out_channels, 4, 2, 1)
         else:  # "last"
             conv = nn.Conv2d(hidden, out_channels, 3, 1, 1)
-        self.post = nn.Sequential(conv, group_norm(4, out_channels), nn.LeakyReLU(0.2))
+        self.post = nn.Sequential(conv, group_norm(_groups(4, norm), out_channels), nn.LeakyReLU(0.2))
         self.to_image = nn.Conv2d(out_channels, image_channels, 3, 1, 1) if kind == "last" else None
 
     def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
@@ -151,18 +159,21 @@ class VRNNHierModel(nn.Module):
         self.latent_blocks = blocks
 
         # Frame encoder: level 0 a 1x1 conv + residual block; then pool + two residual blocks per level.
-        enc = [nn.Sequential(nn.Conv2d(cfg.channels, widths[0], 1), ScaledResBlock(widths[0], widths[0]))]
+        norm = cfg.group_norm
+        g4 = _groups(4, norm)
+        enc = [nn.Sequential(nn.Conv2d(cfg.channels, widths[0], 1), ScaledResBlock(widths[0], widths[0], g4))]
         for i in range(1, L):
             pool = nn.MaxPool2d(2, 2) if i < L - 1 else nn.MaxPool2d(sizes[-2], 1)
-            enc.append(nn.Sequential(pool, ScaledResBlock(widths[i - 1], widths[i]), ScaledResBlock(widths[i], widths[i])))
+            enc.append(nn.Sequential(pool, ScaledResBlock(widths[i - 1], widths[i], g4),
+                                     ScaledResBlock(widths[i], widths[i], g4)))
         self.encoder = nn.ModuleList(enc)
 
         # Latent levels: block b sits at encoder level L - 1 - b.
         self.priors, self.posteriors = nn.ModuleList(), nn.ModuleList()
         for j, (b, zc) in enumerate(zip(blocks, cfg.latent_channels)):
             ch = widths[L - 1 - b]
-            self.priors.append(LatentLevel(ch, zc, c))
-            self.posteriors.append(LatentLevel(ch, zc, c, extra_channels=sum(cfg.latent_channels[:j])))
+            self.priors.append(LatentLevel(ch, zc, c, norm=norm))
+            self.posteriors.append(LatentLevel(ch, zc, c, extra_channels=sum(cfg.latent_channels[:j]), norm=norm))
 
         # Decoder blocks, coarse to fine.
         self.render = nn.ModuleList()
@@ -172,7 +183,7 @@ class VRNNHierModel(nn.Module):
             out = widths[level - 1] if level > 0 else widths[0]
             zc = cfg.latent_channels[blocks.index(i)] if i in blocks else 0
             kind = "first" if i == 0 else ("last" if i == L - 1 else "up")
-            self.render.append(RenderBlock(hid + zc, hid, out, c, widths[level], kind, cfg.channels))
+            self.render.append(RenderBlock(hid + zc, hid, out, c, widths[level], kind, cfg.channels, norm))
 
     # ---------------------------------------------------------------------------------- parts ---
     def embed(self, frames: Tensor) -> list[Tensor]:
