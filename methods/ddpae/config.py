@@ -83,9 +83,12 @@ def cpu(spec: DataSpec) -> DDPAEConfig:
     # ~35 s on 2 cores on moving-shapes (64x64 RGB, up to 2 objects of 10-22 px): the model at 32x32
     # (frames resized in and out; object windows of 16 px, half the frame as upstream), narrower
     # LSTMs and encoders, a faster Adam; objects are modelled over the static background (the
-    # frames minus the per-channel median of the context), which upstream's black datasets need not.
+    # frames minus the per-channel median of the context), which upstream's black datasets need not;
+    # scale prior 3 (windows of 1/3 of the frame: the objects span 1/6-1/3 of it; upstream uses 2 for
+    # Moving MNIST's large digits, 4 for the small balls). With 2 a component learns to cover the
+    # whole frame (scale clamped at 1) instead of one object.
     return DDPAEConfig(**{**_shape(spec), **_half_size(spec)}, content_dim=32, image_latent_dim=64, hidden_dim=32,
-                       ngf=8, subtract_background=True, lr=3e-3, lr_decay=False,
+                       ngf=8, scale_prior=3.0, subtract_background=True, lr=3e-3, lr_decay=False,
                        train=TrainConfig(steps=180, batch_size=16, checkpoint_every=90, log_every=20))
 
 

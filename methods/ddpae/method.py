@@ -49,6 +49,7 @@ def _resizer(cfg: C.DDPAEConfig):
 class DDPAE(Method):
     """Decompositional disentangled predictive auto-encoder: objects with fixed content and RNN-predicted poses."""
 
+    name = "ddpae"
     tasks = ("prediction",)
     stochastic = False
     trainable = True

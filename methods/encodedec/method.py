@@ -48,6 +48,7 @@ def _resizer(cfg: C.EncODEDecConfig):
 class EncODEDec(Method):
     """Encoder -> latent neural ODE -> decoder; frames at arbitrary real times."""
 
+    name = "encodedec"
     tasks = ("prediction",)
     stochastic = True
     trainable = True

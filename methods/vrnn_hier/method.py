@@ -47,6 +47,7 @@ def _resizer(cfg: C.VRNNHierConfig):
 class VRNNHier(Method):
     """Conditional VRNN with a hierarchy of spatial latents and a ConvLSTM decoder."""
 
+    name = "vrnn_hier"
     tasks = ("prediction",)
     stochastic = True
     trainable = True

@@ -41,8 +41,8 @@ def test_paper_profile_matches_the_official_parameter_counts():
 def test_shapes_and_frame_range():
     m = EncODEDecModel(C.paper(spec_of("mmnist")))
     ctx = torch.rand(2, 10, 1, 64, 64)
-    mean, logvar = m.posterior(ctx)
-    assert mean.shape == logvar.shape == (2, 64)
+    mean, logvar, skip = m.posterior(ctx)
+    assert mean.shape == logvar.shape == (2, 64) and skip is None
     out = m.predict(ctx, torch.arange(10.0, 20.0), num_samples=3, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 3, 10, 1, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
 

@@ -88,12 +88,13 @@ def test_posterior_and_prior_start_equal_and_kl_is_per_level():
     x = torch.rand(3, 6, 1, 32, 32)
     preds, kl, kls = m.teacher_forced(x, torch.Generator().manual_seed(0))
     assert preds.shape == (3, 4, 1, 32, 32) and len(kls) == 3
-    assert torch.allclose(kl, sum(kls)) and float(kl.max()) < 1e-2
+    numel = 4 * (3 * 1 + 2 * 8 * 8 + 2 * 32 * 32)  # steps x latent elements of the three levels
+    assert torch.allclose(kl, sum(kls)) and float(kl.max()) / numel < 1e-5
     with torch.no_grad():
         for level in m.posteriors:
             level.out[1].weight.fill_(1.0)
     _, kl2, _ = m.teacher_forced(x, torch.Generator().manual_seed(0))
-    assert float(kl2.min()) > 1.0
+    assert float(kl2.min()) / numel > 1e-3
 
 
 def test_rollout_uses_the_priors_and_needs_the_trained_context_length():
