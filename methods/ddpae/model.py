@@ -69,9 +69,11 @@ class DCGANDecoder(nn.Module):
         super().__init__()
         levels = _levels(size)
         width = ngf * 2 ** (levels - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width),
+                                   nn.ReLU()]
         for _ in range(levels - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+                       nn.ReLU()]
             width //= 2
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Sigmoid()]
         self.net = nn.Sequential(*layers)
@@ -173,7 +175,8 @@ class DDPAEModel(nn.Module):
         self.object_decoder = DCGANDecoder(cfg.content_dim, cfg.channels, cfg.ngf, self.object_size)
         prior = torch.tensor([cfg.scale_prior, 0.0, 0.0])
         self.register_buffer("initial_prior_mean", prior, persistent=False)
-        self.register_buffer("initial_prior_logvar", 2 * torch.log(torch.tensor(cfg.initial_pose_std)), persistent=False)
+        logvar = 2 * torch.log(torch.tensor(cfg.initial_pose_std))
+        self.register_buffer("initial_prior_logvar", logvar, persistent=False)
 
     # ------------------------------------------------------------------------------- latents ---
     def constrain(self, pose: Tensor) -> Tensor:

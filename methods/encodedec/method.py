@@ -44,6 +44,16 @@ def _resizer(cfg: C.EncODEDecConfig):
     return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
+def _as_conditioning(cond, num_future: int | None, num_samples: int):
+    """Accept the pre-v2 call ``predict(context, num_future, num_samples, seed=...)`` too (until the
+    harness passes a ``Conditioning`` everywhere)."""
+    if isinstance(cond, Tensor):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(context=cond, num_frames=num_future, num_samples=num_samples, target_times=None)
+    return cond
+
+
 @METHODS.register("encodedec")
 class EncODEDec(Method):
     """Encoder -> latent neural ODE -> decoder; frames at arbitrary real times."""
@@ -109,9 +119,10 @@ class EncODEDec(Method):
         return times
 
     @torch.no_grad()
-    def predict(self, cond, *, seed: int) -> Tensor:
+    def predict(self, cond, num_future: int | None = None, num_samples: int = 1, *, seed: int) -> Tensor:
         """``(B, k, p, C, H, W)`` in [0, 1]: ``k = cond.num_samples`` draws of ``z_0`` per context,
         frames at ``cond.target_times`` (default: the ``p`` frames after the context)."""
+        cond = _as_conditioning(cond, num_future, num_samples)
         context = cond.context
         if context is None or context.ndim != 5 or context.shape[1] < 1:
             shape = None if context is None else tuple(context.shape)

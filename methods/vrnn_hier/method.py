@@ -43,6 +43,16 @@ def _resizer(cfg: C.VRNNHierConfig):
     return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
+def _as_conditioning(cond, num_future: int | None, num_samples: int):
+    """Accept the pre-v2 call ``predict(context, num_future, num_samples, seed=...)`` too (until the
+    harness passes a ``Conditioning`` everywhere)."""
+    if isinstance(cond, Tensor):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(context=cond, num_frames=num_future, num_samples=num_samples, target_times=None)
+    return cond
+
+
 @METHODS.register("vrnn_hier")
 class VRNNHier(Method):
     """Conditional VRNN with a hierarchy of spatial latents and a ConvLSTM decoder."""
@@ -104,8 +114,9 @@ class VRNNHier(Method):
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()
-    def predict(self, cond, *, seed: int) -> Tensor:
+    def predict(self, cond, num_future: int | None = None, num_samples: int = 1, *, seed: int) -> Tensor:
         """``(B, k, p, C, H, W)`` in [0, 1]: ``k = cond.num_samples`` rollouts from the priors."""
+        cond = _as_conditioning(cond, num_future, num_samples)
         context = cond.context
         if context is None or context.ndim != 5:
             raise ValueError(f"vrnn_hier: needs context frames (B, c, C, H, W), got "

@@ -30,7 +30,8 @@ def test_paper_profile_matches_the_official_parameter_counts():
     and 260,680,313 on SM-MNIST (1 channel, 5 context frames: the context-initialisation convs grow
     with n_ctx); the one-level ``models/vrnn.py`` 151,423,931 on BAIR."""
     bair = C.paper(spec_of("bair"))
-    assert (bair.context_frames, bair.width, bair.latent_blocks, bair.latent_channels) == (2, 64, (0, 2, 4), (10, 512, 128))
+    assert (bair.context_frames, bair.width, bair.latent_blocks) == (2, 64, (0, 2, 4))
+    assert bair.latent_channels == (10, 512, 128)
     assert (bair.reconstruction, bair.lr, bair.weight_decay, bair.train.batch_size) == ("l1", 1e-4, 1e-4, 16)
     m = _meta(bair)
     # encoder: 1x1 conv + residual blocks, widths 64-128-256-512-512-512
@@ -127,6 +128,7 @@ def test_smoke_trains_and_predicts_k_samples(smoke_method, small_dataset):
 
 @pytest.mark.slow
 def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
+    """Moving-shapes, ``cpu`` profile (measured: best-of-5 SSIM 0.770 vs copy_last 0.764 on 64 test clips)."""
     from benchmark.data.moving_shapes import MovingShapes
 
     ds = MovingShapes(root=tmp_path / "data")
