@@ -44,7 +44,7 @@ def test_paper_profile_matches_the_official_parameter_counts():
 
 @pytest.mark.parametrize("name", ["bair", "kth"])
 def test_paper_profile_is_unavailable_where_the_paper_did_not_run(name):
-    from benchmark.methods import ProfileUnavailable
+    from methods.ddpae.config import ProfileUnavailable  # benchmark.methods.ProfileUnavailable (contract v2)
 
     with pytest.raises(ProfileUnavailable, match="Moving MNIST"):
         C.paper(spec_of(name))

@@ -49,7 +49,7 @@ def test_shapes_and_frame_range():
 
 @pytest.mark.parametrize("name", ["moving-shapes", "bair", "kth"])
 def test_paper_profile_is_unavailable_off_moving_mnist(name):
-    from benchmark.methods import ProfileUnavailable
+    from methods.encodedec.config import ProfileUnavailable  # benchmark.methods.ProfileUnavailable (contract v2)
 
     spec = spec_of(name) if name != "moving-shapes" else spec_of(name, split_sizes={"train": 1, "val": 1, "test": 1})
     with pytest.raises(ProfileUnavailable, match="Moving MNIST"):
