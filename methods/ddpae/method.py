@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -45,26 +45,15 @@ def _resizer(cfg: C.DDPAEConfig):
     return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
-def _as_conditioning(cond, num_future: int | None, num_samples: int):
-    """Accept the pre-v2 call ``predict(context, num_future, num_samples, seed=...)`` too (until the
-    harness passes a ``Conditioning`` everywhere)."""
-    if isinstance(cond, Tensor):
-        from types import SimpleNamespace
-
-        return SimpleNamespace(context=cond, num_frames=num_future, num_samples=num_samples, target_times=None)
-    return cond
-
-
 @METHODS.register("ddpae")
 class DDPAE(Method):
     """Decompositional disentangled predictive auto-encoder: objects with fixed content and RNN-predicted poses."""
 
-    name = "ddpae"
     tasks = ("prediction",)
     stochastic = False
     trainable = True
-    paper = ("Hsieh, Liu, Huang, Fei-Fei & Niebles 2018, Learning to Decompose and Disentangle Representations "
-             "for Video Prediction (NeurIPS, arXiv 1806.04166)")
+    paper = ("Hsieh, Liu, Huang, Fei-Fei & Niebles, Learning to Decompose and Disentangle Representations "
+             "for Video Prediction (NeurIPS 2018, arXiv:1806.04166)")
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
 
     def __init__(self, config: C.DDPAEConfig, spec: DataSpec) -> None:
@@ -135,9 +124,8 @@ class DDPAE(Method):
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     @torch.no_grad()
-    def predict(self, cond, num_future: int | None = None, num_samples: int = 1, *, seed: int) -> Tensor:
+    def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
         """``(B, 1, p, C, H, W)`` in [0, 1] (posterior means: deterministic, whatever ``num_samples``)."""
-        cond = _as_conditioning(cond, num_future, num_samples)
         if cond.context is None:
             raise ValueError("ddpae: prediction needs context frames")
         c = cond.context.shape[1]

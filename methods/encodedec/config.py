@@ -13,14 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmark.methods import DataSpec
+from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
-
-try:  # contract v2
-    from benchmark.methods import ProfileUnavailable
-except ImportError:  # pragma: no cover
-    class ProfileUnavailable(ValueError):
-        """This profile cannot be built for the given dataset."""
 
 LOSS_FRAMES = ("context", "all")
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -44,26 +44,15 @@ def _resizer(cfg: C.EncODEDecConfig):
     return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
-def _as_conditioning(cond, num_future: int | None, num_samples: int):
-    """Accept the pre-v2 call ``predict(context, num_future, num_samples, seed=...)`` too (until the
-    harness passes a ``Conditioning`` everywhere)."""
-    if isinstance(cond, Tensor):
-        from types import SimpleNamespace
-
-        return SimpleNamespace(context=cond, num_frames=num_future, num_samples=num_samples, target_times=None)
-    return cond
-
-
 @METHODS.register("encodedec")
 class EncODEDec(Method):
     """Encoder -> latent neural ODE -> decoder; frames at arbitrary real times."""
 
-    name = "encodedec"
     tasks = ("prediction",)
     stochastic = True
     trainable = True
-    paper = ("Voleti, Kahou & Pal 2019, Simple Video Generation using Neural ODEs (NeurIPS 2019 workshop, "
-             "arXiv 2109.03292)")
+    paper = ("Voleti, Kahou & Pal, Simple Video Generation using Neural ODEs (NeurIPS 2019 workshop, "
+             "arXiv:2109.03292)")
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
 
     def __init__(self, config: C.EncODEDecConfig, spec: DataSpec) -> None:
@@ -119,18 +108,17 @@ class EncODEDec(Method):
         return times
 
     @torch.no_grad()
-    def predict(self, cond, num_future: int | None = None, num_samples: int = 1, *, seed: int) -> Tensor:
+    def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
         """``(B, k, p, C, H, W)`` in [0, 1]: ``k = cond.num_samples`` draws of ``z_0`` per context,
         frames at ``cond.target_times`` (default: the ``p`` frames after the context)."""
-        cond = _as_conditioning(cond, num_future, num_samples)
         context = cond.context
         if context is None or context.ndim != 5 or context.shape[1] < 1:
             shape = None if context is None else tuple(context.shape)
             raise ValueError(f"encodedec: needs context frames (B, c, C, H, W) with c >= 1, got {shape}")
         _check_frames(tuple(context.shape), self.config, "context frames")
-        times = self.frame_times(context.shape[1], cond.num_frames, getattr(cond, "target_times", None))
+        times = self.frame_times(context.shape[1], cond.num_frames, cond.target_times)
         self.model.eval()
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        gen = self.rng(seed, self.device)
         cfg = self.config
         out = []
         for chunk in context.split(32):

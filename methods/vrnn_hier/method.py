@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -43,26 +43,15 @@ def _resizer(cfg: C.VRNNHierConfig):
     return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
-def _as_conditioning(cond, num_future: int | None, num_samples: int):
-    """Accept the pre-v2 call ``predict(context, num_future, num_samples, seed=...)`` too (until the
-    harness passes a ``Conditioning`` everywhere)."""
-    if isinstance(cond, Tensor):
-        from types import SimpleNamespace
-
-        return SimpleNamespace(context=cond, num_frames=num_future, num_samples=num_samples, target_times=None)
-    return cond
-
-
 @METHODS.register("vrnn_hier")
 class VRNNHier(Method):
     """Conditional VRNN with a hierarchy of spatial latents and a ConvLSTM decoder."""
 
-    name = "vrnn_hier"
     tasks = ("prediction",)
     stochastic = True
     trainable = True
-    paper = ("Castrejón, Ballas & Courville 2019, Improved Conditional VRNNs for Video Prediction "
-             "(ICCV, arXiv 1904.12165)")
+    paper = ("Castrejón, Ballas & Courville, Improved Conditional VRNNs for Video Prediction "
+             "(ICCV 2019, arXiv:1904.12165)")
     profiles = {"paper": C.paper, "paper_1l": C.paper_1l, "cpu": C.cpu, "smoke": C.smoke}
 
     def __init__(self, config: C.VRNNHierConfig, spec: DataSpec) -> None:
@@ -114,9 +103,8 @@ class VRNNHier(Method):
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()
-    def predict(self, cond, num_future: int | None = None, num_samples: int = 1, *, seed: int) -> Tensor:
+    def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
         """``(B, k, p, C, H, W)`` in [0, 1]: ``k = cond.num_samples`` rollouts from the priors."""
-        cond = _as_conditioning(cond, num_future, num_samples)
         context = cond.context
         if context is None or context.ndim != 5:
             raise ValueError(f"vrnn_hier: needs context frames (B, c, C, H, W), got "
@@ -124,7 +112,7 @@ class VRNNHier(Method):
         _check_frames(tuple(context.shape), self.config, "context frames")
         self.model.eval()
         k = max(1, cond.num_samples)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        gen = self.rng(seed, self.device)
         out = []
         cfg = self.config
         for chunk in context.split(16):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.pipeline import data_spec
 from benchmark.registry import DATASETS
 
@@ -28,11 +28,6 @@ def shapes_train(dataset) -> tuple[DataSpec, TrainData]:
 
 def cond(context: torch.Tensor, num_frames: int, num_samples: int = 1, target_times=None):
     """A prediction ``Conditioning``."""
-    try:
-        from benchmark.methods import Conditioning
-    except ImportError:  # before contract v2
-        from types import SimpleNamespace as Conditioning
-
     return Conditioning(batch_size=context.shape[0], num_frames=num_frames, num_samples=num_samples,
                         context=context, target_times=target_times)
 

@@ -44,7 +44,7 @@ def test_paper_profile_matches_the_official_parameter_counts():
 
 @pytest.mark.parametrize("name", ["bair", "kth"])
 def test_paper_profile_is_unavailable_where_the_paper_did_not_run(name):
-    from methods.ddpae.config import ProfileUnavailable  # benchmark.methods.ProfileUnavailable (contract v2)
+    from benchmark.methods import ProfileUnavailable
 
     with pytest.raises(ProfileUnavailable, match="Moving MNIST"):
         C.paper(spec_of(name))
@@ -99,7 +99,7 @@ def smoke_method(small_dataset, tmp_path_factory):
 
 def test_smoke_trains_and_predicts(smoke_method, small_dataset):
     ctx, fut = prediction_clips(small_dataset, 2)
-    out = smoke_method.predict(cond(ctx, fut.shape[1], 4), seed=0)
+    out = smoke_method.sample("prediction", cond(ctx, fut.shape[1], 4), seed=0)
     assert out.shape == (2, 1, *fut.shape[1:])  # posterior means: deterministic, k = 1
     parts = smoke_method.decompose(ctx, fut.shape[1])
     assert parts["components"].shape == (2, ctx.shape[1] + fut.shape[1], 2, *fut.shape[2:])
@@ -168,7 +168,7 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     method = METHODS.get("ddpae").from_profile("cpu", spec)
     method.fit(data, tmp_path / "run", seed=0, progress=False)
     ctx, fut = prediction_clips(ds, 64)
-    ours = best_of_k_ssim(method.predict(cond(ctx, fut.shape[1], 5), seed=0), fut)
+    ours = best_of_k_ssim(method.sample("prediction", cond(ctx, fut.shape[1], 5), seed=0), fut)
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"ddpae cpu: SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last

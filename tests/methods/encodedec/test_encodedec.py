@@ -41,15 +41,16 @@ def test_paper_profile_matches_the_official_parameter_counts():
 def test_shapes_and_frame_range():
     m = EncODEDecModel(C.paper(spec_of("mmnist")))
     ctx = torch.rand(2, 10, 1, 64, 64)
-    mean, logvar, skip = m.posterior(ctx)
-    assert mean.shape == logvar.shape == (2, 64) and skip is None
-    out = m.predict(ctx, torch.arange(10.0, 20.0), num_samples=3, generator=torch.Generator().manual_seed(0))
-    assert out.shape == (2, 3, 10, 1, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
+    with torch.no_grad():
+        mean, logvar, skip = m.posterior(ctx)
+        assert mean.shape == logvar.shape == (2, 64) and skip is None
+        out = m.predict(ctx[:1], torch.arange(10.0, 13.0), num_samples=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 2, 3, 1, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
 
 
 @pytest.mark.parametrize("name", ["moving-shapes", "bair", "kth"])
 def test_paper_profile_is_unavailable_off_moving_mnist(name):
-    from methods.encodedec.config import ProfileUnavailable  # benchmark.methods.ProfileUnavailable (contract v2)
+    from benchmark.methods import ProfileUnavailable
 
     spec = spec_of(name) if name != "moving-shapes" else spec_of(name, split_sizes={"train": 1, "val": 1, "test": 1})
     with pytest.raises(ProfileUnavailable, match="Moving MNIST"):
@@ -121,15 +122,15 @@ def smoke_method(small_dataset, tmp_path_factory):
 
 def test_smoke_trains_and_predicts_at_default_and_given_times(smoke_method, small_dataset):
     ctx, fut = prediction_clips(small_dataset, 2)
-    out = smoke_method.predict(cond(ctx, fut.shape[1], 3), seed=0)
+    out = smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0)
     assert out.shape == (2, 3, *fut.shape[1:]) and 0 <= float(out.min()) and float(out.max()) <= 1
-    assert torch.equal(out, smoke_method.predict(cond(ctx, fut.shape[1], 3), seed=0))
+    assert torch.equal(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0))
     default = torch.arange(ctx.shape[1], ctx.shape[1] + fut.shape[1], dtype=torch.float64)
-    assert torch.allclose(out, smoke_method.predict(cond(ctx, fut.shape[1], 3, target_times=default), seed=0))
-    half = smoke_method.predict(cond(ctx, 2, 1, target_times=torch.tensor([5.5, 6.25])), seed=0)
+    assert torch.allclose(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3, target_times=default), seed=0))
+    half = smoke_method.sample("prediction", cond(ctx, 2, 1, target_times=torch.tensor([5.5, 6.25])), seed=0)
     assert half.shape == (2, 1, 2, *fut.shape[2:])
     with pytest.raises(ValueError, match="target_times"):
-        smoke_method.predict(cond(ctx, 3, 1, target_times=torch.tensor([5.5, 6.0])), seed=0)
+        smoke_method.sample("prediction", cond(ctx, 3, 1, target_times=torch.tensor([5.5, 6.0])), seed=0)
 
 
 @pytest.mark.slow
@@ -146,7 +147,7 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     method = METHODS.get("encodedec").from_profile("cpu", spec)
     method.fit(data, tmp_path / "run", seed=0, progress=False)
     ctx, fut = prediction_clips(ds, 64)
-    ours = best_of_k_ssim(method.predict(cond(ctx, fut.shape[1], 5), seed=0), fut)
+    ours = best_of_k_ssim(method.sample("prediction", cond(ctx, fut.shape[1], 5), seed=0), fut)
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"encodedec cpu: best-of-5 SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last

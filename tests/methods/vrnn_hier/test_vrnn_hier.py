@@ -67,7 +67,7 @@ def test_latent_levels_sit_at_the_decoder_blocks_with_the_official_sizes():
 
 @pytest.mark.parametrize("name", ["kth", "moving-shapes"])
 def test_paper_profile_is_unavailable_where_the_paper_did_not_run(name):
-    from methods.vrnn_hier.config import ProfileUnavailable  # benchmark.methods.ProfileUnavailable (contract v2)
+    from benchmark.methods import ProfileUnavailable
 
     spec = spec_of(name) if name != "moving-shapes" else spec_of(name, split_sizes={"train": 1, "val": 1, "test": 1})
     with pytest.raises(ProfileUnavailable, match="BAIR"):
@@ -86,26 +86,28 @@ def _tiny(**changes) -> VRNNHierModel:
 def test_posterior_and_prior_start_equal_and_kl_is_per_level():
     """The q/p heads start at zero weight (upstream), so the KL starts near 0 and grows with training signal."""
     m = _tiny()
-    x = torch.rand(3, 6, 1, 32, 32)
+    x = torch.rand(2, 4, 1, 32, 32)
     with torch.no_grad():
         preds, kl, kls = m.teacher_forced(x, torch.Generator().manual_seed(0))
-    assert preds.shape == (3, 4, 1, 32, 32) and len(kls) == 3
-    numel = 4 * (3 * 1 + 2 * 8 * 8 + 2 * 32 * 32)  # steps x latent elements of the three levels
+    assert preds.shape == (2, 2, 1, 32, 32) and len(kls) == 3
+    numel = 2 * (3 * 1 + 2 * 8 * 8 + 2 * 32 * 32)  # steps x latent elements of the three levels
     assert torch.allclose(kl, sum(kls)) and float(kl.max()) / numel < 1e-5
     with torch.no_grad():
         for level in m.posteriors:
             level.out[1].weight.fill_(1.0)
-    _, kl2, _ = m.teacher_forced(x, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, kl2, _ = m.teacher_forced(x, torch.Generator().manual_seed(0))
     assert float(kl2.min()) / numel > 1e-3
 
 
 def test_rollout_uses_the_priors_and_needs_the_trained_context_length():
     m = _tiny().eval()
-    ctx = torch.rand(2, 2, 1, 32, 32)
-    a = m.rollout(ctx, 5, torch.Generator().manual_seed(1))
-    b = m.rollout(ctx, 5, torch.Generator().manual_seed(1))
-    c = m.rollout(ctx, 5, torch.Generator().manual_seed(2))
-    assert a.shape == (2, 5, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, c)
+    ctx = torch.rand(1, 2, 1, 32, 32)
+    with torch.no_grad():
+        a = m.rollout(ctx, 2, torch.Generator().manual_seed(1))
+        b = m.rollout(ctx, 2, torch.Generator().manual_seed(1))
+        c = m.rollout(ctx, 2, torch.Generator().manual_seed(2))
+    assert a.shape == (1, 2, 1, 32, 32) and torch.equal(a, b) and not torch.equal(a, c)
     with pytest.raises(ValueError, match="2 context frames"):
         m.rollout(torch.rand(2, 3, 1, 32, 32), 5)
 
@@ -121,9 +123,9 @@ def smoke_method(small_dataset, tmp_path_factory):
 
 def test_smoke_trains_and_predicts_k_samples(smoke_method, small_dataset):
     ctx, fut = prediction_clips(small_dataset, 2)
-    out = smoke_method.predict(cond(ctx, fut.shape[1], 3), seed=0)
+    out = smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0)
     assert out.shape == (2, 3, *fut.shape[1:]) and 0 <= float(out.min()) and float(out.max()) <= 1
-    assert torch.equal(out, smoke_method.predict(cond(ctx, fut.shape[1], 3), seed=0))
+    assert torch.equal(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0))
     assert not torch.equal(out[:, 0], out[:, 1])  # samples differ
 
 
@@ -137,7 +139,7 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     method = METHODS.get("vrnn_hier").from_profile("cpu", spec)
     method.fit(data, tmp_path / "run", seed=0, progress=False)
     ctx, fut = prediction_clips(ds, 64)
-    ours = best_of_k_ssim(method.predict(cond(ctx, fut.shape[1], 5), seed=0), fut)
+    ours = best_of_k_ssim(method.sample("prediction", cond(ctx, fut.shape[1], 5), seed=0), fut)
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"vrnn_hier cpu: best-of-5 SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last
