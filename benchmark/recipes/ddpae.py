@@ -1,5 +1,5 @@
-"""Hsieh et al. 2018 ("Learning to Decompose and Disentangle Representations for Video
-Prediction", NeurIPS, arXiv 1806.04166) as a recipe: Moving MNIST 10 -> 10, the paper's per-frame
+"""Hsieh et al., "Learning to Decompose and Disentangle Representations for Video Prediction"
+(NeurIPS 2018, arXiv:1806.04166) as a recipe: Moving MNIST 10 -> 10, the paper's per-frame
 binary cross-entropy and squared error.
 
 The paper's metrics (upstream ``utils/metrics.py``) are, per predicted frame, the BCE and the
@@ -18,9 +18,9 @@ import numpy as np
 from benchmark.reproduce import (Ours, Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe,
                                  results_path, run_methods)
 
-PAPER = ("Hsieh, Liu, Huang, Fei-Fei & Niebles 2018, Learning to Decompose and Disentangle Representations "
-         "for Video Prediction (NeurIPS, arXiv 1806.04166)")
-SOURCE = "arXiv 1806.04166 Table 1 (Moving MNIST)"
+PAPER = ("Hsieh, Liu, Huang, Fei-Fei & Niebles, Learning to Decompose and Disentangle Representations "
+         "for Video Prediction (NeurIPS 2018, arXiv:1806.04166)")
+SOURCE = "arXiv:1806.04166 Table 1 (Moving MNIST)"
 BCE, MSE = "bce_per_frame", "mse_per_frame"
 NOTE = "[unverified] per predicted frame, summed over the pixels"
 

@@ -1,5 +1,5 @@
-"""Voleti, Kahou & Pal 2019 ("Simple Video Generation using Neural ODEs", NeurIPS 2019 workshop,
-arXiv 2109.03292) as a recipe: Moving MNIST 10 -> 10 with the latent ODE.
+"""Voleti, Kahou & Pal, "Simple Video Generation using Neural ODEs" (NeurIPS 2019 workshop,
+arXiv:2109.03292) as a recipe: Moving MNIST 10 -> 10 with the latent ODE.
 
 The paper shows its results as figures (1- and 2-digit Moving MNIST predictions); we found no
 table of numbers to put beside ours [unverified: the full text was not available when this was
@@ -14,7 +14,7 @@ from benchmark.reproduce import Recipe, register_recipe
 register_recipe(Recipe(
     name="encodedec_mmnist",
     title="EncODEDec: latent-ODE prediction on Moving MNIST 10 -> 10 (PSNR, SSIM)",
-    paper="Voleti, Kahou & Pal 2019, Simple Video Generation using Neural ODEs (arXiv 2109.03292)",
+    paper="Voleti, Kahou & Pal, Simple Video Generation using Neural ODEs (NeurIPS 2019 workshop, arXiv:2109.03292)",
     reproduces="Moving MNIST predictions (the paper's figures; no numeric table)",
     methods=("encodedec",),
     datasets={"smoke": "moving-shapes", "paper": "mmnist"},

@@ -1,10 +1,10 @@
-"""Castrejón, Ballas & Courville 2019 ("Improved Conditional VRNNs for Video Prediction", ICCV,
-arXiv 1904.12165) as a recipe: the BAIR comparison (FVD, SSIM, LPIPS; 2 context frames, 28
+"""Castrejón, Ballas & Courville, "Improved Conditional VRNNs for Video Prediction" (ICCV 2019,
+arXiv:1904.12165) as a recipe: the BAIR comparison (FVD, SSIM, LPIPS; 2 context frames, 28
 predicted at test, models trained on 2 -> 10).
 
 ``vrnn_bair`` runs the hierarchical model and its one-level ablation ("VRNN 1L"). The paper's
 numbers below come from a third-party transcription of its BAIR table (OpenCodePapers' BAIR
-leaderboard, which cites arXiv 1904.12165v1) and stay [unverified] until checked in the paper;
+leaderboard, which cites arXiv:1904.12165v1) and stay [unverified] until checked in the paper;
 the sampling protocol behind its SSIM/LPIPS (best of k or mean, and k) is not confirmed either.
 The smoke profile runs both rows on the embedded moving-shapes (offline metrics only).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from benchmark.reproduce import Recipe, Reported, Variant, register_recipe
 
-PAPER = "Castrejón, Ballas & Courville 2019, Improved Conditional VRNNs for Video Prediction (ICCV, arXiv 1904.12165)"
-SOURCE = "arXiv 1904.12165 BAIR table, via OpenCodePapers' BAIR leaderboard transcription"
+PAPER = "Castrejón, Ballas & Courville, Improved Conditional VRNNs for Video Prediction (ICCV 2019, arXiv:1904.12165)"
+SOURCE = "arXiv:1904.12165 BAIR table, via OpenCodePapers' BAIR leaderboard transcription"
 NOTE = "[unverified] third-party transcription; ± is the paper's spread, not a CI"
 ONE_LEVEL = "vrnn_hier 1L"
 #: row -> (FVD, SSIM, SSIM ±, LPIPS, LPIPS ±)

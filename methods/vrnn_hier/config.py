@@ -97,7 +97,9 @@ def cpu(spec: DataSpec) -> VRNNHierConfig:
 
 
 def smoke(spec: DataSpec) -> VRNNHierConfig:
+    # no GroupNorm: ~1.7x faster sampling of the main job's 128 x 10 rollouts (the GroupNorm path is
+    # tested on its own in tests/methods/vrnn_hier)
     return VRNNHierConfig(**{**_shape(spec), **_half_size(spec)}, width=4, latent_blocks=(0, 2),
-                          latent_channels=(4, 2), train_future_frames=3, reconstruction="l2", lr=1e-3,
+                          latent_channels=(4, 2), group_norm=False, train_future_frames=3, reconstruction="l2", lr=1e-3,
                           weight_decay=0.0,
                           train=TrainConfig(steps=10, batch_size=4, checkpoint_every=5, log_every=5))

@@ -48,3 +48,19 @@ def best_of_k_ssim(pred: torch.Tensor, future: torch.Tensor) -> float:
     target = future[:, None].expand_as(pred)
     scores = ssim_frames(pred.flatten(0, 2).double(), target.flatten(0, 2).double()).view(b, k, p)
     return float(reduce_samples(scores).best.mean())
+
+
+def run_recipe_smoke(name: str, tmp_path) -> dict:
+    """Run recipe ``name`` with the smoke profile on a tiny moving-shapes; its page's JSON record."""
+    import json
+
+    from benchmark.reproduce import run_recipe
+    from tests.conftest import TINY_SPLITS
+
+    page = run_recipe(name, profile="smoke", out=tmp_path, data_root=tmp_path / "data", progress=False,
+                      overrides={"train.steps": "2", "train.batch_size": "2"},
+                      dataset_options={"split_sizes": TINY_SPLITS, "size": 32})
+    assert page.exists() and "paper-reported" in page.read_text()
+    record = json.loads(page.with_suffix(".json").read_text())
+    assert not record["failed"], record["failed"]
+    return record

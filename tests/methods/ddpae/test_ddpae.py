@@ -12,7 +12,8 @@ import torch
 from benchmark.registry import METHODS
 from methods.ddpae import config as C
 from methods.ddpae.model import DDPAEModel
-from tests.methods.latent_zoo_helpers import best_of_k_ssim, cond, prediction_clips, shapes_train, spec_of
+from tests.methods.latent_zoo_helpers import (best_of_k_ssim, cond, prediction_clips, run_recipe_smoke, shapes_train,
+                                              spec_of)
 
 
 def _count(m: torch.nn.Module) -> int:
@@ -189,3 +190,12 @@ def test_recipe_per_frame_errors_follow_the_official_definition():
     recipe = get_recipe("ddpae_mmnist")
     assert recipe.datasets["paper"] == "mmnist" and {r.metric for r in recipe.reported} == {"bce_per_frame",
                                                                                             "mse_per_frame"}
+
+
+@pytest.mark.slow
+def test_ddpae_recipe_runs_with_the_smoke_profile(tmp_path):
+    """Trains, samples and scores on a tiny moving-shapes; the per-frame BCE/MSE come from the saved samples."""
+    record = run_recipe_smoke("ddpae_mmnist", tmp_path)
+    ours = {o["metric"]: o["value"] for o in record["ours"] if o["row"] == "ddpae"}
+    assert {"psnr", "ssim", "bce_per_frame", "mse_per_frame"} <= set(ours)
+    assert ours["bce_per_frame"] > 0 and ours["mse_per_frame"] > 0

@@ -10,7 +10,8 @@ import torch
 from benchmark.registry import METHODS
 from methods.encodedec import config as C
 from methods.encodedec.model import EncODEDecModel
-from tests.methods.latent_zoo_helpers import best_of_k_ssim, cond, prediction_clips, shapes_train, spec_of
+from tests.methods.latent_zoo_helpers import (best_of_k_ssim, cond, prediction_clips, run_recipe_smoke, shapes_train,
+                                              spec_of)
 
 
 def _count(m: torch.nn.Module) -> int:
@@ -151,3 +152,9 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"encodedec cpu: best-of-5 SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last
+
+
+@pytest.mark.slow
+def test_encodedec_recipe_runs_with_the_smoke_profile(tmp_path):
+    record = run_recipe_smoke("encodedec_mmnist", tmp_path)
+    assert {(o["row"], o["metric"]) for o in record["ours"]} == {("encodedec", "psnr"), ("encodedec", "ssim")}

@@ -12,7 +12,8 @@ import torch
 from benchmark.registry import METHODS
 from methods.vrnn_hier import config as C
 from methods.vrnn_hier.model import VRNNHierModel, encoder_sizes, encoder_widths, official_latent_channels
-from tests.methods.latent_zoo_helpers import best_of_k_ssim, cond, prediction_clips, shapes_train, spec_of
+from tests.methods.latent_zoo_helpers import (best_of_k_ssim, cond, prediction_clips, run_recipe_smoke, shapes_train,
+                                              spec_of)
 
 
 def _count(m: torch.nn.Module) -> int:
@@ -143,3 +144,11 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     copy_last = best_of_k_ssim(ctx[:, -1:, None].expand(-1, 1, fut.shape[1], -1, -1, -1), fut)
     print(f"vrnn_hier cpu: best-of-5 SSIM {ours:.4f} vs copy_last {copy_last:.4f}")
     assert ours > copy_last
+
+
+@pytest.mark.slow
+def test_vrnn_bair_recipe_runs_with_the_smoke_profile(tmp_path):
+    """Both rows (hierarchical and one-level) train, sample and score on a tiny moving-shapes."""
+    record = run_recipe_smoke("vrnn_bair", tmp_path)
+    assert {o["row"] for o in record["ours"]} == {"vrnn_hier", "vrnn_hier 1L"}
+    assert {r["metric"] for r in record["reported"]} == {"fvd", "ssim", "lpips"}
