@@ -124,6 +124,7 @@ def smoke_method(small_dataset, tmp_path_factory):
 
 def test_smoke_trains_and_predicts_k_samples(smoke_method, small_dataset):
     ctx, fut = prediction_clips(small_dataset, 2)
+    fut = fut[:, :4]  # a few frames keep the test fast; the rollout is the same at any length
     out = smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0)
     assert out.shape == (2, 3, *fut.shape[1:]) and 0 <= float(out.min()) and float(out.max()) <= 1
     assert torch.equal(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0))
