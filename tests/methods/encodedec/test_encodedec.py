@@ -127,7 +127,8 @@ def test_smoke_trains_and_predicts_at_default_and_given_times(smoke_method, smal
     assert out.shape == (2, 3, *fut.shape[1:]) and 0 <= float(out.min()) and float(out.max()) <= 1
     assert torch.equal(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3), seed=0))
     default = torch.arange(ctx.shape[1], ctx.shape[1] + fut.shape[1], dtype=torch.float64)
-    assert torch.allclose(out, smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3, target_times=default), seed=0))
+    at_default = smoke_method.sample("prediction", cond(ctx, fut.shape[1], 3, target_times=default), seed=0)
+    assert torch.allclose(out, at_default)
     half = smoke_method.sample("prediction", cond(ctx, 2, 1, target_times=torch.tensor([5.5, 6.25])), seed=0)
     assert half.shape == (2, 1, 2, *fut.shape[2:])
     with pytest.raises(ValueError, match="target_times"):
