@@ -8,3 +8,6 @@ from methods import vgan  # noqa: F401
 from methods import mocogan  # noqa: F401
 from methods import tgan  # noqa: F401
 from methods import navslp  # noqa: F401
+from methods import vrnn_hier  # noqa: F401
+from methods import ddpae  # noqa: F401
+from methods import encodedec  # noqa: F401

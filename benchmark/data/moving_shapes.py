@@ -88,25 +88,43 @@ def object_velocities(obj: dict[str, Any], size: int, num_frames: int) -> tuple[
     return vx, vy
 
 
+def _object_mask(obj: dict[str, Any], yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """Pixels covered by one object in every frame: bool ``(T, H, W)``."""
+    r = obj["size"]
+    dy = yy[None] - np.asarray(obj["ys"], np.float32)[:, None, None]
+    dx = xx[None] - np.asarray(obj["xs"], np.float32)[:, None, None]
+    if obj["shape"] == "circle":
+        return dx * dx + dy * dy <= r * r
+    if obj["shape"] == "square":
+        return (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
+    return (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2)  # upward triangle in the radius-r box
+
+
 def render_video(factors: dict[str, Any], size: int, num_frames: int) -> np.ndarray:
-    """Draw one video from its factors: uint8 ``(T, 3, H, W)``."""
+    """Draw one video from its factors: uint8 ``(T, 3, H, W)``. Objects are painted in order (later on top)."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     # Channel-first from the start: filling and masking (T, 3, H, W) planes is ~4x faster than a
     # (T, H, W, 3) image with per-pixel colour triplets plus a transpose (same bytes).
     video = np.empty((num_frames, 3, size, size), np.uint8)
     video[:] = np.asarray(factors["background"], np.uint8)[:, None, None]
     for obj in factors["objects"]:
-        r = obj["size"]
-        dy = yy[None] - np.asarray(obj["ys"], np.float32)[:, None, None]
-        dx = xx[None] - np.asarray(obj["xs"], np.float32)[:, None, None]
-        if obj["shape"] == "circle":
-            mask = dx * dx + dy * dy <= r * r
-        elif obj["shape"] == "square":
-            mask = (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
-        else:  # upward triangle inscribed in the radius-r box
-            mask = (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2)
-        np.copyto(video, np.asarray(obj["color"], np.uint8)[:, None, None], where=mask[:, None])
+        np.copyto(video, np.asarray(obj["color"], np.uint8)[:, None, None],
+                  where=_object_mask(obj, yy, xx)[:num_frames, None])
     return video
+
+
+def object_masks(factors: dict[str, Any], size: int, num_frames: int, visible: bool = True) -> np.ndarray:
+    """Per-object pixel masks of one video: bool ``(num_objects, T, H, W)``, in the order of
+    ``factors["objects"]`` (the paint order). ``visible=True`` removes what later objects cover, so
+    the masks are disjoint and equal the pixels that show each object's colour; ``False`` gives
+    each object's full silhouette. For oracle checks of object-centric models.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    masks = np.stack([_object_mask(obj, yy, xx)[:num_frames] for obj in factors["objects"]])
+    if visible:
+        for i in range(len(masks) - 1):
+            masks[i] &= ~masks[i + 1:].any(0)
+    return masks
 
 
 def sample_factors(rng: np.random.Generator, cfg: MovingShapesConfig) -> dict[str, Any]:

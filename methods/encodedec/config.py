@@ -1,0 +1,119 @@
+"""Configuration of :mod:`methods.encodedec` (profiles ``paper``, ``cpu``, ``smoke``).
+
+``paper`` follows the final training command of the official script (voletiv's torchdiffeq fork,
+branch ``vikram/mmnist_rnn``, ``examples/latent_ode_moving_mnist.py`` at 456790e0): four residual
+blocks of 8-16-32-32 channels, latent 64, hidden 128 (encoder RNN, ODE MLP and decoder MLP all use
+``--nhidden``), Gaussian likelihood with sd 0.3 on [-1, 1] frames, KL to N(0, I), Adam 1e-4, batch
+128, 10000 clips x 1001 epochs, frames at times ``linspace(0, 1, 20)``, dopri5 with torchdiffeq's
+default tolerances. The earlier 128/256 variant is :func:`paper_v1` (``--set`` the fields to use
+it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec, ProfileUnavailable
+from benchmark.training.loop import TrainConfig
+
+LOSS_FRAMES = ("context", "all")
+
+
+@dataclass(frozen=True)
+class EncODEDecConfig:
+    """Architecture, solver and optimisation of :class:`methods.encodedec.method.EncODEDec`."""
+
+    channels: int = 1
+    resolution: tuple[int, int] = (64, 64)       # the model's frame size
+    io_resolution: tuple[int, int] | None = None  # the data's, when the model runs smaller (cpu
+    #                                              profiles): inputs are downsampled, outputs upsampled
+    context_frames: int = 10             # training protocol c (official --n_frames_input)
+    future_frames: int = 10              # training protocol p (official --n_frames_output)
+    res_channels: tuple[int, ...] = (8, 16, 32, 32)   # encoder blocks; the decoder mirrors them
+    latent_dim: int = 64                 # official --latent_dim (final command)
+    hidden_dim: int = 128                # official --nhidden: encoder RNN, ODE MLP, decoder MLP
+    group_norm: bool = True              # GroupNorm(min(32, C)) in the residual blocks (official)
+    skip_level: int = 0                  # official --skip_level: first frame's block-s features into the
+    #                                      decoder block of the same size (0: none, the final command)
+    noise_std: float = 0.3               # likelihood sd on [-1, 1] frames (official noise_std)
+    kl_weight: float = 1.0
+    # Time of one frame in ODE units: the official loader puts the c + p training frames at
+    # linspace(0, 1, c + p), i.e. 1 / (c + p - 1); frame time t (first context frame at 0) -> t * frame_dt.
+    frame_dt: float = 1.0 / 19
+    loss_frames: str = "context"         # "context": reconstruct the c context frames (official);
+    #                                      "all": the c + p frames of the training clip
+    solver: str = "dopri5"               # torchdiffeq method
+    rtol: float = 1e-7                   # torchdiffeq's odeint defaults, used by the official script
+    atol: float = 1e-9
+    adjoint: bool = False                # official --adjoint False
+    step_size: float | None = None       # fixed-grid solvers only
+    lr: float = 1e-4
+    # official: 10000 clips / batch 128 = 78 batches per epoch, 1001 epochs
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=78_078, batch_size=128, checkpoint_every=5_000, log_every=100))
+
+
+def _is_moving_mnist(spec: DataSpec) -> bool:
+    return spec.dataset == "mmnist" and spec.train_protocol("prediction").context_frames == 10
+
+
+def _shape(spec: DataSpec) -> dict:
+    p = spec.train_protocol("prediction")
+    return {"channels": spec.channels, "resolution": tuple(spec.resolution), "context_frames": p.context_frames,
+            "future_frames": p.future_frames, "frame_dt": 1.0 / max(1, p.num_frames - 1)}
+
+
+def paper(spec: DataSpec) -> EncODEDecConfig:
+    if not _is_moving_mnist(spec):
+        raise ProfileUnavailable(f"encodedec: the paper evaluates Moving MNIST 10 -> 10 only (dataset mmnist, "
+                                 f"deterministic motion), not {spec.dataset!r}; use --profile cpu or smoke")
+    return EncODEDecConfig(**_shape(spec))
+
+
+def paper_v1(spec: DataSpec) -> EncODEDecConfig:
+    """The script's earlier sizes (latent 128, hidden 256, blocks 16-32-64-64; the class defaults)."""
+    return EncODEDecConfig(**{**_shape(spec), "latent_dim": 128, "hidden_dim": 256, "res_channels": (16, 32, 64, 64)})
+
+
+def _blocks_to_4x4(spec: DataSpec, widths: tuple[int, ...]) -> tuple[int, ...]:
+    """Downsampling blocks until the smaller side is 4 (64 -> 4 blocks, 32 -> 3)."""
+    n, side = 0, min(spec.resolution)
+    while side > 4 and side % 2 == 0:
+        side, n = side // 2, n + 1
+    if n == 0:
+        raise ProfileUnavailable(f"encodedec: resolution {spec.resolution} is too small for its conv encoder")
+    return tuple(widths[min(i, len(widths) - 1)] for i in range(n))
+
+
+def _half_size(spec: DataSpec) -> dict:
+    """CPU profiles run the model at half the data's size when that is still >= 32 (64x64 -> 32x32)."""
+    h, w = spec.resolution
+    if min(h, w) >= 64 and h % 2 == 0 and w % 2 == 0:
+        return {"resolution": (h // 2, w // 2), "io_resolution": (h, w)}
+    return {}
+
+
+def cpu(spec: DataSpec) -> EncODEDecConfig:
+    # Learns on moving-shapes in ~35 s on 2 cores: the model at 32x32 (frames resized in and out),
+    # narrow blocks without GroupNorm (at 8-32 channels it normalises each channel of each frame and
+    # erases the flat background colour), a likelihood sd of 0.05 (0.3 suits Moving MNIST's
+    # white-on-black digits; on dark coloured backgrounds it leaves colours loosely fitted),
+    # a fixed-step RK4 solver (one step per frame; adaptive dopri5 takes many more steps
+    # on an untrained ODE), and a loss on all c + p frames (the official objective reconstructs the
+    # context only and extrapolates; that needs far more steps to pay off).
+    size = _half_size(spec)
+    small = DataSpec(spec.dataset, spec.channels, size.get("resolution", spec.resolution), spec.protocols)
+    return EncODEDecConfig(**{**_shape(spec), **size, "res_channels": _blocks_to_4x4(small, (8, 16, 32, 32)),
+                              "latent_dim": 32, "hidden_dim": 96, "group_norm": False, "noise_std": 0.05,
+                              "loss_frames": "all",
+                              "solver": "rk4", "lr": 3e-3,
+                              "train": TrainConfig(steps=160, batch_size=8, checkpoint_every=80, log_every=20)})
+
+
+def smoke(spec: DataSpec) -> EncODEDecConfig:
+    size = _half_size(spec)
+    small = DataSpec(spec.dataset, spec.channels, size.get("resolution", spec.resolution), spec.protocols)
+    return EncODEDecConfig(**{**_shape(spec), **size, "res_channels": _blocks_to_4x4(small, (4, 8, 8, 8)),
+                              "latent_dim": 8, "hidden_dim": 16, "loss_frames": "all", "solver": "rk4",
+                              "lr": 1e-3,
+                              "train": TrainConfig(steps=20, batch_size=4, checkpoint_every=10, log_every=5)})
