@@ -18,20 +18,20 @@ its own predictions; each pose is decoded with the last context frame's content 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import Conditioning, DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.lstm import init_svg_
 from methods.drnet import config as C
 from methods.drnet.model import DRNet
+from methods.drnet.official import config_from_official, load_official_state
 
 STAGES = ("disentangle", "lstm")
 # Config fields only the second stage reads (the first stage's cache key leaves them out).
@@ -64,6 +64,29 @@ class DRNetMethod(Method):
 
     def stages(self) -> tuple[str, ...]:
         return STAGES
+
+    @classmethod
+    def from_official(cls, networks: dict[str, tuple[str, dict[str, Tensor]]], options: dict[str, Any],
+                      spec: DataSpec) -> "DRNetMethod":
+        """DRNet with upstream's weights: ``netEC``, ``netEP``, ``netD`` (``train_drnet.py``'s
+        ``model.pth``) and, when given, the pose ``lstm`` (``train_lstm.py``'s). Which stages the
+        weights cover: :meth:`official_stages`."""
+        try:
+            base = cls.profiles["paper"](spec)
+        except ProfileUnavailable:
+            p = spec.train_protocol("prediction")
+            base = C.DRNetConfig(channels=spec.channels, resolution=tuple(spec.resolution),
+                                 context_frames=p.context_frames, future_frames=p.future_frames)
+        cfg = config_from_official(networks, options, base)
+        method = cls(cfg, spec)
+        load_official_state(method.model, networks)
+        method.model.eval()
+        return method
+
+    @staticmethod
+    def official_stages(networks: dict[str, Any]) -> tuple[str, ...]:
+        """The training stages an upstream checkpoint provides (the LSTM stage only with ``lstm``)."""
+        return STAGES if "lstm" in networks else STAGES[:1]
 
     def stage_config(self, stage: str) -> dict[str, Any]:
         d = self.config_dict()
@@ -162,6 +185,3 @@ class DRNetMethod(Method):
                for chunk in ctx.split(64)]
         return torch.cat(out).clamp_(0, 1).unsqueeze(1)
 
-
-def replace_config(config: C.DRNetConfig, **changes: Any) -> C.DRNetConfig:
-    return dataclasses.replace(config, **changes)

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import Conditioning, DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.lstm import init_svg_
 from methods.svg import config as C
 from methods.svg.model import SVGModel
+from methods.svg.official import config_from_official, load_official_state
 
 PAPER = ("Denton & Fergus 2018, Stochastic Video Generation with a Learned Prior "
          "(ICML 2018; arXiv:1802.07687)")
@@ -51,6 +52,27 @@ class _SVG(Method):
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}
+
+    @classmethod
+    def from_official(cls, networks: dict[str, tuple[str, dict[str, Tensor]]], options: dict[str, Any],
+                      spec: DataSpec) -> "_SVG":
+        """This method with upstream's released weights (``train_svg_*.py``'s ``model.pth``, unpickled
+        safely into ``networks``: name -> (class path, state dict), and ``options``: its ``opt``)."""
+        try:
+            base = cls.profiles["paper"](spec)
+        except ProfileUnavailable:
+            p = spec.train_protocol("prediction")
+            base = C.SVGConfig(prior=cls.prior_kind, channels=spec.channels, resolution=tuple(spec.resolution),
+                               context_frames=p.context_frames, future_frames=p.future_frames)
+        cfg = config_from_official(networks, options, cls.prior_kind, base)
+        if cfg.channels != spec.channels or tuple(cfg.resolution) != tuple(spec.resolution):
+            raise ValueError(f"{cls.name}: the checkpoint is for {cfg.channels}x{cfg.resolution[0]}x"
+                             f"{cfg.resolution[1]} frames, dataset {spec.dataset!r} has {spec.channels}x"
+                             f"{spec.resolution[0]}x{spec.resolution[1]}")
+        method = cls(cfg, spec)
+        load_official_state(method.model, networks)
+        method.model.eval()
+        return method
 
     def _check(self, shape: tuple[int, ...], what: str) -> None:
         c, h, w = shape[-3:]
@@ -107,6 +129,7 @@ class _SVG(Method):
 class SVGLP(_SVG):
     """SVG with a learned prior: an LSTM p(z_t | x_{1:t-1})."""
 
+    prior_kind = "learned"
     profiles = {"paper": C.paper_profile("learned"), "cpu": C.cpu_profile("learned"),
                 "smoke": C.smoke_profile("learned")}
 
@@ -115,5 +138,6 @@ class SVGLP(_SVG):
 class SVGFP(_SVG):
     """SVG with a fixed N(0, I) prior."""
 
+    prior_kind = "fixed"
     profiles = {"paper": C.paper_profile("fixed"), "cpu": C.cpu_profile("fixed"),
                 "smoke": C.smoke_profile("fixed")}
