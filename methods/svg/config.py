@@ -38,6 +38,8 @@ class SVGConfig:
     context_frames: int = 5        # --n_past (training protocol c)
     future_frames: int = 10        # --n_future (training protocol p)
     last_frame_skip: bool = False  # --last_frame_skip: skips from the previous frame at every step
+    skip_from: str = "code"        # "code": context frame c-2 (upstream's code); "paper": c-1 ("the last
+                                   # ground truth frame", the paper's text)
     beta: float = 1e-4             # --beta: KL weight
     lr: float = 2e-3               # --lr (Adam)
     beta1: float = 0.9             # --beta1
@@ -50,6 +52,8 @@ class SVGConfig:
     def __post_init__(self) -> None:
         if self.prior not in ("learned", "fixed"):
             raise ValueError(f"svg: prior must be 'learned' or 'fixed', got {self.prior!r}")
+        if self.skip_from not in ("code", "paper"):
+            raise ValueError(f"svg: skip_from must be 'code' or 'paper', got {self.skip_from!r}")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"svg: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
 

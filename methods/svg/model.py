@@ -27,14 +27,18 @@ from methods.common.frame_codecs import frame_codec, frames_in, frames_out
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
-def skip_sources(steps: int, context: int, last_frame_skip: bool, device: torch.device | None = None) -> Tensor:
-    """Frame index of the skip features for each step ``t = 1 .. steps`` (predicting frame ``t``).
+def skip_sources(steps: int, context: int, last_frame_skip: bool, device: torch.device | None = None,
+                 skip_from: str = "code") -> Tensor:
+    """Frame index of the skip features for each step ``t = 1 .. steps`` (predicting frame ``t``):
+    the previous frame within the context, then context frame ``c - 2`` (upstream's code) or
+    ``c - 1`` (``skip_from="paper"``); the previous frame always with ``last_frame_skip``.
 
-    >>> skip_sources(5, 3, False).tolist()
-    [0, 1, 1, 1, 1]
+    >>> skip_sources(5, 3, False).tolist(), skip_sources(5, 3, False, skip_from="paper").tolist()
+    ([0, 1, 1, 1, 1], [0, 1, 2, 2, 2])
     """
     t = torch.arange(1, steps + 1, device=device)
-    return t - 1 if last_frame_skip else (t - 1).clamp(max=max(context - 2, 0))
+    last = context - 1 if skip_from == "paper" else context - 2
+    return t - 1 if last_frame_skip else (t - 1).clamp(max=max(last, 0))
 
 
 class SVGModel(nn.Module):
@@ -106,7 +110,7 @@ class SVGModel(nn.Module):
         else:
             mu_p = logvar_p = torch.zeros_like(mu)
         h_pred, _ = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
-        src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device)
+        src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device, self.cfg.skip_from)
         x_pred = self.decode(h_pred, [s[src] for s in skips])
         return {"x_pred": x_pred, "x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p,
                 "logvar_p": logvar_p}
@@ -149,7 +153,8 @@ class SVGModel(nn.Module):
                 z = mu  # generate_svg_fp.py conditions on the posterior means
             _, pred_state = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
         h_in = h[:, -1]
-        skip = [s[c - 1 if cfg.last_frame_skip else max(c - 2, 0)] for s in skips]
+        last = c - 1 if (cfg.last_frame_skip or cfg.skip_from == "paper") else max(c - 2, 0)
+        skip = [s[last] for s in skips]
         frames = []
         for step in range(num_future):
             if self.prior is not None:
