@@ -184,6 +184,9 @@ class MovingShapes(VideoDataset):
             ident["two_ended"] = True
         return ident
 
+    def train_frames(self, split: str = "train") -> int:
+        return self.config.num_frames  # every split holds whole videos
+
     def label_specs(self) -> dict[str, LabelSpec]:
         return {"identity": LabelSpec("background_name", BACKGROUND_NAMES), "action": LabelSpec("direction", DIRECTIONS)}
 
