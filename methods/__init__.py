@@ -8,3 +8,6 @@ from methods import vgan  # noqa: F401
 from methods import mocogan  # noqa: F401
 from methods import tgan  # noqa: F401
 from methods import navslp  # noqa: F401
+from methods import svg  # noqa: F401
+from methods import drnet  # noqa: F401
+from methods import p2p  # noqa: F401

@@ -25,7 +25,7 @@ from benchmark.data.base import Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.tfrecord import TFRecordError, parse_example, read_records
-from benchmark.data.two_ended import two_ended
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 
@@ -65,7 +65,7 @@ class BAIR(RealVideoDataset):
                                  test=Protocol("prediction-1to15", "prediction", "test", 1, 15, s, 3))
         self.two_ended = bool(two_ended)
         if self.two_ended:  # P2P's protocol: start + end frame given, clips of 30 steps (P2P: max_seq_len 30)
-            pred = two_ended(TaskProtocols(train=pred.train.replace(future_frames=30 - pred.train.context_frames),
+            pred = two_ended_protocols(TaskProtocols(train=pred.train.replace(future_frames=30 - pred.train.context_frames),
                                            test=pred.test))
         self.protocols = {"prediction": pred}
 

@@ -51,7 +51,7 @@ from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.decode import decode_video
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
-from benchmark.data.two_ended import two_ended
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 
@@ -228,7 +228,7 @@ class KTH(RealVideoDataset):
         }
         self.two_ended = bool(two_ended)
         if self.two_ended:  # P2P's protocol: start + end frame given (benchmark.data.two_ended)
-            self.protocols["prediction"] = two_ended(self.protocols["prediction"])
+            self.protocols["prediction"] = two_ended_protocols(self.protocols["prediction"])
         self._persons: dict[str, set[int]] | None = None
         self._val_videos: set[str] | None = None
 

@@ -33,7 +33,7 @@ import numpy as np
 from benchmark.data.base import Protocol, SplitData, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
-from benchmark.data.two_ended import two_ended
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError, sha256_json
 
@@ -177,7 +177,7 @@ class MovingMNIST(RealVideoDataset):
         if self.two_ended:  # P2P: clips of 30 frames (its max_seq_len) with start and end frame given
             if not stochastic:
                 raise UserError("mmnist: two_ended=True needs motion='stochastic' (the fixed test set has 20 frames)")
-            pred = two_ended(TaskProtocols(train=pred.train.replace(future_frames=25), test=pred.test.replace(
+            pred = two_ended_protocols(TaskProtocols(train=pred.train.replace(future_frames=25), test=pred.test.replace(
                 future_frames=25)))
         self.protocols = {"prediction": pred}
 

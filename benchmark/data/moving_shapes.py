@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.base import LabelSpec, Protocol, SplitData, TaskProtocols, VideoDataset
-from benchmark.data.two_ended import two_ended
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import atomic_path, sha256_array, sha256_json, write_json_atomic
 
@@ -175,7 +175,7 @@ class MovingShapes(VideoDataset):
             ),
         }
         if self.two_ended:  # P2P's protocol: start frame + end frame given (benchmark.data.two_ended)
-            self.protocols["prediction"] = two_ended(self.protocols["prediction"])
+            self.protocols["prediction"] = two_ended_protocols(self.protocols["prediction"])
         self._cache: dict[str, SplitData] = {}
 
     def identity(self) -> dict[str, Any]:

@@ -84,13 +84,13 @@ PAPER_SETTINGS = {  # dataset -> (backbone, |z|, w_cpc, w_align, skip_prob, batc
 
 
 def paper(spec: DataSpec) -> P2PConfig:
-    if spec.dataset not in PAPER_SETTINGS:
-        raise ProfileUnavailable(f"P2P's datasets here are SM-MNIST (mmnist), BAIR and KTH, not {spec.dataset!r}")
     if tuple(spec.resolution) not in ((64, 64), (128, 128)):
         raise ProfileUnavailable(f"upstream has 64x64 and 128x128 networks, the data is "
                                  f"{spec.resolution[0]}x{spec.resolution[1]}")
     c, frames = _two_ended(spec)
-    backbone, z, cpc, align, skip, batch = PAPER_SETTINGS[spec.dataset]
+    # Another dataset gets the settings of the closest of P2P's: SM-MNIST's for gray frames, BAIR's for colour.
+    closest = spec.dataset if spec.dataset in PAPER_SETTINGS else ("mmnist" if spec.channels == 1 else "bair")
+    backbone, z, cpc, align, skip, batch = PAPER_SETTINGS[closest]
     return P2PConfig(backbone=backbone, channels=spec.channels, resolution=tuple(spec.resolution), z_dim=z,
                      context_frames=c, max_seq_len=frames, delta_len=_delta(frames), weight_cpc=cpc,
                      weight_align=align, skip_prob=skip,

@@ -29,6 +29,7 @@ import torch
 
 from benchmark.data.kth import KTH
 from benchmark.data.mmnist import MovingMNIST
+from benchmark.data.moving_shapes import MovingShapes
 from benchmark.methods import ProfileUnavailable
 from benchmark.pipeline import data_spec
 from methods.drnet import config as C
@@ -73,8 +74,10 @@ def test_paper_profile_settings_and_refusal(small_dataset):
     cfg = C.paper(_spec("kth128"))
     assert (cfg.content_dim, cfg.pose_dim, cfg.sd_weight, cfg.sd_width, cfg.lr, cfg.beta1) == (128, 10, 1e-4, 100, 2e-3, 0.5)
     assert (cfg.net_channels, cfg.lstm_lr, cfg.lstm_beta1, cfg.context_frames, cfg.future_frames) == (3, 2e-4, 0.9, 10, 10)
-    with pytest.raises(ProfileUnavailable):
-        C.paper(data_spec(small_dataset, ("prediction",)))
+    other = C.paper(data_spec(small_dataset, ("prediction",)))   # upstream's defaults elsewhere
+    assert (other.content_dim, other.pose_dim, other.net_channels) == (128, 10, 3)
+    with pytest.raises(ProfileUnavailable, match="64x64 and 128x128"):
+        C.paper(data_spec(MovingShapes(root=small_dataset.root, size=32), ("prediction",)))
 
 
 def _tiny(**kw) -> C.DRNetConfig:

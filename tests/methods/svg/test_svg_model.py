@@ -30,6 +30,7 @@ import torch
 from benchmark.data.bair import BAIR
 from benchmark.data.kth import KTH
 from benchmark.data.mmnist import MovingMNIST
+from benchmark.data.moving_shapes import MovingShapes
 from benchmark.methods import ProfileUnavailable
 from benchmark.pipeline import data_spec
 from methods.common.frame_codecs import FrameBatchNorm2d
@@ -82,9 +83,11 @@ def test_paper_profiles_follow_the_paper():
     assert (bair.lr, bair.beta1, bair.train.batch_size, bair.rnn_size) == (2e-3, 0.9, 100, 256)
 
 
-def test_paper_profile_refuses_other_datasets(small_dataset):
-    with pytest.raises(ProfileUnavailable, match="SM-MNIST"):
-        C.paper_profile("learned")(data_spec(small_dataset, ("prediction",)))
+def test_paper_profile_on_other_datasets_takes_the_closest_papers_settings(small_dataset):
+    cfg = C.paper_profile("learned")(data_spec(small_dataset, ("prediction",)))   # 64x64 RGB: BAIR's
+    assert (cfg.backbone, cfg.z_dim, cfg.beta, cfg.channels) == ("vgg", 64, 1e-4, 3)
+    with pytest.raises(ProfileUnavailable, match="64x64 and 128x128"):
+        C.paper_profile("learned")(data_spec(MovingShapes(root=small_dataset.root, size=32), ("prediction",)))
 
 
 def _tiny(prior: str = "learned", **kw) -> C.SVGConfig:
