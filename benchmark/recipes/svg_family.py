@@ -17,6 +17,7 @@ so ``p2p_table`` has no paper column yet.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,9 +32,10 @@ def _srvp(row: str, metric: str, value: float, ci: float | None, dataset: str, t
     return Reported(row, metric, value, ci, dataset, f"{SRVP} {table}", f"{UNVERIFIED}; {note}".strip("; "))
 
 
-def curves_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
-    """The ordinary runs, plus each row's best-of-k per-timestep curves (``<recipe>_curves.json``)."""
-    outcome = run_methods(recipe, ctx)
+def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None = None) -> RecipeOutcome:
+    """The ordinary runs (under ``runs``: ``ctx`` with another output folder or dataset options), plus
+    each row's best-of-k per-timestep curves (``<recipe>_curves.json`` beside the recipe page)."""
+    outcome = run_methods(recipe, runs or ctx)
     curves: dict[str, dict[str, list[float]]] = {}
     for o in outcome.ours:
         if not o.results or o.metric not in (recipe.metrics or ()):
@@ -56,9 +58,10 @@ def curves_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
 
 def smmnist_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     """SM-MNIST is ``mmnist`` with SVG's stochastic motion."""
-    if ctx.dataset == "mmnist":
-        ctx.dataset_options = {"motion": "stochastic", **ctx.dataset_options}
-    return curves_runner(recipe, ctx)
+    if ctx.dataset != "mmnist":
+        return curves_runner(recipe, ctx)
+    return curves_runner(recipe, ctx, dataclasses.replace(
+        ctx, dataset_options={"motion": "stochastic", **ctx.dataset_options}))
 
 
 register_recipe(Recipe(
@@ -115,10 +118,11 @@ register_recipe(Recipe(
 def long_range_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     """KTH 10 -> 40 (the longest SVG-family protocol) with the paper profile; the smoke run keeps
     moving-shapes' own protocol."""
-    if ctx.dataset == "kth" and "test_future" not in ctx.dataset_options:
-        ctx.dataset_options = {**ctx.dataset_options, "test_future": 40}
-        ctx.out = Path(ctx.out) / "recipes" / recipe.name  # its own runs: another test protocol
-    return curves_runner(recipe, ctx)
+    if ctx.dataset != "kth" or "test_future" in ctx.dataset_options:
+        return curves_runner(recipe, ctx)
+    # Its own run folders: another test protocol than `benchmark run --dataset kth`'s runs.
+    return curves_runner(recipe, ctx, dataclasses.replace(
+        ctx, dataset_options={**ctx.dataset_options, "test_future": 40}, out=Path(ctx.out) / "recipes" / recipe.name))
 
 
 register_recipe(Recipe(
@@ -143,9 +147,9 @@ def p2p_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     opts = {**ctx.dataset_options, "two_ended": True}
     if ctx.dataset == "mmnist":
         opts.setdefault("motion", "stochastic")
-    ctx.dataset_options = opts
-    ctx.out = Path(ctx.out) / "recipes" / recipe.name
-    return curves_runner(recipe, ctx)
+    # Its own run folders: the baselines' two-ended runs must not meet their ordinary ones.
+    return curves_runner(recipe, ctx, dataclasses.replace(ctx, dataset_options=opts,
+                                                          out=Path(ctx.out) / "recipes" / recipe.name))
 
 
 register_recipe(Recipe(
