@@ -86,7 +86,8 @@ def _tiny(**kw) -> C.DRNetConfig:
     return C.DRNetConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("content,pose", [("dcgan_unet", "dcgan"), ("vgg_unet", "dcgan"), ("dcgan", "dcgan")])
+@pytest.mark.parametrize("content,pose", [("dcgan_unet", "dcgan"), pytest.param("vgg_unet", "dcgan", marks=pytest.mark.slow),
+                                          pytest.param("dcgan", "dcgan", marks=pytest.mark.slow)])
 def test_stage_losses_and_rollout_shapes(content, pose):
     torch.manual_seed(0)
     model = DRNet(_tiny(content_model=content, pose_model=pose))

@@ -76,7 +76,7 @@ def _tiny(**kw) -> C.P2PConfig:
     return C.P2PConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("align", ["upstream", "paper"])
+@pytest.mark.parametrize("align", ["upstream", pytest.param("paper", marks=pytest.mark.slow)])
 def test_forward_losses_and_gradient_split(align):
     torch.manual_seed(0)
     model = P2PModel(_tiny(align=align))

@@ -96,8 +96,9 @@ def _tiny(prior: str = "learned", **kw) -> C.SVGConfig:
     return C.SVGConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("backbone", ["dcgan", "vgg"])
-@pytest.mark.parametrize("prior", ["learned", "fixed"])
+@pytest.mark.parametrize("backbone,prior", [("dcgan", "learned"), ("vgg", "fixed"),
+                                            pytest.param("vgg", "learned", marks=pytest.mark.slow),
+                                            pytest.param("dcgan", "fixed", marks=pytest.mark.slow)])
 def test_forward_shapes_and_loss(backbone, prior):
     torch.manual_seed(0)
     model = SVGModel(_tiny(prior, backbone=backbone))

@@ -18,7 +18,7 @@ def _networks(tree):
     return {k: (class_path(v), module_state(v)) for k, v in tree.items() if k != "opt"}
 
 
-@pytest.mark.parametrize("backbone,channels,z", [("dcgan", 1, 10), ("vgg", 3, 64)])
+@pytest.mark.parametrize("backbone,channels,z", [("dcgan", 1, 10), pytest.param("vgg", 3, 64, marks=pytest.mark.slow)])
 def test_upstream_checkpoint_maps_onto_ours(tmp_path, backbone, channels, z):
     path = tmp_path / "model.pth"
     written = save_svg_checkpoint(path, backbone=backbone, channels=channels, z_dim=z, n_past=2, n_future=10)
