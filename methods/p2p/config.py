@@ -104,7 +104,7 @@ def cpu(spec: DataSpec) -> P2PConfig:
                      model_resolution=(32, 32) if (h, w) == (64, 64) else None, width=16, g_dim=64, z_dim=8,
                      rnn_size=128, context_frames=c, max_seq_len=frames, delta_len=_delta(frames, 2),
                      weight_cpc=100.0, weight_align=0.0, skip_prob=0.1, lr=2e-3,
-                     train=TrainConfig(steps=300, batch_size=16, checkpoint_every=100, log_every=20))
+                     train=TrainConfig(steps=150, batch_size=16, checkpoint_every=50, log_every=10))
 
 
 def smoke(spec: DataSpec) -> P2PConfig:

@@ -101,7 +101,7 @@ def cpu_profile(prior: str):
         return SVGConfig(prior=prior, backbone="dcgan", channels=spec.channels, resolution=(h, w),
                          model_resolution=model_res, width=16, g_dim=64, z_dim=8, rnn_size=128,
                          context_frames=c, future_frames=p, beta=1e-4, lr=2e-3,
-                         train=TrainConfig(steps=300, batch_size=16, checkpoint_every=100, log_every=20))
+                         train=TrainConfig(steps=250, batch_size=16, checkpoint_every=125, log_every=25))
     return profile
 
 
