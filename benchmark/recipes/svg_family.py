@@ -18,11 +18,13 @@ so ``p2p_table`` has no paper column yet.
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 from pathlib import Path
 
-from benchmark.reproduce import Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe, run_methods
-from benchmark.utils import read_json
+from benchmark.reproduce import (Ours, Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe, results_path,
+                                 run_methods)
+from benchmark.results import is_comparable
+from benchmark.utils import read_json, write_json_atomic
 
 SRVP = "Franceschi et al. 2020 (SRVP; ICML 2020, arXiv 2002.09219)"
 UNVERIFIED = "[unverified] transcription, not checked against the paper here"
@@ -33,27 +35,43 @@ def _srvp(row: str, metric: str, value: float, ci: float | None, dataset: str, t
 
 
 def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None = None) -> RecipeOutcome:
-    """The ordinary runs (under ``runs``: ``ctx`` with another output folder or dataset options), plus
-    each row's best-of-k per-timestep curves (``<recipe>_curves.json`` beside the recipe page)."""
-    outcome = run_methods(recipe, runs or ctx)
+    """The ordinary runs (under ``runs``: ``ctx`` with another output folder or dataset options), then
+    each row's best-of-k value of every recipe metric (results ``<metric>_best``: the best of k
+    samples per test sequence by the mean over time) and its per-timestep curve
+    (``<recipe>_curves.json`` beside the recipe page)."""
+    runs = runs or ctx
+    outcome = run_methods(recipe, runs)
     curves: dict[str, dict[str, list[float]]] = {}
-    for o in outcome.ours:
-        if not o.results or o.metric not in (recipe.metrics or ()):
+    for row in recipe.rows():
+        path = results_path(Path(runs.out), runs, row.method)
+        if not path.exists():
             continue
-        res = read_json(Path(o.results))
-        mv = (((res.get("tasks") or {}).get(recipe.task) or {}).get("metrics") or {}).get(o.metric) or {}
-        curve = (mv.get("extra") or {}).get("curve") or mv.get("curve")
-        if curve:
-            curves.setdefault(o.row, {})[o.metric] = [float(v) for v in curve]
+        res = read_json(path)
+        metrics = ((res.get("tasks") or {}).get(recipe.task) or {}).get("metrics") or {}
+        for metric in recipe.metrics or ():
+            mv = metrics.get(f"{metric}_best") or metrics.get(metric)
+            if not isinstance(mv, dict) or any(o.row == row.label and o.metric == metric for o in outcome.ours):
+                continue
+            outcome.ours.append(Ours(row=row.label, metric=metric, value=_number(mv.get("value")),
+                                     ci_low=_number(mv.get("ci_low")), ci_high=_number(mv.get("ci_high")),
+                                     n=mv.get("n"), dataset=runs.dataset, profile=runs.profile,
+                                     comparable=bool(is_comparable(mv, res)), results=str(path),
+                                     note="best of k by the mean over time"))
+            if mv.get("curve"):
+                curves.setdefault(row.label, {})[metric] = [float(v) for v in mv["curve"]]
     if curves:
         path = ctx.recipe_dir / f"{recipe.name}_curves.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"profile": ctx.profile, "dataset": ctx.dataset, "curves": curves}, indent=1))
+        write_json_atomic(path, {"profile": runs.profile, "dataset": runs.dataset, "curves": curves})
         outcome.artifacts["per-timestep curves (best of k, mean over test sequences)"] = str(path)
-        for row, by_metric in curves.items():
+        for row_label, by_metric in curves.items():
             for metric, c in by_metric.items():
-                outcome.notes.append(f"{row} {metric} curve: " + " ".join(f"{v:.3f}" for v in c))
+                outcome.notes.append(f"{row_label} {metric} curve: " + " ".join(f"{v:.3f}" for v in c))
     return outcome
+
+
+def _number(x: object) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
 
 
 def smmnist_runner(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:

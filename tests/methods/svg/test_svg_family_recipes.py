@@ -26,8 +26,8 @@ def test_registered_with_known_methods_and_datasets(name):
 
 @pytest.mark.slow
 def test_p2p_recipe_end_to_end(tmp_path):
+    # No overrides: they would reach copy_last too, which has no config (the smoke profile is tiny anyway).
     page = run_recipe("p2p_table", profile="smoke", out=tmp_path, data_root=tmp_path / "data", progress=False,
-                      overrides={"train.steps": "2", "train.batch_size": "4"},
                       dataset_options={"split_sizes": TINY_SPLITS, "size": 32})
     assert page == tmp_path / "reports" / "recipes" / "p2p_table.html"
     record = json.loads(page.with_suffix(".json").read_text())
