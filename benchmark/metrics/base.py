@@ -71,6 +71,11 @@ class VideoMetric(torchmetrics.Metric):
     requires_weights: ClassVar[bool] = False
     #: the ``manifests/weights.yaml`` entries it loads by default (their hashes key the evaluate stage)
     weight_names: ClassVar[tuple[str, ...]] = ()
+    #: its pinned weights ship in the repository (the moving-shapes evaluator), so it runs by default
+    #: where it applies although it ``requires_weights``
+    weights_shipped: ClassVar[bool] = False
+    #: the datasets it is defined on (None: any); a dataset-specific metric runs on no other
+    datasets: ClassVar[tuple[str, ...] | None] = None
 
     # -- facts about the number: the report, the drift check and the pipeline read them here ------
     #: direction: True if higher is better

@@ -32,12 +32,16 @@ SIDES = ("real", "fake")
 
 
 def build_i3d(backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
-              device: str = "cpu", batch_size: int = 8):
+              device: str = "cpu", batch_size: int | None = None, precision: str = "float32"):
     if backend == "torch":
         from benchmark.metrics.extractors.i3d import I3DFeatures
 
-        return I3DFeatures(weights=weights, weights_path=weights_path, device=device, batch_size=batch_size)
+        return I3DFeatures(weights=weights, weights_path=weights_path, device=device, batch_size=batch_size,
+                           precision=precision)
     if backend == "tf":
+        if precision != "float32":
+            raise ValueError(f"FVD backend 'tf' runs the tfhub module in float32; precision={precision!r} "
+                             f"needs backend='torch'")
         from benchmark.metrics.extractors.tf_i3d import TFHubI3DFeatures
 
         return TFHubI3DFeatures(module=weights_path, weights=weights)
@@ -71,7 +75,15 @@ class FrechetFeatureMetric(VideoMetric):
 
     @property
     def comparable(self) -> bool:
-        return bool(self.extractor.weights.comparable)
+        return bool(getattr(self.extractor, "comparable", self.extractor.weights.comparable))
+
+    @property
+    def not_comparable_reason(self) -> str:
+        """'' when comparable; else why (unpinned weights, or features not in float32)."""
+        if self.comparable:
+            return ""
+        return getattr(self.extractor, "not_comparable_reason", "") or self.extractor.weights.note \
+            or "weights not pinned"
 
     def features(self, videos: Tensor) -> Tensor:
         return self._extract(videos).to(torch.float64)
@@ -101,8 +113,10 @@ class FrechetFeatureMetric(VideoMetric):
         w = self.extractor.weights
         extra = {"n_real": n_real, "n_fake": n_fake, "comparable": self.comparable,
                  "weights": w.mode, "weights_sha256": w.sha256, "backend": getattr(self.extractor, "backend", "")}
+        if hasattr(self.extractor, "execution"):
+            extra["execution"] = self.extractor.execution()  # how (not what): recorded, not compared
         if not self.comparable:
-            extra["not_comparable_reason"] = w.note or "weights not pinned"
+            extra["not_comparable_reason"] = self.not_comparable_reason
         return {self.name: MetricValue(value=value, n=n_fake, higher_is_better=False, extra=extra)}
 
     def protocol(self) -> dict[str, Any]:
@@ -124,7 +138,9 @@ class FrechetVideoDistance(FrechetFeatureMetric):
         weights_path: explicit weight file / module dir (hash-checked against the pin).
         extractor: a ready extractor (overrides the above).
         cache_dir: content-keyed feature cache folder.
-        device, batch_size: for the torch backend.
+        device, batch_size: for the torch backend (batch_size None: chosen for the device).
+        precision: the torch backend's compute precision, ``"float32"`` (default) or, on a GPU,
+            ``"bfloat16"``/``"float16"`` (recorded in the protocol; numbers not comparable with float32 ones).
     """
 
     name: ClassVar[str] = "fvd"
@@ -135,6 +151,6 @@ class FrechetVideoDistance(FrechetFeatureMetric):
 
     def __init__(self, backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
-                 batch_size: int = 8, **kwargs: Any) -> None:
-        extractor = extractor or build_i3d(backend, weights, weights_path, device, batch_size)
+                 batch_size: int | None = None, precision: str = "float32", **kwargs: Any) -> None:
+        extractor = extractor or build_i3d(backend, weights, weights_path, device, batch_size, precision)
         super().__init__(extractor=extractor, cache_dir=cache_dir, **kwargs)

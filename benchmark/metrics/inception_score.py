@@ -61,6 +61,9 @@ class InceptionScoreBase(VideoMetric):
             raise RuntimeError(f"{self.name}: compute() called before any update")
         std = float(scores.std(unbiased=False)) if len(scores) > 1 else 0.0
         extra = {"std": std, "splits": self.splits, "n": int(self.split_n.sum()), "comparable": self.comparable}
+        if not self.comparable:
+            extra["not_comparable_reason"] = (getattr(getattr(self, "extractor", None), "not_comparable_reason", "")
+                                              or "weights not pinned")
         return {self.name: MetricValue(value=float(scores.mean()), n=int(self.split_n.sum()),
                                        higher_is_better=True, extra=extra)}
 
@@ -76,17 +79,18 @@ class FrameInceptionScore(InceptionScoreBase):
 
     def __init__(self, splits: int = 10, weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
-                 **kwargs: Any) -> None:
+                 precision: str = "float32", **kwargs: Any) -> None:
         if extractor is None:
             from benchmark.metrics.extractors.inception import InceptionFrameFeatures
 
-            extractor = InceptionFrameFeatures(weights=weights, weights_path=weights_path, device=device)
+            extractor = InceptionFrameFeatures(weights=weights, weights_path=weights_path, device=device,
+                                               precision=precision)
         self.extractor = extractor
         super().__init__(num_classes=1008, splits=splits, **kwargs)
 
     @property
     def comparable(self) -> bool:  # type: ignore[override]
-        return bool(self.extractor.weights.comparable)
+        return bool(getattr(self.extractor, "comparable", self.extractor.weights.comparable))
 
     def probs(self, videos: Tensor) -> Tensor:
         return torch.softmax(self.extractor.logits(videos).double(), dim=1)
@@ -107,9 +111,11 @@ class FrameFrechetInceptionDistance(FrechetFeatureMetric):
     weight_names: ClassVar[tuple[str, ...]] = ("inception_fid",)
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, extractor: Any = None,
-                 cache_dir: str | Path | None = None, device: str = "cpu", **kwargs: Any) -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu", precision: str = "float32",
+                 **kwargs: Any) -> None:
         if extractor is None:
             from benchmark.metrics.extractors.inception import InceptionFrameFeatures
 
-            extractor = InceptionFrameFeatures(weights=weights, weights_path=weights_path, device=device)
+            extractor = InceptionFrameFeatures(weights=weights, weights_path=weights_path, device=device,
+                                               precision=precision)
         super().__init__(extractor=extractor, cache_dir=cache_dir, **kwargs)

@@ -41,6 +41,8 @@ class VideoInceptionScore(InceptionScoreBase):
         weights_path, mean_path: explicit C3D npz / mean clip (checked against the pins).
         extractor: a ready :class:`~benchmark.metrics.extractors.c3d.C3DProbabilities`.
         cache_dir: accepted for the pipeline's uniform call (probabilities are not cached).
+        device, precision: C3D's device and compute precision (``"bfloat16"``/``"float16"`` on a GPU:
+            numbers labelled not comparable with float32 ones).
     """
 
     name: ClassVar[str] = "is_video"
@@ -51,13 +53,15 @@ class VideoInceptionScore(InceptionScoreBase):
 
     def __init__(self, protocol: str = "tgan2", samples: int = 2048, repeats: int = 10, weights: str = "pinned",
                  weights_path: str | None = None, mean_path: str | None = None, extractor: Any = None,
-                 cache_dir: str | Path | None = None, device: str = "cpu", **kwargs: Any) -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu", precision: str = "float32",
+                 **kwargs: Any) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"is_video: protocol must be one of {tuple(PROTOCOLS)}, got {protocol!r}")
         if extractor is None:
             from benchmark.metrics.extractors.c3d import C3DProbabilities
 
-            extractor = C3DProbabilities(weights=weights, weights_path=weights_path, mean_path=mean_path, device=device)
+            extractor = C3DProbabilities(weights=weights, weights_path=weights_path, mean_path=mean_path, device=device,
+                                         precision=precision)
         self.extractor = extractor
         self.protocol_name, self.samples_per_repeat = protocol, int(samples)
         groups = int(repeats) if protocol == "tgan2" else PROTOCOLS[protocol]["splits"]
@@ -88,8 +92,8 @@ class VideoInceptionScore(InceptionScoreBase):
             out.extra["repeats"] = int((self.split_n > 0).sum())
             out.extra["protocol_complete"] = bool((self.split_n == self.samples_per_repeat).all())
         if not self.comparable:
-            out.extra["not_comparable_reason"] = (self.extractor.weights.note or self.extractor.mean_weights.note
-                                                  or "weights not pinned")
+            out.extra["not_comparable_reason"] = getattr(self.extractor, "not_comparable_reason", "") or (
+                self.extractor.weights.note or self.extractor.mean_weights.note or "weights not pinned")
         return {self.name: out}
 
     def protocol(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def run_real(spec: RunSpec) -> Path:
     tasks = {}
     for task in ds.tasks():
         protocol, ref = reference_for(spec, ds, task)
-        names = applicable_metrics(task, spec.metrics, real=True)
+        names = applicable_metrics(task, spec.metrics, real=True, dataset=ds.name)
         key = evaluate_key("real", task, protocol, ref.content_hash, names, spec.weights)
         stages = Stages(run_dir)
         out_rel = P.scores(task)

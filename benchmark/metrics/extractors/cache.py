@@ -4,6 +4,12 @@ edit of the network code never serves stale features). A second evaluation again
 split reads the features instead of running the network again.
 
 Layout: ``<root>/<extractor>/<key of weights+protocol>/<sha256 of the batch>.npy`` (float64).
+
+What enters the key is decided by the extractor's ``protocol()``: what is computed (network,
+preprocessing, weights, compute precision). How it is computed does not: the fused inference network
+and the reference one, devices, batch sizes and thread counts differ in float32 rounding only (held
+within 1e-4 by tests/metrics/test_extractor_inference.py) and share a key, while ``precision``
+(bfloat16/float16 change features by ~1e-2) is part of it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ class FeatureCache:
         self.root = Path(root)
         self.hits = 0
         self.misses = 0
-        self._folders: dict[int, Path] = {}
+        # id -> (extractor, folder): holding the extractor keeps its id from being reused by another one
+        self._folders: dict[int, tuple[Any, Path]] = {}
 
     def folder(self, extractor: Any) -> Path:
         if id(extractor) not in self._folders:
@@ -42,8 +49,8 @@ class FeatureCache:
 
             key = sha256_json({"weights": extractor.weights.sha256, "protocol": extractor.protocol(),
                                "source": source_hash(type(extractor))})
-            self._folders[id(extractor)] = self.root / extractor.name / key[:24]
-        return self._folders[id(extractor)]
+            self._folders[id(extractor)] = (extractor, self.root / extractor.name / key[:24])
+        return self._folders[id(extractor)][1]
 
     def __call__(self, extractor: Callable[[Tensor], Tensor], videos: Tensor) -> Tensor:
         path = self.folder(extractor) / f"{videos_hash(videos)}.npy"

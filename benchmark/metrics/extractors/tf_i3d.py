@@ -178,7 +178,7 @@ class TFHubI3DFeatures:
                 "embedding": "RGB/inception_i3d/Mean:0 (400-d logits averaged over time)",
                 "resize": "tf.compat.v1.image.resize_bilinear to 224x224 (no crop)",
                 "value_range": "[-1, 1]", "module_batch": MODULE_BATCH, "min_frames": MIN_FRAMES,
-                "weights": self.weights.record()}
+                "precision": "float32", "weights": self.weights.record()}
 
     def preprocess(self, videos: Tensor):
         tf = self._tf
