@@ -11,3 +11,6 @@ from methods import navslp  # noqa: F401
 from methods import vrnn_hier  # noqa: F401
 from methods import ddpae  # noqa: F401
 from methods import encodedec  # noqa: F401
+from methods import svg  # noqa: F401
+from methods import drnet  # noqa: F401
+from methods import p2p  # noqa: F401

@@ -25,6 +25,7 @@ from benchmark.data.base import Protocol, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.tfrecord import TFRecordError, parse_example, read_records
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 
@@ -49,7 +50,7 @@ class BAIR(RealVideoDataset):
 
     def __init__(self, root: Any = None, protocol: str = "svg", camera: str = "image_aux1",
                  max_trajectories: int | None = None, on_corrupt: str = "error", workers: int = 0,
-                 strict_inputs: bool = True) -> None:
+                 strict_inputs: bool = True, two_ended: bool = False) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
         if protocol not in ("svg", "fvd"):
             raise UserError(f"bair: protocol must be 'svg' or 'fvd', got {protocol!r}")
@@ -62,10 +63,15 @@ class BAIR(RealVideoDataset):
         else:
             pred = TaskProtocols(train=Protocol("prediction-1to15", "prediction", "train", 1, 15, s, 3),
                                  test=Protocol("prediction-1to15", "prediction", "test", 1, 15, s, 3))
+        self.two_ended = bool(two_ended)
+        if self.two_ended:  # P2P's protocol: start + end frame given, clips of 30 steps (P2P: max_seq_len 30)
+            pred = two_ended_protocols(TaskProtocols(train=pred.train.replace(future_frames=30 - pred.train.context_frames),
+                                           test=pred.test))
         self.protocols = {"prediction": pred}
 
     def options(self) -> dict[str, Any]:
-        return {"protocol": self.protocol_name, "camera": self.camera, "max_trajectories": self.max_trajectories}
+        return {"protocol": self.protocol_name, "camera": self.camera, "max_trajectories": self.max_trajectories,
+                **({"two_ended": True} if self.two_ended else {})}
 
     def preprocessing(self) -> dict[str, Any]:
         return {"camera": self.camera, "size": 64, "max_trajectories": self.max_trajectories}

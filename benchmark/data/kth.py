@@ -51,6 +51,7 @@ from benchmark.data.base import LabelSpec, Protocol, TaskProtocols
 from benchmark.data.decode import decode_video
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError
 
@@ -197,7 +198,7 @@ class KTH(RealVideoDataset):
                  test_future: int | None = None, fixed_test: bool = False, fixed_test_clips: int = 1000,
                  fixed_test_seed: int = 42, val_seed: int = 0, actions: tuple[str, ...] | list[str] = ACTIONS,
                  on_corrupt: str = "error", workers: int = 0,
-                 strict_inputs: bool = True) -> None:
+                 strict_inputs: bool = True, two_ended: bool = False) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
         if split not in SCHEMES:
             raise UserError(f"kth: unknown split scheme {split!r}; choose one of {', '.join(SCHEMES)}")
@@ -225,6 +226,9 @@ class KTH(RealVideoDataset):
                 train=Protocol("synthesis-16", "synthesis", "train", 0, 16, s, 1),
                 test=Protocol("synthesis-16", "synthesis", "test", 0, 16, s, 1)),
         }
+        self.two_ended = bool(two_ended)
+        if self.two_ended:  # P2P's protocol: start + end frame given (benchmark.data.two_ended)
+            self.protocols["prediction"] = two_ended_protocols(self.protocols["prediction"])
         self._persons: dict[str, set[int]] | None = None
         self._val_videos: set[str] | None = None
 
@@ -233,7 +237,8 @@ class KTH(RealVideoDataset):
         return {"split": self.scheme, "size": self.size, "crop": self.crop, "actions": list(self.actions),
                 "fixed_test": self.fixed_test, "fixed_test_clips": self.fixed_test_clips if self.fixed_test else None,
                 "fixed_test_seed": self.clip_seed if self.fixed_test else None,
-                "val_seed": self.val_seed if self.scheme == "savp" else None, "on_corrupt": self.on_corrupt}
+                "val_seed": self.val_seed if self.scheme == "savp" else None, "on_corrupt": self.on_corrupt,
+                **({"two_ended": True} if self.two_ended else {})}
 
     def label_specs(self) -> dict[str, LabelSpec]:
         """``action`` (the chosen actions, in KTH's order) and ``identity`` (persons 1-25)."""

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.base import LabelSpec, Protocol, SplitData, TaskProtocols, VideoDataset
+from benchmark.data.two_ended import two_ended as two_ended_protocols
 from benchmark.registry import DATASETS
 from benchmark.utils import atomic_path, sha256_array, sha256_json, write_json_atomic
 
@@ -194,8 +195,9 @@ class MovingShapes(VideoDataset):
     description = ("Procedural moving circles/squares/triangles on static backgrounds; "
                    "deterministic from a seed; ships with the code.")
 
-    def __init__(self, root: str | os.PathLike | None = None, **config: Any) -> None:
+    def __init__(self, root: str | os.PathLike | None = None, two_ended: bool = False, **config: Any) -> None:
         self.config = MovingShapesConfig(**config)
+        self.two_ended = bool(two_ended)
         self.root = Path(root) if root is not None else default_data_root()
         s = self.config.size
         self.protocols = {
@@ -209,10 +211,15 @@ class MovingShapes(VideoDataset):
                               samples_per_context=10),
             ),
         }
+        if self.two_ended:  # P2P's protocol: start frame + end frame given (benchmark.data.two_ended)
+            self.protocols["prediction"] = two_ended_protocols(self.protocols["prediction"])
         self._cache: dict[str, SplitData] = {}
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.config.version, "generator": asdict(self.config)}
+        ident = {"name": self.name, "version": self.config.version, "generator": asdict(self.config)}
+        if self.two_ended:
+            ident["two_ended"] = True
+        return ident
 
     def train_frames(self, split: str = "train") -> int:
         return self.config.num_frames  # every split holds whole videos

@@ -7,3 +7,4 @@ module here with an explicit import (no entry-point magic), e.g. ``from benchmar
 from benchmark.recipes import tgan, vgan  # noqa: F401
 from benchmark.recipes import navslp  # noqa: F401
 from benchmark.recipes import ddpae, encodedec, vrnn_hier  # noqa: F401
+from benchmark.recipes import svg_family  # noqa: F401

@@ -1,0 +1,90 @@
+"""Config and profiles of DRNet (Denton & Birodkar, "Unsupervised Learning of Disentangled
+Representations from Video", NeurIPS 2017, arXiv 1705.10915; upstream ``edenton/drnet-py``).
+
+Two training stages: ``disentangle`` (``train_drnet.py``: content/pose encoders, decoder and the
+scene discriminator) then ``lstm`` (``train_lstm.py``: the pose LSTM on frozen encoders).
+
+``paper``: upstream's defaults (the settings of its KTH commands) on KTH (64x64 or 128x128) and
+Moving MNIST; ``cpu``: narrow networks on 32x32 frames, ~35 s on two CPU cores; ``smoke``: tiny.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec, ProfileUnavailable
+from benchmark.training.loop import TrainConfig
+
+# train_drnet.py / train_lstm.py: --niter 200 epochs of --epoch_size 600 batches of --batch_size 100.
+PAPER_TRAIN = TrainConfig(steps=200 * 600, batch_size=100, checkpoint_every=5_000, log_every=100)
+
+
+@dataclass(frozen=True)
+class DRNetConfig:
+    """DRNet's architecture and both stages' optimisation; names follow upstream's flags."""
+
+    channels: int = 1                  # the data's channels
+    model_channels: int | None = None  # --channels of the networks (None: the data's); KTH upstream: 3
+    resolution: tuple[int, int] = (64, 64)             # --image_width
+    model_resolution: tuple[int, int] | None = None    # frames resized to this inside the model (cpu)
+    width: int = 64                    # first-stage channels (upstream nf = 64)
+    content_model: str = "dcgan_unet"  # --content_model: dcgan_unet | vgg_unet | dcgan
+    pose_model: str = "dcgan"          # --pose_model: dcgan | resnet
+    content_dim: int = 128             # --content_dim
+    pose_dim: int = 10                 # --pose_dim
+    normalize: bool = False            # --normalize: L2-normalise pose vectors
+    sd_width: int = 100                # --sd_nf: scene discriminator hidden units
+    sd_weight: float = 1e-4            # --sd_weight: adversarial weight on the pose encoder
+    max_step: int = 20                 # --max_step: frames of a clip the four training frames come from
+    lr: float = 2e-3                   # train_drnet.py --lr
+    beta1: float = 0.5                 # train_drnet.py --beta1
+    rnn_size: int = 256                # train_lstm.py --rnn_size
+    rnn_layers: int = 2                # train_lstm.py --rnn_layers
+    context_frames: int = 10           # train_lstm.py --n_past
+    future_frames: int = 10            # train_lstm.py --n_future
+    lstm_lr: float = 2e-4              # train_lstm.py --lr
+    lstm_beta1: float = 0.9            # train_lstm.py --beta1
+    train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)       # stage "disentangle"
+    lstm_train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)  # stage "lstm"
+
+    @property
+    def net_channels(self) -> int:
+        return self.model_channels or self.channels
+
+
+def _protocol(spec: DataSpec) -> tuple[int, int]:
+    if "prediction" not in spec.protocols:
+        raise ProfileUnavailable(f"dataset {spec.dataset!r} has no prediction protocol")
+    p = spec.train_protocol("prediction")
+    return p.context_frames, p.future_frames
+
+
+def paper(spec: DataSpec) -> DRNetConfig:
+    # Other datasets: upstream's defaults (the same networks as for KTH and Moving MNIST).
+    if tuple(spec.resolution) not in ((64, 64), (128, 128)):
+        raise ProfileUnavailable(f"upstream has 64x64 and 128x128 networks, the data is "
+                                 f"{spec.resolution[0]}x{spec.resolution[1]}")
+    c, p = _protocol(spec)
+    # Upstream reads KTH frames as RGB PNGs (gray replicated) with the default --channels 3.
+    model_channels = 3 if spec.dataset == "kth" else None
+    return DRNetConfig(channels=spec.channels, model_channels=model_channels, resolution=tuple(spec.resolution),
+                       context_frames=c, future_frames=p, max_step=max(20, c + p) if spec.dataset == "mmnist" else 20)
+
+
+def cpu(spec: DataSpec) -> DRNetConfig:
+    c, p = _protocol(spec)
+    h, w = spec.resolution
+    return DRNetConfig(channels=spec.channels, resolution=(h, w),
+                       model_resolution=(32, 32) if (h, w) == (64, 64) else None,
+                       width=16, content_dim=64, pose_dim=8, sd_width=64, rnn_size=128,
+                       context_frames=c, future_frames=p, max_step=c + p, lstm_lr=2e-3,
+                       train=TrainConfig(steps=250, batch_size=32, checkpoint_every=125, log_every=25),
+                       lstm_train=TrainConfig(steps=150, batch_size=16, checkpoint_every=75, log_every=25))
+
+
+def smoke(spec: DataSpec) -> DRNetConfig:
+    c, p = _protocol(spec)
+    return DRNetConfig(channels=spec.channels, resolution=tuple(spec.resolution), width=4, content_dim=16,
+                       pose_dim=4, sd_width=16, rnn_size=16, context_frames=c, future_frames=p, max_step=c + p,
+                       train=TrainConfig(steps=10, batch_size=8, checkpoint_every=5, log_every=5),
+                       lstm_train=TrainConfig(steps=10, batch_size=8, checkpoint_every=5, log_every=5))

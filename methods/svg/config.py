@@ -1,0 +1,114 @@
+"""Configs and profiles of SVG-LP and SVG-FP (Denton & Fergus, "Stochastic Video Generation with a
+Learned Prior", ICML 2018, arXiv 1802.07687; upstream ``edenton/svg``).
+
+``paper``: the paper's / upstream's settings for the dataset at hand (SM-MNIST: DCGAN, |z| 10,
+beta 1e-4; KTH: VGG, |z| 32, beta 1e-6; BAIR: VGG, |z| 64, beta 1e-4; |h| 128, LSTMs of 256 units,
+Adam 2e-3 with beta1 0.9, batch 100, 300 epochs of 600 steps), raising
+:class:`~benchmark.methods.ProfileUnavailable` elsewhere. ``cpu``: a narrow DCGAN on 32x32 frames
+that learns moving-shapes in ~35 s on two CPU cores. ``smoke``: tiny, seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec, ProfileUnavailable
+from benchmark.training.loop import TrainConfig
+
+# Upstream train_svg_{lp,fp}.py: --niter 300 epochs of --epoch_size 600 batches of --batch_size 100.
+PAPER_TRAIN = TrainConfig(steps=300 * 600, batch_size=100, checkpoint_every=5_000, log_every=100)
+
+
+@dataclass(frozen=True)
+class SVGConfig:
+    """SVG's architecture and optimisation; names follow upstream's command-line flags."""
+
+    prior: str = "learned"         # "learned" (SVG-LP) or "fixed" (SVG-FP: N(0, I))
+    backbone: str = "dcgan"        # --model: dcgan | vgg (64x64 or 128x128 variants by resolution)
+    channels: int = 1              # --channels
+    resolution: tuple[int, int] = (64, 64)   # --image_width
+    model_resolution: tuple[int, int] | None = None  # frames resized to this inside the model (cpu profile)
+    width: int = 64                # first-stage channels (upstream nf = 64)
+    g_dim: int = 128               # --g_dim: |h|, frame encoding
+    z_dim: int = 10                # --z_dim: |z|
+    rnn_size: int = 256            # --rnn_size
+    predictor_layers: int = 2      # --predictor_rnn_layers
+    posterior_layers: int = 1      # --posterior_rnn_layers
+    prior_layers: int = 1          # --prior_rnn_layers (SVG-LP)
+    context_frames: int = 5        # --n_past (training protocol c)
+    future_frames: int = 10        # --n_future (training protocol p)
+    last_frame_skip: bool = False  # --last_frame_skip: skips from the previous frame at every step
+    skip_from: str = "code"        # "code": context frame c-2 (upstream's code); "paper": c-1 ("the last
+                                   # ground truth frame", the paper's text)
+    beta: float = 1e-4             # --beta: KL weight
+    lr: float = 2e-3               # --lr (Adam)
+    beta1: float = 0.9             # --beta1
+    train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)
+
+    @property
+    def learned_prior(self) -> bool:
+        return self.prior == "learned"
+
+    def __post_init__(self) -> None:
+        if self.prior not in ("learned", "fixed"):
+            raise ValueError(f"svg: prior must be 'learned' or 'fixed', got {self.prior!r}")
+        if self.skip_from not in ("code", "paper"):
+            raise ValueError(f"svg: skip_from must be 'code' or 'paper', got {self.skip_from!r}")
+        if self.backbone not in ("dcgan", "vgg"):
+            raise ValueError(f"svg: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
+
+
+# Per dataset: (backbone, |z|, beta, channels) of the paper (Sec. 4 and upstream README commands).
+PAPER_SETTINGS = {
+    "mmnist": ("dcgan", 10, 1e-4),   # SM-MNIST: DCGAN, |h| 128, |z| 10, beta 1e-4
+    "kth": ("vgg", 32, 1e-6),        # KTH: VGG, |z| 32, beta 1e-6
+    "bair": ("vgg", 64, 1e-4),       # BAIR: VGG, |z| 64, beta 1e-4
+}
+
+
+def _protocol(spec: DataSpec) -> tuple[int, int]:
+    if "prediction" not in spec.protocols:
+        raise ProfileUnavailable(f"dataset {spec.dataset!r} has no prediction protocol")
+    p = spec.train_protocol("prediction")
+    if p.context_frames < 2:
+        # Upstream takes the skip features from context frame n_past - 2 (see model.py): it needs two.
+        raise ProfileUnavailable(f"needs at least 2 context frames, the training protocol gives {p.context_frames}")
+    return p.context_frames, p.future_frames
+
+
+def paper_profile(prior: str):
+    def profile(spec: DataSpec) -> SVGConfig:
+        # Another dataset gets the settings of the paper's closest one: SM-MNIST's for gray frames,
+        # BAIR's for colour (the paper's only RGB dataset).
+        closest = spec.dataset if spec.dataset in PAPER_SETTINGS else ("mmnist" if spec.channels == 1 else "bair")
+        backbone, z_dim, beta = PAPER_SETTINGS[closest]
+        if tuple(spec.resolution) not in ((64, 64), (128, 128)):
+            raise ProfileUnavailable(f"upstream has 64x64 and 128x128 networks, the data is "
+                                     f"{spec.resolution[0]}x{spec.resolution[1]}")
+        c, p = _protocol(spec)
+        return SVGConfig(prior=prior, backbone=backbone, channels=spec.channels, resolution=tuple(spec.resolution),
+                         z_dim=z_dim, beta=beta, context_frames=c, future_frames=p)
+    return profile
+
+
+def cpu_profile(prior: str):
+    def profile(spec: DataSpec) -> SVGConfig:
+        c, p = _protocol(spec)
+        h, w = spec.resolution
+        # 32x32 inside the model (frames are area-downsampled, outputs bilinearly upsampled): a
+        # quarter of the convolution work of 64x64, which is what lets it learn in ~35 s.
+        model_res = (32, 32) if (h, w) == (64, 64) else None
+        return SVGConfig(prior=prior, backbone="dcgan", channels=spec.channels, resolution=(h, w),
+                         model_resolution=model_res, width=16, g_dim=64, z_dim=8, rnn_size=128,
+                         context_frames=c, future_frames=p, beta=1e-4, lr=2e-3,
+                         train=TrainConfig(steps=250, batch_size=16, checkpoint_every=125, log_every=25))
+    return profile
+
+
+def smoke_profile(prior: str):
+    def profile(spec: DataSpec) -> SVGConfig:
+        c, p = _protocol(spec)
+        return SVGConfig(prior=prior, backbone="dcgan", channels=spec.channels, resolution=tuple(spec.resolution),
+                         width=4, g_dim=16, z_dim=4, rnn_size=16, context_frames=c, future_frames=p,
+                         train=TrainConfig(steps=20, batch_size=8, checkpoint_every=10, log_every=5))
+    return profile

@@ -1,0 +1,172 @@
+"""SVG-LP and SVG-FP networks (Denton & Fergus, ICML 2018, arXiv 1802.07687; ``edenton/svg``).
+
+A frame encoder maps ``x_t`` to ``h_t`` (|h| = ``g_dim``); the frame predictor LSTM maps
+``[h_{t-1}, z_t]`` to ``h_hat_t``, which the decoder turns into ``x_hat_t`` with skip connections
+from a context frame. ``z_t`` comes from the posterior ``q(z_t | x_{1:t})`` (an LSTM over ``h_t``)
+in training and from the prior at test time: SVG-LP learns it (``p(z_t | x_{1:t-1})``, an LSTM
+over ``h_{t-1}``), SVG-FP fixes it to N(0, I). Training is teacher-forced over all ``c + p``
+frames of a clip (``train_svg_lp.py``'s ``train``): loss = sum_t MSE(x_hat_t, x_t) (MSE averaged
+over pixels and batch, summed over the ``c + p - 1`` steps) + beta * sum_t KL(q || p) / B.
+
+Skip connections follow upstream's code: the skip features at step ``t`` (predicting frame ``t``,
+0-based) come from frame ``t - 1`` while ``t < c``, after which they stay those of frame ``c - 2``
+(the encoder input of the last step ``t < c``) -- the paper says "the last ground truth frame";
+the code's ``if i < n_past: h, skip = h`` makes it the second-to-last. ``last_frame_skip`` takes
+them from frame ``t - 1`` at every step.
+
+Only torch and ``methods.common`` are imported here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from methods.common.frame_codecs import frame_codec, frames_in, frames_out
+from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
+
+
+def skip_sources(steps: int, context: int, last_frame_skip: bool, device: torch.device | None = None,
+                 skip_from: str = "code") -> Tensor:
+    """Frame index of the skip features for each step ``t = 1 .. steps`` (predicting frame ``t``):
+    the previous frame within the context, then context frame ``c - 2`` (upstream's code) or
+    ``c - 1`` (``skip_from="paper"``); the previous frame always with ``last_frame_skip``.
+
+    >>> skip_sources(5, 3, False).tolist(), skip_sources(5, 3, False, skip_from="paper").tolist()
+    ([0, 1, 1, 1, 1], [0, 1, 2, 2, 2])
+    """
+    t = torch.arange(1, steps + 1, device=device)
+    last = context - 1 if skip_from == "paper" else context - 2
+    return t - 1 if last_frame_skip else (t - 1).clamp(max=max(last, 0))
+
+
+class SVGModel(nn.Module):
+    """The five networks of SVG-LP (``prior`` is ``None`` for SVG-FP), named as upstream saves them.
+
+    Frames are ``(B, T, C, H, W)`` in [0, 1]. With ``cfg.model_resolution`` set, frames are
+    area-resized to it on the way in and predictions bilinearly resized back (the ``cpu`` profile).
+    """
+
+    def __init__(self, cfg) -> None:  # cfg: methods.svg.config.SVGConfig (not imported: model.py is torch-only)
+        super().__init__()
+        self.cfg = cfg
+        res = tuple(cfg.model_resolution or cfg.resolution)
+        self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, cfg.g_dim, res, cfg.width)
+        self.frame_predictor = VectorLSTM(cfg.g_dim + cfg.z_dim, cfg.rnn_size, cfg.g_dim, cfg.predictor_layers)
+        self.posterior = GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.posterior_layers)
+        self.prior = (GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.prior_layers)
+                      if cfg.prior == "learned" else None)
+
+    # ------------------------------------------------------------------------------ helpers ---
+    def networks(self) -> dict[str, nn.Module]:
+        """Upstream's checkpoint entries: encoder, decoder, frame_predictor, posterior (, prior)."""
+        nets = {"encoder": self.encoder, "decoder": self.decoder, "frame_predictor": self.frame_predictor,
+                "posterior": self.posterior}
+        if self.prior is not None:
+            nets["prior"] = self.prior
+        return nets
+
+    def _in(self, x: Tensor) -> Tensor:
+        return frames_in(x, self.cfg.channels, self.cfg.model_resolution)
+
+    def _out(self, x: Tensor) -> Tensor:
+        return frames_out(x, self.cfg.channels, self.cfg.resolution)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """``x (B, T, C, H, W)`` -> ``h (B, T, g)`` and skips, each ``(T, B, C_l, H_l, W_l)``.
+
+        One encoder call over all frames, BatchNorm statistics per time step (as upstream's one
+        call per step)."""
+        b, t = x.shape[:2]
+        h, skips = self.encoder(x.transpose(0, 1).reshape(t * b, *x.shape[2:]), groups=t)
+        return h.view(t, b, -1).transpose(0, 1), [s.view(t, b, *s.shape[1:]) for s in skips]
+
+    def decode(self, h: Tensor, skips: list[Tensor]) -> Tensor:
+        """``h (B, S, g)`` with skips ``(S, B, ...)`` -> frames ``(B, S, C, H, W)`` (one call,
+        BatchNorm statistics per step)."""
+        b, s = h.shape[:2]
+        flat = [k.reshape(s * b, *k.shape[2:]) for k in skips]
+        y = self.decoder(h.transpose(0, 1).reshape(s * b, -1), flat, groups=s)
+        return y.view(s, b, *y.shape[1:]).transpose(0, 1)
+
+    # ----------------------------------------------------------------------------- training ---
+    def forward(self, x: Tensor, posterior_noise: Tensor | None = None,
+                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Teacher-forced pass over a clip ``x (B, T, C, H, W)`` (upstream ``train``).
+
+        Returns ``x_pred (B, T-1, C, H', W')`` (frames 1..T-1 at the model resolution), the
+        targets ``x_target``, the posterior ``mu``, ``logvar`` and the prior's (zeros for SVG-FP),
+        each ``(B, T-1, z)``. ``posterior_noise (B, T-1, z)`` fixes the reparameterisation noise.
+        """
+        x = self._in(x)
+        t = x.shape[1]
+        h, skips = self.encode(x)
+        (z, mu, logvar), _ = self.posterior(h[:, 1:], noise=posterior_noise, generator=generator)
+        if self.prior is not None:
+            # The prior's sample is unused in training; only its distribution enters the KL.
+            zeros = torch.zeros_like(mu)
+            (_, mu_p, logvar_p), _ = self.prior(h[:, :-1], noise=zeros)
+        else:
+            mu_p = logvar_p = torch.zeros_like(mu)
+        h_pred, _ = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
+        src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device, self.cfg.skip_from)
+        x_pred = self.decode(h_pred, [s[src] for s in skips])
+        return {"x_pred": x_pred, "x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p,
+                "logvar_p": logvar_p}
+
+    def loss(self, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Upstream's objective: ``sum_t mse_t + beta * sum_t KL_t / B`` and its two terms."""
+        steps, b = out["x_pred"].shape[1], out["x_pred"].shape[0]
+        mse = F.mse_loss(out["x_pred"], out["x_target"]) * steps
+        kld = gaussian_kl(out["mu"], out["logvar"], out["mu_p"], out["logvar_p"]).sum() / b
+        return mse + self.cfg.beta * kld, {"mse": mse.detach(), "kld": kld.detach()}
+
+    # --------------------------------------------------------------------------- generation ---
+    @torch.no_grad()
+    def rollout(self, context: Tensor, num_future: int, num_samples: int = 1,
+                generator: torch.Generator | None = None) -> Tensor:
+        """``num_samples`` continuations of ``context (B, c, C, H, W)``: ``(B, k, p, C, H, W)``.
+
+        Upstream ``generate_svg_{lp,fp}.py``: the context warms the LSTMs up (SVG-LP with
+        posterior samples and the prior stepped alongside, SVG-FP with posterior means), then each
+        step draws ``z_t`` from the prior, predicts ``h_hat_t``, decodes it and re-encodes the
+        prediction as the next input.
+        """
+        cfg = self.cfg
+        b, c = context.shape[:2]
+        k = num_samples
+        ctx = self._in(context)
+        h, skips = self.encode(ctx)                      # eval mode: per-frame BatchNorm is irrelevant
+        h = h.repeat_interleave(k, dim=0)                # (B*k, c, g): samples of a context adjacent
+        skips = [s.repeat_interleave(k, dim=1) for s in skips]
+        n = b * k
+        noise = lambda: torch.randn(n, cfg.z_dim, generator=generator, device=h.device)  # noqa: E731
+        pred_state = post_state = prior_state = None
+        if c > 1:
+            # Context steps t = 1..c-1: inputs h_{t-1}, targets h_t.
+            warm = torch.randn(n, c - 1, cfg.z_dim, generator=generator, device=h.device)
+            (z, mu, _), post_state = self.posterior(h[:, 1:], noise=warm)
+            if self.prior is not None:
+                _, prior_state = self.prior(h[:, :-1], noise=torch.zeros_like(warm))
+            else:
+                z = mu  # generate_svg_fp.py conditions on the posterior means
+            _, pred_state = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
+        h_in = h[:, -1]
+        last = c - 1 if (cfg.last_frame_skip or cfg.skip_from == "paper") else max(c - 2, 0)
+        skip = [s[last] for s in skips]
+        frames = []
+        for step in range(num_future):
+            if self.prior is not None:
+                (z, _, _), prior_state = self.prior(h_in, prior_state, noise=noise())
+            else:
+                z = noise()
+            h_pred, pred_state = self.frame_predictor(torch.cat([h_in, z], dim=-1), pred_state)
+            frame = self.decoder(h_pred, skip)
+            frames.append(frame)
+            if step + 1 < num_future:
+                h_in, new_skips = self.encoder(frame)
+                if cfg.last_frame_skip:
+                    skip = new_skips
+        out = self._out(torch.stack(frames, dim=1))
+        return out.view(b, k, num_future, *out.shape[2:])
