@@ -154,15 +154,26 @@ class GatedCausalLayer(nn.Module):
         v_in = vbuf[:, :, t + kt - 1:t + kt, y + pad:y + pad + 1, pad:vbuf.shape[-1] - pad]
         return v_in + self.v_out(_gate(v_pre)), v_pre
 
-    def h_pixel(self, hbuf: Tensor, t: int, y: int, x: int, pad: int, v_pre: Tensor,
-                cond_px: Tensor | None) -> Tensor:
-        """``H`` after this layer at ``(t, y, x)``: ``(N, hidden, 1, 1, 1)``."""
-        kt = self.h_xt.kernel[0]
-        h_pre = self.h_xt.crop_forward(hbuf, t, y, x, pad) + self.link(v_pre)
-        if self.cond_h is not None and cond_px is not None:
-            h_pre = h_pre + self.cond_h(cond_px)
-        h_in = hbuf[:, :, t + kt - 1:t + kt, y + pad:y + pad + 1, x + pad:x + pad + 1]
-        return h_in + self.h_out(_gate(h_pre))
+    def pixel_weights(self) -> dict[str, Tensor | None]:
+        """The horizontal stream's weights as matrices, for :meth:`h_pixel` (computed once per sampling call)."""
+        r2 = self.link.weight.shape[0]
+        return {"h_xt": self.h_xt.masked_weight().reshape(r2, -1), "h_xt_bias": self.h_xt.bias,
+                "link": self.link.weight.reshape(r2, r2),
+                "cond_h": self.cond_h.weight.reshape(r2, -1) if self.cond_h is not None else None,
+                "h_out": self.h_out.weight.reshape(self.h_out.weight.shape[0], -1), "h_out_bias": self.h_out.bias}
+
+    def h_pixel(self, hbuf: Tensor, t: int, y: int, x: int, pad: int, v_pre: Tensor, cond_px: Tensor | None,
+                w: dict[str, Tensor | None]) -> Tensor:
+        """``H`` after this layer at ``(t, y, x)``: ``(N, hidden)``. ``v_pre (N, 2R)``, ``cond_px (N, C_cond)``;
+        ``w`` from :meth:`pixel_weights`. Every op is a matrix product on ``(N, channels)`` vectors: the
+        masked ``x-t`` conv at one position is its kernel crop flattened against the flattened kernel."""
+        kt, _, kw = self.h_xt.kernel
+        region = hbuf[:, :, t:t + kt, y + pad, x + pad - kw // 2:x + pad - kw // 2 + kw]
+        h_pre = F.linear(region.reshape(region.shape[0], -1), w["h_xt"], w["h_xt_bias"]) + F.linear(v_pre, w["link"])
+        if w["cond_h"] is not None and cond_px is not None:
+            h_pre = h_pre + F.linear(cond_px, w["cond_h"])
+        h_in = hbuf[:, :, t + kt - 1, y + pad, x + pad]
+        return h_in + F.linear(_gate(h_pre), w["h_out"], w["h_out_bias"])
 
 
 def sample_from_logits(logits: Tensor, uniform: Tensor, temperature: float = 1.0) -> Tensor:
@@ -277,6 +288,11 @@ class CausalPixelCNN(nn.Module):
         hbufs = [buf(self.hidden) for _ in range(len(self.layers) + 1)]
         caches = {k: att.new_cache(batch, T * H * W, device, dtype) for k, att in self.attention.items()}
         codes = torch.zeros((batch, T, H, W), dtype=torch.long, device=device)
+        # the per-position path as matrix products (see GatedCausalLayer.h_pixel)
+        first_h = self.first_h.masked_weight().reshape(self.hidden, -1)
+        weights = [layer.pixel_weights() for layer in self.layers]
+        head1, head2 = self.head[1], self.head[3]
+        head = (head1.weight.flatten(1), head1.bias, head2.weight.flatten(1), head2.bias)
         for t in range(T):
             tb = t + kt - 1
             for y in range(H):
@@ -287,19 +303,19 @@ class CausalPixelCNN(nn.Module):
                 for i, layer in enumerate(self.layers):
                     v_new, v_pre = layer.v_row(vbufs[i], t, y, p, cond_row)
                     vbufs[i + 1][:, :, tb, yb, p:p + W] = v_new[:, :, 0, 0]
-                    v_pres.append(v_pre)
+                    v_pres.append(v_pre[:, :, 0, 0])          # (N, 2R, W)
                 for x in range(W):
-                    h = self.first_h.crop_forward(ebuf, t, y, x, p)
-                    hbufs[0][:, :, tb, yb, x + p] = h[:, :, 0, 0, 0]
-                    cond_px = cond_row[..., x:x + 1] if cond_row is not None else None
+                    region = ebuf[:, :, t:t + kt, y:y + 2 * p + 1, x:x + 2 * p + 1]
+                    h = F.linear(region.reshape(batch, -1), first_h, self.first_h.bias)
+                    hbufs[0][:, :, tb, yb, x + p] = h
+                    cond_px = cond_row[:, :, 0, 0, x] if cond_row is not None else None
                     for i, layer in enumerate(self.layers):
-                        h = layer.h_pixel(hbufs[i], t, y, x, p, v_pres[i][..., x:x + 1], cond_px)
+                        h = layer.h_pixel(hbufs[i], t, y, x, p, v_pres[i][..., x], cond_px, weights[i])
                         if str(i) in self.attention:
                             pos = self.positions[(t * H + y) * W + x]
-                            h = h + self.attention[str(i)].step(h[:, :, 0, 0, 0], pos, caches[str(i)])[
-                                :, :, None, None, None]
-                        hbufs[i + 1][:, :, tb, yb, x + p] = h[:, :, 0, 0, 0]
-                    logits = self.head(h)[:, :, 0, 0, 0]
+                            h = h + self.attention[str(i)].step(h, pos, caches[str(i)])
+                        hbufs[i + 1][:, :, tb, yb, x + p] = h
+                    logits = F.linear(F.relu(F.linear(F.relu(h), head[0], head[1])), head[2], head[3])
                     if on_logits is not None:
                         on_logits(logits, (t, y, x))
                     code = teacher[:, t, y, x] if teacher is not None else self._draw(logits, generator, temperature)

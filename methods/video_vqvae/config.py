@@ -144,20 +144,23 @@ def paper(spec: DataSpec) -> VideoVQVAEConfig:
 
 
 def cpu(spec: DataSpec) -> VideoVQVAEConfig:
-    """The main job's profile: the same structure with 8-frame clips (4 -> 4, so top 2 x h/8 x w/8 and
-    bottom 4 x h/4 x w/4 latents), 64 codes, narrow networks and a few hundred steps per stage."""
+    """The main job's profile: the same structure on 8-frame clips (4 -> 4) with shrunken latent
+    grids -- the first stage patchifies 2x8x8 (kernel = stride), so the bottom grid is 4 x h/8 x w/8
+    and the top 2 x h/16 x w/16 -- 64 codes, narrow networks, bottom masking 0.3 (so the top level is
+    used on so short a run) and a few hundred steps per stage."""
     small = TrainConfig(steps=150, batch_size=8, checkpoint_every=50, log_every=10)
     return _check(spec, VideoVQVAEConfig(
         channels=spec.channels, resolution=tuple(spec.resolution), frames=8, context_frames=4,
         hidden=32, residual_units=16, residual_layers=1, num_codes=64, code_dim=16, ema_decay=0.9,
-        codebook_init="data", bottom_mask_prob=0.1, vqvae_lr=2e-3,
+        codebook_init="data", bottom_kernel=(2, 8, 8), bottom_stride=(2, 8, 8), bottom_mask_prob=0.3,
+        vqvae_lr=2e-3,
         top_hidden=32, top_residual_units=32, top_layers=3, top_attention_every=3, top_heads=2, top_time_kernel=1,
         top_dropout=0.0, top_cond_embed=16, top_cond_mid=16, top_cond_hidden=32, top_cond_residual_units=16,
         top_cond_layers=1,
         bottom_hidden=32, bottom_residual_units=32, bottom_layers=3, bottom_attention_every=0, bottom_heads=2,
         bottom_kernel_size=3, bottom_cond_embed=16, bottom_cond_hidden=32, bottom_cond_residual_units=16,
         bottom_cond_blocks=1, bottom_past_window=2, prior_lr=2e-3,
-        train=replace(small, steps=200), top_train=small, bottom_train=small))
+        train=replace(small, steps=300), top_train=small, bottom_train=small))
 
 
 def smoke(spec: DataSpec) -> VideoVQVAEConfig:

@@ -45,9 +45,10 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
 from methods.video_vqvae import config as C
-from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet
+from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
 LN2 = math.log(2.0)
+SIGMA_CLIPS = 64   # training clips whose reconstruction error fixes the decoder's Gaussian std
 
 
 def build_vqvae(cfg: C.VideoVQVAEConfig) -> VQVAENet:
@@ -203,8 +204,30 @@ class VideoVQVAE(Method):
             loss_fn = self._top_loss if stage == "top_prior" else self._bottom_loss
             parts = TrainParts(method=self.name, modules={stage: net}, make_batch=lambda b: self.latents(b.videos),
                                phases=[Phase(stage, opt, loss_fn)], config=self.config_dict())
-        return loop.train(parts, data, cfg.stage_train(stage), run_dir, seed=seed, clip_frames=cfg.frames,
-                          resume=resume, progress=progress)
+        summary = loop.train(parts, data, cfg.stage_train(stage), run_dir, seed=seed, clip_frames=cfg.frames,
+                             resume=resume, progress=progress)
+        if stage == "vqvae":
+            summary["decoder_sigma"] = self._fit_sigma(data, seed)
+        return summary
+
+    @torch.no_grad()
+    def _fit_sigma(self, data: TrainData, seed: int) -> float:
+        """sigma^2 = mean squared reconstruction error (the Gaussian MLE) of up to ``SIGMA_CLIPS``
+        training clips (first frames of randomly chosen videos) -- stored in the VQ-VAE's state."""
+        import numpy as np
+
+        cfg, vq = self.config, self._nets["vqvae"].eval()
+        rng = np.random.default_rng([seed, 11])
+        idx = np.sort(rng.choice(len(data.videos), size=min(SIGMA_CLIPS, len(data.videos)), replace=False))
+        clips = torch.from_numpy(np.stack([data.videos[i, :cfg.frames] for i in idx])).float() / 255
+        err, n = 0.0, 0
+        for chunk in clips.split(8):
+            x = to_ncthw(chunk.to(self.device)) - 0.5
+            enc = vq.encode(x)
+            err += float(((vq.decode(enc["q_top"], enc["q_bottom"]) - x) ** 2).double().sum())
+            n += x.numel()
+        vq.log_sigma.fill_(0.5 * math.log(max(err / n, 1e-12)))
+        return math.exp(float(vq.log_sigma))
 
     # ------------------------------------------------------------------ prior likelihoods ---
     def _top_nats(self, lat: dict[str, Tensor]) -> tuple[Tensor, int]:
@@ -242,6 +265,67 @@ class VideoVQVAE(Method):
         top, n_top = self._top_nats(lat)
         bottom, n_bottom = self._bottom_nats(lat)
         return {"top_nats": top, "bottom_nats": bottom, "top_codes": n_top, "bottom_codes": n_bottom}
+
+    # --------------------------------------------------------------------------- likelihood ---
+    def likelihood_protocol(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "frames": "future",
+            "dequantization": ("none: each frame's 256 levels get a discretized Gaussian (bins of +-0.5/255, end bins "
+                               "open) around the VQ-VAE decoder's output with sigma fitted on training reconstructions "
+                               "(sigma^2 = their mean squared error) -- a noise model the paper does not have, added so "
+                               "that the model defines a pixel likelihood"),
+            "bound": ("-log p(x_f | x_c) <= -log p(z_f | z_c) - log p(x_f | D(z_c, z_f)) for the encoder's codes z_f of "
+                      "the clip (one latent path of the sum over codes): an upper bound on the codelength of the "
+                      "priors x decoder x Gaussian model; the latent term alone is the priors' nats of the codes"),
+            "windows": (f"futures longer than {cfg.frames - cfg.context_frames} frames are scored window by window, "
+                        f"each conditioned on the previous window's last {cfg.context_frames} decoded frames, as the "
+                        "sampler continues"),
+            "latent_only": "not a pixel likelihood: see latent_nll() for the priors' bits per latent code",
+        }
+
+    @torch.no_grad()
+    def log_likelihood(self, videos: Tensor, cond: Conditioning) -> Tensor:
+        """``(B,)`` nats of the future frames given the context (see :meth:`likelihood_protocol`)."""
+        return self.likelihood_terms(videos, cond)["total"]
+
+    @torch.no_grad()
+    def likelihood_terms(self, videos: Tensor, cond: Conditioning) -> dict[str, Tensor]:
+        """Per video ``(B,)`` nats: ``latent`` (priors, over the codes of every window), ``pixels``
+        (discretized Gaussian of the future frames), ``total``; plus ``codes`` (how many latent codes)."""
+        cfg = self.config
+        self._ready()
+        for net in self._nets.values():
+            net.eval()
+        vq = self._nets["vqvae"]
+        c = cond.context_frames
+        if c and videos.shape[1] == cond.num_frames:
+            videos = torch.cat([cond.context.to(videos), videos], dim=1)
+        if c < cfg.context_frames:
+            raise ValueError(f"video_vqvae conditions on {cfg.context_frames} frames; got {c}")
+        videos = videos.to(self.device).float()
+        future = videos[:, c:]
+        ctx = videos[:, c - cfg.context_frames:c]
+        window = cfg.frames - cfg.context_frames
+        latent = videos.new_zeros(len(videos), dtype=torch.float64)
+        pixels = torch.zeros_like(latent)
+        codes = 0
+        for start in range(0, future.shape[1], window):
+            target = future[:, start:start + window]
+            r = target.shape[1]
+            if r < window:  # the last, partial window: any filling gives a valid bound; repeat the last frame
+                target = torch.cat([target, target[:, -1:].expand(-1, window - r, -1, -1, -1)], dim=1)
+            lat = self.latents(torch.cat([ctx, target], dim=1))
+            top, n_top = self._top_nats(lat)
+            bottom, n_bottom = self._bottom_nats(lat)
+            latent -= (top + bottom).double()
+            codes += n_top + n_bottom
+            recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"]) + 0.5)
+            lp = discretized_gaussian_log_prob(target[:, :r], recon[:, cfg.context_frames:cfg.context_frames + r],
+                                               vq.log_sigma)
+            pixels += lp.flatten(1).sum(1)
+            ctx = recon[:, -cfg.context_frames:].clamp(0, 1)
+        return {"latent": latent, "pixels": pixels, "total": latent + pixels, "codes": torch.tensor(codes)}
 
     # ----------------------------------------------------------------------------- predict ---
     @torch.no_grad()

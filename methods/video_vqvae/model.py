@@ -26,6 +26,28 @@ def _same_padding(kernel: Triple, stride: Triple) -> Triple:
     return tuple((k - s) // 2 for k, s in zip(kernel, stride))
 
 
+def discretized_gaussian_log_prob(x: Tensor, mean: Tensor, log_sigma: Tensor, levels: int = 256) -> Tensor:
+    """Per-element log-probability (float64) of the discrete levels ``x = k / (levels - 1)`` under
+    ``N(mean, sigma^2)`` integrated over the bin ``x +- 0.5 / (levels - 1)`` (the end bins extend to
+    +-infinity, so the levels' probabilities sum to 1).
+
+    >>> lp = discretized_gaussian_log_prob(torch.linspace(0, 1, 256), torch.full((256,), 0.3), torch.tensor(-1.0))
+    >>> round(float(lp.exp().sum()), 6)
+    1.0
+    """
+    x, mean = x.double(), mean.double()
+    sigma = torch.exp(log_sigma.double())
+    half = 0.5 / (levels - 1)
+    upper = torch.where(x > 1 - half, torch.full_like(x, float("inf")), (x + half - mean) / sigma)
+    lower = torch.where(x < half, torch.full_like(x, float("-inf")), (x - half - mean) / sigma)
+    mass = torch.special.ndtr(upper) - torch.special.ndtr(lower)
+    # far in a tail the difference underflows: the density at the bin centre times its width
+    centre = -0.5 * ((x - mean) / sigma) ** 2 - 0.5 * math.log(2 * math.pi) + torch.log(2 * half / sigma)
+    tail = torch.where(x > 1 - half, torch.special.log_ndtr(-(x - half - mean) / sigma),
+                       torch.where(x < half, torch.special.log_ndtr(upper), centre))
+    return torch.where(mass > 1e-12, torch.log(mass.clamp_min(1e-300)), tail)
+
+
 def tf_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TensorFlow "SAME" padding (left, right) of one axis: output ``ceil(size / stride)``.
 
@@ -35,6 +57,21 @@ def tf_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
+
+
+class PatchConvTranspose3d(nn.ConvTranspose3d):
+    """``nn.ConvTranspose3d`` (same parameters and state dict) computed as one matrix product when
+    kernel == stride and padding == 0 -- every input position then writes its own output patch,
+    and PyTorch's CPU transposed 3D convolution is much slower than the equivalent ``einsum``."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if tuple(self.kernel_size) != tuple(self.stride) or any(self.padding) or output_size is not None:
+            return super().forward(x, output_size)
+        n, _, t, h, w = x.shape
+        kt, kh, kw = self.kernel_size
+        y = torch.einsum("nithw,iojkl->notjhkwl", x, self.weight)
+        y = y.reshape(n, self.out_channels, t * kt, h * kh, w * kw)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
 
 
 # ----------------------------------------------------------------------------------- VQ-VAE ---
@@ -76,7 +113,10 @@ class VideoVQVAE(nn.Module):
         self.quantize_bottom = VectorQuantizerEMA(num_codes, code_dim, beta, decay, init=codebook_init)
         self.upsample_top = nn.ConvTranspose3d(code_dim, code_dim, tk, ts, tp)
         self.decoder = nn.Sequential(nn.Conv3d(2 * code_dim, hidden, 3, padding=1), res(),
-                                     nn.ConvTranspose3d(hidden, channels, bk, bs, bp))
+                                     PatchConvTranspose3d(hidden, channels, bk, bs, bp))
+        # Not in the paper: the std of a Gaussian around the decoder's output, fitted to the training
+        # reconstructions after the VQ-VAE stage, so that the model defines a likelihood of pixels.
+        self.register_buffer("log_sigma", torch.zeros(()))
 
     def encode(self, x: Tensor) -> dict[str, Tensor]:
         """``x (N, C, T, H, W)`` -> ``q_top, q_bottom`` (straight-through), ``codes_top (N, T/4, H/8, W/8)``,
