@@ -122,9 +122,14 @@ class VideoFlow(Method):
         self.model.eval()
         gen = self.rng(seed, self.device)
         k = cond.num_samples
-        ctx = dequantize(cond.context, cfg.n_bits, gen).repeat_interleave(k, dim=0)
-        out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen) for chunk in ctx.split(64)]
-        future = (torch.cat(out) + 0.5).clamp(0, 1)
+        ctx = dequantize(cond.context, cfg.n_bits, gen)
+        per = max(1, 64 // k)  # contexts per call: about 64 frames sampled at once
+        out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k)
+               for chunk in ctx.split(per)]
+        future = torch.cat(out)
+        # upstream postprocess: non-finite values (a reverse pass can overflow) become 1, then clip
+        future = torch.where(torch.isfinite(future), future, torch.ones_like(future))
+        future = (future + 0.5).clamp(0, 1)
         return future.reshape(cond.batch_size, k, *future.shape[1:])
 
     def likelihood_protocol(self) -> dict[str, Any]:

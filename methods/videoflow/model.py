@@ -225,14 +225,20 @@ class VideoFlowModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, context: Tensor, num_future: int, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
-        """Continue dequantised context ``(N, c, C, H, W)`` by ``num_future`` frames in [-0.5, 0.5]-ish."""
+               generator: torch.Generator | None = None, num_samples: int = 1) -> Tensor:
+        """Continue dequantised context ``(N, c, C, H, W)`` by ``num_future`` frames (about [-0.5, 0.5]):
+        ``(N * num_samples, num_future, C, H, W)``, sample-major per context. The context is encoded
+        once and its latents repeated."""
         levels_hist: list[Latents] = []
         top_hist: list[Tensor] = []
         for t in range(context.shape[1]):
             enc = self.flow_forward(context[:, t], self._past(levels_hist, t))
             levels_hist.append(enc.z_levels)
             top_hist.append(enc.z_top)
+        if num_samples > 1:
+            rep = lambda z: z.repeat_interleave(num_samples, dim=0)  # noqa: E731
+            levels_hist = [[rep(z) for z in zs] for zs in levels_hist[-self.num_cond:]] if self.num_cond else []
+            top_hist = [rep(z) for z in top_hist[-max(self.num_cond, 1):]]
         frames = []
         for _ in range(num_future):
             t = len(top_hist)
