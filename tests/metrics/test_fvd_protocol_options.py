@@ -89,6 +89,7 @@ def test_reference_is_recorded_and_checked():
         FrechetVideoDistance(extractor=Stub(), reference="samples")
 
 
+@pytest.mark.slow  # the I3D forward at 224x224 takes ~10-40 s on 2 cores
 def test_random_i3d_weights_with_the_paper_options_stay_not_comparable():
     m = FrechetVideoDistance(weights="random", batch_size=4, downscale=16, folds=2)
     x = torch.rand(4, 9, 3, 32, 32, generator=torch.Generator().manual_seed(3))
