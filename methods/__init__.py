@@ -8,3 +8,5 @@ from methods import vgan  # noqa: F401
 from methods import mocogan  # noqa: F401
 from methods import tgan  # noqa: F401
 from methods import navslp  # noqa: F401
+from methods import video_vqvae  # noqa: F401
+from methods import videoflow  # noqa: F401
