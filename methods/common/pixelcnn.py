@@ -273,7 +273,20 @@ class CausalPixelCNN(nn.Module):
 
         ``teacher``: codes to feed instead of sampling (logits are still computed; with
         ``on_logits(logits (N, K), (t, y, x))`` this checks the cache against :meth:`forward`).
+        On the CPU it runs with one intra-op thread: its thousands of per-position ops are far too
+        small to split, and thread synchronisation would dominate (30x slower on a busy 2-core machine).
         """
+        if self.embed.weight.device.type != "cpu" or torch.get_num_threads() == 1:
+            return self._sample(batch, cond, generator, temperature, on_logits, teacher)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._sample(batch, cond, generator, temperature, on_logits, teacher)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _sample(self, batch: int, cond: Tensor | None, generator: torch.Generator | None, temperature: float,
+                on_logits: Callable[[Tensor, tuple], None] | None, teacher: Tensor | None) -> Tensor:
         device = self.embed.weight.device
         dtype = self.embed.weight.dtype
         T, H, W = self.shape

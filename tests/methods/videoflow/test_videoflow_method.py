@@ -17,7 +17,9 @@ NAME = "videoflow"
 
 
 def _spec(dataset):
-    return DataSpec.of(dataset, METHODS.get(NAME).tasks)
+    from benchmark.pipeline import data_spec
+
+    return data_spec(dataset, METHODS.get(NAME).tasks)
 
 
 def _clips(dataset, n):
