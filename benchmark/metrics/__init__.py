@@ -15,3 +15,4 @@ from benchmark.metrics import inception_score  # noqa: F401,E402  (registers "is
 from benchmark.metrics import mcs  # noqa: F401,E402  (registers "mcs"; VGG16 loads on construction)
 from benchmark.metrics import lpips  # noqa: F401,E402  (registers "lpips"; AlexNet loads on construction)
 from benchmark.metrics import video_is  # noqa: F401,E402  (registers "is_video"; C3D loads on construction)
+from benchmark.metrics import likelihood  # noqa: F401,E402  (registers "bits_per_dim": likelihood models only)
