@@ -9,22 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from benchmark.methods import DataSpec
+from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
 
 STAGES = ("vqvae", "top_prior", "bottom_prior")
 
 
-class ProfileUnavailable(ValueError):
-    """Fallback until the harness's own exception is importable (see :func:`_unavailable`)."""
-
-
-def _unavailable(reason: str) -> Exception:
-    try:
-        from benchmark.methods import ProfileUnavailable as Harness  # contract v2
-    except ImportError:  # pragma: no cover - older harness
-        Harness = ProfileUnavailable
-    return Harness(reason)
 
 
 @dataclass(frozen=True)
@@ -127,13 +117,17 @@ class VideoVQVAEConfig:
 
 
 def _check(spec: DataSpec, cfg: VideoVQVAEConfig) -> VideoVQVAEConfig:
-    p = spec.train_protocol("prediction")
-    if p.context_frames < cfg.context_frames:
-        raise _unavailable(f"video_vqvae: conditions on {cfg.context_frames} frames; {spec.dataset} gives "
-                           f"{p.context_frames}")
+    if "prediction" in spec.protocols:
+        given = min(spec.train_protocol("prediction").context_frames, spec.test_protocol("prediction").context_frames)
+        if given < cfg.context_frames:
+            raise ProfileUnavailable(f"video_vqvae: conditions on {cfg.context_frames} frames; {spec.dataset} gives "
+                                     f"{given}")
+    if spec.train_frames is not None and spec.train_frames < cfg.frames:
+        raise ProfileUnavailable(f"video_vqvae: trains on {cfg.frames}-frame clips; {spec.dataset}'s training videos "
+                                 f"have {spec.train_frames} frames")
     _, st = cfg.space_factors
     if spec.resolution[0] % st or spec.resolution[1] % st:
-        raise _unavailable(f"video_vqvae: {spec.resolution[0]}x{spec.resolution[1]} frames are not divisible by {st}")
+        raise ProfileUnavailable(f"video_vqvae: {spec.resolution[0]}x{spec.resolution[1]} frames are not divisible by {st}")
     cfg.validate()
     return cfg
 

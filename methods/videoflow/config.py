@@ -11,20 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmark.methods import DataSpec
+from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
-
-
-class ProfileUnavailable(ValueError):
-    """Fallback until the harness's own exception is importable (see :func:`_unavailable`)."""
-
-
-def _unavailable(reason: str) -> Exception:
-    try:
-        from benchmark.methods import ProfileUnavailable as Harness  # contract v2
-    except ImportError:  # pragma: no cover - older harness
-        Harness = ProfileUnavailable
-    return Harness(reason)
 
 
 @dataclass(frozen=True)
@@ -73,14 +61,19 @@ class VideoFlowConfig:
         return {**kw, "resolution": tuple(self.resolution), "latent_dilation_rates": tuple(self.latent_dilation_rates)}
 
 
-def _check(spec: DataSpec, levels: int) -> None:
+def _check(spec: DataSpec, levels: int, train_frames: int) -> None:
     h, w = spec.resolution
     if h % 2 ** levels or w % 2 ** levels:
-        raise _unavailable(f"videoflow: {h}x{w} frames are not divisible by 2**{levels} (the Glow levels)")
+        raise ProfileUnavailable(f"videoflow: {h}x{w} frames are not divisible by 2**{levels} (the Glow levels)")
+    if spec.train_frames is not None and spec.train_frames < train_frames:
+        raise ProfileUnavailable(f"videoflow: trains on {train_frames}-frame patches; {spec.dataset}'s training "
+                                 f"videos have {spec.train_frames} frames")
+    if "prediction" in spec.protocols and spec.test_protocol("prediction").context_frames < 1:
+        raise ProfileUnavailable(f"videoflow: needs at least one context frame; {spec.dataset} gives none")
 
 
 def paper(spec: DataSpec) -> VideoFlowConfig:
-    _check(spec, 3)
+    _check(spec, 3, 2 if spec.dataset == "moving-shapes" else 4)
     base = VideoFlowConfig(channels=spec.channels, resolution=tuple(spec.resolution))
     if spec.dataset == "moving-shapes":
         # next_frame_glow_shapes: bair_quant with 1 conditioning latent, 2-frame patches, additive
@@ -100,7 +93,7 @@ def cpu(spec: DataSpec) -> VideoFlowConfig:
     clipping; learns on a 2-core CPU in ~25 s. Sampling temperature 0: after so short a run the
     latent dynamics are not stable in closed loop -- with T = 0.2, 40% of the pixels saturate by the
     15th frame -- so the profile predicts the priors' means (upstream allows T = 0)."""
-    _check(spec, 3)
+    _check(spec, 3, 3)
     return VideoFlowConfig(channels=spec.channels, resolution=tuple(spec.resolution), depth=2, coupling="additive",
                            coupling_width=16, activation="relu", num_cond_latents=2, num_train_frames=3,
                            latent_encoder_width=16, latent_encoder_depth=1, latent_activation="relu",
@@ -111,7 +104,7 @@ def cpu(spec: DataSpec) -> VideoFlowConfig:
 
 
 def smoke(spec: DataSpec) -> VideoFlowConfig:
-    _check(spec, 2)
+    _check(spec, 2, 3)
     return VideoFlowConfig(channels=spec.channels, resolution=tuple(spec.resolution), n_levels=2, depth=1,
                            coupling_width=8, activation="relu", num_cond_latents=2, num_train_frames=3,
                            latent_encoder_width=8, latent_encoder_depth=1, latent_activation="relu",
