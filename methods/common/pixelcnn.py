@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.common.attention import CausalSelfAttention, raster_coordinates
+from methods.common.threads import one_cpu_thread
 
 
 def causal_mask(kernel: tuple[int, int, int], kind: str) -> Tensor:
@@ -276,14 +277,8 @@ class CausalPixelCNN(nn.Module):
         On the CPU it runs with one intra-op thread: its thousands of per-position ops are far too
         small to split, and thread synchronisation would dominate (30x slower on a busy 2-core machine).
         """
-        if self.embed.weight.device.type != "cpu" or torch.get_num_threads() == 1:
+        with one_cpu_thread(self.embed.weight.device):
             return self._sample(batch, cond, generator, temperature, on_logits, teacher)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._sample(batch, cond, generator, temperature, on_logits, teacher)
-        finally:
-            torch.set_num_threads(threads)
 
     def _sample(self, batch: int, cond: Tensor | None, generator: torch.Generator | None, temperature: float,
                 on_logits: Callable[[Tensor, tuple], None] | None, teacher: Tensor | None) -> Tensor:

@@ -44,6 +44,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
+from methods.common.threads import one_cpu_thread
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -204,8 +205,9 @@ class VideoVQVAE(Method):
             loss_fn = self._top_loss if stage == "top_prior" else self._bottom_loss
             parts = TrainParts(method=self.name, modules={stage: net}, make_batch=lambda b: self.latents(b.videos),
                                phases=[Phase(stage, opt, loss_fn)], config=self.config_dict())
-        summary = loop.train(parts, data, cfg.stage_train(stage), run_dir, seed=seed, clip_frames=cfg.frames,
-                             resume=resume, progress=progress)
+        with one_cpu_thread(self.device):  # small convs: threads only add synchronisation on a CPU
+            summary = loop.train(parts, data, cfg.stage_train(stage), run_dir, seed=seed, clip_frames=cfg.frames,
+                                 resume=resume, progress=progress)
         if stage == "vqvae":
             summary["decoder_sigma"] = self._fit_sigma(data, seed)
         return summary
@@ -287,7 +289,8 @@ class VideoVQVAE(Method):
     @torch.no_grad()
     def log_likelihood(self, videos: Tensor, cond: Conditioning) -> Tensor:
         """``(B,)`` nats of the future frames given the context (see :meth:`likelihood_protocol`)."""
-        return self.likelihood_terms(videos, cond)["total"]
+        with one_cpu_thread(self.device):  # small networks: threads only add synchronisation
+            return self.likelihood_terms(videos, cond)["total"]
 
     @torch.no_grad()
     def likelihood_terms(self, videos: Tensor, cond: Conditioning) -> dict[str, Tensor]:
@@ -361,7 +364,8 @@ class VideoVQVAE(Method):
         out: list[Tensor] = []
         produced = 0
         while produced < p:
-            clip = self.rollout(ctx, gen)
+            with one_cpu_thread(self.device):  # per-position sampling (methods/common/threads.py)
+                clip = self.rollout(ctx, gen)
             out.append(clip[:, cfg.context_frames:])
             produced += out[-1].shape[1]
             ctx = clip[:, -cfg.context_frames:]

@@ -28,6 +28,7 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.threads import one_cpu_thread
 from methods.videoflow import config as C
 from methods.videoflow.model import VideoFlowModel
 
@@ -82,7 +83,8 @@ class VideoFlow(Method):
             raise ValueError(f"videoflow: num_train_frames ({cfg.num_train_frames}) must exceed num_cond_latents "
                              f"({cfg.num_cond_latents}) and fit the videos ({data.videos.shape[1]} frames)")
         self.model = model = self._build(seed)
-        self._data_dependent_init(data, seed)
+        with one_cpu_thread(self.device):
+            self._data_dependent_init(data, seed)
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)
         warmup = max(1, cfg.warmup_steps)
         # upstream "constant*linear_warmup": lr * min(1, step / warmup_steps), step counted from 0
@@ -97,8 +99,9 @@ class VideoFlow(Method):
 
         parts = TrainParts(method=self.name, modules={"model": model}, phases=[Phase("bits_per_dim", opt, loss_fn)],
                            schedulers={"lr": sched}, config=self.config_dict())
-        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.num_train_frames,
-                          resume=resume, progress=progress)
+        with one_cpu_thread(self.device):  # small convs: threads only add synchronisation on a CPU
+            return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.num_train_frames,
+                              resume=resume, progress=progress)
 
     @torch.no_grad()
     def _data_dependent_init(self, data: TrainData, seed: int) -> None:
@@ -124,8 +127,9 @@ class VideoFlow(Method):
         k = cond.num_samples
         ctx = dequantize(cond.context, cfg.n_bits, gen)
         per = max(1, 64 // k)  # contexts per call: about 64 frames sampled at once
-        out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k)
-               for chunk in ctx.split(per)]
+        with one_cpu_thread(self.device):  # frame-by-frame small convs (methods/common/threads.py)
+            out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k)
+                   for chunk in ctx.split(per)]
         future = torch.cat(out)
         # upstream postprocess: non-finite values (a reverse pass can overflow) become 1, then clip
         future = torch.where(torch.isfinite(future), future, torch.ones_like(future))
@@ -156,6 +160,7 @@ class VideoFlow(Method):
         p = videos.shape[1] - c
         g = self.rng(LIKELIHOOD_SEED, self.device)
         x = dequantize(videos.to(self.device).float(), cfg.n_bits, g)
-        nats = torch.cat([self.model.log_prob(chunk, num_context=c) for chunk in x.split(32)])
+        with one_cpu_thread(self.device):
+            nats = torch.cat([self.model.log_prob(chunk, num_context=c) for chunk in x.split(32)])
         dims = p * cfg.channels * cfg.resolution[0] * cfg.resolution[1]
         return nats - dims * cfg.n_bits * LN2

@@ -23,6 +23,7 @@ def test_table2_carries_the_paper_column():
     assert got[("TrIVD-GAN-FP (Luc et al. 2020)", "FVD (64x64)")] == (25.74, 0.66)
 
 
+@pytest.mark.slow  # trains and samples two methods end to end (~20 s on a busy machine)
 def test_table1_prepares_a_three_answer_study_on_shared_contexts(tmp_path):
     page = run_recipe("video_vqvae_table1", profile="smoke", out=tmp_path, data_root=tmp_path / "data",
                       progress=False, dataset_options=TINY)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmark.reproduce import get_recipe, run_recipe
 
 TINY = {"split_sizes": {"train": 12, "val": 4, "test": 8}, "size": 32}
@@ -21,6 +23,7 @@ def test_recipes_carry_the_paper_numbers_and_the_bair_protocol():
     assert (p.context_frames, p.future_frames) == (3, 10)
 
 
+@pytest.mark.slow  # trains, samples and scores end to end (~12 s on a busy machine)
 def test_bits_recipe_smoke_reports_bits_per_dim(tmp_path):
     page = run_recipe("videoflow_bair_bits", profile="smoke", out=tmp_path, data_root=tmp_path / "data",
                       progress=False, dataset_options=TINY)
