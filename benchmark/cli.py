@@ -84,7 +84,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         datasets.append({"name": n, "description": getattr(ds, "description", ""), "protocols": protos})
     metrics = [{"name": n, "kind": METRICS.get(n).kind, "tasks": list(METRICS.get(n).tasks),
                 "higher_is_better": METRICS.get(n).higher_is_better,
-                "requires_weights": getattr(METRICS.get(n), "requires_weights", False)} for n in METRICS.list()]
+                "requires_weights": getattr(METRICS.get(n), "requires_weights", False),
+                "weights_shipped": getattr(METRICS.get(n), "weights_shipped", False),
+                "datasets": list(getattr(METRICS.get(n), "datasets", None) or [])} for n in METRICS.list()]
     if args.json:
         print(json.dumps({"methods": methods, "datasets": datasets, "metrics": metrics}, indent=2))
         return 0
@@ -109,11 +111,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             t.add_row(d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), "")))
     console.print(t)
     t = Table(title="Metrics")
-    for c in ("name", "kind", "tasks", "better", "pretrained weights"):
+    for c in ("name", "kind", "tasks", "better", "pretrained weights", "datasets"):
         t.add_column(c)
     for m in metrics:
         t.add_row(m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
-                  "yes" if m["requires_weights"] else "no")
+                  ("shipped" if m["weights_shipped"] else "yes") if m["requires_weights"] else "no",
+                  ", ".join(m["datasets"]) + " only" if m["datasets"] else "any")
     console.print(t)
     return 0
 

@@ -39,14 +39,24 @@ KINDS = ("paired", "intrinsic", "set", "likelihood")
 
 
 def applicable_metrics(task: str, requested: list[str] | None = None, *, likelihood: bool = False,
-                       real: bool = False) -> list[str]:
-    """Registered metrics for ``task``: the requested ones, or every one needing no pretrained
-    weights. ``likelihood``: the method scored likelihoods (else ``likelihood``-kind metrics do not
-    apply); ``real``: for the real-data bound (only metrics whose class says a bound applies)."""
+                       real: bool = False, dataset: str | None = None) -> list[str]:
+    """Registered metrics for ``task``: the requested ones, or every one needing no download (no
+    pretrained weights, or weights that ship with the code: ``weights_shipped``). ``likelihood``: the
+    method scored likelihoods (else ``likelihood``-kind metrics do not apply); ``real``: for the
+    real-data bound (only metrics whose class says a bound applies); ``dataset``: a metric defined on
+    some datasets only (``datasets``, e.g. the moving-shapes evaluator's) runs on those only, and by
+    default not at all when no dataset is given.
+
+    >>> "fvd_shapes" in applicable_metrics("synthesis", dataset="moving-shapes")
+    True
+    >>> "fvd_shapes" in applicable_metrics("synthesis", dataset="bair"), "fvd" in applicable_metrics("synthesis")
+    (False, False)
+    """
     names = requested if requested is not None else METRICS.list()
     out = []
     for name in names:
         cls = METRICS.get(name)
+        only = getattr(cls, "datasets", None)
         why = None
         if task not in cls.tasks:
             why = f"does not apply to {task}"
@@ -54,7 +64,10 @@ def applicable_metrics(task: str, requested: list[str] | None = None, *, likelih
             why = "needs a likelihood model"
         elif real and not cls.real_bound:
             why = "has no real-data bound"
-        elif requested is None and getattr(cls, "requires_weights", False):
+        elif only is not None and (dataset not in only if dataset is not None else requested is None):
+            why = f"is defined on {', '.join(only)} only, not {dataset}"
+        elif (requested is None and getattr(cls, "requires_weights", False)
+              and not getattr(cls, "weights_shipped", False)):
             why = "needs pretrained weights (ask for it by name)"
         if why is None:
             out.append(name)

@@ -61,10 +61,12 @@ def sha256_tree(paths: list[str | os.PathLike], suffixes: tuple[str, ...] = (".p
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it onto ``path`` only on success.
 
-    A crash, a full disk or Ctrl-C leaves the previous file (if any) untouched.
+    A crash, a full disk or Ctrl-C leaves the previous file (if any) untouched. ``mode`` (e.g.
+    ``0o600`` for secrets) replaces the usual umask-based permissions; the temporary file is
+    created 0600, so a secret is never readable by others, not even briefly.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp_path, (0o666 & ~_umask()) if mode is None else mode)  # mkstemp makes 0600
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -89,8 +91,8 @@ def _umask() -> int:
     return mask
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    with atomic_path(path) as tmp:
+def write_text_atomic(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    with atomic_path(path, mode) as tmp:
         tmp.write_text(text)
     return Path(path)
 

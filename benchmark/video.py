@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
@@ -187,6 +188,147 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def write_stimulus_mp4(path: str | os.PathLike, video: np.ndarray, fps: int, kbps: int, scale: int = 2) -> Path:
+    """Encode one video ``(T, C, H, W)`` uint8 for people to watch: H.264 Main profile, 4:2:0, constant bitrate.
+
+    Unlike :func:`write_video` (lossless RGB, for metrics), this is the format every browser plays.
+    Frames are enlarged ``scale`` times by pixel repetition first, so 4:2:0 chroma keeps every
+    source pixel's colour (and the size is even). The rate is constant in the strict sense
+    (``nal-hrd=cbr``: the encoder pads each frame with filler data), so the file size says almost
+    nothing about the content; :func:`pad_mp4` removes the last few bytes of difference.
+    """
+    import av
+
+    path = Path(path)
+    frames = to_thwc(np.asarray(video)).astype(np.uint8)  # (T, H, W, C)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    if scale > 1:
+        frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        raise VideoFormatError(f"{path}: 4:2:0 H.264 needs an even frame size, got {w}x{h} (use an even scale)")
+    options = {"preset": "fast", "profile": "main", "threads": "1",
+               # No B-frames and no macroblock-tree rate control: with them x264 was seen to code
+               # the same tiny input differently from run to run (a study must re-encode byte for byte).
+               "x264-params": (f"nal-hrd=cbr:force-cfr=1:vbv-maxrate={kbps}:vbv-bufsize={max(1, kbps // 2)}"
+                               f":keyint={len(frames)}:min-keyint={len(frames)}:scenecut=0:bframes=0:mbtree=0")}
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height = w, h
+            stream.pix_fmt = "yuv420p"
+            stream.bit_rate = kbps * 1000
+            cc = stream.codec_context
+            # BT.601, limited range, said in the stream so players convert back exactly as we converted
+            cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 6, 6, 6, 1  # SMPTE170M, MPEG range
+            cc.options = options
+            for i, f in enumerate(frames):
+                frame = _yuv420_frame(f)
+                frame.pts, frame.time_base = i, Fraction(1, fps)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+_BT601 = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]])
+
+
+def rgb_to_yuv420(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BT.601 limited-range Y, U, V planes of one uint8 RGB frame ``(H, W, 3)`` (H, W even).
+
+    Chroma is the mean of each 2x2 block. Done here in float64 rather than by libswscale, whose
+    SIMD paths depend on buffer alignment: the same frame then always encodes to the same bytes.
+    """
+    yuv = rgb.astype(np.float64) / 255 @ _BT601.T + np.array([16.0, 128.0, 128.0])
+    h, w = rgb.shape[:2]
+    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3))
+    to8 = lambda x: np.clip(np.rint(x), 0, 255).astype(np.uint8)  # noqa: E731
+    return to8(yuv[..., 0]), to8(chroma[..., 0]), to8(chroma[..., 1])
+
+
+def _yuv420_frame(rgb: np.ndarray):
+    import av
+
+    h, w = rgb.shape[:2]
+    frame = av.VideoFrame(w, h, "yuv420p")
+    for plane, data in zip(frame.planes, rgb_to_yuv420(rgb)):
+        rows = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
+        rows[:, :plane.width] = data
+        plane.update(rows.tobytes())
+    return frame
+
+
+def pad_mp4(path: str | os.PathLike, size: int) -> Path:
+    """Append a ``free`` box so the file is exactly ``size`` bytes (players skip ``free`` boxes).
+
+    Needs at least 8 bytes of room (the box header); the padding is zeros.
+    """
+    path = Path(path)
+    pad = size - path.stat().st_size
+    if pad == 0:
+        return path
+    if pad < 8:
+        raise VideoFormatError(f"{path}: cannot pad {path.stat().st_size} bytes to {size} (a free box needs 8)")
+    with open(path, "ab") as f:
+        f.write(pad.to_bytes(4, "big") + b"free" + bytes(pad - 8))
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def equalize_mp4_frames(paths: list[Path]) -> list[int]:
+    """Make frame ``i`` of every H.264 mp4 in ``paths`` exactly as large in bytes, for every ``i``.
+
+    Each coded frame gets a filler-data NAL unit (type 12, which decoders skip) that brings it to
+    the largest size of that frame over all files plus the filler's minimal size, and the files are
+    remuxed (no re-encoding). Afterwards no per-frame size in the sample tables, no ``mdat`` size
+    and no file size tells two of the videos apart. The decoded frames are unchanged.
+
+    Returns:
+        The per-frame sizes in bytes that every file now has.
+    """
+    import av
+
+    packets = {}
+    nal_len = 4
+    for path in paths:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            nal_len = (stream.codec_context.extradata[4] & 3) + 1  # avcC lengthSizeMinusOne
+            packets[path] = [bytes(p) for p in container.demux(stream) if p.size]
+    counts = {len(v) for v in packets.values()}
+    if len(counts) != 1:
+        raise VideoFormatError(f"cannot equalize videos with different frame counts {sorted(counts)}")
+    targets = [max(sizes) + nal_len + 2 for sizes in zip(*([len(b) for b in v] for v in packets.values()))]
+    for path in paths:
+        with av.open(str(path)) as inp, atomic_path(path) as tmp:
+            stream = inp.streams.video[0]
+            with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "faststart"}) as out:
+                out_stream = out.add_stream_from_template(stream)
+                frames = (p for p in inp.demux(stream) if p.size)
+                for target, packet in zip(targets, frames):
+                    data = bytes(packet)
+                    k = target - len(data) - nal_len - 2  # 0xff bytes between the NAL header and its trailing bits
+                    filler = (k + 2).to_bytes(nal_len, "big") + b"\x0c" + b"\xff" * k + b"\x80"
+                    padded = av.Packet(data + filler)
+                    padded.pts, padded.dts, padded.duration = packet.pts, packet.dts, packet.duration
+                    padded.time_base, padded.is_keyframe = packet.time_base, packet.is_keyframe
+                    padded.stream = out_stream
+                    out.mux(padded)
+    return targets
+
+
+def mp4_packets(path: str | os.PathLike) -> list[bytes]:
+    """The coded video packets (one per frame) of an mp4 file, as stored."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
 
 
 _GIF_TAG = "vidbench:"

@@ -1,5 +1,6 @@
 """Pinned pretrained weights for the feature networks (FVD's I3D, IS's Inception and C3D, MCS's VGG16,
-LPIPS's AlexNet): the registry read from ``manifests/weights.yaml`` and the ``benchmark weights`` verbs.
+LPIPS's AlexNet, the moving-shapes evaluator): the registry read from ``manifests/weights.yaml`` and the
+``benchmark weights`` verbs.
 
 Nothing is ever downloaded. A metric asks :func:`resolve` for its file; a missing file or a hash
 mismatch is a :class:`WeightsError` naming the file, the expected hash and how to obtain it.
@@ -8,6 +9,7 @@ number is labelled "not comparable" everywhere (:class:`ResolvedWeights.comparab
 
     benchmark weights status [--json]
     benchmark weights install NAME FILE      # checks the hash, copies into the weights dir
+    benchmark weights train-embedded         # retrains the shipped moving-shapes evaluator (same hash)
 
 The weights dir is ``$VIDBENCH_WEIGHTS`` (default ``~/.cache/vidbench/weights``).
 
@@ -19,6 +21,7 @@ False
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -115,12 +118,18 @@ def default_path(spec: WeightsSpec) -> Path:
 
 
 def content_hash(path: Path) -> str:
-    """sha256 of a file; for a directory (TF hub module) the sha256 of its saved_model.pb."""
+    """sha256 of a file; for a directory (TF hub module) the sha256 over every file in it
+    (``saved_model.pb``, ``tfhub_module.pb`` and ``variables/``: the weights live in ``variables/``),
+    as lines ``relative/path <sha256 of the file>`` in sorted path order."""
     if path.is_dir():
         pb = path / "saved_model.pb"
         if not pb.is_file():
             raise WeightsError(f"{path}: not a SavedModel/hub module directory (no saved_model.pb)")
-        return sha256_file(pb)
+        files = sorted(f for f in path.rglob("*") if f.is_file())
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f"{f.relative_to(path).as_posix()} {sha256_file(f)}\n".encode())
+        return h.hexdigest()
     return sha256_file(path)
 
 
@@ -241,8 +250,38 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+EMBEDDED = "moving_shapes_evaluator"
+
+
+def cmd_train_embedded(args: argparse.Namespace) -> int:
+    """Retrain the moving-shapes evaluator (deterministic on CPU) and compare its hash with the pin."""
+    from benchmark.metrics.extractors.train_shapes_evaluator import TrainSetup, train_and_save
+
+    spec = get_spec(EMBEDDED)
+    out = Path(args.out) if args.out else default_path(spec)
+    setup = TrainSetup(**({"steps": args.steps} if args.steps else {}))
+    print(f"training the moving-shapes evaluator ({setup.steps} steps, batch {setup.batch_size}, one thread) -> {out}")
+    s = train_and_save(out, setup, progress=not args.quiet)
+    print(f"wrote {s['path']}: {s['bytes']} bytes, {s['parameters']} parameters, sha256 {s['sha256']}, "
+          f"{s['seconds']:.0f} s training")
+    for config, windows in s["heldout_accuracy"].items():
+        for window, acc in windows.items():
+            cells = "  ".join(f"{k} {v:.3f}" for k, v in acc.items())
+            print(f"  held-out val accuracy, {config}, {window}: {cells}")
+    if args.json:
+        with atomic_path(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(s, indent=2))
+    if spec.sha256 == s["sha256"]:
+        print(f"matches the pinned sha256 of {EMBEDDED} in {manifest_path()}")
+        return 0
+    print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): another setup, "
+          f"PyTorch version or CPU kernel path. If the new file is intended, pin its hash there; otherwise "
+          f"restore the shipped file (git checkout {spec.file}).")
+    return 1 if args.check else 0
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="pinned feature-network weights: status, install")
+    p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded")
     wsub = p.add_subparsers(dest="weights_verb", required=True)
     q = wsub.add_parser("status", help="which pinned weights are present and verified")
     q.add_argument("--json", action="store_true")
@@ -251,3 +290,12 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name")
     q.add_argument("file", type=Path)
     q.set_defaults(fn=cmd_install)
+    q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (deterministic on CPU; "
+                        "reproduces the shipped file's sha256)")
+    q.add_argument("--out", help="where to write (default: the shipped file, benchmark/assets/...)")
+    q.add_argument("--steps", type=int, help="training steps (default: the pinned setup's; other values give "
+                   "another file)")
+    q.add_argument("--json", help="also write the summary (sha256, accuracy, seconds) as JSON")
+    q.add_argument("--check", action="store_true", help="exit 1 when the hash differs from the pin")
+    q.add_argument("--quiet", action="store_true", help="no per-step loss lines")
+    q.set_defaults(fn=cmd_train_embedded)

@@ -27,7 +27,7 @@ from benchmark.utils import write_json_atomic
 from benchmark.video import video_grid, write_video
 
 DATASET = "moving-shapes"
-PROFILE = "smoke"
+PROFILE = "cpu"  # a profile that compares (smoke rows are a pipeline check, never ranked)
 PRED = Protocol("prediction-5to15", "prediction", "test", 5, 15, (64, 64), 3, num_videos=128,
                 samples_per_context=10)
 SYNTH = Protocol("synthesis-16", "synthesis", "test", 0, 16, (64, 64), 3, num_videos=256)

@@ -9,10 +9,13 @@
 
 A study is a folder::
 
-    <study>/study.json        the design (seed, hash, systems, trials, video tokens); never served
-    <study>/media/<token>.mp4 the videos under opaque names (what raters' browsers fetch)
-    <study>/judgements.sqlite the default database
+    <study>/study.json          the design (seed, secret, hash, systems, trials, videos); 0600, never served
+    <study>/media/<token>.mp4   one copy per trial side under opaque names, all of one size
+    <study>/judgements.sqlite   the default database (0600; rater tokens stored as hashes only)
+    <study>/judgements.links.txt  that database's rater links (0600; the only place tokens are kept)
 """
 
-STUDY_SCHEMA = "vidbench.crowd.study/1"
+STUDY_SCHEMA = "vidbench.crowd.study/2"
+STUDY_SCHEMAS_OLD = ("vidbench.crowd.study/1",)
+DB_SCHEMA = "vidbench.crowd.db/2"
 ANALYSIS_SCHEMA = "vidbench.crowd.analysis/1"

@@ -3,7 +3,9 @@
 ``export_tasks`` writes, for a platform such as Amazon Mechanical Turk:
 
 * ``tasks.csv`` — one row per task (trial): ``task_id, video_left_url, video_right_url``; the URLs
-  are ``<base_url>/<opaque token>.mp4``, so upload ``<study>/media/`` to ``base_url`` as is;
+  are ``<base_url>/<opaque token>.mp4``, so upload ``<study>/media/`` to ``base_url`` as is. Each
+  task has its own two copies (no file appears in two tasks), all files have one size, and each
+  pair of systems and each check kind is shown as often on the left as on the right;
 * ``question.html`` — the task template, with ``${task_id}``, ``${video_left_url}``,
   ``${video_right_url}`` placeholders and one radio field ``choice`` (the study's answer set).
 
@@ -12,7 +14,9 @@
 ``Answer.choice``, optional ``WorkTimeInSeconds``, ``AssignmentStatus``; or the plain names
 ``worker_id``, ``assignment_id``, ``task_id``, ``video_left_url``, ``video_right_url``, ``answer``)
 and validates every row before anything is written: a known task, the URLs of that task in the
-order shown, an answer from the set, a sane worker id, no repeated (worker, task) or assignment.
+order shown, an answer from the set, a sane worker id (never one a spreadsheet would run as a
+formula: ``=``, ``+``, ``-``, ``@`` first), no repeated (worker, task) or assignment. The valid rows
+are then stored in one transaction: an import that is interrupted leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.crowd.db import JudgementDB
-from benchmark.crowd.design import load_study
+from benchmark.crowd.design import load_study, shown_order
 from benchmark.utils import UserError, write_text_atomic
 
-WORKER_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+WORKER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.:@-]{0,63}")  # never =, +, -, @ first (spreadsheet formulas)
 ALIASES = {
     "worker": ("WorkerId", "worker_id"),
     "assignment": ("AssignmentId", "assignment_id"),
@@ -44,8 +48,9 @@ REQUIRED = ("worker", "task", "left", "right", "answer")
 QUESTION_TEMPLATE = """<!-- vidbench crowd task template: one pair per task. Placeholders are filled from tasks.csv. -->
 <meta charset="utf-8">
 <style>
-  .pair {{ display: flex; gap: 24px; justify-content: center; }}
-  .pair video {{ width: 320px; height: 320px; background: #000; image-rendering: pixelated; }}
+  .pair {{ display: flex; gap: 12px; justify-content: center; }}
+  .pair figure {{ margin: 0; flex: 0 1 320px; min-width: 0; }}
+  .pair video {{ width: 100%; height: auto; aspect-ratio: auto 1 / 1; background: #000; image-rendering: pixelated; }}
   .answers {{ text-align: center; font-size: 1.1em; margin-top: 12px; }}
 </style>
 <h2 style="text-align:center">{question}</h2>
@@ -76,7 +81,8 @@ def export_tasks(study_path: str | Path, base_url: str, out: str | Path) -> dict
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["task_id", "video_left_url", "video_right_url"])
     for t in study["trials"]:  # the design's (shuffled) order; checks are indistinguishable rows
-        w.writerow([t["id"], _media_url(base_url, t["left"]), _media_url(base_url, t["right"])])
+        left, right = shown_order(t, t["a_left"])
+        w.writerow([t["id"], _media_url(base_url, left), _media_url(base_url, right)])
     answers = "\n".join(
         f'  <label><input type="radio" name="choice" value="{html.escape(a)}" required> '
         f'{html.escape(study["answer_labels"][a])}</label>' for a in study["answers"])
@@ -110,7 +116,10 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{results_csv}: cannot read ({e})") from e
     reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as e:
+        raise UserError(f"{results_csv}:1: not a readable CSV header ({e})") from e
     cols = {f: _column(header, f) for f in ALIASES}
     missing = [f"{ALIASES[f][0]} (or {ALIASES[f][1]})" for f in REQUIRED if cols[f] is None]
     if missing:
@@ -123,12 +132,25 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
     seen_pairs: set[tuple[str, str]] = set()
     seen_assign: set[str] = set()
     try:
+        if db.closed() is not None:
+            raise UserError(f"{db.path}: the study is closed to new judgements "
+                            f"(`benchmark crowd close --reopen` opens it again)")
         existing = {(j["rater_external"], j["trial_id"]) for j in db.judgements() if j["source"] == source}
         existing_assign = {j["external_ref"] for j in db.judgements() if j["source"] == source and j["external_ref"]}
-        for line, row in enumerate(reader, start=2):
+        line = 1
+        rows_iter = enumerate(reader, start=2)
+        while True:
+            try:
+                line, row = next(rows_iter)
+            except StopIteration:
+                break
+            except csv.Error as e:  # e.g. a field over the csv module's size limit
+                raise UserError(f"{results_csv}:{line + 1}: unreadable CSV ({e}); nothing was imported") from e
+
             def get(f: str) -> str:
                 c = cols[f]
-                return (row.get(c) or "").strip() if c else ""
+                v = row.get(c) if c else None
+                return v.strip() if isinstance(v, str) else ""
 
             if get("status").lower() == "rejected":
                 skipped += 1
@@ -137,7 +159,7 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
             assignment = get("assignment")
             problem = None
             if not WORKER_RE.fullmatch(worker):
-                problem = f"bad worker id {worker[:40]!r}"
+                problem = f"bad worker id {worker[:40]!r} (letters, digits, _ . : @ -, not starting with = + - @)"
             elif task not in trials:
                 problem = f"unknown task {task[:40]!r}"
             elif answer not in answers:
@@ -145,7 +167,7 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
             else:
                 t = trials[task]
                 lt, rt = (re.search(r"([0-9a-f]{24})\.mp4$", get(s)) for s in ("left", "right"))
-                if not lt or not rt or (lt[1], rt[1]) != (t["left"], t["right"]):
+                if not lt or not rt or (lt[1], rt[1]) != shown_order(t, t["a_left"]):
                     problem = "video URLs do not match the task's (edited or swapped row)"
                 elif (worker, task) in seen_pairs or (worker, task) in existing:
                     problem = f"worker {worker} already answered task {task}"
@@ -166,21 +188,12 @@ def import_results(study_path: str | Path, results_csv: str | Path, db_path: str
             seen_pairs.add((worker, task))
             if assignment:
                 seen_assign.add(assignment)
-            rows.append({"worker": worker, "task": task, "answer": answer, "assignment": assignment or None,
-                         "client_ms": None if seconds is None else seconds * 1000})
+            left, right = shown_order(trials[task], trials[task]["a_left"])
+            rows.append({"worker": worker, "trial_id": task, "left": left, "right": right, "answer": answer,
+                         "assignment": assignment or None, "client_ms": None if seconds is None else seconds * 1000})
         if errors and not skip_invalid:
             return {"imported": 0, "skipped": skipped, "errors": errors, "valid": len(rows)}
-        imported = 0
-        for r in rows:
-            rater = db.rater_by_external(source, r["worker"]) or db.add_rater([], source, external_id=r["worker"])
-            t = trials[r["task"]]
-            ok, reason = db.record(rater["id"], r["task"], t["left"], t["right"], r["answer"],
-                                   client_ms=r["client_ms"], source=source, external_ref=r["assignment"],
-                                   require_served=False)
-            if ok:
-                imported += 1
-            else:
-                errors.append((0, f"{r['worker']}/{r['task']}: {reason}"))
+        imported = db.import_judgements(rows, source)  # one transaction: all rows or none
         return {"imported": imported, "skipped": skipped, "errors": errors, "valid": len(rows)}
     finally:
         db.close()

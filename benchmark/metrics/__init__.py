@@ -16,3 +16,4 @@ from benchmark.metrics import mcs  # noqa: F401,E402  (registers "mcs"; VGG16 lo
 from benchmark.metrics import lpips  # noqa: F401,E402  (registers "lpips"; AlexNet loads on construction)
 from benchmark.metrics import video_is  # noqa: F401,E402  (registers "is_video"; C3D loads on construction)
 from benchmark.metrics import likelihood  # noqa: F401,E402  (registers "bits_per_dim": likelihood models only)
+from benchmark.metrics import shapes  # noqa: F401,E402  (registers "fvd_shapes", "is_shapes", "factors_shapes")

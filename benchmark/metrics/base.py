@@ -71,6 +71,11 @@ class VideoMetric(torchmetrics.Metric):
     requires_weights: ClassVar[bool] = False
     #: the ``manifests/weights.yaml`` entries it loads by default (their hashes key the evaluate stage)
     weight_names: ClassVar[tuple[str, ...]] = ()
+    #: its pinned weights ship in the repository (the moving-shapes evaluator), so it runs by default
+    #: where it applies although it ``requires_weights``
+    weights_shipped: ClassVar[bool] = False
+    #: the datasets it is defined on (None: any); a dataset-specific metric runs on no other
+    datasets: ClassVar[tuple[str, ...] | None] = None
 
     # -- facts about the number: the report, the drift check and the pipeline read them here ------
     #: direction: True if higher is better
@@ -105,6 +110,7 @@ class VideoMetric(torchmetrics.Metric):
         updates = incoming_state._update_count if isinstance(incoming_state, torchmetrics.Metric) else 1
         super().merge_state(incoming_state)
         self._update_count += updates
+        self._computed = None  # the state changed: a compute() before the merge is stale
 
     def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
         # the one place torchmetrics adds states (merge_state and forward); let subclasses adapt them
@@ -123,6 +129,52 @@ class VideoMetric(torchmetrics.Metric):
 
     def _extract(self, videos: torch.Tensor) -> torch.Tensor:
         return self.cache(self.extractor, videos) if self.cache is not None else self.extractor(videos)
+
+    # -- clip lengths of the two sides of a set metric (FVD, MCS compare clips of one length) -------
+    def _add_length_states(self) -> None:
+        """Register the shortest and longest clip length seen on each side (merged by min / max)."""
+        for side in ("real", "fake"):
+            self.add_state(f"{side}_frames_min", torch.tensor(math.inf, dtype=torch.float64), dist_reduce_fx="min")
+            self.add_state(f"{side}_frames_max", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="max")
+
+    def _lengths(self) -> dict[str, set[int]]:
+        return {side: ({int(getattr(self, f"{side}_frames_min")), int(getattr(self, f"{side}_frames_max"))}
+                       if float(getattr(self, f"{side}_frames_max")) > 0 else set()) for side in ("real", "fake")}
+
+    def _check_lengths(self, incoming: int | None = None, real: bool = True) -> None:
+        """Refuse clips of different lengths (within or across the sides): a distance between
+        features of 16-frame and 30-frame clips measures the length, not the videos."""
+        seen = self._lengths()
+        if incoming is not None:
+            seen["real" if real else "fake"].add(int(incoming))
+        if len(seen["real"] | seen["fake"]) > 1:
+            name = getattr(self, "name", type(self).__name__)
+            raise VideoFormatError(
+                f"{name}: real clips have T={sorted(seen['real'])} frames and generated clips "
+                f"T={sorted(seen['fake'])}; "
+                f"{name} compares clips of one length: give both sides the same frames (e.g. crop both to the "
+                f"shorter length, context frames included on both or on neither)")
+
+    def _check_length_ranges(self) -> None:
+        """The looser rule for a metric that averages over clips of several lengths (MCS): each side
+        may mix lengths, but the shortest and the longest clip must be the same on both sides."""
+        ranges = {side: (int(getattr(self, f"{side}_frames_min")), int(getattr(self, f"{side}_frames_max")))
+                  for side in ("real", "fake") if float(getattr(self, f"{side}_frames_max")) > 0}
+        if len(set(ranges.values())) > 1:
+            name = getattr(self, "name", type(self).__name__)
+            raise VideoFormatError(
+                f"{name}: real clips have {ranges['real'][0]}..{ranges['real'][1]} frames and generated clips "
+                f"{ranges['fake'][0]}..{ranges['fake'][1]}; {name} compares clips of the same lengths: give both "
+                f"sides the same frames (context frames included on both or on neither)")
+
+    def _record_length(self, frames: int, real: bool, strict: bool = True) -> None:
+        if strict:
+            self._check_lengths(frames, real)
+        side = "real" if real else "fake"
+        t = torch.tensor(float(frames), dtype=torch.float64)
+        lo, hi = getattr(self, f"{side}_frames_min"), getattr(self, f"{side}_frames_max")
+        setattr(self, f"{side}_frames_min", torch.minimum(lo, t.to(lo.device)))
+        setattr(self, f"{side}_frames_max", torch.maximum(hi, t.to(hi.device)))
 
     # -- vector states sized at the first update (a curve's horizon, a feature length) ---------------
     def _lazy_states(self) -> list[str]:

@@ -44,6 +44,8 @@ class FrameConsistencyScore(VideoMetric):
     higher_is_better: ClassVar[bool] = True
     name: ClassVar[str] = "fcs"
     display_order: ClassVar[int] = 6
+    #: a frozen or blank video scores 1.0: more is not better, real data's own score is the target
+    best_rule: ClassVar[str] = "closest_to_real"
     drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # bounded in [0, 1], as SSIM
     window_size: ClassVar[int] = 11
     sigma: ClassVar[float] = 1.5

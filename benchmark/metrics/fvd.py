@@ -50,12 +50,16 @@ REFERENCES = {"real": "the real clips",
 
 
 def build_i3d(backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
-              device: str = "cpu", batch_size: int = 8):
+              device: str = "cpu", batch_size: int | None = None, precision: str = "float32"):
     if backend == "torch":
         from benchmark.metrics.extractors.i3d import I3DFeatures
 
-        return I3DFeatures(weights=weights, weights_path=weights_path, device=device, batch_size=batch_size)
+        return I3DFeatures(weights=weights, weights_path=weights_path, device=device, batch_size=batch_size,
+                           precision=precision)
     if backend == "tf":
+        if precision != "float32":
+            raise ValueError(f"FVD backend 'tf' runs the tfhub module in float32; precision={precision!r} "
+                             f"needs backend='torch'")
         from benchmark.metrics.extractors.tf_i3d import TFHubI3DFeatures
 
         return TFHubI3DFeatures(module=weights_path, weights=weights)
@@ -77,10 +81,13 @@ class FrechetFeatureMetric(VideoMetric):
     higher_is_better: ClassVar[bool] = False
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = ""
+    #: refuse real and generated clips of different lengths (FVD: yes; per-frame FID pools frames: no)
+    same_length: ClassVar[bool] = True
 
     def __init__(self, extractor: Any = None, cache_dir: str | Path | None = None, folds: int = 1,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._add_length_states()
         self._use_extractor(extractor, cache_dir)
         d = extractor.dim
         for s in SIDES:
@@ -97,7 +104,15 @@ class FrechetFeatureMetric(VideoMetric):
 
     @property
     def comparable(self) -> bool:
-        return bool(self.extractor.weights.comparable)
+        return bool(getattr(self.extractor, "comparable", self.extractor.weights.comparable))
+
+    @property
+    def not_comparable_reason(self) -> str:
+        """'' when comparable; else why (unpinned weights, or features not in float32)."""
+        if self.comparable:
+            return ""
+        return getattr(self.extractor, "not_comparable_reason", "") or self.extractor.weights.note \
+            or "weights not pinned"
 
     def features(self, videos: Tensor) -> Tensor:
         return self._extract(videos).to(torch.float64)
@@ -119,7 +134,11 @@ class FrechetFeatureMetric(VideoMetric):
     def update(self, videos: Tensor, real: bool) -> None:  # type: ignore[override]
         """Add videos ``(N, T, C, H, W)`` in [0, 1] to the real or the fake side."""
         check_videos(videos, "real" if real else "fake")
+        if self.same_length:
+            self._check_lengths(videos.shape[1], real)
         self.update_features(self.features(videos), real)
+        if self.same_length:
+            self._record_length(videos.shape[1], real)
 
     def side_moments(self, side: str) -> tuple[Tensor, Tensor]:
         return moments(getattr(self, f"{side}_n"), getattr(self, f"{side}_sum"), getattr(self, f"{side}_outer"))
@@ -129,12 +148,16 @@ class FrechetFeatureMetric(VideoMetric):
         if n_real < 2 or n_fake < 2:
             raise RuntimeError(f"{self.name}: needs at least 2 real and 2 fake feature vectors, got "
                                f"{n_real} real and {n_fake} fake")
+        if self.same_length:
+            self._check_lengths()  # also after merging the states of other processes
         value = frechet_distance(*self.side_moments("real"), *self.side_moments("fake"))
         w = self.extractor.weights
         extra = {"n_real": n_real, "n_fake": n_fake, "comparable": self.comparable,
                  "weights": w.mode, "weights_sha256": w.sha256, "backend": getattr(self.extractor, "backend", "")}
+        if hasattr(self.extractor, "execution"):
+            extra["execution"] = self.extractor.execution()  # how (not what): recorded, not compared
         if not self.comparable:
-            extra["not_comparable_reason"] = w.note or "weights not pinned"
+            extra["not_comparable_reason"] = self.not_comparable_reason
         if self.folds > 1:
             if int(self.fold_n.min()) < 2:
                 raise RuntimeError(f"{self.name}: {self.folds} folds need at least 2 generated videos each, got "
@@ -171,7 +194,9 @@ class FrechetVideoDistance(FrechetFeatureMetric):
         weights_path: explicit weight file / module dir (hash-checked against the pin).
         extractor: a ready extractor (overrides the above).
         cache_dir: content-keyed feature cache folder.
-        device, batch_size: for the torch backend.
+        device, batch_size: for the torch backend (batch_size None: chosen for the device).
+        precision: the torch backend's compute precision, ``"float32"`` (default) or, on a GPU,
+            ``"bfloat16"``/``"float16"`` (recorded in the protocol; numbers not comparable with float32 ones).
     """
 
     name: ClassVar[str] = "fvd"
@@ -182,13 +207,14 @@ class FrechetVideoDistance(FrechetFeatureMetric):
 
     def __init__(self, backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
-                 batch_size: int = 8, downscale: int | None = None, folds: int = 1, reference: str = "real",
+                 batch_size: int | None = None, precision: str = "float32",
+                 downscale: int | None = None, folds: int = 1, reference: str = "real",
                  **kwargs: Any) -> None:
         if reference not in REFERENCES:
             raise ValueError(f"fvd: reference must be one of {REFERENCES}, got {reference!r}")
         if downscale is not None and int(downscale) < 1:
             raise ValueError(f"fvd: downscale must be a frame size >= 1, got {downscale}")
-        extractor = extractor or build_i3d(backend, weights, weights_path, device, batch_size)
+        extractor = extractor or build_i3d(backend, weights, weights_path, device, batch_size, precision)
         super().__init__(extractor=extractor, cache_dir=cache_dir, folds=folds, **kwargs)
         self.downscale = None if downscale is None else int(downscale)
         self.reference = reference

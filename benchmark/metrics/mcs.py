@@ -68,12 +68,28 @@ class MotionFeatures:
     name = "vgg16_relu3_3_motion"
 
     def __init__(self, net: Any, difference: str, magnitude: str, normalize: str, resolution: int | None,
-                 pooling: str, device: str = "cpu", batch_size: int = 64) -> None:
+                 pooling: str, device: str = "cpu", batch_size: int | None = None) -> None:
         self.net, self.difference, self.magnitude = net, difference, magnitude
         self.normalize, self.resolution, self.pooling = normalize, resolution, pooling
-        self.device, self.batch_size = torch.device(device), int(batch_size)
+        self.device, self.batch_size = torch.device(device), batch_size
         self.net.to(self.device)
         self.weights = net.weights
+
+    @property
+    def comparable(self) -> bool:
+        return bool(getattr(self.net, "comparable", self.weights.comparable))
+
+    @property
+    def not_comparable_reason(self) -> str:
+        return getattr(self.net, "not_comparable_reason", self.weights.note or "weights not pinned")
+
+    def frames_per_pass(self, h: int, w: int) -> int:
+        """Frames per forward pass (``batch_size``, else chosen by the network for the device)."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        if self.resolution is not None:
+            h = w = self.resolution
+        return int(self.net.batch_for(self.device, h, w)) if hasattr(self.net, "batch_for") else 64
 
     def dim(self, h: int, w: int) -> int:
         if self.resolution is not None:
@@ -105,16 +121,18 @@ class MotionFeatures:
 
     def _phi(self, x: Tensor, is_difference: bool) -> Tensor:
         out = []
-        for i in range(0, len(x), self.batch_size):
-            f = self.net(self._prepare(x[i:i + self.batch_size].to(self.device).float(), is_difference))
-            f = f.mean((2, 3)) if self.pooling == "spatial_mean" else f.flatten(1)
-            out.append(f.double().cpu())
-        return torch.cat(out)
+        step = self.frames_per_pass(*x.shape[-2:])
+        with torch.inference_mode():
+            for i in range(0, len(x), step):
+                f = self.net(self._prepare(x[i:i + step].to(self.device).float(), is_difference))
+                f = f.mean((2, 3)) if self.pooling == "spatial_mean" else f.flatten(1)
+                out.append(f.double().cpu())
+        return torch.cat(out)  # outside inference_mode: an ordinary tensor
 
     @torch.no_grad()
     def __call__(self, videos: Tensor) -> Tensor:
         n, t, c, h, w = videos.shape
-        per = max(1, self.batch_size // t)  # videos per chunk: bounds the memory of per-frame features
+        per = max(1, self.frames_per_pass(h, w) // t)  # videos per chunk: bounds the memory of per-frame features
         out = []
         for i in range(0, n, per):
             v = videos[i:i + per]
@@ -140,7 +158,9 @@ class MotionConsistencyScore(VideoMetric):
         weights_path: an explicit vgg16 file (hash-checked against the pin).
         network: a ready :class:`~benchmark.metrics.extractors.vgg.VGG16Relu33` (overrides weights).
         cache_dir: content-keyed cache of the per-video difference sums.
-        device, batch_size: frames per forward pass.
+        device, batch_size: frames per forward pass (None: chosen for the device).
+        precision: VGG16's compute precision, ``"float32"`` (default) or ``"bfloat16"``/``"float16"``
+            (GPU; numbers labelled not comparable with float32 ones).
         **kwargs: forwarded to ``torchmetrics.Metric``.
     """
 
@@ -150,6 +170,8 @@ class MotionConsistencyScore(VideoMetric):
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = "mcs"
     display_order: ClassVar[int] = 7
+    #: the real-vs-real score (two disjoint real sets) is the floor a model can reach: closest wins
+    best_rule: ClassVar[str] = "closest_to_real"
     drift_band: ClassVar[dict[str, float]] = {"abs": 0.1, "rel": 0.0}  # log10 scale: 0.1 = 26% in squared distance
     weight_names: ClassVar[tuple[str, ...]] = ("vgg16_imagenet",)
 
@@ -157,7 +179,7 @@ class MotionConsistencyScore(VideoMetric):
                  normalize: str = "imagenet", resolution: int | None = None, pooling: str = "flatten",
                  offset: float = 1.0, weights: str = "pinned", weights_path: str | None = None,
                  network: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
-                 batch_size: int = 64, **kwargs: Any) -> None:
+                 batch_size: int | None = None, precision: str = "float32", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         chosen = {"difference": difference, "magnitude": magnitude, "averaging": averaging,
                   "normalize": normalize, "pooling": pooling}
@@ -170,7 +192,7 @@ class MotionConsistencyScore(VideoMetric):
         if network is None:
             from benchmark.metrics.extractors.vgg import VGG16Relu33
 
-            network = VGG16Relu33(weights=weights, weights_path=weights_path)
+            network = VGG16Relu33(weights=weights, weights_path=weights_path, precision=precision)
         self._use_extractor(MotionFeatures(network, difference, magnitude, normalize, resolution, pooling,
                                            device=device, batch_size=batch_size), cache_dir)
         known = resolution is not None or pooling == "spatial_mean"
@@ -180,10 +202,11 @@ class MotionConsistencyScore(VideoMetric):
                 self.add_state(f"{s}_{what}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_pairs", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_videos", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self._add_length_states()
 
     @property
     def comparable(self) -> bool:
-        return bool(self.extractor.weights.comparable)
+        return self.extractor.comparable
 
     def _lazy_states(self) -> list[str]:
         return [f"{s}_{w}_sum" for s in SIDES for w in ("pair", "video")]
@@ -199,6 +222,7 @@ class MotionConsistencyScore(VideoMetric):
         setattr(self, f"{s}_video_sum", getattr(self, f"{s}_video_sum") + sums.sum(0) / (frames - 1))
         setattr(self, f"{s}_pairs", getattr(self, f"{s}_pairs") + n * (frames - 1))
         setattr(self, f"{s}_videos", getattr(self, f"{s}_videos") + n)
+        self._record_length(frames, real, strict=False)
 
     def update(self, videos: Tensor, real: bool) -> None:  # type: ignore[override]
         """Add videos ``(N, T, C, H, W)`` in [0, 1], T >= 2, to the real or the generated side."""
@@ -218,6 +242,7 @@ class MotionConsistencyScore(VideoMetric):
         n_real, n_fake = int(self.real_videos), int(self.fake_videos)
         if n_real == 0 or n_fake == 0:
             raise RuntimeError(f"mcs: needs real and generated videos, got {n_real} real and {n_fake} generated")
+        self._check_length_ranges()  # each side may mix lengths (see averaging); the sides must agree
         d2 = float((self.mean_difference("real") - self.mean_difference("fake")).square().sum())
         total = self.offset + d2
         value = math.log10(total) if total > 0 else -math.inf
@@ -226,7 +251,7 @@ class MotionConsistencyScore(VideoMetric):
                  "feature_dim": int(self.real_pair_sum.numel()), "comparable": self.comparable,
                  "weights": w.mode, "weights_sha256": w.sha256}
         if not self.comparable:
-            extra["not_comparable_reason"] = w.note or "weights not pinned"
+            extra["not_comparable_reason"] = self.extractor.not_comparable_reason
         return {self.name: MetricValue(value=value, n=n_fake, higher_is_better=False, extra=extra)}
 
     def protocol(self) -> dict[str, Any]:

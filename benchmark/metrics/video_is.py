@@ -3,10 +3,12 @@
 Protocols (recorded; numbers from different protocols are not comparable):
 
 * ``"tgan2"`` (default): TGANv2's ``compute_inception_score.py`` — IS of 2048 samples with 1 split,
-  repeated 10 times on fresh samples; mean ± std (population) over the repeats. Streaming: samples
-  fill repeat 0, then repeat 1, … in arrival order (contiguous blocks of ``samples``); samples past
-  ``repeats × samples`` are not used. ``extra["protocol_complete"]`` says whether every block is full.
-* ``"stylegan_v"``: 10 splits of all samples (round-robin by arrival order), mean ± std.
+  repeated 10 times on fresh samples; mean ± std (population) over the repeats. Here the clips are put
+  in a random order drawn from ``seed`` (recorded) and repeat r takes clips ``r·samples … (r+1)·samples``
+  of it: disjoint random draws, whatever order the clips arrived in (real clips arrive sorted by class,
+  which in arrival order scored ~5 where a shuffled set scores ~45). Clips past ``repeats × samples`` are
+  not used. ``extra["protocol_complete"]`` says whether every block is full.
+* ``"stylegan_v"``: 10 contiguous splits of all samples in the same seeded order, mean ± std.
 
 >>> from benchmark.metrics.video_is import VideoInceptionScore
 >>> VideoInceptionScore(weights="random").protocol()["protocol"]
@@ -22,8 +24,8 @@ import torch
 from torch import Tensor
 
 from benchmark.metrics.base import MetricValue
-from benchmark.metrics.functional.inception_score import group_stats
-from benchmark.metrics.inception_score import InceptionScoreBase
+from benchmark.metrics.functional.inception_score import scores_from_stats
+from benchmark.metrics.inception_score import InceptionScoreBase, _sum_groups
 from benchmark.registry import METRICS
 
 PROTOCOLS = {"tgan2": {"samples": 2048, "repeats": 10, "splits": 1},
@@ -41,6 +43,9 @@ class VideoInceptionScore(InceptionScoreBase):
         weights_path, mean_path: explicit C3D npz / mean clip (checked against the pins).
         extractor: a ready :class:`~benchmark.metrics.extractors.c3d.C3DProbabilities`.
         cache_dir: accepted for the pipeline's uniform call (probabilities are not cached).
+        device, precision: C3D's device and compute precision (``"bfloat16"``/``"float16"`` on a GPU:
+            numbers labelled not comparable with float32 ones).
+        seed: the permutation that assigns clips to repeats/splits (None: arrival order).
     """
 
     name: ClassVar[str] = "is_video"
@@ -51,17 +56,20 @@ class VideoInceptionScore(InceptionScoreBase):
 
     def __init__(self, protocol: str = "tgan2", samples: int = 2048, repeats: int = 10, weights: str = "pinned",
                  weights_path: str | None = None, mean_path: str | None = None, extractor: Any = None,
-                 cache_dir: str | Path | None = None, device: str = "cpu", **kwargs: Any) -> None:
+                 cache_dir: str | Path | None = None, device: str = "cpu", precision: str = "float32",
+                 seed: int | None = 0,
+                 **kwargs: Any) -> None:
         if protocol not in PROTOCOLS:
             raise ValueError(f"is_video: protocol must be one of {tuple(PROTOCOLS)}, got {protocol!r}")
         if extractor is None:
             from benchmark.metrics.extractors.c3d import C3DProbabilities
 
-            extractor = C3DProbabilities(weights=weights, weights_path=weights_path, mean_path=mean_path, device=device)
+            extractor = C3DProbabilities(weights=weights, weights_path=weights_path, mean_path=mean_path, device=device,
+                                         precision=precision)
         self.extractor = extractor
         self.protocol_name, self.samples_per_repeat = protocol, int(samples)
         groups = int(repeats) if protocol == "tgan2" else PROTOCOLS[protocol]["splits"]
-        super().__init__(num_classes=extractor.dim, splits=groups, **kwargs)
+        super().__init__(num_classes=extractor.dim, splits=groups, seed=seed, **kwargs)
 
     @property
     def comparable(self) -> bool:  # type: ignore[override]
@@ -70,37 +78,41 @@ class VideoInceptionScore(InceptionScoreBase):
     def probs(self, videos: Tensor) -> Tensor:
         return self.extractor(videos)
 
-    def update_probs(self, p: Tensor) -> None:
+    def _split_scores(self) -> tuple[Tensor, int]:
         if self.protocol_name != "tgan2":
-            return super().update_probs(p)
-        groups = (torch.arange(len(p)) + self._seen) // self.samples_per_repeat
-        self._seen += len(p)
+            return super()._split_scores()
+        n, s, e = self._items()
+        if len(n) == 0:
+            raise RuntimeError(f"{self.name}: compute() called before any update")
+        groups = torch.arange(len(n)) // self.samples_per_repeat
         keep = groups < self.splits
-        n, s, e = group_stats(p[keep], groups[keep], self.splits)
-        self.split_n += n.to(self.split_n.device)
-        self.split_sum_p += s.to(self.split_n.device)
-        self.split_sum_plogp += e.to(self.split_n.device)
+        stats = _sum_groups(n[keep], s[keep], e[keep], groups[keep], self.splits)
+        self._repeat_n = stats[0]
+        return scores_from_stats(*stats), int(stats[0].sum())
 
     def compute(self) -> dict[str, MetricValue]:
         out = super().compute()[self.name]
         out.extra["protocol"] = self.protocol_name
         if self.protocol_name == "tgan2":
-            out.extra["repeats"] = int((self.split_n > 0).sum())
-            out.extra["protocol_complete"] = bool((self.split_n == self.samples_per_repeat).all())
+            out.extra["repeats"] = int((self._repeat_n > 0).sum())
+            out.extra["protocol_complete"] = bool((self._repeat_n == self.samples_per_repeat).all())
         if not self.comparable:
-            out.extra["not_comparable_reason"] = (self.extractor.weights.note or self.extractor.mean_weights.note
-                                                  or "weights not pinned")
+            out.extra["not_comparable_reason"] = getattr(self.extractor, "not_comparable_reason", "") or (
+                self.extractor.weights.note or self.extractor.mean_weights.note or "weights not pinned")
         return {self.name: out}
 
     def protocol(self) -> dict[str, Any]:
         p: dict[str, Any] = {"name": self.name, "kind": self.kind, "protocol": self.protocol_name,
-                             "features": self.extractor.protocol(), "softmax": "float64", "comparable": self.comparable}
+                             "features": self.extractor.protocol(), "softmax": "float64", "comparable": self.comparable,
+                             "seed": self.seed}
         if self.protocol_name == "tgan2":
             p.update({"samples_per_repeat": self.samples_per_repeat, "repeats": self.splits, "splits_per_repeat": 1,
                       "aggregate": "mean ± population std over repeats",
-                      "assignment": "contiguous blocks in arrival order; extra samples unused",
+                      "assignment": "disjoint blocks of a permutation drawn from seed (arrival order if None); "
+                                    "extra samples unused",
                       "note": "TGANv2 adds eps=1e-20 to p before the KL; not added here (difference negligible)"})
         else:
-            p.update({"splits": self.splits, "split_assignment": "round-robin by arrival order",
+            p.update({"splits": self.splits,
+                      "split_assignment": "contiguous chunks of a permutation drawn from seed (arrival order if None)",
                       "aggregate": "mean ± population std over splits"})
         return p

@@ -54,10 +54,12 @@ def load_crowd_studies(report_dir: Path, dataset: str) -> list[dict[str, Any]]:
                               for s, v, lo, hi in zip(bt["systems"], bt["scores"], bt["ci_low"], bt["ci_high"])),
                              key=lambda x: -(x["raw"] if isinstance(x["raw"], (int, float)) else -math.inf))
         ag = r.get("agreement") or {}
+        chance = (r.get("checks") or {}).get("chance_pass")
         out.append({"name": r["study"], "hash": r["study_hash"], "task": r["task"], "question": r["question"],
                     "answers": r["answers"], "three_way": "same" in r["answers"], "raters": r["raters"],
                     "judgements": r["judgements"], "interval": r["interval"], "systems": t2["cols"],
                     "matrix": matrix, "pairs": pairs, "bt": bt_rows, "bt_note": bt.get("note", ""),
                     "alpha": _num(ag.get("krippendorff_alpha")), "pairwise": _num(ag.get("pairwise")),
+                    "chance_pass": f"{100 * chance:.1f}%" if isinstance(chance, (int, float)) else "",
                     "anchor": f"crowd-{path.stem}", "json": path})
     return out

@@ -102,6 +102,69 @@ def describe_protocol(p: dict[str, Any]) -> list[str]:
     return parts
 
 
+#: What a metric setting means, for the leaderboard's settings table (a metric class may add its own
+#: in a ``setting_meanings`` dict; unknown names show without a meaning rather than not at all).
+SETTING_MEANINGS: dict[str, str] = {
+    "kind": "how the metric is fed: paired (sample vs ground truth), set (vs real clips), intrinsic (one set)",
+    "higher_is_better": "direction of the number",
+    "data_range": "pixel value range the formula assumes (1 for [0,1] frames, 255 for uint8, 2 for [-1,1])",
+    "value_range": "pixel value range fed to the network",
+    "window": "SSIM window size (pixels)", "gaussian": "Gaussian (else uniform) SSIM window",
+    "sigma": "width of the Gaussian window", "reduction": "how channels/pixels are pooled into one number",
+    "context_counted": "whether the given context frames are included in the score",
+    "conditioning_frames_included": "whether the given context frames are included in both sets",
+    "network": "feature network", "features": "the feature network and its input preparation",
+    "extractor": "feature network", "weights": "feature-network weights (pinned file, or random: not comparable)",
+    "comparable": "made with pinned weights (comparable with other runs and, protocol permitting, papers)",
+    "resize": "frames resized to this size before the network", "resolution": "frames resized to this size",
+    "frames": "frames per clip the network sees", "min_frames": "shortest clip the metric accepts",
+    "grayscale": "how one-channel frames are given to an RGB network",
+    "splits": "number of splits the score is averaged over (mean ± std across them)",
+    "split_assignment": "how samples are assigned to splits", "repeats": "repeated draws averaged",
+    "statistics": "what the streaming state holds", "backend": "implementation used for the network",
+    "offset": "added inside the log (the bound real-vs-real is log10(offset))", "formula": "the definition",
+    "averaging": "how per-pair/per-video vectors are averaged", "difference": "what is differenced between frames",
+    "magnitude": "signed or absolute differences", "normalize": "input normalisation", "pooling": "feature pooling",
+    "include_first_frame": "whether the first frame counts in the consistency score",
+    "n_real": "real clips scored", "n_fake": "generated clips scored",
+    "real_bound_sides": "the two real sets of the real-data bound (split, n, overlap)",
+    "bound_real_vs_real": "what two identical real sets score", "unit": "unit of the number",
+    "softmax": "how class probabilities are made from logits", "layer": "network layer used",
+}
+
+
+def settings_rows(settings: Any, meanings: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """The rows of a metric's settings table: ``{"name", "value", "meaning"}`` per setting (its
+    ``name`` left out: the table's header says it).
+
+    >>> settings_rows({"name": "ssim", "window": 11, "features": {"net": "alex"}})[1]
+    {'name': 'features', 'value': 'net=alex', 'meaning': 'the feature network and its input preparation'}
+    """
+    if not isinstance(settings, dict):
+        return [{"name": "settings", "value": settings_text(settings), "meaning": ""}]
+    known = {**SETTING_MEANINGS, **(meanings or {})}
+    return [{"name": str(k), "value": settings_text(v) if isinstance(v, dict) else
+             (json.dumps(v, default=str) if isinstance(v, (list, tuple)) else str(v)),
+             "meaning": known.get(str(k), "")} for k, v in settings.items() if k != "name"]
+
+
+def comparable_with(protocol: dict[str, Any], dataset: str = "") -> str:
+    """The protocol line's "comparable with": what these numbers may be set beside.
+
+    >>> comparable_with({"split": "test", "num_videos": 64}, "moving-shapes").startswith("other rows")
+    True
+    """
+    where = f"split {protocol.get('split', '?')}"
+    n = protocol.get("num_videos")
+    same = f"{dataset + ' ' if dataset else ''}{where}, {f'{n} clips' if n else 'all clips'}"
+    text = (f"other rows of this table (same {same}, frames and resolution, and the metric settings "
+            f"below; rows that differ are flagged and never ranked)")
+    if dataset == "moving-shapes":
+        return text + "; moving-shapes is vidbench's own data: never with published numbers"
+    return text + ("; with a paper's numbers only where its dataset, split, clip count and metric settings "
+                   "match and the feature weights are pinned")
+
+
 def settings_text(d: Any) -> str:
     if not isinstance(d, dict):
         return json.dumps(d, default=str)

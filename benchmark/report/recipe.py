@@ -54,7 +54,7 @@ def recipe_rows(recipe: Any, ctx: Any, outcome: Any) -> list[dict[str, Any]]:
             elif key[1] in outcome.pending:
                 cell["ours_missing"] = outcome.pending[key[1]]
             else:
-                cell["ours_missing"] = "not measured by this recipe" if o is None else "no value"
+                cell["ours_missing"] = "not measured by this recipe" if o is None else (o.note or "no value")
             if rep is not None:
                 cell["reported"] = {"value": f"{rep.value:g}", "ci": f"± {rep.ci:g}" if rep.ci is not None else ""}
                 cell["reported_setting"] = rep.dataset

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.metrics import facts
-from benchmark.report.format import (describe_protocol, finite, format_metric, metric_direction, metric_order,
-                                     settings_text, slug, sort_key)
+from benchmark.report.format import (comparable_with, describe_protocol, finite, format_metric, metric_direction,
+                                     metric_order, settings_rows, settings_text, slug, sort_key)
 from benchmark.report.plots import plot_curves, plot_train_log
 from benchmark.report.runs import Run, read_train_log, run_file
 
@@ -54,22 +54,104 @@ def run_links(run: Run, assets: Assets) -> dict[str, Any]:
     return links
 
 
+#: the profile whose rows are a pipeline check (seconds of training), never a comparison
+SMOKE_PROFILE = "smoke"
+#: metric-protocol fields that are not settings (sample counts, where the real bound's sides came
+#: from): rows differing only there still compete
+NOT_SETTINGS = frozenset({"n", "n_real", "n_fake", "num_videos", "samples", "real_bound_sides"})
+#: what the real row shows for a set metric scored against the same clips (0 by construction)
+SAME_SET = "n/a (same set)"
+
+
+def settings_key(settings: Any) -> str:
+    """The metric settings of one row as a comparable string (sample counts left out)."""
+    if isinstance(settings, dict):
+        settings = {k: v for k, v in settings.items() if k not in NOT_SETTINGS}
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+def best_indices(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> list[int]:
+    """Positions of the best of a column's competing values (all of them on a tie; none with fewer
+    than two finite values, or without a rule): max/min by direction, or, for a metric whose class
+    says ``best_rule = "closest_to_real"``, nearest the real-data row's value (none without one).
+
+    >>> best_indices("psnr_best", True, [20.0, 25.0, float("nan"), 25.0]), best_indices("fvd", False, [300.0, 200.0])
+    ([1, 3], [1])
+    >>> best_indices("fcs", True, [1.0, 0.8, 0.5], real=[0.78]), best_indices("fcs", True, [1.0, 0.8])
+    ([1], [])
+    """
+    finite_at = [i for i, v in enumerate(values) if finite(v)]
+    if len(finite_at) < 2:
+        return []
+    if facts.best_rule(metric) == "closest_to_real":
+        target = next((v for v in real if finite(v)), None)
+        if target is None:
+            return []
+        score = {i: abs(values[i] - target) for i in finite_at}
+    elif higher is None:
+        return []
+    else:
+        score = {i: (-values[i] if higher else values[i]) for i in finite_at}
+    top = min(score.values())
+    return [i for i in finite_at if score[i] == top]
+
+
 def best_value(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> float | None:
-    """The best of a column's comparable values (None with fewer than two, or no rule): ``max``/``min``
-    by direction, or the value nearest the real-data row's for a ``closest_to_real`` metric.
+    """The best of a column's comparable values (see :func:`best_indices`), or None.
 
     >>> best_value("psnr_best", True, [20.0, 25.0, float("nan")]), best_value("fvd", False, [300.0, 200.0])
     (25.0, 200.0)
     """
-    vals = [v for v in values if finite(v)]
-    if len(vals) < 2:
-        return None
-    if facts.best_rule(metric) == "closest_to_real":
-        target = next((v for v in real if finite(v)), None)
-        return None if target is None else min(vals, key=lambda v: abs(v - target))
-    if higher is None:
-        return None
-    return max(vals) if higher else min(vals)
+    idx = best_indices(metric, higher, values, real)
+    return values[idx[0]] if idx else None
+
+
+def not_ranked_reason(row: dict[str, Any], cell: dict[str, Any], same_settings: bool) -> str:
+    """Why a cell does not compete for "best" ("" if it does)."""
+    if row["is_real"] or row.get("placeholder"):
+        return "the real-data bound"
+    if cell["raw"] is None:
+        return "not reported"
+    if cell["nc"]:
+        return "not comparable (unpinned/random weights)"
+    if row.get("profile") == SMOKE_PROFILE:
+        return "smoke profile: a pipeline check, not a comparison"
+    if row["protocol_diff"]:
+        return "protocol differs from the table's"
+    if not same_settings:
+        return "metric settings differ from the table's"
+    return ""
+
+
+def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[dict[str, Any]],
+              members: dict[str, dict[str, Any]]) -> None:
+    """Set ``cell["best"]`` per column. Only rows with the table's protocol, the column's most common
+    metric settings, comparable weights and a non-smoke profile compete; the rule is the metric
+    class's ``best_rule`` (:func:`best_indices`). ``members``: row slug -> the run's task entry."""
+    for j, m in enumerate(names):
+        cls = facts.metric_class(m)
+        family = cls.name if cls is not None else m.partition("_")[0]
+
+        def settings(row: dict[str, Any]) -> str:
+            entry = members.get(row.get("slug", ""), {})
+            return settings_key((entry.get("metric_protocols") or {}).get(family))
+
+        eligible = [row for row in rows if not not_ranked_reason(row, row["cells"][j], True)]
+        votes = Counter(settings(row) for row in eligible)
+        ref = votes.most_common(1)[0][0] if votes else None
+        competing = []
+        for row in rows:
+            c = row["cells"][j]
+            why = not_ranked_reason(row, c, settings(row) == ref)
+            if not why:
+                competing.append(row)
+            elif not row["is_real"] and c["raw"] is not None:
+                c["title"] += f"; not ranked: {why}"
+        real = [row["cells"][j]["raw"] for row in rows
+                if row["is_real"] and not row.get("placeholder") and not row["cells"][j]["nc"]
+                and settings(row) == ref]
+        for i in best_indices(m, directions[m], [row["cells"][j]["raw"] for row in competing], real):
+            competing[i]["cells"][j]["best"] = True
 
 
 def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]], assets: Assets,
@@ -92,14 +174,19 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                 metrics[m] = metric_direction(m, declared)
     names = sorted(metrics, key=metric_order)
 
-    # Metric protocols, with every distinct setting and who used it.
-    mp: dict[str, dict[str, list[str]]] = {}
+    # Metric protocols: a name / value / meaning table per metric, one per distinct setting, and who used it.
+    mp: dict[str, dict[str, tuple[Any, list[str]]]] = {}
     for r, t in members:
         for fam, settings in (t.get("metric_protocols") or {}).items():
-            mp.setdefault(fam, {}).setdefault(settings_text(settings), []).append(r.label())
-    metric_protocols = [{"name": fam, "variants": [{"text": txt or "(defaults)", "methods": who}
-                                                   for txt, who in variants.items()]}
-                        for fam, variants in sorted(mp.items())]
+            entry = mp.setdefault(fam, {}).setdefault(settings_key(settings), (settings, []))
+            entry[1].append(r.label())
+    metric_protocols = []
+    for fam, variants in sorted(mp.items()):
+        cls = facts.metric_class(fam)
+        meanings = getattr(cls, "setting_meanings", None) if cls is not None else None
+        metric_protocols.append({"name": fam, "variants": [
+            {"text": settings_text(st) or "(defaults)", "rows": settings_rows(st, meanings), "methods": who}
+            for st, who in variants.values()]})
 
     rows = []
     for r, t in members:
@@ -116,6 +203,16 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             text = format_metric(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n"))
             nc = not r.value_comparable(mv)
             title = f"{m} = {mv.get('value')}"
+            extra = mv.get("extra") or {}
+            if r.is_real and extra.get("same_set"):  # a set against itself: 0 by construction, no bound
+                cells.append({"value": SAME_SET, "ci": "", "n": "", "sort": "", "nc": False, "best": False,
+                              "raw": None, "title": f"{m}: the real set was scored against itself "
+                                                    f"({(extra.get('real_bound_sides') or {}).get('how', '')}); "
+                                                    f"{m} = {mv.get('value')} by construction, not a bound"})
+                continue
+            sides = extra.get("real_bound_sides")
+            if r.is_real and isinstance(sides, dict):
+                title += f"; real bound: {sides.get('how')}"
             if finite(mv.get("ci_low")) and finite(mv.get("ci_high")):
                 title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
             if mv.get("n"):
@@ -130,17 +227,8 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                      "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                      "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
 
-    # Best per column: comparable, non-real rows only, by the metric class's best_rule.
-    for j, m in enumerate(names):
-        best = best_value(m, metrics[m], [row["cells"][j]["raw"] for row in rows
-                                          if not row["is_real"] and not row["cells"][j]["nc"]],
-                          real=[row["cells"][j]["raw"] for row in rows if row["is_real"]])
-        if best is None:
-            continue
-        for row in rows:
-            c = row["cells"][j]
-            if not row["is_real"] and not c["nc"] and c["raw"] == best:
-                c["best"] = True
+    mark_best(names, metrics, rows, {r.slug: t for r, t in members})
+    smoke_rows = [row["method"] for row in rows if not row["is_real"] and row["profile"] == SMOKE_PROFILE]
 
     # Initial order: real bound pinned first; comparable rows best-first on the first ranked
     # metric; not-comparable rows after them (never ranked).
@@ -207,10 +295,12 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
 
     return {"task": task, "protocol_name": pname, "anchor": slug(f"{task}-{pname}"),
             "protocol_parts": describe_protocol(protocol), "protocol": protocol,
+            "comparable_with": comparable_with(protocol, next((r.data.get("dataset", "") for r, _ in members), "")),
             "metric_protocols": metric_protocols,
             "metrics": [{"name": m, "higher": metrics[m]} for m in names],
-            "rows": rows, "plots": plots, "galleries": galleries,
-            "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"])}
+            "rows": rows, "plots": plots, "galleries": galleries, "smoke_rows": smoke_rows,
+            "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"]
+                                and row["profile"] != SMOKE_PROFILE)}
 
 
 def image_size(src: Path) -> tuple[int, int] | None:

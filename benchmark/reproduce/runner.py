@@ -89,6 +89,11 @@ def read_ours(recipe: Recipe, row: Variant, out: Path, ctx: RecipeContext) -> li
         if not isinstance(mv, dict):
             continue
         comparable = is_comparable(mv, res)
+        if row.method == REAL and (mv.get("extra") or {}).get("same_set"):
+            # a set metric of the real clips against themselves: 0 by construction, reproduces nothing
+            out_rows.append(Ours(row=row.label, metric=m, value=None, dataset=ctx.dataset, profile=ctx.profile,
+                                 comparable=bool(comparable), results=str(path), note="n/a (same set)"))
+            continue
         out_rows.append(Ours(row=row.label, metric=m, value=_float(mv.get("value")), ci_low=_float(mv.get("ci_low")),
                              ci_high=_float(mv.get("ci_high")), n=mv.get("n"), dataset=ctx.dataset,
                              profile=ctx.profile, comparable=bool(comparable), results=str(path)))

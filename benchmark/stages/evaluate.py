@@ -57,7 +57,7 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     lik_path = run_dir / P.likelihoods(task)
     sample_rec = Stages(run_dir).get(f"sample/{task}") or {}
     has_lik = "likelihood" in sample_rec and lik_path.exists()
-    names = applicable_metrics(task, spec.metrics, likelihood=has_lik)
+    names = applicable_metrics(task, spec.metrics, likelihood=has_lik, dataset=ds.name)
     key = evaluate_key("evaluate", task, protocol, ref.content_hash, names, spec.weights,
                        samples=sha256_file(samples_path),
                        **({"likelihood": sha256_file(lik_path)} if has_lik else {}))

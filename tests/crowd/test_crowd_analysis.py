@@ -74,18 +74,26 @@ def test_krippendorff_alpha_and_pairwise_agreement():
 
 
 def _study(answers=("left", "right", "same")):
+    def v(system, check=None):
+        return {"system": system, "clip": 0, "sample": 0, "check": check}
+
+    videos = {"v1": v("real"), "v2": v("m"), "v3": v("real"), "v4": v("m"), "v5": v("real"),
+              "v6": v("real", "noise")}
     trials = [
-        {"id": "t1", "pair": ["real", "m"], "left": "v1", "right": "v2", "left_system": "real", "check": None},
-        {"id": "t2", "pair": ["real", "m"], "left": "v3", "right": "v4", "left_system": "m", "check": None},
-        {"id": "c1", "pair": ["real", "real:noise"], "left": "v5", "right": "v6", "left_system": "real",
-         "check": "noise", "expected": "left"},
+        {"id": "t1", "pair": ["real", "m"], "videos": ["v1", "v2"], "a_left": True, "check": None},
+        {"id": "t2", "pair": ["real", "m"], "videos": ["v3", "v4"], "a_left": False, "check": None},
+        {"id": "c1", "pair": ["real", "real:noise"], "videos": ["v5", "v6"], "a_left": True, "check": "noise"},
     ]
     return {"name": "s", "hash": "h" * 64, "dataset": "d", "task": "prediction", "question": "Q?",
-            "answers": list(answers), "systems": ["real", "m"], "pairs": [["real", "m"]], "trials": trials}
+            "answers": list(answers), "systems": ["real", "m"], "pairs": [["real", "m"]], "trials": trials,
+            "videos": videos, "frames": 8, "config": {"fps": 8}}
 
 
-def _j(rater, trial, answer, source="lab"):
-    return {"rater_id": rater, "trial_id": trial, "answer": answer, "rater_source": source}
+def _j(rater, trial, answer, source="lab", study=None):
+    t = next(t for t in (study or _study())["trials"] if t["id"] == trial)
+    left, right = t["videos"] if t["a_left"] else t["videos"][::-1]
+    return {"rater_id": rater, "trial_id": trial, "answer": answer, "rater_source": source,
+            "left_video": left, "right_video": right}
 
 
 def test_analyze_filters_raters_counts_ties_and_orientation():
@@ -96,11 +104,13 @@ def test_analyze_filters_raters_counts_ties_and_orientation():
         _j(2, "c1", "left"), _j(2, "t1", "right"), _j(2, "t2", "same"),
         # rater 3 fails the check (chose the broken video): all of their answers are dropped
         _j(3, "c1", "right"), _j(3, "t1", "right"), _j(3, "t2", "left"),
-        # rater 4 answered no check: dropped by default
+        # rater 4 did not answer the check every rater could take: incomplete, dropped
         _j(4, "t1", "left"),
     ]
     r = analyze(_study(), js)
-    assert r["raters"] == {"total": 4, "kept": 2, "passed": 2, "failed": 1, "unchecked": 1, "by_source": {"lab": 2}}
+    assert {k: r["raters"][k] for k in ("total", "kept", "passed", "failed", "incomplete", "unchecked")} == \
+        {"total": 4, "kept": 2, "passed": 2, "failed": 1, "incomplete": 1, "unchecked": 0}
+    assert r["raters"]["by_source"] == {"lab": 2}
     (p,) = r["pairs"]
     assert (p["n"], p["ties"], p["n_total"]) == (3, 1, 4)
     assert p["prefer_a"]["k"] == 2 and p["prefer_a"]["rate"] == pytest.approx(2 / 3)
@@ -110,26 +120,42 @@ def test_analyze_filters_raters_counts_ties_and_orientation():
     assert cells[0][1]["rate"] == pytest.approx(2 / 3) and cells[1][0]["rate"] == pytest.approx(1 / 3)
     assert cells[0][0] is None
     assert r["bradley_terry"] is None  # two systems: the preference rate says it all
-    kept = analyze(_study(), js, keep_unchecked=True)
+    # a lab rater assigned no check is "unchecked": dropped unless keep_unchecked
+    assigned = {1: ["c1", "t1", "t2"], 2: ["c1", "t1", "t2"], 3: ["c1", "t1", "t2"], 4: ["t1"]}
+    assert analyze(_study(), js, assigned=assigned)["raters"]["unchecked"] == 1
+    kept = analyze(_study(), js, assigned=assigned, keep_unchecked=True)
     assert kept["raters"]["kept"] == 3 and kept["pairs"][0]["n"] == 4
     assert "papers/002" in markdown(r) and "papers/003" in markdown(r)
     cp = analyze(_study(), js, interval="clopper-pearson")
     assert cp["pairs"][0]["prefer_a"]["ci_low"] == pytest.approx(clopper_pearson_interval(2, 3)[0])
 
 
+def test_analyze_reads_the_side_each_rater_saw():
+    """The same trial shown the other way round to another rater: the chosen *video* decides."""
+    study = _study()
+    flipped = {**_j(5, "t1", "right"), "left_video": "v2", "right_video": "v1"}  # real on the right: real wins
+    r = analyze(study, [_j(5, "c1", "left"), flipped])
+    assert r["pairs"][0]["prefer_a"]["k"] == 1  # real (a) preferred
+    check_flipped = {**_j(6, "c1", "right"), "left_video": "v6", "right_video": "v5"}
+    assert analyze(study, [check_flipped])["rater_details"][0]["checks_correct"] == 1
+
+
 def test_analyze_fits_bradley_terry_for_three_systems():
     study = _study(("left", "right"))
     study["systems"] = ["real", "m", "n"]
     study["pairs"] = [["real", "m"], ["real", "n"], ["m", "n"]]
+    study["videos"].update({"a": {"system": "real", "check": None}, "b": {"system": "n", "check": None},
+                            "c": {"system": "m", "check": None}, "d": {"system": "n", "check": None}})
     study["trials"] += [
-        {"id": "t3", "pair": ["real", "n"], "left": "a", "right": "b", "left_system": "real", "check": None},
-        {"id": "t4", "pair": ["m", "n"], "left": "c", "right": "d", "left_system": "n", "check": None},
+        {"id": "t3", "pair": ["real", "n"], "videos": ["a", "b"], "a_left": True, "check": None},
+        {"id": "t4", "pair": ["m", "n"], "videos": ["c", "d"], "a_left": False, "check": None},
     ]
     js = []
     for rater in range(1, 7):
-        js += [_j(rater, "c1", "left"), _j(rater, "t1", "left" if rater <= 4 else "right"),
-               _j(rater, "t2", "right" if rater <= 4 else "left"), _j(rater, "t3", "left" if rater <= 5 else "right"),
-               _j(rater, "t4", "right" if rater <= 3 else "left")]
+        js += [_j(rater, "c1", "left", study=study), _j(rater, "t1", "left" if rater <= 4 else "right", study=study),
+               _j(rater, "t2", "right" if rater <= 4 else "left", study=study),
+               _j(rater, "t3", "left" if rater <= 5 else "right", study=study),
+               _j(rater, "t4", "right" if rater <= 3 else "left", study=study)]
     r = analyze(study, js)
     bt = r["bradley_terry"]
     assert bt["converged"] and bt["systems"] == ["real", "m", "n"]

@@ -55,11 +55,20 @@ def test_factors_reproduce_the_pixels(small_dataset):
         assert np.array_equal(render_video(f, 64, 20), split.videos[i])
         for obj in f["objects"]:
             assert obj["shape"] in ("circle", "square", "triangle")
-            # motion stays inside the canvas and speed is constant in magnitude
-            xs, ys = np.array(obj["xs"]), np.array(obj["ys"])
-            assert xs.min() >= obj["size"] - 1e-6 and xs.max() <= 63 - obj["size"] + 1e-6
-            steps = np.abs(np.diff(xs))
-            assert np.allclose(steps[steps > 0].max(), abs(obj["vx"]), atol=1e-2) or obj["bounces"] > 0
+            # motion stays inside the canvas at constant speed with elastic bounces: every position is
+            # the straight-line motion x0 + v·t folded back into [lo, hi] (bounced objects included)
+            lo, hi = float(obj["size"]), 63.0 - obj["size"]
+            t = np.arange(20)
+            changes = 0
+            for pos, p0, v in ((obj["xs"], obj["x0"], obj["vx"]), (obj["ys"], obj["y0"], obj["vy"])):
+                pos = np.array(pos)
+                assert pos.min() >= lo - 1e-6 and pos.max() <= hi + 1e-6
+                m = np.mod(p0 + v * t - lo, 2 * (hi - lo))
+                folded = lo + np.where(m <= hi - lo, m, 2 * (hi - lo) - m)
+                np.testing.assert_allclose(pos, folded, atol=2e-3)
+                assert (np.abs(np.diff(pos)) <= abs(v) + 2e-3).all()
+                changes += int((np.diff(np.sign(np.diff(pos))) != 0).sum())
+            assert obj["bounces"] >= changes
 
 
 def test_background_is_static(small_dataset):

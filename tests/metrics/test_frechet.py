@@ -136,3 +136,56 @@ def test_fvd_random_weights_is_labelled_not_comparable_and_checks_frames():
     assert v.value == pytest.approx(0.0, abs=1e-6)
     assert v.extra["comparable"] is False and v.extra["weights"] == "random"
     assert m.protocol()["features"]["weights"]["mode"] == "random"
+
+
+def test_different_covariances_match_scipy_sqrtm_and_the_diagonal_closed_form():
+    """Unequal covariances exercise the trace term (equal ones reduce it to Tr(S)); no pytorch-fid needed."""
+    linalg = pytest.importorskip("scipy.linalg", reason="scipy is needed for the sqrtm reference")
+    g = torch.Generator().manual_seed(2)
+    d = 12
+    a, b = (torch.randn(d, d, generator=g, dtype=torch.float64) for _ in range(2))
+    s1, s2 = a @ a.T + 0.5 * torch.eye(d, dtype=torch.float64), b @ b.T * 2 + 0.1 * torch.eye(d, dtype=torch.float64)
+    mu1, mu2 = torch.randn(d, generator=g, dtype=torch.float64), torch.randn(d, generator=g, dtype=torch.float64)
+    covmean = linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    ref = float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-9)
+    assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(ref, rel=1e-9)  # symmetric
+    # diagonal covariances: FD = |mu1 - mu2|^2 + sum_i (sqrt(v1_i) - sqrt(v2_i))^2
+    v1 = torch.rand(d, generator=g, dtype=torch.float64) * 4 + 0.1
+    v2 = torch.rand(d, generator=g, dtype=torch.float64) * 9 + 0.1
+    closed = float(((mu1 - mu2) ** 2).sum() + ((v1.sqrt() - v2.sqrt()) ** 2).sum())
+    assert frechet_distance(mu1, torch.diag(v1), mu2, torch.diag(v2)) == pytest.approx(closed, rel=1e-10)
+
+
+def test_fvd_refuses_real_and_fake_clips_of_different_lengths():
+    m = FrechetVideoDistance(extractor=StubExtractor())
+    m.update(torch.rand(4, 16, 1, 4, 4), real=True)
+    with pytest.raises(VideoFormatError, match=r"T=\[16\].*T=\[15\]"):
+        m.update(torch.rand(4, 15, 1, 4, 4), real=False)
+    with pytest.raises(VideoFormatError, match="one length"):
+        m.update(torch.rand(4, 30, 1, 4, 4), real=True)  # mixed lengths within a side too
+    m.update(torch.rand(4, 16, 1, 4, 4), real=False)
+    assert m.compute()["fvd"].extra["n_fake"] == 4
+    other = FrechetVideoDistance(extractor=StubExtractor())  # another process saw other lengths
+    other.update(torch.rand(4, 30, 1, 4, 4), real=False)
+    other.update(torch.rand(4, 30, 1, 4, 4), real=True)
+    m.merge_state(other)
+    with pytest.raises(VideoFormatError, match="one length"):
+        m.compute()
+    m.reset()
+    m.update(torch.rand(3, 30, 1, 4, 4), real=True)  # reset forgets the lengths
+    m.update(torch.rand(3, 30, 1, 4, 4), real=False)
+    m.compute()
+
+
+def test_feature_cache_keys_float_input_by_its_exact_values(tmp_path):
+    from benchmark.metrics.extractors.cache import FeatureCache, videos_hash
+
+    v = torch.full((2, 3, 1, 4, 4), 0.5)
+    nearby = v + 1e-3  # rounds to the same uint8 values (0.5 * 255 = 127.5 -> 128)
+    assert videos_hash(v) != videos_hash(nearby)
+    assert videos_hash(v) == videos_hash(v.clone()) != videos_hash(v.double())
+    cache, ext = FeatureCache(tmp_path), StubExtractor()
+    a, b = cache(ext, v), cache(ext, nearby)
+    assert cache.misses == 2 and not torch.equal(a, b)  # the second batch is not served the first's features
+    assert torch.equal(cache(ext, v), a) and cache.hits == 1

@@ -10,6 +10,7 @@ import torchvision  # noqa: F401  (before tensorflow: see benchmark.metrics.extr
 
 pytest.importorskip("tensorflow")
 pytest.importorskip("tensorflow_hub")
+pytest.importorskip("safetensors", reason="the converter writes safetensors files (pip install safetensors)")
 
 from benchmark.metrics.extractors import convert_i3d  # noqa: E402
 from benchmark.metrics.extractors.i3d import I3DFeatures  # noqa: E402

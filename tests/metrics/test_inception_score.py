@@ -36,6 +36,43 @@ def test_streaming_matches_one_shot_and_merges():
     assert parts[0].compute()["is_test"].value == pytest.approx(ref, rel=1e-12)
 
 
+class _FrameClasses:
+    """A stand-in frame extractor: each frame is confidently the class ``round(pixel * 9)`` of its
+    first pixel (``K = 10`` of the 1008 logits), so IS math runs without the Inception network."""
+
+    weights = type("W", (), {"comparable": False, "note": "stand-in"})()
+
+    def logits(self, videos):
+        n, t = videos.shape[:2]
+        cls = (videos[:, :, 0, 0, 0].reshape(n * t) * 9).round().long()
+        return torch.nn.functional.one_hot(cls, 1008).double() * 60.0
+
+    def protocol(self):
+        return {}
+
+
+def _videos_of_classes(classes, t=10):
+    """``(len(classes), t, 1, 2, 2)`` videos whose frames all show their class (correlated frames)."""
+    return torch.tensor(classes, dtype=torch.float32)[:, None, None, None, None].expand(-1, t, 1, 2, 2) / 9
+
+
+def test_frame_is_splits_by_video_in_contiguous_chunks_as_the_reference():
+    classes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8]  # 20 videos, 10 splits of 2 videos
+    videos = _videos_of_classes(classes)
+    m = FrameInceptionScore(splits=10, extractor=_FrameClasses(), seed=None)
+    m.update(videos[:7])
+    m.update(videos[7:])
+    frame_probs = torch.softmax(_FrameClasses().logits(videos), 1)  # (200, K) video-major
+    ref, ref_std = inception_score(frame_probs, splits=10)  # the reference: contiguous chunks of its N frames
+    out = m.compute()["is_frame"]
+    # each split holds 2 whole videos of 2 classes: IS 2 (a split by frame would see all 10 classes: 10)
+    assert out.value == pytest.approx(ref, rel=1e-9) and ref == pytest.approx(2.0, rel=1e-6)
+    assert out.n == 200 and out.extra["items"] == 20 and "whole videos" in m.protocol()["split_assignment"]
+    seeded = FrameInceptionScore(splits=10, extractor=_FrameClasses())  # default: a seeded order of whole videos
+    seeded.update(videos)
+    assert 1.0 < seeded.compute()["is_frame"].value <= 2.0 + 1e-9 and seeded.protocol()["seed"] == 0
+
+
 def test_frame_is_with_random_weights_is_not_comparable(monkeypatch, tmp_path):
     pytest.importorskip("pytorch_fid")
     m = FrameInceptionScore(weights="random", splits=2)

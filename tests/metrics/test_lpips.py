@@ -16,9 +16,16 @@ from benchmark.registry import METRICS
 from benchmark.utils import sha256_file
 from benchmark.video import VideoFormatError
 
+LPIPS_REASON = "the lpips package (pip install lpips) ships LPIPS's linear layers and the reference implementation"
+
+
+def needs_lpips():
+    return pytest.importorskip("lpips", reason=LPIPS_REASON)
+
 
 @pytest.fixture(scope="module")
 def metric():
+    needs_lpips()
     return LearnedPerceptualSimilarity(weights="random")
 
 
@@ -98,7 +105,7 @@ def test_grayscale_frames(metric):
 
 
 def test_agrees_with_the_lpips_package_on_the_same_weights(pinned_alexnet):
-    import lpips
+    lpips = needs_lpips()
     import torchvision
 
     m = LearnedPerceptualSimilarity(weights_path=str(pinned_alexnet))
@@ -122,6 +129,7 @@ def test_agrees_with_the_lpips_package_on_the_same_weights(pinned_alexnet):
 
 
 def test_linear_layers_come_from_the_wheel_with_the_pinned_hash(tmp_path):
+    needs_lpips()
     spec = W.get_spec("lpips_alex_v0.1")
     path = W.default_path(spec)
     assert sha256_file(path) == spec.sha256
@@ -142,5 +150,6 @@ def test_alexnet_loader_rejects_wrong_keys_shapes_and_hash(tmp_path):
         load_alexnet_trunk(str(alexnet_file(tmp_path / "a.pth", drop="features.10.bias")))
     with pytest.raises(VideoFormatError, match="wrong shapes"):
         load_alexnet_trunk(str(alexnet_file(tmp_path / "b.pth", bad_shape="features.3.weight")))
+    needs_lpips()  # the metric itself loads the linear layers from the lpips wheel
     with pytest.raises(W.WeightsError, match="prefix 7be5be79"):  # the repo pin (torch.hub prefix)
         LearnedPerceptualSimilarity(weights_path=str(good))

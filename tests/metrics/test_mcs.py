@@ -109,13 +109,14 @@ def test_batch_split_invariance_and_merge(net, averaging):
 
 
 def test_averaging_orders_differ_only_with_unequal_lengths(net):
-    real, fake = moving(n=2, t=5), static(n=1, t=3)
+    real, fake = moving(n=2, t=5), static(n=2, t=5)
     vals = {}
     for averaging in ("pairs", "videos"):
         m = MotionConsistencyScore(network=net, averaging=averaging)
         m.update(real[:1], real=True)
         m.update(real[1:, :3], real=True)
-        m.update(fake, real=False)
+        m.update(fake[:1], real=False)  # the same lengths on both sides (5 and 3)
+        m.update(fake[1:, :3], real=False)
         vals[averaging] = m.compute()["mcs"].extra["squared_distance"]
     assert vals["pairs"] != pytest.approx(vals["videos"])
 
@@ -187,10 +188,24 @@ def test_pinned_hash_is_checked(tmp_path, monkeypatch):
     net = VGG16Relu33(weights_path=str(good))
     assert net.weights.comparable and net.weights.verified
     state = torch.load(good, weights_only=True)
-    assert torch.equal(net.features[14].weight, state["features.14.weight"])
+    reference = VGG16Relu33(weights_path=str(good), fused=False)  # torchvision's layers, as loaded
+    assert torch.equal(reference.features[14].weight, state["features.14.weight"])
     m = MotionConsistencyScore(network=net)
     v = moving(n=2)
     m.update(v, real=True)
     m.update(v, real=False)
     out = m.compute()["mcs"]
     assert out.extra["comparable"] is True and "not_comparable_reason" not in out.extra
+
+
+def test_mcs_refuses_real_and_fake_clips_of_different_lengths():
+    d = 256
+    m = MotionConsistencyScore(network=VGG16Relu33(weights="random"), pooling="spatial_mean")
+    m.update_sums(torch.zeros(3, d, dtype=torch.float64), frames=16, real=True)
+    m.update_sums(torch.zeros(3, d, dtype=torch.float64), frames=8, real=False)
+    with pytest.raises(VideoFormatError, match=r"16\.\.16 frames and generated clips 8\.\.8"):
+        m.compute()
+    m.reset()
+    m.update_sums(torch.zeros(3, d, dtype=torch.float64), frames=16, real=True)
+    m.update_sums(torch.ones(3, d, dtype=torch.float64), frames=16, real=False)
+    assert m.compute()["mcs"].extra["n_fake"] == 3

@@ -147,3 +147,66 @@ def test_fcs_static_video_is_one_and_matches_definition():
     assert (frame_consistency(videos) > frame_consistency(videos, include_first=False)).all()
     with pytest.raises(ValueError):
         frame_consistency(videos[:, :1], include_first=False)
+
+
+@pytest.mark.parametrize("data_range,gaussian", [(255.0, True), (255.0, False), (2.0, True), (2.0, False)])
+def test_ssim_with_data_range_other_than_one_matches_skimage(data_range, gaussian):
+    """C1, C2 scale with the range: 8-bit frames (255), and SVG's [0, 1] floats scored with range 2."""
+    rng = np.random.default_rng(int(data_range))
+    scale = 255.0 if data_range == 255.0 else 1.0
+    x = rng.random((2, 3, 20, 21)) * scale
+    y = np.clip(x + 0.1 * scale * rng.standard_normal(x.shape), 0, scale)
+    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) if gaussian else {}
+    ours = ssim_frames(torch.from_numpy(x), torch.from_numpy(y), data_range=data_range,
+                       **({} if gaussian else dict(gaussian=False, window_size=7, sample_covariance=True)))
+    ref = [sk_ssim(a, b, channel_axis=0, data_range=data_range, **kw) for a, b in zip(x, y)]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=TOL, rtol=0)
+    one = ssim_frames(torch.from_numpy(x), torch.from_numpy(y), data_range=1.0,
+                      **({} if gaussian else dict(gaussian=False, window_size=7, sample_covariance=True)))
+    assert (ours - one).abs().max() > 1e-4  # the range really enters
+
+
+@pytest.mark.parametrize("data_range", [255.0, 2.0])
+def test_psnr_with_data_range_other_than_one_matches_skimage(data_range):
+    from skimage.metrics import peak_signal_noise_ratio as sk_psnr
+
+    rng = np.random.default_rng(3)
+    x = rng.random((3, 2, 9, 11)) * data_range
+    y = np.clip(x + 0.05 * data_range * rng.standard_normal(x.shape), 0, data_range)
+    ours = psnr_frames(torch.from_numpy(x), torch.from_numpy(y), data_range=data_range)
+    ref = [sk_psnr(a, b, data_range=data_range) for a, b in zip(x, y)]
+    np.testing.assert_allclose(ours.numpy(), ref, atol=1e-9, rtol=0)
+
+
+def test_named_presets_reproduce_svg_and_savp_conventions():
+    """SVG: skimage's per-channel compare_ssim defaults (7x7 uniform, sample covariance, range 2 on
+    [0, 1] floats) and the mean of per-channel PSNRs; SAVP: Gaussian SSIM, PSNR of the pooled MSE."""
+    from skimage.metrics import peak_signal_noise_ratio as sk_psnr
+
+    from benchmark.metrics.psnr import PeakSignalNoiseRatio
+    from benchmark.metrics.ssim import StructuralSimilarity
+
+    rng = np.random.default_rng(4)
+    target = rng.random((2, 3, 3, 16, 16))  # (B, p, C, H, W), colour
+    target[:, :, 0] *= 0.2  # channels of different contrast: per-channel and pooled PSNR differ
+    sample = np.clip(target + rng.standard_normal(target.shape) * np.array([0.02, 0.1, 0.3])[:, None, None], 0, 1)
+    values = {}
+    for preset in ("svg", "savp", "srvp"):
+        s, p = StructuralSimilarity(preset=preset), PeakSignalNoiseRatio(preset=preset)
+        for m in (s, p):
+            m.update(torch.from_numpy(sample)[:, None], torch.from_numpy(target))
+        values[preset] = (s.compute()["ssim_mean"].value, p.compute()["psnr_mean"].value)
+        assert s.protocol()["preset"] == preset == p.protocol()["preset"]
+    frames = list(zip(sample.reshape(-1, 3, 16, 16), target.reshape(-1, 3, 16, 16)))
+    svg_ssim = np.mean([np.mean([sk_ssim(a[c], b[c], data_range=2.0) for c in range(3)]) for a, b in frames])
+    svg_psnr = np.mean([np.mean([sk_psnr(b[c], a[c], data_range=1.0) for c in range(3)]) for a, b in frames])
+    savp_psnr = np.mean([sk_psnr(b, a, data_range=1.0) for a, b in frames])
+    savp_ssim = np.mean([_sk(a, b) for a, b in frames])
+    assert values["svg"] == pytest.approx((svg_ssim, svg_psnr), rel=1e-9)
+    assert values["savp"] == pytest.approx((savp_ssim, savp_psnr), rel=1e-9)
+    assert values["srvp"] == pytest.approx((savp_ssim, svg_psnr), rel=1e-9)
+    assert abs(svg_psnr - savp_psnr) > 0.5 and abs(svg_ssim - savp_ssim) > 1e-3  # the conventions matter
+    assert StructuralSimilarity(preset="svg").protocol()["data_range"] == 2.0
+    assert PeakSignalNoiseRatio(preset="svg").protocol()["channel_reduction"] == "per_channel"
+    with pytest.raises(ValueError, match="preset"):
+        StructuralSimilarity(preset="sv2p")

@@ -10,6 +10,7 @@ import torch
 
 from benchmark.metrics.base import Z95, MetricValue
 from benchmark.metrics.fcs import FrameConsistencyScore
+from benchmark.metrics.paired import PairedFrameMetric
 from benchmark.metrics.functional import frame_consistency, psnr_frames, reduce_samples, ssim_frames
 from benchmark.metrics.psnr import PeakSignalNoiseRatio
 from benchmark.metrics.ssim import StructuralSimilarity
@@ -213,3 +214,25 @@ def test_fcs_streaming():
     assert math.isnan(a.compute()["fcs"].ci_low)
     with pytest.raises(VideoFormatError):
         a.update(videos[0])  # 4-D
+
+
+class _MeanSquaredError(PairedFrameMetric):
+    """A lower-is-better paired metric needing no optional package (per-frame MSE)."""
+
+    name = "mse_test"
+    higher_is_better = False
+
+    def frame_scores(self, samples, target):
+        return (samples - target).double().square().flatten(3).mean(3)
+
+
+def test_lower_is_better_paired_metric_picks_the_lowest_as_best(batch):
+    samples, target = batch  # noise grows with the sample index: sample 0 has the lowest MSE
+    m = _MeanSquaredError()
+    m.update(samples, target)
+    out = m.compute()
+    mse = (samples - target[:, None]).double().square().flatten(3).mean(3).mean(2)  # (B, K)
+    assert out["mse_test_best"].value == pytest.approx(float(mse.min(1).values.mean()), rel=1e-12)
+    assert out["mse_test_worst"].value == pytest.approx(float(mse.max(1).values.mean()), rel=1e-12)
+    assert out["mse_test_best"].value < out["mse_test_mean"].value < out["mse_test_worst"].value
+    assert out["mse_test_best"].higher_is_better is False and m.protocol()["higher_is_better"] is False

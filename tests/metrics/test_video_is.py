@@ -106,11 +106,11 @@ def test_bgr_order_and_too_few_frames():
         ext.preprocess(torch.rand(1, 8, 3, 4, 4))
 
 
-def test_tgan2_protocol_repeats_of_contiguous_blocks():
+def test_tgan2_protocol_repeats_of_contiguous_blocks_in_arrival_order_without_seed():
     confident = torch.eye(4, dtype=torch.float64).repeat(2, 1)  # 8 samples over 4 classes -> IS 4
     uniform = torch.full((8, 4), 0.25, dtype=torch.float64)    # IS 1
     probs = torch.cat([confident, uniform, confident])         # the third block is past repeats x samples
-    m = VideoInceptionScore(samples=8, repeats=2, extractor=FixedProbs(probs))
+    m = VideoInceptionScore(samples=8, repeats=2, extractor=FixedProbs(probs), seed=None)
     for i in range(0, 24, 5):
         m.update(torch.rand(min(5, 24 - i), 16, 3, 4, 4))
     out = m.compute()["is_video"]
@@ -129,3 +129,48 @@ def test_stylegan_v_protocol_uses_ten_splits():
     assert m.protocol()["protocol"] == "stylegan_v"
     with pytest.raises(ValueError, match="protocol"):
         VideoInceptionScore(protocol="tgan", extractor=FixedProbs(probs))
+
+
+def _class_sorted(classes=8, per_class=8):
+    """``(classes * per_class, classes)`` confident probabilities sorted by class, like UCF101's file order."""
+    return torch.eye(classes, dtype=torch.float64).repeat_interleave(per_class, 0)
+
+
+def test_tgan2_repeats_are_seeded_draws_not_arrival_order():
+    probs = _class_sorted()
+    shuffled = probs[torch.randperm(len(probs), generator=torch.Generator().manual_seed(5))]
+    values = []
+    for p in (probs, shuffled):
+        m = VideoInceptionScore(samples=16, repeats=4, extractor=FixedProbs(p))
+        for i in range(0, len(p), 10):
+            m.update(torch.rand(min(10, len(p) - i), 16, 3, 2, 2))
+        out = m.compute()["is_video"]
+        assert out.extra["seed"] == 0 and m.protocol()["seed"] == 0 and out.extra["protocol_complete"]
+        values.append(out.value)
+    # in arrival order each block of 16 holds 2 classes (IS 2); a random draw of 16 holds ~7 of 8
+    assert min(values) > 4.5 and abs(values[0] - values[1]) < 1.5
+    again = VideoInceptionScore(samples=16, repeats=4, extractor=FixedProbs(probs))
+    again.update(torch.rand(64, 16, 3, 2, 2))
+    assert again.compute()["is_video"].value == pytest.approx(values[0], rel=1e-12)  # the seed fixes the draw
+    other = VideoInceptionScore(samples=16, repeats=4, extractor=FixedProbs(probs), seed=1)
+    other.update(torch.rand(64, 16, 3, 2, 2))
+    assert other.compute()["is_video"].value != pytest.approx(values[0], rel=1e-9)
+
+
+def test_tgan2_seen_counter_is_metric_state_reset_and_merged():
+    probs = torch.softmax(torch.randn(12, 4, generator=torch.Generator().manual_seed(0)) * 3, 1).double()
+    one = VideoInceptionScore(samples=12, repeats=1, extractor=FixedProbs(probs))
+    one.update_probs(probs)
+    ref = one.compute()["is_video"].value
+    one.reset()
+    assert int(one.n_seen) == 0
+    one.update_probs(probs)  # after reset the blocks fill again from the start
+    assert one.compute()["is_video"].value == pytest.approx(ref, rel=1e-12)
+    a = VideoInceptionScore(samples=12, repeats=1, extractor=FixedProbs(probs))
+    b = VideoInceptionScore(samples=12, repeats=1, extractor=FixedProbs(probs))
+    a.update_probs(probs[:5])
+    b.update_probs(probs[5:])
+    a.merge_state(b)
+    assert int(a.n_seen) == 12
+    out = a.compute()["is_video"]
+    assert out.value == pytest.approx(ref, rel=1e-12) and out.extra["protocol_complete"] and out.n == 12

@@ -19,9 +19,9 @@ from benchmark.results import COLUMNS
 from benchmark.utils import UserError, read_json
 
 try:  # tests/ as a package (tests/__init__.py) or as a plain folder on sys.path
-    from tests.report_fixtures import DATASET, PRED, VALUES, build_run_root, expected_row_count
+    from tests.report_fixtures import DATASET, PRED, PROFILE, VALUES, build_run_root, expected_row_count
 except ImportError:
-    from report_fixtures import DATASET, PRED, VALUES, build_run_root, expected_row_count
+    from report_fixtures import DATASET, PRED, PROFILE, VALUES, build_run_root, expected_row_count
 
 
 class _Page(HTMLParser):
@@ -125,8 +125,12 @@ def test_protocol_line_and_metric_settings(report):
     assert "5 context → 15 future frames · 64×64 px · 3 channels (RGB) · split: test · n = 128 clips · " \
            "k = 10 samples per context" in text
     assert "16 frames · 64×64 px · 3 channels (RGB) · split: test · n = 256 clips" in text
-    assert "extractor=i3d_400, frames=16, resize=224" in text
-    assert "window=11, gaussian=True, sigma=1.5, data_range=1.0" in text
+    # a name / value / meaning table per metric, not a dict dump
+    assert "resize 224 frames resized to this size before the network" in text
+    assert "window 11 SSIM window size (pixels)" in text and "data_range 1.0 pixel value range" in text
+    assert "extractor=i3d_400, frames=16, resize=224" not in text
+    assert "comparable with other rows of this table (same moving-shapes split test, 128 clips" in text
+    assert "never with published numbers" in text
 
 
 def test_values_shown_with_ci_and_n(report):
@@ -157,7 +161,10 @@ def test_not_comparable_labelled_and_never_best(report):
     gamma = next(r for r in pred["rows"] if r["attrs"]["data-method"] == "gamma")
     # beta has the highest PSNR and lowest LPIPS/FVD, yet alpha is best among comparable runs
     for metric, winner in (("psnr_best", alpha), ("lpips_best", alpha), ("fvd", alpha), ("ssim_best", gamma)):
-        assert "best" in winner["cells"][names.index(metric)]["attrs"]["class"].split(), metric
+        col = names.index(metric)
+        marked = [r["attrs"]["data-method"] for r in pred["rows"]
+                  if "best" in r["cells"][col]["attrs"].get("class", "").split()]
+        assert marked == [winner["attrs"]["data-method"]], (metric, marked)  # the winner, and no other row
 
 
 def test_real_row_is_pinned(report):
@@ -208,7 +215,7 @@ def test_rerender_is_deterministic_and_replaces_assets(report, tmp_path, monkeyp
     shutil.rmtree(runs / DATASET / "gamma")
     second = render_report(DATASET, runs, out).read_text()
     assert "2023-11-14 22:13:20 UTC" in second
-    assert not (out / "assets" / "stale.txt").exists() and not (out / "assets" / "gamma__smoke__seed0").exists()
+    assert not (out / "assets" / "stale.txt").exists() and not (out / "assets" / "gamma__cpu__seed0").exists()
     assert 'data-method="gamma"' not in second and first != second.encode()
     shutil.copytree(report["root"] / "runs" / DATASET / "gamma", runs / DATASET / "gamma")
     assert render_report(DATASET, runs, out).read_bytes() == first
@@ -219,9 +226,9 @@ def test_missing_real_gallery_and_log_are_reported_not_fatal(report, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(report["root"] / "runs", runs)
     shutil.rmtree(runs / DATASET / "real")
-    (runs / DATASET / "alpha" / "smoke" / "seed0" / "samples" / "prediction.gif").unlink()
-    (runs / DATASET / "beta" / "smoke" / "seed0" / "train_log.jsonl").unlink()
-    (runs / DATASET / "gamma" / "smoke" / "seed0" / "manifest.json").unlink()
+    (runs / DATASET / "alpha" / PROFILE / "seed0" / "samples" / "prediction.gif").unlink()
+    (runs / DATASET / "beta" / PROFILE / "seed0" / "train_log.jsonl").unlink()
+    (runs / DATASET / "gamma" / PROFILE / "seed0" / "manifest.json").unlink()
     page = render_report(DATASET, runs, tmp_path / "out").read_text()
     text = _text(page)
     assert text.count("no real-data results for this protocol") == 2
@@ -235,8 +242,8 @@ def test_missing_real_gallery_and_log_are_reported_not_fatal(report, tmp_path):
 def test_several_runs_of_a_method_and_protocol_differences(report, tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(report["root"] / "runs", runs)
-    src = runs / DATASET / "alpha" / "smoke" / "seed0"
-    dst = runs / DATASET / "alpha" / "smoke" / "seed1"
+    src = runs / DATASET / "alpha" / PROFILE / "seed0"
+    dst = runs / DATASET / "alpha" / PROFILE / "seed1"
     shutil.copytree(src, dst)
     res = read_json(dst / "results.json")
     res["seeds"] = [1]
@@ -268,7 +275,7 @@ def test_no_results_is_a_user_error(tmp_path):
 
 
 def test_malformed_results_is_a_user_error(tmp_path):
-    bad = tmp_path / "runs" / DATASET / "x" / "smoke" / "seed0" / "results.json"
+    bad = tmp_path / "runs" / DATASET / "x" / PROFILE / "seed0" / "results.json"
     bad.parent.mkdir(parents=True)
     bad.write_text("{not json")
     with pytest.raises(UserError, match="cannot read results"):

@@ -1,5 +1,6 @@
 // Rater page: asks the server for the next pair, plays both clips in a loop, sends the answer.
-// Answers are accepted once both clips are ready; a click or a key press submits exactly once.
+// The answer buttons unlock only after both clips have played through once; a click or a key
+// press submits exactly once. A pair whose video fails to load can be skipped (and is reported).
 (function () {
   "use strict";
   const body = document.body;
@@ -8,14 +9,20 @@
   const allowed = new Set(answers.map(function (a) { return a.key; }));
   const left = document.getElementById("left");
   const right = document.getElementById("right");
+  const videos = [left, right];
+  const pair = document.getElementById("pair");
   const buttons = document.getElementById("buttons");
+  const help = document.getElementById("help");
   const status = document.getElementById("status");
+  const problem = document.getElementById("problem");
   const progress = document.getElementById("progress");
   const bar = document.getElementById("progress-bar");
   let trial = null;
-  let ready = 0;
+  let loaded = 0;
+  let loops = { left: 0, right: 0 };
   let shownAt = 0;
   let busy = true;
+  let failed = false;
 
   answers.forEach(function (a) {
     const b = document.createElement("button");
@@ -40,21 +47,47 @@
     bar.value = done;
   }
 
-  function onReady() {
-    ready += 1;
-    if (ready === 2) {
-      shownAt = performance.now();
-      setBusy(false);
-    }
+  function onLoaded() {
+    loaded += 1;
+    if (loaded === 2) { shownAt = performance.now(); }
   }
-  left.addEventListener("loadeddata", onReady);
-  right.addEventListener("loadeddata", onReady);
-  function onError() { status.textContent = "A video failed to load; please reload the page."; }
-  left.addEventListener("error", onError);
-  right.addEventListener("error", onError);
+  // Each clip loops by itself (no `loop` attribute, so "ended" marks every full play).
+  function onEnded(e) {
+    const v = e.target;
+    loops[v.id] += 1;
+    v.currentTime = 0;
+    v.play().catch(function () {});
+    if (trial !== null && !failed && busy && loops.left >= 1 && loops.right >= 1) { setBusy(false); }
+  }
+  function onError() {
+    if (trial === null || failed) { return; }
+    failed = true;
+    setBusy(true);
+    status.textContent = "A video did not load. Reload the page, or skip this pair.";
+    problem.hidden = false;
+    body.dataset.state = "error";
+  }
+  videos.forEach(function (v) {
+    v.addEventListener("loadeddata", onLoaded);
+    v.addEventListener("ended", onEnded);
+    v.addEventListener("error", onError);
+  });
+
+  function finish(closed) {
+    trial = null;
+    videos.forEach(function (v) { v.pause(); v.removeAttribute("src"); v.load(); });
+    pair.hidden = true;
+    buttons.hidden = true;
+    help.hidden = true;
+    problem.hidden = true;
+    document.getElementById(closed ? "closed" : "done").hidden = false;
+    body.dataset.state = closed ? "closed" : "done";
+  }
 
   async function next() {
     setBusy(true);
+    problem.hidden = true;
+    failed = false;
     let r;
     try {
       r = await fetch("/api/" + token + "/next", { cache: "no-store" });
@@ -66,45 +99,47 @@
     const data = await r.json();
     if (!r.ok) { status.textContent = data.error || "error"; return; }
     showProgress(data.answered, data.total);
-    if (data.done) {
-      trial = null;
-      document.getElementById("pair").hidden = true;
-      buttons.hidden = true;
-      document.getElementById("done").hidden = false;
-      body.dataset.state = "done";
-      return;
-    }
+    if (data.done) { finish(Boolean(data.closed)); return; }
     trial = data.trial;
-    ready = 0;
+    loaded = 0;
+    loops = { left: 0, right: 0 };
     left.src = data.left;
     right.src = data.right;
-    left.play().catch(function () {});
-    right.play().catch(function () {});
+    videos.forEach(function (v) { v.play().catch(function () {}); });
   }
 
-  async function submit(answer) {
-    if (busy || trial === null || !allowed.has(answer)) { return; }
+  async function post(verb, payload) {
     setBusy(true);
-    const payload = { trial: trial, answer: answer, client_ms: Math.round(performance.now() - shownAt) };
     let r;
     try {
-      r = await fetch("/api/" + token + "/answer", {
+      r = await fetch("/api/" + token + "/" + verb, {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload),
       });
     } catch (e) {
-      status.textContent = "Not saved (no connection); please answer again.";
-      setBusy(false);
+      status.textContent = "Not saved (no connection); please try again.";
+      setBusy(failed);
       return;
     }
     const data = await r.json();
+    if (r.status === 410) { finish(true); return; }
     if (r.ok || r.status === 409) {
       status.textContent = r.ok ? "" : data.error;
       next();
     } else {
       status.textContent = data.error || "error";
-      setBusy(false);
+      setBusy(failed);
     }
   }
+
+  function submit(answer) {
+    if (busy || trial === null || !allowed.has(answer)) { return; }
+    post("answer", { trial: trial, answer: answer, client_ms: Math.round(performance.now() - shownAt) });
+  }
+
+  document.getElementById("skip").addEventListener("click", function () {
+    if (trial === null || !failed) { return; }
+    post("skip", { trial: trial, reason: "video-error" });
+  });
 
   document.addEventListener("keydown", function (e) {
     if (e.repeat) { return; }

@@ -1,6 +1,10 @@
 """Pretrained feature networks (I3D, Inception, C3D, VGG16) behind a common call:
-``extractor(videos (N, T, C, H, W) in [0, 1]) -> features (N, d)`` float64, with ``protocol()`` and
-``weights`` (a :class:`benchmark.weights.ResolvedWeights`). Heavy optional deps load lazily."""
+``extractor(videos (N, T, C, H, W) in [0, 1]) -> features (N, d)`` float64, with ``protocol()`` (what
+is computed: the feature cache's key), ``weights`` (a :class:`benchmark.weights.ResolvedWeights`),
+``comparable`` / ``not_comparable_reason`` and ``execution()`` (how: fused or reference network,
+device, batch size). Each keeps the reference network that loads the real weight file and runs an
+inference network derived from it (:mod:`benchmark.metrics.extractors.inference`). Heavy optional
+deps load lazily."""
 
 
 def check_state_shapes(state, want: dict, source: str, what: str) -> None:

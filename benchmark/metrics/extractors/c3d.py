@@ -9,6 +9,8 @@ Preprocessing (TGANv2): 16 frames, RGB -> BGR, values ``128·(2x − 1) + 128`` 
 bilinear resize to 112×112 (no crop; chainer ``F.resize_images``, corners aligned), minus the mean
 clip's ``[:, :, 8:120, 8:120]`` window. Network: 3×3×3 convs (pad 1) + ReLU, pool1 (1,2,2), pools 2–5
 (2,2,2) with chainer's ``cover_all`` (ceil mode: pool5 gives 1×4×4), fc6/fc7 + ReLU, fc8 logits.
+:class:`C3DProbabilities` runs :class:`FusedC3D` (conv+ReLU kernels, channels-last; no BatchNorm to
+fold), derived from the reference :class:`C3D` at load time and equal to it within 1e-4 (tested).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.metrics.extractors import check_state_shapes
+from benchmark.metrics.extractors.inference import (FoldedConv, autocast, check_precision, choose_batch_size,
+                                                     not_comparable_reason, split_across_threads)
 from benchmark.video import VideoFormatError
 
 NUM_CLASSES = 101
@@ -62,6 +66,26 @@ class C3D(nn.Module):
         return self.fc8(x)
 
 
+class FusedC3D(nn.Module):
+    """:class:`C3D` for inference: each convolution and its ReLU as one kernel, channels-last
+    (C3D has no BatchNorm to fold). Same input and output; equal to the reference within float32
+    rounding (tested to 1e-4)."""
+
+    def __init__(self, net: C3D) -> None:
+        super().__init__()
+        self.convs = nn.ModuleDict({k: FoldedConv.from_modules(getattr(net, k), relu=True) for k in CONVS})
+        self.fc6, self.fc7, self.fc8 = net.fc6, net.fc7, net.fc8
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self.convs
+        x = F.max_pool3d(c["conv1a"](x.contiguous(memory_format=torch.channels_last_3d)), (1, 2, 2), ceil_mode=True)
+        x = F.max_pool3d(c["conv2a"](x), 2, ceil_mode=True)
+        for a, b in (("conv3a", "conv3b"), ("conv4a", "conv4b"), ("conv5a", "conv5b")):
+            x = F.max_pool3d(c[b](c[a](x)), 2, ceil_mode=True)
+        x = F.relu_(self.fc7(F.relu_(self.fc6(x.flatten(1)))))  # flatten: logical (C, T, H, W) order
+        return self.fc8(x)
+
+
 def check_npz(arrays: dict[str, np.ndarray], source: str) -> None:
     check_state_shapes(arrays, expected_shapes(), source, "the C3D UCF101 npz (conv1a/W … fc8/b)")
 
@@ -92,43 +116,72 @@ class C3DProbabilities:
             offset of 128: numbers not comparable).
         weights_path, mean_path: explicit files (checked against the pins).
         align_corners: the resize's corner convention (True: chainer ``F.resize_images``).
+        device: torch device; batch_size: clips per forward pass (None: chosen for the device).
+        fused: run :class:`FusedC3D` (default) instead of the reference :class:`C3D`.
+        precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` (GPU; not comparable).
     """
 
     name = "c3d_ucf101"
     dim = NUM_CLASSES
+    CPU_BATCH = 8
+    MAX_BATCH = 64
+    #: live activations of one clip in float32 (conv1a's 64x16x112x112 output, its input and pool:
+    #: ~17 M values) with 2x headroom
+    BYTES_PER_CLIP = 2 * 4 * 17_000_000
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, mean_path: str | None = None,
-                 device: str = "cpu", batch_size: int = 8, align_corners: bool = True) -> None:
+                 device: str = "cpu", batch_size: int | None = None, align_corners: bool = True,
+                 fused: bool = True, precision: str = "float32") -> None:
         from benchmark.weights import get_weights
 
+        self.device = torch.device(device)
+        check_precision(precision, self.device)
         self.weights = get_weights(self.name, weights, weights_path)
         self.mean_weights = get_weights("c3d_mean_clip", weights, mean_path)
-        self.model = C3D()
+        net = C3D()
         if self.weights.mode == "random":
             g = torch.Generator().manual_seed(0)
             with torch.no_grad():
-                for k, t in self.model.state_dict().items():
+                for k, t in net.state_dict().items():
                     t.copy_(torch.randn(t.shape, generator=g) * (2.0 / t[0].numel()) ** 0.5 if t.ndim > 1
                             else torch.zeros_like(t))
             mean = torch.full(MEAN_SHAPE, 128.0)
         else:
-            self.model.load_state_dict(load_weights_file(self.weights.path))
+            net.load_state_dict(load_weights_file(self.weights.path))
             mean = load_mean_clip(self.mean_weights.path)
         self.mean = mean[:, :, 8:8 + RESOLUTION, 8:8 + RESOLUTION].contiguous()
-        self.model.eval().requires_grad_(False).to(device)
-        self.device, self.batch_size, self.align_corners = torch.device(device), int(batch_size), bool(align_corners)
+        net.eval().requires_grad_(False)
+        self.model = (FusedC3D(net) if fused else net).to(self.device)
+        self.batch_size, self.align_corners = batch_size, bool(align_corners)
+        self.fused, self.precision = bool(fused), precision
 
     @property
     def comparable(self) -> bool:
-        return bool(self.weights.comparable and self.mean_weights.comparable)
+        return not self.not_comparable_reason
+
+    @property
+    def not_comparable_reason(self) -> str:
+        return not_comparable_reason(self.precision, self.weights, self.mean_weights)
+
+    def batch_for(self) -> int:
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        scale = 0.5 if self.precision != "float32" else 1.0
+        return choose_batch_size(self.device, self.BYTES_PER_CLIP * scale, self.CPU_BATCH, self.MAX_BATCH)
 
     def protocol(self) -> dict[str, Any]:
+        """What is computed (the feature cache's key); :meth:`execution` says how."""
         return {"network": "C3D, Sports-1M pre-trained, fine-tuned on UCF101 (TGANv2 chainer npz layout)",
                 "frames": f"the first {FRAMES}", "resize": f"bilinear to {RESOLUTION}x{RESOLUTION}, no crop, "
                 f"align_corners={self.align_corners}", "channels": "BGR", "values": "256 x (TGANv2: 128 (2x-1) + 128)",
                 "mean": "Sports-1M mean clip [:, :, 8:120, 8:120] subtracted", "grayscale": "repeated to 3 channels",
-                "output": "softmax of fc8 (101 classes), float64",
+                "output": "softmax of fc8 (101 classes), float64", "precision": self.precision,
                 "weights": self.weights.record(), "mean_clip": self.mean_weights.record()}
+
+    def execution(self) -> dict[str, Any]:
+        return {"network": "fused (conv+ReLU kernels, channels-last)" if self.fused else "reference",
+                "device": str(self.device), "batch_size": self.batch_size or "auto", "precision": self.precision,
+                "cpu_threads": "single-threaded streams over the batch (inference.split_across_threads)"}
 
     def preprocess(self, videos: Tensor) -> Tensor:
         n, t, c, h, w = videos.shape
@@ -143,8 +196,18 @@ class C3DProbabilities:
         x = x.view(n, FRAMES, 3, RESOLUTION, RESOLUTION).permute(0, 2, 1, 3, 4)
         return x - self.mean.to(x.device)
 
-    @torch.no_grad()
+    def logits(self, videos: Tensor) -> Tensor:
+        """fc8 logits ``(N, 101)`` float32 (the network's output before the float64 softmax)."""
+        def run(x: Tensor) -> Tensor:
+            with torch.inference_mode(), autocast(self.device, self.precision):
+                return self.model(x).float()
+
+        out = []
+        step = self.batch_for()
+        with torch.inference_mode():
+            for i in range(0, len(videos), step):
+                out.append(split_across_threads(run, self.preprocess(videos[i:i + step])).cpu())
+        return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
+
     def __call__(self, videos: Tensor) -> Tensor:
-        out = [torch.softmax(self.model(self.preprocess(videos[i:i + self.batch_size])).double(), 1).cpu()
-               for i in range(0, len(videos), self.batch_size)]
-        return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES, dtype=torch.float64)
+        return torch.softmax(self.logits(videos).double(), 1)

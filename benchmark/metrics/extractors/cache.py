@@ -1,9 +1,15 @@
-"""On-disk feature cache keyed by content: sha256 of the videos' uint8 bytes, the network's weights
+"""On-disk feature cache keyed by content: sha256 of the videos' exact bytes, the network's weights
 hash, its protocol and the source of the extractor's code (every project module it imports, so an
 edit of the network code never serves stale features). A second evaluation against the same real
 split reads the features instead of running the network again.
 
 Layout: ``<root>/<extractor>/<key of weights+protocol>/<sha256 of the batch>.npy`` (float64).
+
+What enters the key is decided by the extractor's ``protocol()``: what is computed (network,
+preprocessing, weights, compute precision). How it is computed does not: the fused inference network
+and the reference one, devices, batch sizes and thread counts differ in float32 rounding only (held
+within 1e-4 by tests/metrics/test_extractor_inference.py) and share a key, while ``precision``
+(bfloat16/float16 change features by ~1e-2) is part of it.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from benchmark.utils import atomic_path, sha256_json
 
 
 def videos_hash(videos: Tensor) -> str:
-    """sha256 of a float [0, 1] batch as the uint8 videos it came from (shape included)."""
-    u8 = (videos.detach().cpu().float() * 255.0).round().clamp(0, 255).to(torch.uint8).contiguous().numpy()
-    h = hashlib.sha256(f"{u8.shape}|".encode())
-    h.update(memoryview(u8).cast("B"))
+    """sha256 of a batch's exact bytes, dtype and shape included. Float input is never rounded to
+    uint8 first: generated videos are floats, and two that round to the same 8-bit values still
+    give different features."""
+    a = videos.detach().cpu().contiguous().numpy()
+    h = hashlib.sha256(f"{a.dtype}|{a.shape}|".encode())
+    h.update(memoryview(a).cast("B"))
     return h.hexdigest()
 
 
@@ -34,7 +42,8 @@ class FeatureCache:
         self.root = Path(root)
         self.hits = 0
         self.misses = 0
-        self._folders: dict[int, Path] = {}
+        # id -> (extractor, folder): holding the extractor keeps its id from being reused by another one
+        self._folders: dict[int, tuple[Any, Path]] = {}
 
     def folder(self, extractor: Any) -> Path:
         if id(extractor) not in self._folders:
@@ -42,8 +51,8 @@ class FeatureCache:
 
             key = sha256_json({"weights": extractor.weights.sha256, "protocol": extractor.protocol(),
                                "source": source_hash(type(extractor))})
-            self._folders[id(extractor)] = self.root / extractor.name / key[:24]
-        return self._folders[id(extractor)]
+            self._folders[id(extractor)] = (extractor, self.root / extractor.name / key[:24])
+        return self._folders[id(extractor)][1]
 
     def __call__(self, extractor: Callable[[Tensor], Tensor], videos: Tensor) -> Tensor:
         path = self.folder(extractor) / f"{videos_hash(videos)}.npy"

@@ -153,16 +153,16 @@ class TFHubI3DFeatures:
             raise UserError("the TF reference backend runs the pinned module only (no --weights random)")
         from benchmark.weights import ResolvedWeights, check_hash, content_hash, get_spec
 
+        path = resolve_module(module)
+        # the whole module (saved_model.pb and variables/) against the pin, before TF is loaded: a
+        # mismatch raises WeightsError, as for the torch weights; with nothing pinned the module is
+        # recorded by its hash and labelled not comparable
+        digest = content_hash(path)
+        spec = get_spec("i3d_kinetics400_tfhub")
+        verified = check_hash(spec, digest, path)
         tf = _tf()
         import tensorflow_hub as hub
 
-        path = resolve_module(module)
-        digest = content_hash(path)
-        spec = get_spec("i3d_kinetics400_tfhub")
-        try:
-            verified = check_hash(spec, digest, path)
-        except Exception:
-            verified = False  # an explicit module (e.g. a replica): recorded, not comparable
         self.weights = ResolvedWeights(name=spec.name, mode="pinned", path=str(path), sha256=digest,
                                        verified=verified, comparable=verified,
                                        note="" if verified else "module hash not pinned")
@@ -178,7 +178,7 @@ class TFHubI3DFeatures:
                 "embedding": "RGB/inception_i3d/Mean:0 (400-d logits averaged over time)",
                 "resize": "tf.compat.v1.image.resize_bilinear to 224x224 (no crop)",
                 "value_range": "[-1, 1]", "module_batch": MODULE_BATCH, "min_frames": MIN_FRAMES,
-                "weights": self.weights.record()}
+                "precision": "float32", "weights": self.weights.record()}
 
     def preprocess(self, videos: Tensor):
         tf = self._tf

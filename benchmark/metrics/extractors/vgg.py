@@ -2,7 +2,9 @@
 
 The pinned file is torchvision's ``vgg16-397923af.pth`` (a full ``vgg16`` state_dict: ``features.*`` and
 ``classifier.*``). :func:`check_state_dict` validates every key and shape of the full network; only
-``features.0`` … ``features.15`` (conv1_1 … relu3_3) are kept.
+``features.0`` … ``features.15`` (conv1_1 … relu3_3) are kept, and by default run as
+:func:`fuse_features` (conv+ReLU kernels, channels-last; VGG16 has no BatchNorm), equal to
+torchvision's layers within 1e-4 (tested).
 
 >>> import torch
 >>> net = VGG16Relu33(weights="random")          # tests only: not comparable
@@ -18,6 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from benchmark.metrics.extractors import check_state_shapes
+from benchmark.metrics.extractors.inference import (FoldedConv, autocast, check_precision, choose_batch_size,
+                                                     not_comparable_reason)
 from benchmark.video import VideoFormatError
 
 RELU3_3 = 16  # torchvision vgg16.features[:16] ends with the ReLU after conv3_3
@@ -48,6 +52,27 @@ def load_weights_file(path: str) -> dict[str, Tensor]:
             if k.startswith("features.") and int(k.split(".")[1]) < RELU3_3}
 
 
+def fuse_features(features: nn.Sequential) -> nn.Sequential:
+    """torchvision VGG ``features`` for inference: each ``Conv2d`` + ``ReLU`` as one
+    :class:`~benchmark.metrics.extractors.inference.FoldedConv` (VGG16 has no BatchNorm; a
+    ``vgg16_bn``'s would be folded in), pools kept. Same output within float32 rounding."""
+    layers: list[nn.Module] = []
+    mods = list(features)
+    i = 0
+    while i < len(mods):
+        m = mods[i]
+        if isinstance(m, nn.Conv2d):
+            bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d) else None
+            j = i + 1 + (bn is not None)
+            relu = j < len(mods) and isinstance(mods[j], nn.ReLU)
+            layers.append(FoldedConv.from_modules(m, bn, relu=relu))
+            i = j + relu
+        else:
+            layers.append(m)
+            i += 1
+    return nn.Sequential(*layers)
+
+
 class VGG16Relu33(nn.Module):
     """``forward(x (M, 3, H, W))`` -> relu3_3 activations ``(M, 256, H//4, W//4)``; x already normalised.
 
@@ -55,32 +80,67 @@ class VGG16Relu33(nn.Module):
         weights: ``"pinned"`` (``vgg16_imagenet`` in manifests/weights.yaml, or ``weights_path``,
             hash-checked) or ``"random"`` (seeded He-normal; numbers not comparable).
         weights_path: an explicit file (still checked against the pin).
+        fused: run :func:`fuse_features` (conv+ReLU kernels, channels-last; default) instead of the
+            reference torchvision layers.
+        precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` (GPU; not comparable).
     """
 
     name = "vgg16_imagenet"
+    CPU_BATCH = 64
+    MAX_BATCH = 1024
+    #: live activations per pixel of one frame in float32 (two 64-channel maps at full resolution,
+    #: ~130 values) with 2x headroom
+    BYTES_PER_PIXEL = 2 * 4 * 130
 
-    def __init__(self, weights: str = "pinned", weights_path: str | None = None) -> None:
+    def __init__(self, weights: str = "pinned", weights_path: str | None = None, fused: bool = True,
+                 precision: str = "float32") -> None:
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
         from benchmark.weights import get_weights
 
+        check_precision(precision, "cuda")  # a known name; the device is checked on each call
         self.weights = get_weights(self.name, weights, weights_path)
-        self.features = make_layers(cfgs["D"])[:RELU3_3]  # torchvision's vgg16.features, without the rest
+        features = make_layers(cfgs["D"])[:RELU3_3]  # torchvision's vgg16.features, without the rest
         if self.weights.mode == "random":
             g = torch.Generator().manual_seed(0)
             with torch.no_grad():
-                for m in self.features:
+                for m in features:
                     if isinstance(m, nn.Conv2d):
                         m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
                         m.bias.zero_()
         else:
-            self.features.load_state_dict(load_weights_file(self.weights.path))
+            features.load_state_dict(load_weights_file(self.weights.path))
+        features.eval().requires_grad_(False)
+        self.features = fuse_features(features) if fused else features
+        self.fused, self.precision = bool(fused), precision
         self.eval().requires_grad_(False)
 
+    @property
+    def comparable(self) -> bool:
+        return not self.not_comparable_reason
+
+    @property
+    def not_comparable_reason(self) -> str:
+        return not_comparable_reason(self.precision, self.weights)
+
+    def batch_for(self, device: torch.device, height: int, width: int) -> int:
+        """Frames per forward pass of ``height x width`` on ``device``."""
+        scale = 0.5 if self.precision != "float32" else 1.0
+        return choose_batch_size(device, self.BYTES_PER_PIXEL * height * width * scale, self.CPU_BATCH,
+                                 self.MAX_BATCH)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.features(x)
+        check_precision(self.precision, x.device)
+        if self.fused:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(x.device, self.precision):
+            return self.features(x)
 
     def protocol(self) -> dict[str, Any]:
         return {"network": "VGG16 (torchvision, ImageNet IMAGENET1K_V1)", "layer": "relu3_3 (features[:16])",
-                "weights": self.weights.record()}
+                "precision": self.precision, "weights": self.weights.record()}
+
+    def execution(self) -> dict[str, Any]:
+        return {"network": "fused (conv+ReLU kernels, channels-last)" if self.fused else "reference",
+                "precision": self.precision}

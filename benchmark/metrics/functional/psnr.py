@@ -16,11 +16,16 @@ from benchmark.metrics.functional._frames import map_frame_pairs
 PSNR_MSE_FLOOR = 1e-10
 
 
+CHANNEL_REDUCTIONS = ("pooled", "per_channel")
+
+
 def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float = PSNR_MSE_FLOOR,
-                chunk: int | None = None) -> Tensor:
+                chunk: int | None = None, channel_reduction: str = "pooled") -> Tensor:
     """PSNR of every frame pair, ``10·log10(data_range² / max(MSE, mse_floor))``, in float64.
 
-    The MSE is the mean over all channels and pixels of one frame.
+    ``channel_reduction="pooled"`` (SAVP, ``tf.image.psnr``): the MSE is the mean over all channels
+    and pixels of one frame. ``"per_channel"`` (SVG, SRVP): one PSNR per channel (MSE over its
+    pixels), then the mean of those PSNRs. The two agree for one channel.
 
     Args:
         x: frames ``(..., C, H, W)``, float in [0, data_range].
@@ -28,6 +33,7 @@ def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float 
         data_range: peak signal value (1 for [0, 1] frames).
         mse_floor: lower clamp of the MSE (see :data:`PSNR_MSE_FLOOR`).
         chunk: frames processed at once (bounds memory only; default from the frame size).
+        channel_reduction: ``"pooled"`` or ``"per_channel"`` (see above).
 
     Returns:
         float64 tensor with the broadcast leading shape ``(...)``.
@@ -38,9 +44,14 @@ def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float 
     tensor([[20.0000, 20.0000, 20.0000],
             [20.0000, 20.0000, 20.0000]], dtype=torch.float64)
     """
+    if channel_reduction not in CHANNEL_REDUCTIONS:
+        raise ValueError(f"psnr: channel_reduction must be one of {CHANNEL_REDUCTIONS}, got {channel_reduction!r}")
     log_peak = 20.0 * math.log10(data_range)
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
+        if channel_reduction == "per_channel":
+            mse = (a - b).square_().flatten(2).mean(2)  # (M, C)
+            return (log_peak - 10.0 * torch.log10(mse.clamp_min(mse_floor))).mean(1)
         mse = (a - b).square_().flatten(1).mean(1)
         return log_peak - 10.0 * torch.log10(mse.clamp_min(mse_floor))
 

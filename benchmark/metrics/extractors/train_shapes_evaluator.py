@@ -1,0 +1,245 @@
+"""Train the moving-shapes evaluator (``benchmark weights train-embedded``), reproducibly on CPU.
+
+Data: an endless stream of clips from the generator's **train** seed stream (clip ``i`` of a
+configuration is the video the dataset's train split would hold at index ``i``; the stream simply
+goes on past the split's 512 videos), never the val/test streams; a drawn video with the factors
+(hence the pixels) of a val or test video is skipped, as
+:func:`benchmark.data.moving_shapes.generate_split` skips repeated bytes, so the held-out splits stay
+unseen. Two renderings (:data:`TRAINING_CONFIGS`): the default
+configuration at 64x64 (2 of every 3 clips) and a 32x32 configuration with half-size objects
+(1 of 3). Each clip is a window of 16 frames (every 4th step: 8..15 frames, so the network also
+reads the shorter clips of prediction futures) at a random start; labels are
+:func:`benchmark.data.moving_shapes_factors.clip_factor_labels` of that window. Loss: the sum of the
+factors' cross-entropies plus the multi-label binary cross-entropies. AdamW, cosine schedule.
+
+Determinism: every clip, window and label is a pure function of ``(seed, step)``; training runs
+single-threaded with ``torch.use_deterministic_algorithms(True)`` and seeded initialisation, and
+the weights are written as safetensors with deterministic bytes. Hence retraining on CPU reproduces
+the shipped file's sha256 exactly (same PyTorch version and CPU instruction set; another BLAS/oneDNN
+code path may change the last bits, and then the hash: retrain and re-pin). 2000 steps of ~0.15 s
+on an idle core (about 5-6 min with the data); measured times: docs/moving_shapes_evaluator.md.
+
+    benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
+    benchmark weights train-embedded --out /tmp/e.safetensors --steps 50   # a quick trial
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmark.data.moving_shapes import MovingShapesConfig, SPLIT_STREAM, generate_split, render_video, sample_factors
+from benchmark.data.moving_shapes_factors import FACTORS, factor_label_arrays
+from benchmark.metrics.extractors.shapes_evaluator import (FRAMES, MIN_FRAMES, EvaluatorConfig, ShapesEvaluatorNet,
+                                                           preprocess, save_weights)
+from benchmark.utils import atomic_path, sha256_json
+
+#: (generator configuration, clips of it per cycle of 3)
+TRAINING_CONFIGS: tuple[tuple[dict[str, Any], int], ...] = (
+    ({}, 2),                                                   # the default: 64x64, radius 5-11
+    ({"size": 32, "min_radius": 3, "max_radius": 6}, 1),       # 32x32, half-size objects
+)
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """Everything that decides the trained bytes (recorded in the weight file)."""
+
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    short_clip_every: int = 4
+    calibration_steps: int = 32
+    seed: int = 0
+    architecture: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+
+
+@contextlib.contextmanager
+def deterministic_cpu() -> Iterator[None]:
+    """One thread and deterministic kernels for the block (restored afterwards): the float sums
+    then run in one fixed order, so the trained weights are bitwise reproducible."""
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(det)
+
+
+class ClipStream:
+    """Videos ``0, 1, 2, ...`` of one configuration's train seed stream, skipping held-out videos."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.cfg = MovingShapesConfig(**overrides)
+        # videos are compared by their factors (the pixels are a function of them): cheaper than bytes
+        held_out: set[str] = set()
+        for split in ("val", "test"):
+            held_out.update(sha256_json({k: m[k] for k in ("background", "objects")})
+                            for m in generate_split(self.cfg, split)[1])
+        self.held_out = held_out
+
+    def factors(self, i: int) -> dict[str, Any]:
+        """The factors of video ``i`` (the next attempt of its seed stream if it is a held-out video)."""
+        attempt = 0
+        while True:
+            rng = np.random.default_rng([self.cfg.seed, SPLIT_STREAM["train"], i, attempt])
+            factors = sample_factors(rng, self.cfg)
+            if sha256_json(factors) not in self.held_out:
+                return factors
+            attempt += 1
+
+    def window(self, factors: dict[str, Any], start: int, frames: int) -> np.ndarray:
+        """Frames ``[start, start + frames)`` of a video, uint8 ``(frames, 3, H, W)`` (rendered alone:
+        the same pixels as rendering the whole video and slicing it)."""
+        cut = {**factors, "objects": [{**o, "xs": o["xs"][start:start + frames], "ys": o["ys"][start:start + frames]}
+                                      for o in factors["objects"]]}
+        return render_video(cut, self.cfg.size, frames)
+
+
+def clip_source(g: int) -> tuple[int, int]:
+    """Global clip ``g`` -> (configuration index, video index within that configuration's stream)."""
+    cycle = sum(n for _, n in TRAINING_CONFIGS)
+    block, pos = divmod(g, cycle)
+    for c, (_, n) in enumerate(TRAINING_CONFIGS):
+        if pos < n:
+            return c, block * n + pos
+        pos -= n
+    raise AssertionError("unreachable")
+
+
+def window_frames(step: int, setup: TrainSetup) -> int:
+    """Clip length of a step: 16, or 8..15 (cycling) on every ``short_clip_every``-th step."""
+    if setup.short_clip_every and step % setup.short_clip_every == setup.short_clip_every - 1:
+        return MIN_FRAMES + (step // setup.short_clip_every) % (FRAMES - MIN_FRAMES)
+    return FRAMES
+
+
+def make_batch(streams: list[ClipStream], step: int, setup: TrainSetup, frames: int | None = None
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The batch of ``step``: network input ``(B, 3, T, 32, 32)`` and its labels (pure function of
+    ``(setup.seed, step)``); ``T`` is :func:`window_frames` unless ``frames`` is given."""
+    t = frames or window_frames(step, setup)
+    inputs, labels = [], []
+    by_config: dict[int, list[tuple[np.ndarray, dict[str, Any], int]]] = {}
+    for j in range(setup.batch_size):
+        g = step * setup.batch_size + j
+        c, i = clip_source(g)
+        factors = streams[c].factors(i)
+        rng = np.random.default_rng([setup.seed, 1, g])
+        start = int(rng.integers(0, streams[c].cfg.num_frames - t + 1))
+        by_config.setdefault(c, []).append((streams[c].window(factors, start, t), factors, start))
+    for c, items in sorted(by_config.items()):
+        cfg = streams[c].cfg
+        clips = torch.from_numpy(np.stack([v for v, _, _ in items])).float().div_(255.0)
+        inputs.append(preprocess(clips))
+        labels.append(factor_label_arrays([f for _, f, _ in items], cfg.size, [s for _, _, s in items],
+                                          cfg.num_frames))
+    x = torch.cat(inputs)
+    y = {k: torch.from_numpy(np.concatenate([lab[k] for lab in labels])) for k in labels[0]}
+    return x, y
+
+
+def loss_fn(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(F.cross_entropy(logits[f.name], labels[f.name]) for f in FACTORS)  # type: ignore[return-value]
+
+
+def learning_rate(step: int, setup: TrainSetup) -> float:
+    if step < setup.warmup_steps:
+        return setup.lr * (step + 1) / setup.warmup_steps
+    progress = (step - setup.warmup_steps) / max(1, setup.steps - setup.warmup_steps)
+    return setup.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def heldout_accuracy(net: ShapesEvaluatorNet, overrides: dict[str, Any], split: str = "val",
+                     windows: tuple[tuple[int, int], ...] = ((0, 16), (5, 15))) -> dict[str, dict[str, float]]:
+    """Per-factor accuracy on a held-out split, for each ``(start, frames)`` window (16-frame clips
+    from frame 0, and the 15-frame future of the 5->15 prediction protocol)."""
+    cfg = MovingShapesConfig(**overrides)
+    videos, meta = generate_split(cfg, split)
+    out: dict[str, dict[str, float]] = {}
+    net.eval()
+    with torch.no_grad():
+        for start, t in windows:
+            clips = torch.from_numpy(videos[:, start:start + t]).float() / 255.0
+            _, logits = net(preprocess(clips))
+            labels = factor_label_arrays(meta, cfg.size, [start] * len(meta), cfg.num_frames)
+            acc = {f.name: float((logits[f.name].argmax(1).numpy() == labels[f.name]).mean()) for f in FACTORS}
+            out[f"frames {start}..{start + t - 1}"] = acc
+    return out
+
+
+def train_evaluator(setup: TrainSetup = TrainSetup(), log_every: int = 100, progress: bool = True,
+                    streams: list[ClipStream] | None = None) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
+    """Train the evaluator; returns the network (eval mode) and a record (losses, time).
+    ``streams``: ready :class:`ClipStream` s of :data:`TRAINING_CONFIGS` (default: built here)."""
+    t0 = time.time()
+    streams = streams or [ClipStream(o) for o, _ in TRAINING_CONFIGS]
+    with deterministic_cpu(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(setup.seed)
+        net = ShapesEvaluatorNet(setup.architecture)
+        opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+        net.train()
+        losses: list[float] = []
+        for step in range(setup.steps):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, setup)
+            x, y = make_batch(streams, step, setup)
+            _, logits = net(x)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress and (step + 1) % log_every == 0:
+                recent = sum(losses[-log_every:]) / log_every
+                print(f"  step {step + 1}/{setup.steps}  loss {recent:.4f}  ({time.time() - t0:.0f} s)", flush=True)
+        recalibrate_batchnorm(net, streams, setup)
+        net.eval()
+    return net, {"seconds": time.time() - t0, "final_loss": sum(losses[-50:]) / min(50, len(losses))}
+
+
+def recalibrate_batchnorm(net: ShapesEvaluatorNet, streams: list[ClipStream], setup: TrainSetup) -> None:
+    """Replace the BatchNorm running statistics by their plain average over ``calibration_steps``
+    fresh 16-frame batches (the exponential averages of training lag behind the final weights)."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    net.train()
+    with torch.no_grad():
+        for j in range(setup.calibration_steps):
+            net(make_batch(streams, setup.steps + j, setup, frames=FRAMES)[0])
+    for m in bns:
+        m.momentum = 0.1
+
+
+def training_record(setup: TrainSetup) -> dict[str, Any]:
+    """What goes into the weight file's metadata besides the architecture."""
+    return {"training": {**asdict(setup), "architecture": asdict(setup.architecture),
+                         "configs": [{"overrides": o, "clips_per_cycle": n} for o, n in TRAINING_CONFIGS],
+                         "torch": torch.__version__}}
+
+
+def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: bool = True) -> dict[str, Any]:
+    """Train, write ``out`` atomically, return a summary (sha256, seconds, held-out accuracy)."""
+    from benchmark.utils import sha256_file
+
+    net, rec = train_evaluator(setup, progress=progress)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        save_weights(net, tmp, training_record(setup))
+    acc = {("default 64x64" if not o else "32x32 half-size"): heldout_accuracy(net, o) for o, _ in TRAINING_CONFIGS}
+    return {"path": str(out), "sha256": sha256_file(out), "bytes": out.stat().st_size,
+            "parameters": sum(p.numel() for p in net.parameters()), **rec, "heldout_accuracy": acc}

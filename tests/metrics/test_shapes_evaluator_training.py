@@ -1,0 +1,89 @@
+"""Training the moving-shapes evaluator: its data stream, determinism, and (slow) the pinned hash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.data.moving_shapes import MovingShapesConfig, generate_split, render_video
+from benchmark.metrics.extractors import train_shapes_evaluator as T
+from benchmark.utils import sha256_file
+
+
+@pytest.fixture(scope="module")
+def streams():
+    return [T.ClipStream(o) for o, _ in T.TRAINING_CONFIGS]
+
+
+def test_the_stream_starts_with_the_train_split_and_never_yields_held_out_videos(streams):
+    cfg = MovingShapesConfig(split_sizes={"train": 6, "val": 1, "test": 1})
+    videos, meta = generate_split(cfg, "train")
+    for i in range(6):  # clip i of the stream is the train split's video i
+        f = streams[0].factors(i)
+        assert np.array_equal(render_video(f, 64, 20), videos[i])
+        assert np.array_equal(streams[0].window(f, 3, 12), videos[i][3:15])  # windows render alone, same pixels
+    held = streams[0].held_out
+    assert len(held) == 64 + 128
+    forced = T.ClipStream({})
+    forced.held_out = forced.held_out | {T.sha256_json(streams[0].factors(0))}
+    assert forced.factors(0) != streams[0].factors(0)  # a held-out draw is replaced by the next attempt
+
+
+def test_batches_mix_both_renderings_and_clip_lengths(streams):
+    setup = T.TrainSetup(batch_size=6)
+    assert [T.clip_source(g) for g in range(6)] == [(0, 0), (0, 1), (1, 0), (0, 2), (0, 3), (1, 1)]
+    assert [T.window_frames(s, setup) for s in range(8)] == [16, 16, 16, 8, 16, 16, 16, 9]
+    x, y = T.make_batch(streams, 3, setup)
+    assert x.shape == (6, 3, 8, 32, 32) and set(y) == {"background", "count", "shapes", "colours", "sizes",
+                                                       "directions", "speeds"}
+    x2, y2 = T.make_batch(streams, 3, setup)
+    assert torch.equal(x, x2) and all(torch.equal(y[k], y2[k]) for k in y)
+
+
+def test_training_is_bitwise_deterministic(tmp_path, streams):
+    from benchmark.metrics.extractors.shapes_evaluator import save_weights
+
+    def run(seed, name):
+        setup = T.TrainSetup(steps=2, batch_size=3, calibration_steps=1, warmup_steps=1, seed=seed)
+        net, _ = T.train_evaluator(setup, progress=False, streams=streams)
+        save_weights(net, tmp_path / name, T.training_record(setup))
+        return sha256_file(tmp_path / name)
+
+    assert run(0, "a") == run(0, "b") != run(1, "c")
+    assert not torch.are_deterministic_algorithms_enabled()  # the training's settings were restored
+
+
+@pytest.mark.slow
+def test_retraining_reproduces_the_pinned_file(tmp_path):
+    """The shipped file, retrained from scratch (~5 min on an idle 2-core CPU, one thread): same sha256."""
+    from benchmark.metrics.extractors.shapes_evaluator import WEIGHTS_NAME
+    from benchmark.weights import get_spec
+
+    summary = T.train_and_save(tmp_path / "e.safetensors", T.TrainSetup(), progress=False)
+    assert summary["sha256"] == get_spec(WEIGHTS_NAME).sha256
+
+
+def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, capsys):
+    from benchmark import cli
+    from benchmark.metrics.extractors.shapes_evaluator import WEIGHTS_NAME
+    from benchmark.weights import get_spec
+
+    pinned = get_spec(WEIGHTS_NAME).sha256
+    calls = []
+
+    def fake(out, setup, progress=True):
+        calls.append((out, setup.steps))
+        return {"path": str(out), "sha256": digest, "bytes": 1, "parameters": 2, "seconds": 3.0,
+                "heldout_accuracy": {"default 64x64": {"frames 0..15": {"shapes": 0.5}}}}
+
+    monkeypatch.setattr(T, "train_and_save", fake)
+    digest = pinned
+    out = tmp_path / "e.safetensors"
+    assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 0
+    assert "matches the pinned sha256" in capsys.readouterr().out and calls[-1] == (out, 2000)
+    digest = "0" * 64
+    assert cli.main(["weights", "train-embedded", "--out", str(out), "--steps", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "differs from the pinned sha256" in text and "shapes 0.500" in text and calls[-1][1] == 5
+    assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 1
