@@ -14,3 +14,5 @@ from methods import encodedec  # noqa: F401
 from methods import svg  # noqa: F401
 from methods import drnet  # noqa: F401
 from methods import p2p  # noqa: F401
+from methods import video_vqvae  # noqa: F401
+from methods import videoflow  # noqa: F401

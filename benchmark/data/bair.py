@@ -9,7 +9,8 @@ positions are side arrays ``actions`` ``(N, 30, 4)`` and ``endeffector_pos`` ``(
 segment order (``FrameStore.array``).
 
 Protocols (``protocol=``): ``svg`` (SVG, SAVP) prediction 2 -> 10 for training and 2 -> 28 at
-test; ``fvd`` prediction 1 -> 15 (the FVD leaderboards), both 64x64 RGB.
+test; ``fvd`` prediction 1 -> 15 (the FVD leaderboards); ``videoflow`` prediction 3 -> 10
+(VideoFlow's bits-per-pixel setting); all 64x64 RGB.
 """
 
 from __future__ import annotations
@@ -52,17 +53,20 @@ class BAIR(RealVideoDataset):
                  max_trajectories: int | None = None, on_corrupt: str = "error", workers: int = 0,
                  strict_inputs: bool = True, two_ended: bool = False) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
-        if protocol not in ("svg", "fvd"):
-            raise UserError(f"bair: protocol must be 'svg' or 'fvd', got {protocol!r}")
+        if protocol not in ("svg", "fvd", "videoflow"):
+            raise UserError(f"bair: protocol must be 'svg', 'fvd' or 'videoflow', got {protocol!r}")
         self.protocol_name, self.camera, self.max_trajectories = protocol, camera, max_trajectories
         s = (64, 64)
         if protocol == "svg":
             pred = TaskProtocols(train=Protocol("prediction-2to10", "prediction", "train", 2, 10, s, 3),
                                  test=Protocol("prediction-2to28", "prediction", "test", 2, 28, s, 3,
                                                samples_per_context=100))
-        else:
+        elif protocol == "fvd":
             pred = TaskProtocols(train=Protocol("prediction-1to15", "prediction", "train", 1, 15, s, 3),
                                  test=Protocol("prediction-1to15", "prediction", "test", 1, 15, s, 3))
+        else:  # VideoFlow's bits-per-pixel setting (next_frame_glow_bair_quant): 3 input, 10 target frames
+            pred = TaskProtocols(train=Protocol("prediction-3to10", "prediction", "train", 3, 10, s, 3),
+                                 test=Protocol("prediction-3to10", "prediction", "test", 3, 10, s, 3))
         self.two_ended = bool(two_ended)
         if self.two_ended:  # P2P's protocol: start + end frame given, clips of 30 steps (P2P: max_seq_len 30)
             pred = two_ended_protocols(TaskProtocols(train=pred.train.replace(future_frames=30 - pred.train.context_frames),

@@ -8,6 +8,19 @@ covariances and :func:`benchmark.metrics.functional.frechet.frechet_distance`.
 
 FVD is biased at small N: compare only at equal N (both are recorded).
 
+Protocol options (papers that compute FVD their own way; each is recorded in :meth:`protocol`):
+
+* ``downscale=64``: frames are first resized to 64x64 (area averaging) and only then go through
+  the extractor's own resize -- Walker et al. 2021 ("Predicting Video with VQVAE") score their
+  256x256 predictions "downscaled to 64x64 for a proper comparison against prior work".
+* ``folds=2``: the generated videos are split into ``folds`` folds by arrival order (video ``i``
+  -> fold ``i mod folds``); each fold is scored against all real videos and the value is the mean
+  over folds, the spread their standard deviation (the same paper: "2-fold cross-validation over
+  39000 samples", printed as mean ± spread).
+* ``reference="reconstructions"``: a label saying the real side holds a model's reconstructions
+  of the real clips instead of the clips themselves (the paper's FVD*: samples of a VQ-VAE against
+  its own reconstructions). The caller feeds those videos with ``real=True``.
+
 >>> import torch
 >>> from benchmark.metrics.fvd import FrechetVideoDistance
 >>> m = FrechetVideoDistance(weights="random")   # pipeline tests only: not comparable
@@ -17,10 +30,12 @@ False
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from benchmark.metrics.base import MetricValue, VideoMetric
@@ -29,6 +44,9 @@ from benchmark.registry import METRICS
 from benchmark.video import check_videos
 
 SIDES = ("real", "fake")
+#: what the "real" side of an FVD holds
+REFERENCES = {"real": "the real clips",
+              "reconstructions": "a model's reconstructions of the real clips (FVD*, Walker et al. 2021)"}
 
 
 def build_i3d(backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
@@ -66,7 +84,8 @@ class FrechetFeatureMetric(VideoMetric):
     #: refuse real and generated clips of different lengths (FVD: yes; per-frame FID pools frames: no)
     same_length: ClassVar[bool] = True
 
-    def __init__(self, extractor: Any = None, cache_dir: str | Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, extractor: Any = None, cache_dir: str | Path | None = None, folds: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._add_length_states()
         self._use_extractor(extractor, cache_dir)
@@ -75,6 +94,13 @@ class FrechetFeatureMetric(VideoMetric):
             self.add_state(f"{s}_n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
             self.add_state(f"{s}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
+        if int(folds) < 1:
+            raise ValueError(f"{self.name or type(self).__name__}: folds must be >= 1, got {folds}")
+        self.folds = int(folds)
+        if self.folds > 1:  # per-fold sums of the generated side (the pooled sums above stay)
+            self.add_state("fold_n", torch.zeros(self.folds, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state("fold_sum", torch.zeros(self.folds, d, dtype=torch.float64), dist_reduce_fx="sum")
+            self.add_state("fold_outer", torch.zeros(self.folds, d, d, dtype=torch.float64), dist_reduce_fx="sum")
 
     @property
     def comparable(self) -> bool:
@@ -95,6 +121,12 @@ class FrechetFeatureMetric(VideoMetric):
         """Add precomputed features ``(N, d)`` to one side."""
         s = "real" if real else "fake"
         f = feats.to(self.real_sum.device, torch.float64)
+        if not real and self.folds > 1:
+            fold = (int(self.fake_n) + torch.arange(f.shape[0], device=f.device)) % self.folds
+            onehot = F.one_hot(fold, self.folds).to(f.dtype)                 # (B, folds)
+            self.fold_n = self.fold_n + onehot.sum(0)
+            self.fold_sum = self.fold_sum + onehot.T @ f
+            self.fold_outer = self.fold_outer + torch.einsum("bk,bi,bj->kij", onehot, f, f)
         setattr(self, f"{s}_n", getattr(self, f"{s}_n") + f.shape[0])
         setattr(self, f"{s}_sum", getattr(self, f"{s}_sum") + f.sum(0))
         setattr(self, f"{s}_outer", getattr(self, f"{s}_outer") + f.T @ f)
@@ -126,10 +158,25 @@ class FrechetFeatureMetric(VideoMetric):
             extra["execution"] = self.extractor.execution()  # how (not what): recorded, not compared
         if not self.comparable:
             extra["not_comparable_reason"] = self.not_comparable_reason
+        if self.folds > 1:
+            if int(self.fold_n.min()) < 2:
+                raise RuntimeError(f"{self.name}: {self.folds} folds need at least 2 generated videos each, got "
+                                   f"{[int(n) for n in self.fold_n]}")
+            real = self.side_moments("real")
+            per_fold = [frechet_distance(*real, *moments(self.fold_n[k], self.fold_sum[k], self.fold_outer[k]))
+                        for k in range(self.folds)]
+            mean = sum(per_fold) / self.folds
+            std = math.sqrt(sum((v - mean) ** 2 for v in per_fold) / (self.folds - 1))
+            extra.update({"pooled": value, "fold_values": per_fold, "fold_std": std,
+                          "fold_n": [int(n) for n in self.fold_n]})
+            value = mean
         return {self.name: MetricValue(value=value, n=n_fake, higher_is_better=False, extra=extra)}
 
     def protocol(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "higher_is_better": False,
+        folds = ({"folds": self.folds, "fold_assignment": "generated video i -> fold i mod folds (arrival order)",
+                  "value": "mean over folds of FVD(fold, all real); spread: std over folds"}
+                 if self.folds > 1 else {})
+        return {"name": self.name, "kind": self.kind, "higher_is_better": False, **folds,
                 "features": self.extractor.protocol(), "comparable": self.comparable,
                 "statistics": "float64 sums; unbiased covariance (N-1)",
                 "sqrt": "trace of (A S2 A)^(1/2), A = S1^(1/2) by symmetric eigendecomposition",
@@ -160,6 +207,28 @@ class FrechetVideoDistance(FrechetFeatureMetric):
 
     def __init__(self, backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
-                 batch_size: int | None = None, precision: str = "float32", **kwargs: Any) -> None:
+                 batch_size: int | None = None, precision: str = "float32",
+                 downscale: int | None = None, folds: int = 1, reference: str = "real",
+                 **kwargs: Any) -> None:
+        if reference not in REFERENCES:
+            raise ValueError(f"fvd: reference must be one of {REFERENCES}, got {reference!r}")
+        if downscale is not None and int(downscale) < 1:
+            raise ValueError(f"fvd: downscale must be a frame size >= 1, got {downscale}")
         extractor = extractor or build_i3d(backend, weights, weights_path, device, batch_size, precision)
-        super().__init__(extractor=extractor, cache_dir=cache_dir, **kwargs)
+        super().__init__(extractor=extractor, cache_dir=cache_dir, folds=folds, **kwargs)
+        self.downscale = None if downscale is None else int(downscale)
+        self.reference = reference
+
+    def features(self, videos: Tensor) -> Tensor:
+        if self.downscale is not None and tuple(videos.shape[-2:]) != (self.downscale, self.downscale):
+            n, t = videos.shape[:2]
+            small = F.interpolate(videos.flatten(0, 1), size=(self.downscale, self.downscale), mode="area")
+            videos = small.view(n, t, *small.shape[1:])
+        return super().features(videos)
+
+    def protocol(self) -> dict[str, Any]:
+        out = super().protocol()
+        out["downscale"] = (f"frames resized to {self.downscale}x{self.downscale} (area averaging) before the "
+                            f"extractor" if self.downscale else None)
+        out["reference"] = REFERENCES[self.reference]
+        return out

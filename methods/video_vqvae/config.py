@@ -1,0 +1,172 @@
+"""Configuration of :mod:`methods.video_vqvae` (profiles ``paper``, ``cpu``, ``smoke``).
+
+``paper`` is Walker et al. 2021's appendix: Table 3 (VQ-VAE), Table 4 (PixelCNN priors), Tables 5/6
+(top prior conditioning stack), Tables 7/8 (bottom prior conditioning stack) and §5 (batch sizes,
+steps). What no table gives is marked ``# guess`` here and listed in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from benchmark.methods import DataSpec, ProfileUnavailable
+from benchmark.training.loop import TrainConfig
+
+STAGES = ("vqvae", "top_prior", "bottom_prior")
+
+
+
+
+@dataclass(frozen=True)
+class VideoVQVAEConfig:
+    """Everything :class:`methods.video_vqvae.method.VideoVQVAE` builds and trains."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (256, 256)      # Table 3 input 256x256x16x3
+    frames: int = 16                              # clip: 4 conditioning + 12 predicted frames (§3.2)
+    context_frames: int = 4
+    temperature: float = 1.0                      # sampling temperature of both priors (paper: not stated)
+    # --- VQ-VAE, Table 3 ---
+    hidden: int = 128
+    residual_units: int = 32
+    residual_layers: int = 2
+    num_codes: int = 512
+    code_dim: int = 64
+    beta: float = 0.25
+    ema_decay: float = 0.99                       # guess (VQ-VAE-2's value; eq. 3 gives no number)
+    codebook_init: str = "normal"
+    bottom_kernel: tuple[int, int, int] = (4, 8, 8)   # "First Stage Encoder twh-Conv Filter Size 4 8 8"
+    bottom_stride: tuple[int, int, int] = (2, 4, 4)
+    top_kernel: tuple[int, int, int] = (4, 4, 4)      # "Second Stage Encoder ... 4 4 4, stride 2 2 2"
+    top_stride: tuple[int, int, int] = (2, 2, 2)
+    bottom_mask_prob: float = 0.1                 # guess: §3.1 "randomly mask out the bottom layer", no rate
+    vqvae_lr: float = 3e-4                        # guess (Adam; no optimiser in the paper)
+    # --- top prior, Tables 4-6 ---
+    top_hidden: int = 512
+    top_residual_units: int = 1024
+    top_layers: int = 40
+    top_attention_every: int = 5                  # "Attention is applied every five layers" (40 -> 8 layers)
+    top_heads: int = 8
+    top_kernel_size: int = 3
+    top_time_kernel: int = 3                      # guess: Table 4's filter size 3 also in time (causal taps)
+    top_dropout: float = 0.5
+    top_cond_embed: int = 64                      # guess: codes embedded at the codebook dimension
+    top_cond_mid: int = 256                       # Table 6 "downsampled ... to 32x32x256"
+    top_cond_hidden: int = 512                    # Table 5
+    top_cond_residual_units: int = 128            # Table 5
+    top_cond_layers: int = 4                      # Table 5
+    # --- bottom prior, Tables 4, 7, 8 ---
+    bottom_hidden: int = 512
+    bottom_residual_units: int = 1024
+    bottom_layers: int = 20
+    bottom_attention_every: int = 5               # 20 -> 4 attention layers
+    bottom_heads: int = 8
+    bottom_kernel_size: int = 5
+    bottom_dropout: float = 0.0
+    bottom_cond_embed: int = 64                   # guess (as top_cond_embed)
+    bottom_cond_hidden: int = 1024                # Table 7
+    bottom_cond_residual_units: int = 256         # guess: Table 5's and Table 3's hidden/4 ratio
+    bottom_cond_blocks: int = 20                  # Table 7
+    bottom_past_window: int = 4                   # Tables 7/8 (n-4..n-1); §3.2's text says 2
+    prior_lr: float = 3e-4                        # guess (Adam; no optimiser in the paper)
+    # --- per-stage training (§5: VQ-VAE batch 16, 1M steps; top 512 / 1,016,000; bottom 32 / 950,000) ---
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=1_000_000, batch_size=16, checkpoint_every=5_000, log_every=100))
+    top_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=1_016_000, batch_size=512, checkpoint_every=5_000, log_every=100))
+    bottom_train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=950_000, batch_size=32, checkpoint_every=5_000, log_every=100))
+
+    def stage_train(self, stage: str) -> TrainConfig:
+        return {"vqvae": self.train, "top_prior": self.top_train, "bottom_prior": self.bottom_train}[stage]
+
+    # --- derived latent geometry ---
+    @property
+    def time_factors(self) -> tuple[int, int]:
+        """Frames per bottom / top latent step."""
+        return self.bottom_stride[0], self.bottom_stride[0] * self.top_stride[0]
+
+    @property
+    def space_factors(self) -> tuple[int, int]:
+        return self.bottom_stride[1], self.bottom_stride[1] * self.top_stride[1]
+
+    def bottom_grid(self) -> tuple[int, int, int]:
+        fb, _ = self.time_factors
+        sb, _ = self.space_factors
+        return (self.frames // fb, self.resolution[0] // sb, self.resolution[1] // sb)
+
+    def top_grid(self) -> tuple[int, int, int]:
+        _, ft = self.time_factors
+        _, st = self.space_factors
+        return (self.frames // ft, self.resolution[0] // st, self.resolution[1] // st)
+
+    def context_steps(self) -> tuple[int, int]:
+        """Latent steps of the conditioning frames: (top, bottom)."""
+        fb, ft = self.time_factors
+        return self.context_frames // ft, self.context_frames // fb
+
+    def validate(self) -> None:
+        fb, ft = self.time_factors
+        sb, st = self.space_factors
+        h, w = self.resolution
+        if self.frames % ft or self.context_frames % ft or self.context_frames >= self.frames:
+            raise ValueError(f"video_vqvae: frames ({self.frames}) and context_frames ({self.context_frames}) must be "
+                             f"multiples of {ft} (the top level's time factor), context < frames")
+        if h % st or w % st:
+            raise ValueError(f"video_vqvae: {h}x{w} frames are not divisible by {st} (the top level's space factor)")
+
+
+def _check(spec: DataSpec, cfg: VideoVQVAEConfig) -> VideoVQVAEConfig:
+    if "prediction" in spec.protocols:
+        given = min(spec.train_protocol("prediction").context_frames, spec.test_protocol("prediction").context_frames)
+        if given < cfg.context_frames:
+            raise ProfileUnavailable(f"video_vqvae: conditions on {cfg.context_frames} frames; {spec.dataset} gives "
+                                     f"{given}")
+    if spec.train_frames is not None and spec.train_frames < cfg.frames:
+        raise ProfileUnavailable(f"video_vqvae: trains on {cfg.frames}-frame clips; {spec.dataset}'s training videos "
+                                 f"have {spec.train_frames} frames")
+    _, st = cfg.space_factors
+    if spec.resolution[0] % st or spec.resolution[1] % st:
+        raise ProfileUnavailable(f"video_vqvae: {spec.resolution[0]}x{spec.resolution[1]} frames are not divisible by {st}")
+    cfg.validate()
+    return cfg
+
+
+def paper(spec: DataSpec) -> VideoVQVAEConfig:
+    """Tables 3-8 at the dataset's resolution (the paper: Kinetics-600 at 256x256, 4 -> 12 frames)."""
+    return _check(spec, VideoVQVAEConfig(channels=spec.channels, resolution=tuple(spec.resolution)))
+
+
+def cpu(spec: DataSpec) -> VideoVQVAEConfig:
+    """The main job's profile: the same structure on 8-frame clips (4 -> 4) with shrunken latent
+    grids -- the first stage patchifies 2x8x8 (kernel = stride), so the bottom grid is 4 x h/8 x w/8
+    and the top 2 x h/16 x w/16 -- 64 codes, narrow networks, bottom masking 0.3 (so the top level is
+    used on so short a run) and a few hundred steps per stage."""
+    small = TrainConfig(steps=150, batch_size=8, checkpoint_every=50, log_every=10)
+    return _check(spec, VideoVQVAEConfig(
+        channels=spec.channels, resolution=tuple(spec.resolution), frames=8, context_frames=4,
+        hidden=32, residual_units=16, residual_layers=1, num_codes=64, code_dim=16, ema_decay=0.9,
+        codebook_init="data", bottom_kernel=(2, 8, 8), bottom_stride=(2, 8, 8), bottom_mask_prob=0.3,
+        vqvae_lr=2e-3,
+        top_hidden=32, top_residual_units=32, top_layers=3, top_attention_every=3, top_heads=2, top_time_kernel=1,
+        top_dropout=0.0, top_cond_embed=16, top_cond_mid=16, top_cond_hidden=32, top_cond_residual_units=16,
+        top_cond_layers=1,
+        bottom_hidden=32, bottom_residual_units=32, bottom_layers=3, bottom_attention_every=0, bottom_heads=2,
+        bottom_kernel_size=3, bottom_cond_embed=16, bottom_cond_hidden=32, bottom_cond_residual_units=16,
+        bottom_cond_blocks=1, bottom_past_window=2, prior_lr=2e-3,
+        train=replace(small, steps=300), top_train=small, bottom_train=small))
+
+
+def smoke(spec: DataSpec) -> VideoVQVAEConfig:
+    tiny = TrainConfig(steps=2, batch_size=2, checkpoint_every=1, log_every=1)
+    return _check(spec, VideoVQVAEConfig(
+        channels=spec.channels, resolution=tuple(spec.resolution), frames=8, context_frames=4,
+        hidden=8, residual_units=4, residual_layers=1, num_codes=16, code_dim=4, codebook_init="data",
+        bottom_kernel=(2, 8, 8), bottom_stride=(2, 8, 8),   # the cpu profile's small grids: fast sampling
+        top_hidden=8, top_residual_units=8, top_layers=2, top_attention_every=2, top_heads=2, top_time_kernel=1,
+        top_dropout=0.0, top_cond_embed=4, top_cond_mid=4, top_cond_hidden=8, top_cond_residual_units=4,
+        top_cond_layers=1,
+        bottom_hidden=8, bottom_residual_units=8, bottom_layers=2, bottom_attention_every=2, bottom_heads=2,
+        bottom_kernel_size=3, bottom_cond_embed=4, bottom_cond_hidden=8, bottom_cond_residual_units=4,
+        bottom_cond_blocks=1, bottom_past_window=2,
+        train=tiny, top_train=tiny, bottom_train=tiny))
