@@ -109,6 +109,25 @@ class _Relu33(torch.nn.Module):
         return {}
 
 
+class _ShapesHeads:
+    """Stand-in for the moving-shapes evaluator: (features, heads) that say the clip's class."""
+
+    name, dim, backend = "stand-in", 6, "stub"
+    weights = _Weights()
+
+    def outputs(self, videos):
+        c = _class_of(videos)[:, 0]
+        heads = {"shapes": torch.nn.functional.one_hot(c % 4, 6).double() * 0.99 + 0.01 / 6,
+                 "directions": torch.nn.functional.one_hot(c // 4, 10).double() * 0.99 + 0.01 / 10}
+        return videos.flatten(1)[:, : self.dim].double(), heads
+
+    def __call__(self, videos):
+        return self.outputs(videos)[0]
+
+    def protocol(self):
+        return {}
+
+
 def _build_cheap(name):
     """Each metric of one set or two sets, built on a stand-in network (seconds, no weights)."""
     from benchmark.metrics.inception_score import FrameFrechetInceptionDistance, FrameInceptionScore
@@ -121,6 +140,8 @@ def _build_cheap(name):
             "fvd": lambda: METRICS.build("fvd", extractor=_Features()),
             "fid_frame": lambda: FrameFrechetInceptionDistance(extractor=_Features()),
             "mcs": lambda: MotionConsistencyScore(network=_Relu33()),
+            "fvd_shapes": lambda: METRICS.build("fvd_shapes", extractor=_ShapesHeads()),
+            "is_shapes": lambda: METRICS.build("is_shapes", extractor=_ShapesHeads(), splits=4),
             }[name]()
 
 
