@@ -8,3 +8,5 @@ from methods import vgan  # noqa: F401
 from methods import mocogan  # noqa: F401
 from methods import tgan  # noqa: F401
 from methods import navslp  # noqa: F401
+from methods import savp  # noqa: F401
+from methods import sv2p  # noqa: F401

@@ -228,10 +228,10 @@ class _SAVPBase(Method):
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
         proto = data.protocols.get("prediction")
-        c, p = (proto.context_frames, proto.future_frames) if proto else (cfg.context_frames, cfg.future_frames)
-        if (c, p) != (cfg.context_frames, cfg.future_frames):
-            raise ValueError(f"{self.name}: the config was built for {cfg.context_frames}+{cfg.future_frames} frame "
-                             f"clips, the training protocol gives {c}+{p}; build it from this dataset's profile")
+        c, p = cfg.context_frames, cfg.future_frames
+        if proto is not None and (proto.context_frames != c or proto.future_frames < p):
+            raise ValueError(f"{self.name}: the config trains on {c}+{p} frame clips, the training protocol gives "
+                             f"{proto.context_frames}+{proto.future_frames}; build it from this dataset's profile")
         n, t, ch, h, w = data.videos.shape
         if (ch, h, w) != (cfg.channels, *cfg.resolution):
             raise ValueError(f"{self.name}: training frames are {ch}x{h}x{w}, the model was built for "
