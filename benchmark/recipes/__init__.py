@@ -6,3 +6,4 @@ module here with an explicit import (no entry-point magic), e.g. ``from benchmar
 
 from benchmark.recipes import tgan, vgan  # noqa: F401
 from benchmark.recipes import navslp  # noqa: F401
+from benchmark.recipes import savp  # noqa: F401
