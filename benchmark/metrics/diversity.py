@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from benchmark.metrics.base import MetricValue, VideoMetric, mean_ci
-from benchmark.metrics.functional.cosine import layered_cosine_similarity, mean_pairwise
+from benchmark.metrics.functional.cosine import mean_pairwise, mean_pairwise_l1, pairwise_cosine_similarity
 from benchmark.metrics.paired import check_paired
 from benchmark.registry import METRICS
 
@@ -61,10 +61,14 @@ class _Diversity(VideoMetric):
         """``(M, C, H, W)`` frame pairs -> ``(M,)`` distances."""
         raise NotImplementedError
 
+    def pairwise_curve(self, samples: Tensor) -> Tensor:
+        """``(B, k, p, C, H, W)`` -> ``(B, p)`` mean pairwise distance (subclasses may do it faster)."""
+        return mean_pairwise(samples, self.distance)
+
     def update(self, samples: Tensor, target: Tensor) -> None:  # type: ignore[override]
         """``samples (B, k, p, C, H, W)``; ``target (B, p, C, H, W)`` is only shape-checked."""
         check_paired(samples, target)
-        curves = mean_pairwise(samples, self.distance).to(self.n.device)  # (B, p)
+        curves = self.pairwise_curve(samples).to(self.n.device)  # (B, p)
         self._size_lazy_states(curves.shape[1], "predicted frames p", "one metric instance scores one horizon")
         avg = curves.mean(1)
         self.n += curves.shape[0]
@@ -103,6 +107,9 @@ class PixelDiversity(_Diversity):
     def distance(self, x: Tensor, y: Tensor) -> Tensor:
         return (x.double() - y.double()).abs().flatten(1).mean(1)
 
+    def pairwise_curve(self, samples: Tensor) -> Tensor:
+        return mean_pairwise_l1(samples)
+
     def protocol(self) -> dict[str, Any]:
         return {**super().protocol(), "distance": "mean |x - y| over pixels and channels, frames in [0, 1]"}
 
@@ -137,6 +144,7 @@ class VGGCosineDiversity(_Diversity):
 
     @torch.no_grad()
     def distance(self, x: Tensor, y: Tensor) -> Tensor:
+        from benchmark.metrics.functional.cosine import layered_cosine_similarity
         from benchmark.metrics.vgg_cosine import imagenet_input
 
         out, step = [], max(1, self.batch_size // 2)
@@ -147,6 +155,26 @@ class VGGCosineDiversity(_Diversity):
             n = len(xi)
             out.append((1 - layered_cosine_similarity([f[:n] for f in feats], [f[n:] for f in feats])).cpu())
         return torch.cat(out)
+
+    @torch.no_grad()
+    def pairwise_curve(self, samples: Tensor) -> Tensor:
+        """Each sample's features once (k per frame, not 2 per pair), then all pairs as Gram matrices."""
+        from benchmark.metrics.vgg_cosine import imagenet_input
+
+        b, k, p = samples.shape[:3]
+        if k < 2:
+            return torch.zeros(b, p, dtype=torch.float64)
+        frames = samples.transpose(1, 2).reshape(b * p, k, *samples.shape[3:])  # the k samples of each frame
+        per = max(1, self.batch_size // k)
+        iu = torch.triu_indices(k, k, offset=1)
+        out = torch.empty(b * p, dtype=torch.float64)
+        for i in range(0, b * p, per):
+            chunk = frames[i:i + per].to(self.net_device).float()
+            n = len(chunk)
+            feats = self.net(imagenet_input(chunk.flatten(0, 1)))
+            sims = torch.stack([pairwise_cosine_similarity(f.view(n, k, *f.shape[1:])) for f in feats]).mean(0)
+            out[i:i + n] = (1 - sims[:, iu[0], iu[1]]).mean(dim=1).cpu()
+        return out.view(b, p)
 
     def compute(self) -> dict[str, MetricValue]:
         out = super().compute()

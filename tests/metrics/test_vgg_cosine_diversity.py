@@ -143,3 +143,20 @@ def test_registered_with_protocols_and_random_vgg_is_not_comparable():
     assert out["vgg_cosine_best"].extra["not_comparable_reason"]
     proto = m.protocol()
     assert "relu5_3" in proto["layers"] and proto["comparable"] is False
+
+
+def test_fast_pairwise_paths_equal_the_pair_loop():
+    from benchmark.metrics.functional.cosine import mean_pairwise_l1, pairwise_cosine_similarity
+
+    torch.manual_seed(3)
+    s = torch.rand(2, 5, 3, 1, 6, 6)
+    l1 = lambda x, y: (x.double() - y.double()).abs().flatten(1).mean(1)  # noqa: E731
+    assert torch.allclose(mean_pairwise_l1(s), mean_pairwise(s, l1))
+    f = torch.rand(3, 4, 2, 3, 3)
+    g = pairwise_cosine_similarity(f)
+    assert torch.allclose(g[:, 2, 3], channel_cosine_similarity(f[:, 2], f[:, 3]).double())
+    assert torch.allclose(torch.diagonal(g, dim1=1, dim2=2), torch.ones(3, 4, dtype=torch.float64))
+    m = VGGCosineDiversity(network=FakeBlocks(), batch_size=7)  # chunks of 2 frames x 3 samples
+    samples = torch.rand(2, 3, 2, 3, 8, 8)
+    pair_loop = mean_pairwise(samples, m.distance)
+    assert torch.allclose(m.pairwise_curve(samples), pair_loop, atol=1e-6)

@@ -56,8 +56,47 @@ def mean_pairwise(samples: Tensor, distance: Callable[[Tensor, Tensor], Tensor])
     out = torch.zeros(b, p, dtype=torch.float64, device=samples.device)
     if k < 2:
         return out
-    i, j = torch.triu_indices(k, k, offset=1, device=samples.device)
-    x = samples[:, i].flatten(0, 2)
-    y = samples[:, j].flatten(0, 2)
-    d = distance(x, y).double().view(b, len(i), p)
-    return d.mean(dim=1)
+    # one pair at a time: materialising all k(k-1)/2 pairs would take k/2 times the samples' memory
+    for i in range(k):
+        for j in range(i + 1, k):
+            d = distance(samples[:, i].flatten(0, 1), samples[:, j].flatten(0, 1))
+            out += d.double().view(b, p)
+    return out / (k * (k - 1) / 2)
+
+
+def mean_pairwise_l1(samples: Tensor) -> Tensor:
+    """Mean over the k(k-1)/2 pairs of the mean absolute difference, per frame: ``(B, k, p, ...) -> (B, p)``.
+
+    Sorting the k values of each pixel gives ``Σ_{i<j} |x_i - x_j| = Σ_i (2i - k + 1) x_(i)``: O(k log k)
+    per pixel instead of O(k²) pairs, and no pair tensor.
+
+    >>> s = torch.tensor([0., 1., 3., 7.]).view(1, 4, 1, 1)
+    >>> mean_pairwise_l1(s).item()     # pairs 1, 3, 7, 2, 6, 4
+    3.8333333333333335
+    """
+    b, k, p = samples.shape[:3]
+    out = torch.zeros(b, p, dtype=torch.float64, device=samples.device)
+    if k < 2:
+        return out
+    w = (2 * torch.arange(k, device=samples.device, dtype=torch.float64) - k + 1).view(1, k, 1)
+    for t in range(p):  # one frame index at a time bounds the memory of the sort
+        x = samples[:, :, t].reshape(b, k, -1).double().sort(dim=1).values
+        out[:, t] = (x * w).sum(dim=1).mean(dim=1)
+    return out / (k * (k - 1) / 2)
+
+
+def pairwise_cosine_similarity(features: Tensor, eps: float = EPS) -> Tensor:
+    """``(N, k, C, H, W)`` maps of k samples -> ``(N, k, k)``: entry ``(i, j)`` is
+    :func:`channel_cosine_similarity` of samples i and j (mean over positions of the channel cosine),
+    as one matrix product of the position-normalised maps.
+
+    >>> f = torch.rand(2, 3, 4, 5, 5)
+    >>> g = pairwise_cosine_similarity(f)
+    >>> torch.allclose(g[:, 0, 1], channel_cosine_similarity(f[:, 0], f[:, 1]).double())
+    True
+    """
+    n, k, c, h, w = features.shape
+    f = features.double()
+    f = f / (f.norm(dim=2, keepdim=True) + eps)
+    flat = f.reshape(n, k, c * h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
