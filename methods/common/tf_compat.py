@@ -148,19 +148,15 @@ def instance_norm_tf(channels: int, eps: float = 1e-6) -> nn.GroupNorm:
 def trunc_normal_init_(module: nn.Module, std: float = 0.02) -> nn.Module:
     """SAVP's initialiser: every conv / linear weight ~ N(0, std) truncated at 2 std, biases 0;
     normalisation layers keep (1, 0). :class:`LSTMCellTF` keeps its Glorot-uniform kernel."""
+    lstm_kernels = {id(m.linear) for m in module.modules() if isinstance(m, LSTMCellTF)}
     for m in module.modules():
-        if isinstance(m, LSTMCellTF):
-            continue
-        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)) and m not in _lstm_linears(module):
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)) and id(m) not in lstm_kernels:
+            # spectral-normalised layers keep the raw weight in parametrizations.weight.original
             weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
             nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
     return module
-
-
-def _lstm_linears(module: nn.Module) -> set[nn.Module]:
-    return {m.linear for m in module.modules() if isinstance(m, LSTMCellTF)}
 
 
 @torch.no_grad()
