@@ -17,7 +17,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
 
 from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
 from benchmark.utils import UserError
@@ -54,7 +53,7 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _spec(args: argparse.Namespace, method: str):
-    from benchmark.pipeline import RunSpec
+    from benchmark.stages.spec import RunSpec
 
     DATASETS.get(args.dataset)
     if method != "real":
@@ -71,6 +70,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.methods import describe_method
 
     methods = [describe_method(METHODS.get(n)) for n in METHODS.list()]
+    if args.dataset:
+        for m in methods:
+            m["on_dataset"] = {"dataset": args.dataset, "profiles": _profiles_on(m["name"], args)}
     datasets = []
     for n in DATASETS.list():
         ds = DATASETS.get(n)
@@ -90,12 +92,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
-    t = Table(title="Methods")
+    t = Table(title="Methods" + (f" (profiles on {args.dataset})" if args.dataset else ""))
     for c in ("name", "tasks", "stochastic", "trained", "profiles", "paper"):
         t.add_column(c)
     for m in methods:
-        t.add_row(m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]),
-                  ", ".join(m["profiles"]), m["paper"])
+        profiles = ", ".join(m["profiles"])
+        if "on_dataset" in m:
+            profiles = "; ".join(p if why == "ok" else f"{p}: {why}" for p, why in m["on_dataset"]["profiles"].items())
+        t.add_row(m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]), profiles, m["paper"])
     console.print(t)
     t = Table(title="Datasets")
     for c in ("name", "task", "train protocol", "test protocol"):
@@ -114,6 +118,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
+    """profile -> "ok" or the one-line reason it cannot fit ``args.dataset`` (its protocols and frames),
+    or why the method cannot run there at all."""
+    from benchmark.data import load_dataset
+    from benchmark.methods import DataSpec, ProfileUnavailable
+
+    cls = METHODS.get(method)
+    try:
+        ds = load_dataset(args.dataset, args.data_root)
+        if not set(cls.tasks) & set(ds.protocols):
+            return {p: f"no {'/'.join(cls.tasks)} protocol" for p in sorted(cls.profiles)}
+        spec = DataSpec.of(ds, cls.tasks)
+    except Exception as e:  # a dataset that cannot describe itself (not prepared) should not break `list`
+        return {p: f"unknown ({type(e).__name__}: {e})" for p in sorted(cls.profiles)}
+    out = {}
+    for profile in sorted(cls.profiles):
+        try:
+            cls.profile_config(profile, spec)
+            out[profile] = "ok"
+        except ProfileUnavailable as e:
+            out[profile] = str(e)
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.run import run_benchmark
 
@@ -127,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one method; under ``torchrun --nproc_per_node N`` it trains with DDP (gloo on CPU)."""
-    from benchmark.pipeline import stage_train
+    from benchmark.stages.train import stage_train
     from benchmark.training import distributed as D
 
     info = D.setup()
@@ -135,9 +163,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         spec = _spec(args, args.method)
         if info.distributed:
             spec.device = str(info.device)
-        _, rec = stage_train(spec)
+        method, rec = stage_train(spec, only=args.stage)
         if D.is_main_process():
-            print(f"{spec.run_dir / 'train' / 'model.pt'} (train {rec.get('seconds', 0):.1f}s, "
+            from benchmark import paths as P
+
+            stages = tuple(method.stages())
+            stage = args.stage or stages[-1]
+            print(f"{spec.run_dir / P.train_dir(stages, stage) / P.MODEL} (train {rec.get('seconds', 0):.1f}s, "
                   f"{info.world_size} process(es))")
     finally:
         D.teardown()
@@ -145,19 +177,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import load_dataset, stage_sample, stage_train
+    from benchmark import paths as P
+    from benchmark.stages.sample import runnable_tasks, stage_sample
+    from benchmark.stages.spec import open_dataset
+    from benchmark.stages.train import stage_train
 
     spec = _spec(args, args.method)
-    ds = load_dataset(spec.dataset, spec.data_root)
+    ds = open_dataset(spec)
     method, rec = stage_train(spec, ds)
-    for task in (t for t in method.tasks if t in ds.protocols):
+    tasks, why = runnable_tasks(method, ds)
+    if not tasks:
+        raise UserError("; ".join(why.values()))
+    for task in tasks:
         stage_sample(spec, method, task, ds, train_key=rec["key"])
-        print(spec.run_dir / "samples" / f"{task}.npz")
+        print(spec.run_dir / P.samples(task))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import evaluate_run, run_real
+    from benchmark.stages.evaluate import evaluate_run
+    from benchmark.stages.real import run_real
 
     spec = _spec(args, args.method)
     path = run_real(spec) if args.method == "real" else evaluate_run(spec)
@@ -193,7 +232,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest_verify(args: argparse.Namespace) -> int:
-    from benchmark.pipeline import verify_run
+    from benchmark.stages.verify import verify_run
 
     problems = verify_run(args.path, data_root=args.data_root)
     if problems:
@@ -207,21 +246,15 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- parser ---
 
-#: Modules that add their own verbs: each defines ``add_cli(subparsers)`` and sets ``fn`` defaults.
-#: A module that is not there (yet) is skipped; any other import error is raised.
-CLI_PLUGINS = ("benchmark.weights", "benchmark.data.cli", "benchmark.reproduce", "benchmark.crowd.cli")
-
-
 def _add_plugins(sub: argparse._SubParsersAction) -> None:
-    import importlib
+    """The verbs of the subsystems (each module defines ``add_cli(subparsers)``), imported explicitly:
+    a plugin that fails to import is an error, never a silently missing verb."""
+    from benchmark import weights
+    from benchmark.crowd import cli as crowd_cli
+    from benchmark.data import cli as data_cli
+    from benchmark.reproduce import cli as reproduce_cli
 
-    for name in CLI_PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and name.startswith(e.name):
-                continue
-            raise
+    for module in (weights, data_cli, reproduce_cli, crowd_cli):
         module.add_cli(sub)
 
 
@@ -234,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="registered methods, datasets, metrics")
     p.add_argument("--json", action="store_true")
     p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--dataset", default=None,
+                   help="also say, per method, which profiles fit this dataset (and why not)")
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
@@ -248,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method")
         _add_run_options(p)
+        if verb == "train":
+            p.add_argument("--stage", default=None,
+                           help="train up to this stage of a multi-stage method (the earlier ones must be "
+                                "trained); default: every stage in order")
         p.set_defaults(fn=fn)
 
     p = sub.add_parser("report", help="render reports/<dataset>/index.html from run results")

@@ -64,20 +64,11 @@ BLAS/oneDNN builds the reduction order of float sums changes, those last-bit dif
 amplified by every SGD step, and the trained weights end up differing in the 3rd-4th digit. The
 bands absorb that, while staying well below the size of a real regression (a wrong data range,
 a broken conditioning path, an off-by-one frame or a swapped SSIM window moves these numbers by
-several dB / tenths of SSIM):
-
-============  ==========  ==========  =====================================================
-family        abs         rel         why
-============  ==========  ==========  =====================================================
-(default)     1e-3        1e-2        unknown metrics: 1% or 1e-3 near zero
-psnr          0.5 dB      0           log scale: 0.5 dB is ~12% in MSE, bugs move it by dB
-ssim, fcs     0.02        0           bounded in [0, 1]; window/range bugs move it > 0.05
-lpips         0.02        0           bounded distance, same reasoning as SSIM
-mcs           0.1         0           log10 scale: 0.1 = 26% in squared feature distance
-fvd, fid,     1.0         0.05        Frechet distances at smoke sample counts (N ~ 16) are
-kvd                                   very noisy functions of the features: 5%
-is            0.05        0.02        exp of a KL: small absolute changes are amplified
-============  ==========  ==========  =====================================================
+several dB / tenths of SSIM). Each metric class states its band (``VideoMetric.drift_band``, with
+the reason beside it: e.g. PSNR 0.5 dB, SSIM/FCS/LPIPS 0.02, MCS 0.1, FVD/FID max(1, 5%), IS
+max(0.05, 2%)); :func:`metric_class_bands` collects them for a new baseline file, which records
+them in its ``metric_bands`` so the file stands on its own. A metric without a band gets the
+file's ``default_band`` (1e-3 absolute, 1% relative).
 
 Example:
     >>> within_band(20.0, 20.4, abs_tol=0.5, rel_tol=0.0)
@@ -108,18 +99,17 @@ STATUSES = ("ok", "drift", "missing", "new", "not-comparable")
 
 DEFAULT_ABS = 1e-3
 DEFAULT_REL = 1e-2
-#: Per-family bands for the smoke profile (see the module docstring for the reasoning).
-SMOKE_METRIC_BANDS: dict[str, dict[str, float]] = {
-    "psnr": {"abs": 0.5, "rel": 0.0},
-    "ssim": {"abs": 0.02, "rel": 0.0},
-    "fcs": {"abs": 0.02, "rel": 0.0},
-    "lpips": {"abs": 0.02, "rel": 0.0},
-    "mcs": {"abs": 0.1, "rel": 0.0},
-    "fvd": {"abs": 1.0, "rel": 0.05},
-    "fid": {"abs": 1.0, "rel": 0.05},
-    "kvd": {"abs": 1.0, "rel": 0.05},
-    "is": {"abs": 0.05, "rel": 0.02},
-}
+
+def metric_class_bands() -> dict[str, dict[str, float]]:
+    """Metric name -> the smoke drift band its class declares (``VideoMetric.drift_band``).
+
+    >>> metric_class_bands()["psnr"]
+    {'abs': 0.5, 'rel': 0.0}
+    """
+    from benchmark.registry import METRICS
+
+    return {n: dict(METRICS.get(n).drift_band) for n in METRICS.list() if getattr(METRICS.get(n), "drift_band", None)}
+
 
 Key = tuple[str, str, str, str]
 
@@ -193,11 +183,12 @@ def metric_family(metric: str) -> str:
 
 def band_for(metric: str, per_metric: dict[str, dict[str, float]] | None,
              default: dict[str, float]) -> dict[str, float]:
-    """The band of ``metric``: exact name, then family, then fnmatch patterns, then ``default``.
+    """The band of ``metric``: exact name, then family, then fnmatch patterns of ``per_metric`` (a
+    baseline file's ``metric_bands``, e.g. :func:`metric_class_bands`), then ``default``.
 
     A per-metric band may give only ``abs`` or only ``rel``; the other comes from ``default``.
 
-    >>> band_for("psnr_best", SMOKE_METRIC_BANDS, {"abs": 1e-3, "rel": 1e-2})
+    >>> band_for("psnr_best", metric_class_bands(), {"abs": 1e-3, "rel": 1e-2})
     {'abs': 0.5, 'rel': 0.0}
     """
     per_metric = per_metric or {}
@@ -338,8 +329,8 @@ def make_baseline(table, dataset: str, profile: str, abs_tol: float | None = Non
         profile: the profile the baseline is for (e.g. ``smoke``).
         abs_tol: default absolute band (default :data:`DEFAULT_ABS`).
         rel_tol: default relative band (default :data:`DEFAULT_REL`).
-        per_metric: bands by metric family / name / fnmatch pattern; None = :data:`SMOKE_METRIC_BANDS`,
-            ``{}`` = every metric gets the default band.
+        per_metric: bands by metric family / name / fnmatch pattern; None = the metric classes' bands
+            (:func:`metric_class_bands`).
         skip_incomparable: leave out rows with ``comparable == False`` instead of refusing.
 
     Raises:
@@ -355,7 +346,7 @@ def make_baseline(table, dataset: str, profile: str, abs_tol: float | None = Non
                "rel": DEFAULT_REL if rel_tol is None else float(rel_tol)}
     if default["abs"] < 0 or default["rel"] < 0:
         raise UserError(f"tolerances must be >= 0, got abs={default['abs']}, rel={default['rel']}")
-    per_metric = SMOKE_METRIC_BANDS if per_metric is None else per_metric
+    per_metric = metric_class_bands() if per_metric is None else per_metric
     fresh = _collect(select(table, dataset, profile))
     if not fresh:
         raise UserError(f"no results for dataset {dataset!r}, profile {profile!r}: nothing to put "
@@ -697,7 +688,7 @@ def update_baseline(table, old: dict[str, Any] | None, dataset: str, profile: st
     elif old is not None:
         per_metric = old.get("metric_bands") or {}
     else:
-        per_metric = SMOKE_METRIC_BANDS
+        per_metric = metric_class_bands()
     new = make_baseline(table, dataset, profile, a, r, per_metric, skip_incomparable)
     kept = {tuple(str(e[k]) for k in KEY_FIELDS): e for e in (old or {}).get("entries", [])}
     for e in new["entries"]:

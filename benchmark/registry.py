@@ -24,10 +24,22 @@ class UnknownNameError(KeyError):
 
 
 class Registry(Generic[T]):
-    """Maps lowercase names to classes or factories. Registration order is kept."""
+    """Maps lowercase names to classes or factories. Registration order is kept.
 
-    def __init__(self, kind: str) -> None:
+    With ``sets_name=True`` (the method registry) ``register`` also sets the registered class's
+    ``name`` attribute, so a name is written once, in the decorator:
+
+    >>> M = Registry("method", sets_name=True)
+    >>> @M.register("copy")
+    ... class Copy:
+    ...     name = ""
+    >>> Copy.name
+    'copy'
+    """
+
+    def __init__(self, kind: str, sets_name: bool = False) -> None:
         self.kind = kind
+        self.sets_name = sets_name
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -36,10 +48,23 @@ class Registry(Generic[T]):
         def deco(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            if self.sets_name and isinstance(obj, type):
+                own = obj.__dict__.get("name")
+                if own and own != name:
+                    raise ValueError(f"{self.kind} class {obj.__name__} says name={own!r} but is registered as "
+                                     f"{name!r}; drop the class attribute (register() sets it)")
+                obj.name = name  # type: ignore[attr-defined]
             self._entries[name] = obj
             return obj
 
         return deco
+
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (tests that register a throw-away entry clean up with this)."""
+        _ensure_loaded()
+        if name not in self._entries:
+            raise UnknownNameError(f"unknown {self.kind} {name!r}")
+        return self._entries.pop(name)
 
     def get(self, name: str) -> T:
         """The registered object, or an error listing the valid names."""
@@ -86,7 +111,7 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-METHODS: Registry[Any] = Registry("method")
+METHODS: Registry[Any] = Registry("method", sets_name=True)
 DATASETS: Registry[Any] = Registry("dataset")
 METRICS: Registry[Any] = Registry("metric")
 EXTRACTORS: Registry[Any] = Registry("extractor")

@@ -27,7 +27,23 @@ from benchmark.utils import read_json
 SCHEMA = "vidbench.results/1"
 COLUMNS = ("method", "dataset", "task", "protocol", "metric", "value", "ci_low", "ci_high", "n",
            "seeds", "profile", "comparable")
-REAL = "real"
+from benchmark.paths import REAL  # noqa: E402  (the real-data bound's method name; one home)
+
+
+def is_comparable(value: dict[str, Any], results: dict[str, Any] | None = None) -> bool:
+    """The one "comparable" rule: a number is comparable unless it, or the run it belongs to, says it
+    is not (made with unpinned/random feature-network weights). ``value`` is a ``MetricValue`` dict
+    (its ``comparable`` or ``extra.comparable``), ``results`` the run's results.json dict.
+
+    >>> is_comparable({"value": 1.0}), is_comparable({"value": 1.0, "extra": {"comparable": False}})
+    (True, False)
+    >>> is_comparable({"value": 1.0}, {"comparable": False})
+    False
+    """
+    if results is not None and results.get("comparable", True) is False:
+        return False
+    own = value.get("comparable", (value.get("extra") or {}).get("comparable", True))
+    return own is not False
 
 
 def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,7 +56,7 @@ def rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "protocol": t["protocol"]["name"], "metric": metric, "value": mv["value"],
                 "ci_low": mv.get("ci_low"), "ci_high": mv.get("ci_high"), "n": mv.get("n"),
                 "seeds": " ".join(str(s) for s in results.get("seeds", [])),
-                "profile": results.get("profile", ""), "comparable": bool(results.get("comparable", True)),
+                "profile": results.get("profile", ""), "comparable": is_comparable(mv, results),
             })
     return out
 

@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmark.pipeline import RunSpec, run_method, run_real
+from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
 from benchmark.registry import METHODS
 from benchmark.results import REAL
 
@@ -19,14 +19,19 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
-                  weights: str = "pinned") -> int:
+                  weights: str = "pinned", max_train_steps: int | None = None,
+                  max_clips: int | None = None, max_samples: int | None = None) -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
-    A failing method does not stop the others; the exit code is 1 if any failed.
+    A failing method does not stop the others; the exit code is 1 if any failed. A method that cannot
+    run on the dataset at all (its profile does not fit it, or it needs conditioning no protocol
+    provides) is skipped with a one-line reason, not a failure. ``max_train_steps``, ``max_clips`` and
+    ``max_samples`` limit training steps, test clips and samples per context for quick checks (the
+    numbers then mean nothing; they are recorded in each manifest).
     """
     from rich.console import Console
 
-    from benchmark.pipeline import load_dataset
+    from benchmark.data import load_dataset
 
     console = console or Console(stderr=True)
     names = METHODS.resolve(methods)
@@ -34,17 +39,23 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     names = [n for n in names if set(METHODS.get(n).tasks) & set(ds.protocols)]
     t_start = time.time()
     failures: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     for i, name in enumerate(names, 1):
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
                        data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
-                       dataset_options=dataset_options or {}, resume=resume, weights=weights)
+                       dataset_options=dataset_options or {}, resume=resume, weights=weights,
+                       max_train_steps=max_train_steps, max_clips=max_clips,
+                       max_samples=max_samples)
         t0 = time.time()
         try:
             path = run_method(spec)
             console.print(f"    done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
         except KeyboardInterrupt:
             raise
+        except MethodSkipped as e:  # cannot run on this dataset at all: say why, not a failure
+            skipped[name] = str(e)
+            console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
         except Exception as e:  # keep going; what finished stays on disk
             failures[name] = f"{type(e).__name__}: {e}"
             log.debug("method %s failed", name, exc_info=True)
@@ -53,13 +64,15 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
-                     progress=progress, dataset_options=dataset_options or {}, weights=weights))
+                     progress=progress, dataset_options=dataset_options or {}, weights=weights, max_clips=max_clips))
     if report:
         from benchmark.report import render_report
 
         index = render_report(dataset, Path(out) / "runs", Path(out) / "reports" / dataset, profile=profile)
         console.print(f"leaderboard: {index}", soft_wrap=True)
     console.print(f"total {time.time() - t_start:.1f}s")
+    if skipped:
+        console.print(f"{len(skipped)} method(s) skipped (cannot run on {dataset}): " + ", ".join(skipped))
     if failures:
         console.print(f"[red]{len(failures)} method(s) failed:[/] " +
                       "; ".join(f"{k} ({v})" for k, v in failures.items()))

@@ -1,7 +1,7 @@
 """Score one set of videos against another: ``benchmark score REAL FAKE --metrics psnr,ssim,fcs``.
 
 Both sets are uint8 ``(N, T, C, H, W)`` (as :func:`benchmark.video.load_video_set` returns them).
-How each metric kind is fed (see :mod:`benchmark.metrics.base`):
+Each metric kind is fed by :mod:`benchmark.evaluate` (the same code as ``benchmark run``):
 
 * ``paired`` (psnr, ssim): ``fake[i]`` is compared with ``real[i]`` frame by frame as one sample
   (k = 1), so both sets must have the same shape; best = mean = worst then.
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark import evaluate
 from benchmark.registry import METRICS, UnknownNameError
 from benchmark.utils import UserError, sha256_array, write_json_atomic
 from benchmark.video import check_videos, load_video_set, to_float
@@ -64,14 +65,17 @@ def _finite(obj: Any) -> Any:
 
 
 def _build(names: list[str]) -> dict[str, Any]:
-    metrics = {}
+    from benchmark.evaluate import build_metrics
+
     for name in names:
         try:
             cls = METRICS.get(name)
         except UnknownNameError as e:
             raise UnknownMetricError(str(e)) from e
-        metrics[name] = cls()
-    return metrics
+        if cls.kind == "likelihood":
+            raise ScoreError(f"{name} needs a model's likelihoods of the videos, not two video sets; it is "
+                             f"computed by `benchmark run` for methods with a log_likelihood")
+    return build_metrics(names)
 
 
 def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batch_size: int = 16,
@@ -110,10 +114,7 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
     if paired and real.shape != fake.shape:
         raise ScoreError(f"paired metrics ({', '.join(paired)}) compare fake[i] with real[i] frame by frame "
                          f"and need sets of equal shape (N, T, C, H, W): real {real.shape} vs fake {fake.shape}")
-    for n, m in metrics.items():
-        if m.kind not in ("paired", "intrinsic", "set"):
-            raise ScoreError(f"metric {n!r} has unknown kind {m.kind!r}")
-    real_bound = {n: type(m)() for n, m in metrics.items() if m.kind == "intrinsic"}
+    real_bound = _build([n for n, m in metrics.items() if m.kind == "intrinsic"])
 
     start = time.perf_counter()
     n_batches = -(-max(len(real), len(fake)) // batch_size)
@@ -124,40 +125,28 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
             sl = slice(b * batch_size, (b + 1) * batch_size)
             r = check_videos(to_float(real[sl]), "real") if len(real[sl]) else None
             f = check_videos(to_float(fake[sl]), "fake") if len(fake[sl]) else None
-            for name, m in metrics.items():
-                try:
-                    if m.kind == "paired":
-                        m.update(f[:, None], r)  # k = 1 sample per sequence
-                    elif m.kind == "intrinsic":
-                        if f is not None:
-                            m.update(f)
-                        if r is not None:
-                            real_bound[name].update(r)
-                    else:
-                        if f is not None:
-                            m.update(f, real=False)
-                        if r is not None:
-                            m.update(r, real=True)
-                except UserError:
-                    raise
-                except ValueError as e:  # e.g. frames smaller than the SSIM window
-                    raise ScoreError(f"{name}: {e}") from e
+            try:
+                # one sample per video (k = 1) and no context: paired metrics compare fake[i] with real[i]
+                evaluate.update(metrics, None if f is None else f[:, None], r)
+                if r is not None:
+                    evaluate.update_real(metrics, r)
+                    evaluate.update(real_bound, r[:, None])     # the real set's own intrinsic scores
+            except UserError:
+                raise
+            except ValueError as e:  # e.g. frames smaller than the SSIM window
+                raise ScoreError(str(e)) from e
 
-    values: dict[str, Any] = {}
-    for name, m in metrics.items():
-        for key, mv in m.compute().items():
-            values[key] = mv.to_dict()
-        if name in real_bound:
-            for key, mv in real_bound[name].compute().items():
-                d = mv.to_dict()
-                d["extra"] = {**d.get("extra", {}), "set": "real", "role": "bound"}
-                values[key + REAL_SUFFIX] = d
+    values, protocols = evaluate.collect(metrics)
+    bound, _ = evaluate.collect(real_bound)
+    for key, d in bound.items():
+        d["extra"] = {**d.get("extra", {}), "set": "real", "role": "bound"}
+        values[key + REAL_SUFFIX] = d
     return _finite({
         "schema": SCHEMA,
         "real": {"n": int(real.shape[0]), "shape": list(real.shape)},
         "fake": {"n": int(fake.shape[0]), "shape": list(fake.shape)},
         "metrics": values,
-        "protocols": {n: m.protocol() for n, m in metrics.items()},
+        "protocols": protocols,
         "kinds": {n: m.kind for n, m in metrics.items()},
         "comparable": all(bool(getattr(m, "comparable", True)) for m in metrics.values()),
         "wall_s": time.perf_counter() - start,

@@ -57,7 +57,7 @@ def _conv_share(prof) -> tuple[float, list[tuple[str, float]]]:
 
 
 def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: int | None) -> dict:
-    from benchmark.methods import TrainData
+    from benchmark.methods import Conditioning, TrainData
     from benchmark.registry import METHODS
 
     cls = METHODS.get(name)
@@ -94,7 +94,7 @@ def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: 
     loop.train = timed_train
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            method.fit(data, Path(tmp), seed=0, progress=False)
+            method.fit_stages(data, Path(tmp), seed=0, progress=False)
     finally:
         loop.train = real_train
     prof.stop()
@@ -105,12 +105,12 @@ def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: 
     with torch.no_grad():
         if "synthesis" in cls.tasks:
             def run():
-                return method.generate(8, min(frames, 16), seed=0)
+                return method.generate(Conditioning(8, min(frames, 16)), seed=0)
         else:
             ctx = torch.rand(8, 1, 3, 64, 64)
 
             def run():
-                return method.predict(ctx, 15, 1, seed=0)
+                return method.predict(Conditioning(8, 15, context=ctx), seed=0)
         run()
         run()
         t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small moving-shapes dataset generated once per session."""
+"""Shared fixtures: small moving-shapes datasets generated once per session, and throw-away
+method/dataset registrations for tests that define their own."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 
 import pytest
 import torch
+
+from benchmark.registry import DATASETS, METHODS
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -27,3 +30,52 @@ def small_dataset(small_data_root):
     from benchmark.data.moving_shapes import MovingShapes
 
     return MovingShapes(root=small_data_root, split_sizes=SMALL_SPLITS)
+
+
+TINY_SPLITS = {"train": 6, "val": 3, "test": 4}
+
+
+@pytest.fixture
+def register_method():
+    """``register_method(name, cls)`` registers a test-local Method (``register`` sets ``cls.name``)
+    and removes it after the test."""
+    added: list[str] = []
+
+    def register(name: str, cls: type) -> type:
+        METHODS.register(name)(cls)
+        added.append(name)
+        return cls
+
+    yield register
+    for name in added:
+        METHODS.unregister(name)
+
+
+@pytest.fixture
+def register_dataset():
+    """``register_dataset(name, cls)``: a test-local dataset class, removed after the test."""
+    added: list[str] = []
+
+    def register(name: str, cls: type) -> type:
+        DATASETS.register(name)(cls)
+        added.append(name)
+        return cls
+
+    yield register
+    for name in added:
+        DATASETS.unregister(name)
+
+
+@pytest.fixture(scope="session")
+def tiny_data_root(tmp_path_factory):
+    """A data root holding a 32x32 moving-shapes with 6/3/4 videos (generated in well under a second)."""
+    from benchmark.data.moving_shapes import MovingShapes
+
+    root = tmp_path_factory.mktemp("tiny-data")
+    MovingShapes(root=root, size=32, split_sizes=TINY_SPLITS).prepare()
+    return root
+
+
+def tiny_options() -> dict:
+    """``dataset_options`` of the tiny moving-shapes."""
+    return {"size": 32, "split_sizes": dict(TINY_SPLITS)}

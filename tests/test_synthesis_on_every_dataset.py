@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import DATASETS, METHODS
 
 # ucf101 declares its labels from the prepared store (classInd.txt); 101 classes
@@ -64,8 +64,9 @@ def test_smoke_trains_and_generates_on_the_protocol(method, dataset, tmp_path):
     n = 6
     videos = rng.integers(0, 256, (n, train_p.num_frames + 2, spec.channels, *spec.resolution), dtype=np.uint8)
     labels = {k: rng.integers(0, spec.labels[k], n) for k in m.label_inputs()}
-    m.fit(TrainData(videos=videos, protocols={"synthesis": train_p}, labels=labels), tmp_path, seed=0, progress=False)
-    x = m.generate(2, test_p.num_frames, seed=1)
+    m.fit_stages(TrainData(videos=videos, protocols={"synthesis": train_p}, labels=labels), tmp_path, seed=0,
+                 progress=False)
+    x = m.sample("synthesis", Conditioning(2, test_p.num_frames), seed=1)
     assert x.shape == (2, test_p.num_frames, spec.channels, *spec.resolution)
     assert torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
 

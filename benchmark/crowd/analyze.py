@@ -2,7 +2,7 @@
 ties, Bradley–Terry scores, rater agreement, and the tables of papers/002 and papers/003 Table 1.
 
 >>> wilson_interval(8, 10)  # doctest: +ELLIPSIS
-(0.49015..., 0.94331...)
+(0.49016..., 0.94331...)
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.crowd import STUDY_SCHEMA
+from benchmark.paths import samples as samples_file
 from benchmark.results import REAL
 from benchmark.utils import UserError, read_json, sha256_array, sha256_json, write_json_atomic
 
@@ -122,8 +123,10 @@ class SystemVideos:
 # ----------------------------------------------------------------------------- loading ---
 
 def run_dir(runs: Path, dataset: str, method: str, profile: str, seed: int) -> Path:
-    """The run folder of ``method`` (the same layout as :attr:`benchmark.pipeline.RunSpec.run_dir`)."""
-    return Path(runs) / dataset / method / (profile if method != REAL else "data") / f"seed{seed}"
+    """The run folder of ``method`` under the runs root ``runs`` (:func:`benchmark.paths.run_folder`)."""
+    from benchmark.paths import run_folder
+
+    return run_folder(runs, dataset, method, profile, seed)
 
 
 def load_system(runs: Path, cfg: StudyConfig, method: str) -> SystemVideos:
@@ -131,7 +134,7 @@ def load_system(runs: Path, cfg: StudyConfig, method: str) -> SystemVideos:
     from benchmark.video import load_npz
 
     folder = run_dir(runs, cfg.dataset, method, cfg.profile, cfg.run_seed)
-    path = folder / "samples" / f"{cfg.task}.npz"
+    path = folder / samples_file(cfg.task)
     results = folder / "results.json"
     if results.is_file():  # the results record names the samples file; trust it over the default
         rel = (read_json(results).get("tasks", {}).get(cfg.task) or {}).get("samples")
@@ -162,10 +165,10 @@ def load_real(cfg: StudyConfig, data_root: Path | None = None, runs: Path | None
         sv.k = 1
         sv.source["k"] = 1
         return sv
-    from benchmark.pipeline import load_dataset, reference_clips
+    from benchmark.data import load_dataset
 
     ds = load_dataset(cfg.dataset, data_root, **(dataset_options or {}))
-    protocol, ref = reference_clips(ds, cfg.task)
+    protocol, ref = ds.reference(cfg.task)
     videos = np.asarray(ref.videos)
     return SystemVideos(REAL, videos, 1, {"dataset": cfg.dataset, "split": protocol.split,
                                           "protocol": protocol.name, "sha256": ref.content_hash, "k": 1})

@@ -15,6 +15,9 @@ import numpy as np
 
 Task = Literal["synthesis", "prediction"]
 TASKS: tuple[str, ...] = ("synthesis", "prediction")
+#: The optional inputs of a ``generate``/``predict`` call (:class:`benchmark.methods.Conditioning`).
+CONDITIONING_FIELDS: tuple[str, ...] = ("context", "first_frame", "end_frame", "labels", "actions",
+                                        "target_times")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class Protocol:
         num_videos: evaluation clips (None = all clips of the split).
         samples_per_context: ``k`` samples per context for stochastic prediction (best-of-k).
         stride: temporal stride when cutting clips from longer videos.
+        conditioning: the optional :class:`~benchmark.methods.Conditioning` fields this protocol
+            provides to ``generate``/``predict`` besides the context frames of prediction, e.g.
+            ``("end_frame",)`` (two-ended prediction), ``("actions",)`` (action-conditioned),
+            ``("labels",)`` (class-conditional synthesis). The harness passes exactly these.
     """
 
     name: str
@@ -44,6 +51,13 @@ class Protocol:
     num_videos: int | None = None
     samples_per_context: int = 1
     stride: int = 1
+    conditioning: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.conditioning if f not in CONDITIONING_FIELDS or f == "context"]
+        if unknown:
+            raise ValueError(f"protocol {self.name}: unknown conditioning {unknown}; optional fields are "
+                             f"{[f for f in CONDITIONING_FIELDS if f != 'context']} (context comes with prediction)")
 
     @property
     def num_frames(self) -> int:
@@ -56,12 +70,14 @@ class Protocol:
                 else f"{self.future_frames} frames")
         k = f", k={self.samples_per_context}" if self.task == "prediction" else ""
         n = f", n={self.num_videos}" if self.num_videos else ""
-        return f"{self.task} {core}, {h}x{w}x{self.channels}, split={self.split}{n}{k}"
+        cond = f", given {'+'.join(self.conditioning)}" if self.conditioning else ""
+        return f"{self.task} {core}, {h}x{w}x{self.channels}, split={self.split}{n}{k}{cond}"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["resolution"] = list(self.resolution)
         d["num_frames"] = self.num_frames
+        d["conditioning"] = list(self.conditioning)
         return d
 
     def replace(self, **changes: Any) -> "Protocol":
@@ -158,10 +174,30 @@ class VideoDataset:
             raise UnknownLabelError(f"dataset {self.name!r} has no label {', '.join(map(repr, missing))}; its labels: {have}")
         return {n: specs[n].encode(data.meta, f"{self.name} label {n!r}") for n in names}
 
+    def clip_actions(self, data: SplitData, protocol: Protocol) -> np.ndarray:
+        """Per-step action vectors ``(N, T, A)`` float32 of the clips ``data`` cut for ``protocol``
+        (the ``actions`` conditioning of action-conditioned protocols). Datasets that record actions
+        (BAIR) override this; the default says there are none."""
+        raise UnknownLabelError(f"dataset {self.name!r} records no per-step actions; protocol {protocol.name} "
+                                f"cannot provide 'actions' conditioning")
+
     def protocol(self, task: str, phase: str = "test") -> Protocol:
         if task not in self.protocols:
             raise ValueError(f"dataset {self.name!r} has no {task} protocol; it supports {self.tasks()}")
         return getattr(self.protocols[task], phase)
+
+    def train_frames(self, split: str = "train") -> int:
+        """Frames of every video ``load_split(split)`` serves (what a method can cut training clips
+        from). Default: the longest training protocol on that split (the window length of real
+        datasets); a dataset of longer videos overrides it. Needs no data."""
+        lens = [tp.train.num_frames for tp in self.protocols.values() if tp.train.split == split]
+        return max(lens) if lens else max(tp.train.num_frames for tp in self.protocols.values())
+
+    def reference(self, task: str, max_clips: int | None = None) -> tuple[Protocol, SplitData]:
+        """The test protocol of ``task`` and its clips (the first ``max_clips`` only, for quick checks):
+        what samples are scored against."""
+        protocol = self.protocol(task, "test")
+        return protocol, self.clips(protocol, max_clips)
 
     def clips(self, protocol: Protocol, max_clips: int | None = None) -> SplitData:
         """Clips for ``protocol``: the first ``num_frames`` frames of each video of its split.

@@ -35,7 +35,7 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _dataset(args: argparse.Namespace):
-    from benchmark.pipeline import load_dataset
+    from benchmark.data import load_dataset
 
     opts = _options(getattr(args, "option", None))
     if getattr(args, "skip_corrupt", False):

@@ -177,6 +177,9 @@ class MovingShapes(VideoDataset):
     def identity(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.config.version, "generator": asdict(self.config)}
 
+    def train_frames(self, split: str = "train") -> int:
+        return self.config.num_frames  # every split holds whole videos
+
     def label_specs(self) -> dict[str, LabelSpec]:
         return {"identity": LabelSpec("background_name", BACKGROUND_NAMES), "action": LabelSpec("direction", DIRECTIONS)}
 

@@ -21,7 +21,7 @@ in memory.
 >>> import numpy as np, tempfile
 >>> root = tempfile.mkdtemp()
 >>> with StoreWriter(root, "toy", {"p": 1}, frame_shape=(1, 4, 4)) as w:
-...     w.add_segment(np.zeros((5, 1, 4, 4), np.uint8), video="a")
+...     _ = w.add_segment(np.zeros((5, 1, 4, 4), np.uint8), video="a")
 >>> store = FrameStore(w.path)
 >>> clips = store.clip_array(store.windows(length=3, step=1), 3)
 >>> clips.shape

@@ -17,3 +17,4 @@ from benchmark.metrics import lpips  # noqa: F401,E402  (registers "lpips"; Alex
 from benchmark.metrics import video_is  # noqa: F401,E402  (registers "is_video"; C3D loads on construction)
 from benchmark.metrics import vgg_cosine  # noqa: F401,E402  (registers "vgg_cosine"; VGG16 loads on construction)
 from benchmark.metrics import diversity  # noqa: F401,E402  (registers "diversity", "diversity_l1")
+from benchmark.metrics import likelihood  # noqa: F401,E402  (registers "bits_per_dim": likelihood models only)

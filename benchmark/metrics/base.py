@@ -67,9 +67,25 @@ class VideoMetric(torchmetrics.Metric):
 
     kind: ClassVar[str] = "paired"
     tasks: ClassVar[tuple[str, ...]] = ("prediction",)
-    higher_is_better: ClassVar[bool] = True
     #: needs pretrained feature weights (FVD, IS, MCS, LPIPS); offline metrics set False
     requires_weights: ClassVar[bool] = False
+    #: the ``manifests/weights.yaml`` entries it loads by default (their hashes key the evaluate stage)
+    weight_names: ClassVar[tuple[str, ...]] = ()
+
+    # -- facts about the number: the report, the drift check and the pipeline read them here ------
+    #: direction: True if higher is better
+    higher_is_better: ClassVar[bool] = True
+    #: leaderboard column order of this metric's family (lower first; ties by name)
+    display_order: ClassVar[int] = 100
+    #: drift band of the smoke baseline for new entries, ``{"abs": a, "rel": r}`` (the check passes
+    #: when ``|new - old| <= max(abs, rel * |old|)``); None: the baseline file's default band
+    drift_band: ClassVar[dict[str, float] | None] = None
+    #: whether the real test clips get a score of their own (the leaderboard's "real data" row); paired
+    #: metrics compare a sample with its ground truth and likelihoods need a model: no bound
+    real_bound: ClassVar[bool] = True
+    #: how the leaderboard marks the best row: "direction" (max or min by ``higher_is_better``) or
+    #: "closest_to_real" (nearest to the real-data row's value, for scores where more is not better)
+    best_rule: ClassVar[str] = "direction"
     full_state_update: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = False
 

@@ -43,6 +43,8 @@ class FrameConsistencyScore(VideoMetric):
     tasks: ClassVar[tuple[str, ...]] = ("synthesis", "prediction")
     higher_is_better: ClassVar[bool] = True
     name: ClassVar[str] = "fcs"
+    display_order: ClassVar[int] = 6
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # bounded in [0, 1], as SSIM
     window_size: ClassVar[int] = 11
     sigma: ClassVar[float] = 1.5
     data_range: ClassVar[float] = 1.0

@@ -128,6 +128,10 @@ class FrechetVideoDistance(FrechetFeatureMetric):
     """
 
     name: ClassVar[str] = "fvd"
+    display_order: ClassVar[int] = 3
+    # Frechet distances at smoke sample counts (N ~ 16) are very noisy functions of the features: 5%
+    drift_band: ClassVar[dict[str, float]] = {"abs": 1.0, "rel": 0.05}
+    weight_names: ClassVar[tuple[str, ...]] = ("i3d_kinetics400",)  # backend="tf": i3d_kinetics400_tfhub
 
     def __init__(self, backend: str = "torch", weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",

@@ -28,6 +28,8 @@ class InceptionScoreBase(VideoMetric):
     higher_is_better: ClassVar[bool] = True
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = "is"
+    display_order: ClassVar[int] = 5
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.05, "rel": 0.02}  # exp of a KL: small changes are amplified
 
     def __init__(self, num_classes: int, splits: int = 10, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,6 +72,7 @@ class FrameInceptionScore(InceptionScoreBase):
     """Frame IS with the FID Inception (2015-12-05, 1008 classes, logits without bias), 10 splits."""
 
     name: ClassVar[str] = "is_frame"
+    weight_names: ClassVar[tuple[str, ...]] = ("inception_fid",)
 
     def __init__(self, splits: int = 10, weights: str = "pinned", weights_path: str | None = None,
                  extractor: Any = None, cache_dir: str | Path | None = None, device: str = "cpu",
@@ -99,6 +102,9 @@ class FrameFrechetInceptionDistance(FrechetFeatureMetric):
     """FID over all frames (2048-d pool features of the FID Inception), as several video papers report."""
 
     name: ClassVar[str] = "fid_frame"
+    display_order: ClassVar[int] = 4
+    drift_band: ClassVar[dict[str, float]] = {"abs": 1.0, "rel": 0.05}
+    weight_names: ClassVar[tuple[str, ...]] = ("inception_fid",)
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, extractor: Any = None,
                  cache_dir: str | Path | None = None, device: str = "cpu", **kwargs: Any) -> None:

@@ -110,6 +110,9 @@ class LearnedPerceptualSimilarity(PairedFrameMetric):
     """
 
     name: ClassVar[str] = "lpips"
+    display_order: ClassVar[int] = 2
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # a bounded distance, as SSIM
+    weight_names: ClassVar[tuple[str, ...]] = ("alexnet_imagenet", "lpips_alex_v0.1")
     higher_is_better: ClassVar[bool] = False
     requires_weights: ClassVar[bool] = True
 

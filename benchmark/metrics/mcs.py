@@ -149,6 +149,9 @@ class MotionConsistencyScore(VideoMetric):
     higher_is_better: ClassVar[bool] = False
     requires_weights: ClassVar[bool] = True
     name: ClassVar[str] = "mcs"
+    display_order: ClassVar[int] = 7
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.1, "rel": 0.0}  # log10 scale: 0.1 = 26% in squared distance
+    weight_names: ClassVar[tuple[str, ...]] = ("vgg16_imagenet",)
 
     def __init__(self, difference: str = "features", magnitude: str = "signed", averaging: str = "pairs",
                  normalize: str = "imagenet", resolution: int | None = None, pooling: str = "flatten",

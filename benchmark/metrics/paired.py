@@ -51,6 +51,7 @@ class PairedFrameMetric(VideoMetric):
     """
 
     kind: ClassVar[str] = "paired"
+    real_bound: ClassVar[bool] = False  # a sample against its ground truth: no score of the real clips alone
     tasks: ClassVar[tuple[str, ...]] = ("prediction",)
     name: ClassVar[str] = ""
 

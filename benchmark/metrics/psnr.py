@@ -36,6 +36,9 @@ class PeakSignalNoiseRatio(PairedFrameMetric):
 
     name: ClassVar[str] = "psnr"
     higher_is_better: ClassVar[bool] = True
+    display_order: ClassVar[int] = 0
+    # log scale: 0.5 dB is ~12% in MSE, while bugs move it by dB
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.5, "rel": 0.0}
     data_range: ClassVar[float] = 1.0
 
     def __init__(self, mse_floor: float = PSNR_MSE_FLOOR, num_frames: int | None = None, **kwargs: Any) -> None:

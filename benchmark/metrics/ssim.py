@@ -57,6 +57,9 @@ class StructuralSimilarity(PairedFrameMetric):
     """
 
     name: ClassVar[str] = "ssim"
+    display_order: ClassVar[int] = 1
+    # bounded in [0, 1]; window or range bugs move it by more than 0.05
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}
     higher_is_better: ClassVar[bool] = True
     data_range: ClassVar[float] = 1.0
 

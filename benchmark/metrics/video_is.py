@@ -44,6 +44,9 @@ class VideoInceptionScore(InceptionScoreBase):
     """
 
     name: ClassVar[str] = "is_video"
+    display_order: ClassVar[int] = 5
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.05, "rel": 0.02}
+    weight_names: ClassVar[tuple[str, ...]] = ("c3d_ucf101", "c3d_mean_clip")
     tasks: ClassVar[tuple[str, ...]] = ("synthesis",)
 
     def __init__(self, protocol: str = "tgan2", samples: int = 2048, repeats: int = 10, weights: str = "pinned",

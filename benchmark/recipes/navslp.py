@@ -17,6 +17,7 @@ static source?). The paper profile runs on ``chairs`` / ``weizmann`` (``split=ma
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -101,33 +102,53 @@ register_recipe(Recipe(
 # ------------------------------------------------------------------------ shared helpers ---
 
 def _build(ctx: RecipeContext, dataset_options: dict[str, Any] | None = None):
-    import methods  # noqa: F401  (registers the methods)
-    from benchmark.pipeline import data_spec, load_dataset
-    from benchmark.registry import METHODS
+    """The recipe's dataset (prepared) and the options it was opened with."""
+    from benchmark.data import load_dataset
 
-    ds = load_dataset(ctx.dataset, ctx.data_root, **{**(dataset_options or {}), **ctx.dataset_options})
+    options = {**(dataset_options or {}), **ctx.dataset_options}
+    ds = load_dataset(ctx.dataset, ctx.data_root, **options)
     if hasattr(ds, "prepare"):
         ds.prepare()
-    cls = METHODS.get("navslp")
-    return ds, cls, data_spec(ds, cls.tasks)
+    return ds, options
 
 
-def _train_navslp(cls, spec, ds, ctx: RecipeContext, run_dir: Path, overrides: dict[str, Any], train,
+def _train_navslp(ctx: RecipeContext, out: Path, options: dict[str, Any], overrides: dict[str, Any],
                   keep: np.ndarray | None = None):
-    """Fit NAVSLP on the clips of the split ``train`` (those where ``keep`` is true), with the labels
-    its config asks for."""
-    from benchmark.methods import TrainData
+    """NAVSLP (from the registry) trained through the ordinary cached, manifested training stage, in the
+    run folder under ``out`` (so a re-run reuses it), on the training clips where ``keep`` is true.
+    Returns ``(method, training record, run spec)``."""
+    from benchmark.stages.spec import RunSpec
+    from benchmark.stages.train import stage_train
 
-    method = cls.from_profile(ctx.profile, spec, {**overrides, **ctx.overrides})
-    method.to(ctx.device)
-    labels = ds.clip_labels(train, method.label_inputs())
-    videos = train.videos if keep is None else train.videos[keep]
-    if keep is not None:
-        labels = {k: v[keep] for k, v in labels.items()}
-    data = TrainData(videos=videos, protocols={"synthesis": ds.protocol("synthesis", "train")}, labels=labels)
-    summary = method.fit(data, run_dir, seed=ctx.seed, resume=True, progress=ctx.progress)
-    torch.save({"state": method.state_dict(), "config": method.config_dict()}, run_dir / "model.pt")
-    return method, summary
+    spec = RunSpec(method="navslp", dataset=ctx.dataset, profile=ctx.profile, seed=ctx.seed, out=out,
+                   overrides={**overrides, **ctx.overrides}, device=ctx.device, data_root=ctx.data_root,
+                   progress=ctx.progress, dataset_options=options, weights=ctx.weights,
+                   train_clips=None if keep is None else tuple(int(i) for i in np.flatnonzero(keep)))
+    method, record = stage_train(spec)
+    return method, record, spec
+
+
+def _write_manifest(folder: Path, ctx: RecipeContext, ds, runs: dict[str, Any], artifacts: list[str],
+                    numbers: list[Ours], t0: float) -> Path:
+    """``manifest.json`` of a custom runner's outputs in ``folder``: the training runs they come from
+    (run folders and stage keys), the dataset identity, seeds, code, environment and the sha256 of
+    every artifact; so no number on the page is without a manifest."""
+    import time
+    from dataclasses import asdict
+
+    from benchmark.manifest import build_manifest
+    from benchmark.utils import write_json_atomic
+
+    manifest = build_manifest(
+        run_dir=folder, config={"profile": ctx.profile, "overrides": ctx.overrides,
+                                "dataset_options": ctx.dataset_options, "device": ctx.device},
+        seeds=[ctx.seed], dataset=ds.identity(), metric_protocols={}, timings={"wall_s": time.time() - t0},
+        artifacts=artifacts,
+        extra={"training_runs": {label: {"run_dir": str(spec.run_dir), "key": rec.get("key"),
+                                         "overrides": spec.overrides}
+                                 for label, (spec, rec) in runs.items()},
+               "results": [asdict(o) for o in numbers]})
+    return write_json_atomic(folder / "manifest.json", manifest)
 
 
 def _strip_png(path: Path, rows: list[torch.Tensor], every: int = 1) -> Path:
@@ -154,11 +175,14 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run_matrix_completion(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     """Train static-per-identity latents on the seen cells and generate every unseen cell."""
+    import time
+
+    t0 = time.time()
     outcome = RecipeOutcome()
     folder = Path(ctx.out) / "recipes" / recipe.name
     folder.mkdir(parents=True, exist_ok=True)
     smoke = ctx.dataset == "moving-shapes"
-    ds, cls, spec = _build(ctx, None if smoke else {"split": "matrix_completion"})
+    ds, options = _build(ctx, None if smoke else {"split": "matrix_completion"})
     train = ds.load_split("train")
     labels = ds.clip_labels(train, ("identity", "action"))
     identity, action = labels["identity"], labels["action"]
@@ -176,10 +200,10 @@ def run_matrix_completion(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     # as the paper's Weizmann setting: static latents per identity, transient latents per action, so
     # the background can only come from the static latent; every training video keeps its latents
     # here (max_videos would drop cells)
-    method, summary = _train_navslp(cls, spec, ds, ctx, folder / "train",
-                                    {"static_groups": "video", "max_videos": 0, "static_label": "identity",
-                                     "transient_label": "action"},
-                                    train, keep)
+    method, rec, run = _train_navslp(ctx, folder, options,
+                                     {"static_groups": "video", "max_videos": 0, "static_label": "identity",
+                                      "transient_label": "action"}, keep)
+    summary = rec.get("summary", {})
     lat = method.latents
     frames = min(ds.protocol("synthesis", "test").num_frames, lat.frames)
     s_of = {int(i): int(lat.static_index[k]) for k, i in enumerate(identity)}
@@ -225,6 +249,9 @@ def run_matrix_completion(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     png = _strip_png(folder / "unseen_cells.png", list(x[:16]), every=2)
     outcome.artifacts["unseen identity x action cells (one row per cell, every 2nd frame)"] = str(png)
     outcome.artifacts["cells.json"] = str(folder / "cells.json")
+    manifest = _write_manifest(folder, ctx, ds, {"navslp": (run, rec)}, ["cells.json", png.name], outcome.ours, t0)
+    outcome.artifacts["manifest.json"] = str(manifest)
+    outcome.ours = [dataclasses.replace(o, results=str(manifest)) for o in outcome.ours]
     return outcome
 
 
@@ -251,14 +278,19 @@ register_recipe(Recipe(
 
 def run_interpolation(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     """Train with rank-ρ transient latents and interpolate between frames 2 and 5 (k = 3)."""
+    import time
+
+    t0 = time.time()
     outcome = RecipeOutcome()
     folder = Path(ctx.out) / "recipes" / recipe.name
-    ds, cls, spec = _build(ctx)
+    ds, options = _build(ctx)
     train = ds.load_split("train")
+    runs, pngs = {}, []
     for variant in recipe.rows():
         extra = {"dim_transient": 12} if ctx.profile == "smoke" else {}   # so that ρ = 10 constrains
         tag = variant.label.replace(" ", "").replace("=", "")
-        method, _ = _train_navslp(cls, spec, ds, ctx, folder / tag, {**extra, **variant.overrides}, train)
+        method, rec, run = _train_navslp(ctx, folder / tag, options, {**extra, **variant.overrides})
+        runs[variant.label] = (run, rec)
         gen = torch.Generator().manual_seed(ctx.seed)
         picks = torch.randperm(method.latents.num_videos, generator=gen)[:2].tolist()
         strips, psnr_interp, psnr_learned = [], [], []
@@ -270,6 +302,7 @@ def run_interpolation(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
             psnr_learned.append(_psnr(res["learned"][0, 1:3], real[1:3]))
             strips += [real, res["learned"][0], res["interpolated"][0]]
         png = _strip_png(folder / f"{tag}.png", strips)
+        pngs.append(png.name)
         outcome.artifacts[f"{variant.label}: frames 2-5 (rows: real, learned, interpolated) x 2 videos"] = str(png)
         common = dict(n=len(picks), dataset=ctx.dataset, profile=ctx.profile)
         outcome.ours += [Ours(variant.label, "PSNR of interpolated frames 3-4 vs real (dB)",
@@ -277,6 +310,9 @@ def run_interpolation(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
                          Ours(variant.label, "PSNR of learned frames 3-4 vs real (dB)",
                               float(np.mean(psnr_learned)), **common)]
     outcome.notes.append("The paper shows Fig. 7 qualitatively (no numbers); the PSNRs are ours.")
+    manifest = _write_manifest(folder, ctx, ds, runs, pngs, outcome.ours, t0)
+    outcome.artifacts["manifest.json"] = str(manifest)
+    outcome.ours = [dataclasses.replace(o, results=str(manifest)) for o in outcome.ours]
     return outcome
 
 

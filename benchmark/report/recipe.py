@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmark.report.render import _environment, _now, format_metric
+from benchmark.report.format import format_metric
+from benchmark.report.render import environment as _environment, now as _now
 from benchmark.utils import write_text_atomic
 
 

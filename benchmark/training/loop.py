@@ -240,15 +240,19 @@ def _checkpoint_state(parts: TrainParts, cfg: TrainConfig, step: int, elapsed_s:
 def _restore(parts: TrainParts, state: dict[str, Any], cfg: TrainConfig, seed: int, path: Path) -> None:
     if state["method"] != parts.method:
         raise CheckpointError(f"{path}: checkpoint is of method {state['method']!r}, not {parts.method!r}")
-    # Extending a run (more steps, other cadences) is fine; anything else is worth a warning.
+    # Extending a run (more steps, other cadences) is fine; a checkpoint of another setup is refused:
+    # resuming it would silently mix two trainings.
     changed = sorted(k for k, v in asdict(cfg).items()
                      if k not in ("steps", "log_every", "checkpoint_every") and state["train_config"].get(k) != v)
     model_keys = {k: v for k, v in parts.config.items() if k != "train"}
-    model_changed = {k: v for k, v in (state.get("method_config") or {}).items() if k != "train"} != model_keys
+    model_changed = sorted(k for k in set(model_keys) | set(state.get("method_config") or {})
+                           if k != "train" and (state.get("method_config") or {}).get(k) != model_keys.get(k))
     if changed or state.get("seed") != seed or model_changed:
-        log.warning("%s: resuming with a different setup than the checkpoint's (train keys %s, seed %s -> %s, "
-                    "method config %s)", path, changed, state.get("seed"), seed,
-                    "changed" if model_changed else "same")
+        what = [f"train.{k}" for k in changed] + model_changed + (
+            [f"seed {state.get('seed')} -> {seed}"] if state.get("seed") != seed else [])
+        raise CheckpointError(f"{path}: the checkpoint is of another training setup ({', '.join(what)} differ); "
+                              f"it is not resumed. Start over with --no-resume (fit(..., resume=False)), or "
+                              f"delete the checkpoint")
     for k, m in parts.modules.items():
         m.load_state_dict(state["modules"][k])
     for p in parts.phases:

@@ -21,6 +21,10 @@ from this GMM, and feed the sample through the decoder."
   training video (encoder in eval mode); 256 components (never more than the number of clips),
   full covariances (the paper does not say which; sklearn's default). Sampling is our own seeded
   torch code, so a state-dict round trip gives identical samples without sklearn.
+
+Two training stages (``Method.stages``): ``autoencoder`` (the shared loop, ``train/autoencoder/``),
+then ``gmm`` (the codes of the training clips through the trained encoder, ``train/gmm/``). Changing
+only the GMM settings refits the GMM and keeps the autoencoder.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
@@ -148,7 +152,6 @@ def sample_gmm(state: dict[str, Any], n: int, generator: torch.Generator) -> Ten
 class AutoencoderGMM(Method):
     """VGAN's synthesis baseline: a video autoencoder whose code distribution is a 256-component GMM."""
 
-    name = "vgan_ae_gmm"
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
@@ -201,12 +204,27 @@ class AutoencoderGMM(Method):
         if videos.shape[1] < frames:
             raise ValueError(f"vgan_ae_gmm: videos have {videos.shape[1]} frames, clips need {frames}")
 
+    def stages(self) -> tuple[str, ...]:
+        return ("autoencoder", "gmm")
+
+    def stage_config(self, stage: str) -> dict[str, Any]:
+        """The autoencoder does not depend on the GMM settings (so changing them refits only the GMM)."""
+        config = self.config_dict()
+        if stage == "autoencoder":
+            return {k: v for k, v in config.items() if not k.startswith("gmm_")}
+        return config
+
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "autoencoder") -> dict[str, Any]:
+        """Stage ``autoencoder``: train the AE from scratch; stage ``gmm``: fit the GMM to the codes of
+        the training clips through the current (trained or restored) encoder."""
+        self.check_stage(stage)
         cfg = self.config
         proto = data.protocols.get("synthesis")
         frames = proto.num_frames if proto else cfg.frames
         self._check_data(data.videos, frames)
+        if stage == "gmm":
+            return self._fit_gmm(data.videos[:, :frames], seed)
         self.model, self.gmm = self._build(seed), None
         encoder, decoder = self.model.encoder, self.model.decoder
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -219,21 +237,23 @@ class AutoencoderGMM(Method):
             return l2 + cfg.mask_l1 * sparsity, {"l2": l2.detach(), "mask": sparsity.detach()}
 
         parts = TrainParts(method=self.name, modules=self.modules(),
-                           phases=[Phase("reconstruction", optimizer, reconstruction)], config=self.config_dict())
-        summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=frames,
-                             resume=resume, progress=progress)
+                           phases=[Phase("reconstruction", optimizer, reconstruction)],
+                           config=self.stage_config("autoencoder"))
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=frames,
+                          resume=resume, progress=progress)
 
-        # GMM on the codes of the training clips: fitted on rank 0, shared with the other ranks.
+    def _fit_gmm(self, videos: np.ndarray, seed: int) -> dict[str, Any]:
+        """GMM on the codes of the training clips: fitted on rank 0, shared with the other ranks."""
+        cfg = self.config
         gmm_and_info = None
         if dist_utils.is_main_process():
-            codes = self.encode(data.videos[:, :frames])
+            codes = self.encode(videos)
             gmm_and_info = fit_gmm(codes.numpy(), cfg.gmm_components, cfg.gmm_covariance, cfg.gmm_reg_covar,
                                    cfg.gmm_max_iter, seed)
         self.gmm, info = dist_utils.broadcast_object(gmm_and_info)
         if not info["converged"]:
             log.warning("vgan_ae_gmm: GMM did not converge in %d iterations", info["n_iter"])
-        summary["gmm"] = info
-        return summary
+        return {"gmm": info}
 
     @torch.no_grad()
     def encode(self, videos: np.ndarray | Tensor, batch_size: int = 64) -> Tensor:
@@ -259,16 +279,15 @@ class AutoencoderGMM(Method):
             out.append(to_ntchw(video).add(1).div(2).clamp(0, 1).cpu())
         return torch.cat(out)
 
-    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
+    def generate(self, cond: Conditioning, *, seed: int) -> Tensor:
         """Sample codes from the GMM (seeded, own generator) and decode them.
 
-        The decoder writes ``config.frames`` frames; ``num_frames`` may be fewer (a prefix is
+        The decoder writes ``config.frames`` frames; ``cond.num_frames`` may be fewer (a prefix is
         returned), not more.
         """
         if self.gmm is None:
-            raise RuntimeError("vgan_ae_gmm has no fitted GMM: call fit() or load a state_dict first")
-        if num_frames > self.config.frames:
-            raise ValueError(f"vgan_ae_gmm decodes {self.config.frames}-frame clips; asked for {num_frames}")
-        g = torch.Generator().manual_seed(seed)
-        codes = sample_gmm(self.gmm, num_videos, g)
-        return self.decode(codes)[:, :num_frames].contiguous()
+            raise RuntimeError("vgan_ae_gmm has no fitted GMM: fit its 'gmm' stage or load a state_dict first")
+        if cond.num_frames > self.config.frames:
+            raise ValueError(f"vgan_ae_gmm decodes {self.config.frames}-frame clips; asked for {cond.num_frames}")
+        codes = sample_gmm(self.gmm, cond.batch_size, self.rng(seed))
+        return self.decode(codes)[:, :cond.num_frames].contiguous()

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
@@ -113,7 +113,6 @@ def _check_videos(shape: tuple[int, ...], cfg: ConvLSTMConfig, what: str) -> Non
 class ConvLSTMBaseline(Method):
     """Deterministic conv encoder -> LSTM -> conv decoder predictor (SVG without its latent)."""
 
-    name = "conv_lstm"
     tasks = ("prediction",)
     stochastic = False
     trainable = True
@@ -135,7 +134,7 @@ class ConvLSTMBaseline(Method):
         return {"model": self.model}
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
         proto = data.protocols.get("prediction")
         context = proto.context_frames if proto else cfg.context_frames
@@ -157,12 +156,13 @@ class ConvLSTMBaseline(Method):
         return summary
 
     @torch.no_grad()
-    def predict(self, context: Tensor, num_future: int, num_samples: int, *, seed: int) -> Tensor:
-        """``(B, 1, num_future, C, H, W)`` in [0, 1]; deterministic, so ``k = 1`` whatever ``num_samples``."""
-        if context.ndim != 5 or context.shape[1] < 1:
-            raise ValueError(f"conv_lstm: context must be (B, c, C, H, W) with c >= 1, got {tuple(context.shape)}")
+    def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """``(B, 1, p, C, H, W)`` in [0, 1]; deterministic, so ``k = 1`` whatever ``cond.num_samples``."""
+        context = cond.context
+        if context is None or context.shape[1] < 1:
+            raise ValueError("conv_lstm: needs at least one context frame (B, c, C, H, W)")
         _check_videos(tuple(context.shape), self.config, "context frames")
         self.model.eval()
-        out = [self.model.rollout(chunk.to(self.device, torch.float32), num_future).cpu()
+        out = [self.model.rollout(chunk.to(self.device, torch.float32), cond.num_frames).cpu()
                for chunk in context.split(64)]
         return torch.cat(out).clamp_(0, 1).unsqueeze(1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 
 
@@ -31,28 +31,26 @@ def _no_config(spec: DataSpec) -> NoConfig:
 class CopyLastFrame(Method):
     """Predicts that nothing moves: every future frame equals the last context frame."""
 
-    name = "copy_last"
     tasks = ("prediction",)
     paper = "baseline"
     profiles = {"smoke": _no_config, "paper": _no_config}
 
-    def predict(self, context: torch.Tensor, num_future: int, num_samples: int, *, seed: int) -> torch.Tensor:
-        last = context[:, -1:]  # (B, 1, C, H, W)
-        return last.unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
+        last = cond.context[:, -1:]  # (B, 1, C, H, W)
+        return last.unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
 
 
 @METHODS.register("mean_context")
 class MeanOfContext(Method):
     """Predicts the per-pixel mean of the context frames for every future frame."""
 
-    name = "mean_context"
     tasks = ("prediction",)
     paper = "baseline"
     profiles = {"smoke": _no_config, "paper": _no_config}
 
-    def predict(self, context: torch.Tensor, num_future: int, num_samples: int, *, seed: int) -> torch.Tensor:
-        mean = context.mean(dim=1, keepdim=True)
-        return mean.unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
+        mean = cond.context.mean(dim=1, keepdim=True)
+        return mean.unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,6 @@ class StaticFrameConfig:
 class StaticRealFrame(Method):
     """Synthesis floor: a random real training frame, repeated over time (papers/002's static baseline)."""
 
-    name = "static_frame"
     tasks = ("synthesis",)
     paper = "baseline (Vondrick et al. 2016, static-frame comparison)"
     profiles = {"smoke": lambda spec: StaticFrameConfig(), "paper": lambda spec: StaticFrameConfig()}
@@ -74,7 +71,7 @@ class StaticRealFrame(Method):
         self.bank = torch.empty(0, dtype=torch.uint8)
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         g = torch.Generator().manual_seed(seed)
         n, t = data.videos.shape[:2]
         size = min(self.config.bank_size, n)
@@ -90,10 +87,9 @@ class StaticRealFrame(Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.bank = state["bank"]
 
-    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> torch.Tensor:
+    def generate(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
         if len(self.bank) == 0:
             raise RuntimeError("static_frame has no frames: call fit() or load a checkpoint first")
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randint(0, len(self.bank), (num_videos,), generator=g)
+        idx = torch.randint(0, len(self.bank), (cond.batch_size,), generator=self.rng(seed))
         frames = self.bank[idx].float().div(255.0)  # (N, C, H, W)
-        return frames.unsqueeze(1).expand(-1, num_frames, -1, -1, -1).clone()
+        return frames.unsqueeze(1).expand(-1, cond.num_frames, -1, -1, -1).clone()

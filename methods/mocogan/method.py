@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -39,7 +39,6 @@ def _pick_frames(videos: Tensor, count: int, generator: torch.Generator) -> Tens
 class MoCoGAN(Method):
     """Motion/content GAN: content code + GRU motion codes, image and video discriminators."""
 
-    name = "mocogan"
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
@@ -75,7 +74,7 @@ class MoCoGAN(Method):
 
     # ------------------------------------------------------------------------------ training ---
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         """Train on ``data``. With ``condition_on`` set, ``data.labels[condition_on]`` (one class per
         training video) trains the categorical head of the video discriminator on real videos
         (upstream ``--use_categories``) and the generator's one-hot code takes those classes."""
@@ -160,28 +159,35 @@ class MoCoGAN(Method):
                           progress=progress)
 
     # ----------------------------------------------------------------------------- inference ---
-    def visualize(self, task: str, num_videos: int, num_frames: int, *, seed: int) -> dict[str, Tensor]:
+    @property
+    def category_label(self) -> str:
+        """The ``Conditioning.labels`` name that fixes the action code: the dataset label the code
+        learns from (``condition_on``), or ``"category"`` for unsupervised InfoGAN codes."""
+        return self.config.condition_on or "category"
+
+    def visualize(self, task: str, cond: Conditioning, *, seed: int) -> dict[str, Tensor]:
         """With an action code: ``by-<label>``, video ``i`` generated with class ``i % dim_category``
         (in the report's 4-wide grid each column is one class when there are 4)."""
         k = self.config.dim_category
         if task != "synthesis" or not k:
             return {}
-        return {f"by-{self.config.condition_on or 'category'}":
-                self.generate(num_videos, num_frames, seed=seed, categories=torch.arange(num_videos) % k)}
+        classes = torch.arange(cond.batch_size) % k
+        by_class = Conditioning(cond.batch_size, cond.num_frames, labels={self.category_label: classes})
+        return {f"by-{self.category_label}": self.generate(by_class, seed=seed)}
 
     @torch.no_grad()
-    def generate(self, num_videos: int, num_frames: int, *, seed: int, categories: Tensor | None = None,
-                 batch_size: int = 32) -> Tensor:
-        """Sample videos ``(N, T, C, H, W)`` in [0, 1]; any ``num_frames`` (the GRU runs as long as
-        asked). ``categories`` (N,) fixes the action code when ``dim_category > 0``."""
+    def generate(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """Sample videos ``(B, T, C, H, W)`` in [0, 1]; any ``T`` (the GRU runs as long as asked).
+        With ``dim_category > 0``, ``cond.labels[category_label]`` ``(B,)`` fixes the action code;
+        without it the class is drawn uniformly."""
         g = self.generator
         g.eval()
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        categories = cond.labels.get(self.category_label) if self.config.dim_category else None
         if categories is not None:
-            categories = torch.as_tensor(categories, dtype=torch.long, device=self.device)
-        lat = g.sample_latents(num_videos, num_frames, gen, categories)
+            categories = categories.to(self.device, torch.long)
+        lat = g.sample_latents(cond.batch_size, cond.num_frames, self.rng(seed, self.device), categories)
         out = []
-        for i in range(0, num_videos, batch_size):
-            part = {k: v[i:i + batch_size] for k, v in lat.items()}
+        for i in range(0, cond.batch_size, 32):  # chunks of 32 videos bound the memory
+            part = {k: v[i:i + 32] for k, v in lat.items()}
             out.append(g(**part).add(1).div(2).clamp(0, 1).float().cpu())
         return torch.cat(out)

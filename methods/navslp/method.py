@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -55,7 +55,6 @@ def _dense_ids(ids: np.ndarray | Tensor | None, n: int, what: str) -> Tensor:
 class NAVSLP(Method):
     """Non-adversarial video synthesis from learned static/transient latent priors."""
 
-    name = "navslp"
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
@@ -126,7 +125,7 @@ class NAVSLP(Method):
         return tuple(n for n in (self.config.static_label, self.config.transient_label) if n)
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         """Learn G, R and the latent dictionaries on ``data``.
 
         With ``static_label`` / ``transient_label`` set, videos of one class of that label share a
@@ -250,10 +249,11 @@ class NAVSLP(Method):
             out.append(self.render(codes).add(1).div(2).clamp(0, 1).float().cpu())
         return torch.cat(out)
 
-    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
-        """Sample ``num_videos`` videos of ``num_frames`` frames per ``config.sampling``."""
+    def generate(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """Sample ``cond.batch_size`` videos of ``cond.num_frames`` frames per ``config.sampling``."""
+        num_videos, num_frames = cond.batch_size, cond.num_frames
         self._check_trained(num_frames)
-        g = torch.Generator().manual_seed(seed)
+        g = self.rng(seed)
         lat = self.latents
         if self.config.sampling == "random":
             zs = project_unit_ball_(torch.randn(num_videos, self.config.dim_static, generator=g))

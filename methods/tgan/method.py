@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
@@ -69,7 +69,6 @@ def _smoke(spec: DataSpec) -> TGANConfig:
 class TGAN(Method):
     """Temporal generator -> per-frame latents -> image generator; WGAN critic with SVC."""
 
-    name = "tgan"
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
@@ -101,7 +100,7 @@ class TGAN(Method):
         return {"generator": self.generator, "critic": self.critic}
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
         c, h, w = data.videos.shape[-3:]
         if (c, h, w) != (cfg.channels, *cfg.resolution) or data.videos.shape[1] < cfg.frames:
@@ -143,11 +142,11 @@ class TGAN(Method):
                           progress=progress)
 
     @torch.no_grad()
-    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
-        if num_frames > self.config.frames:
-            raise ValueError(f"tgan generates {self.config.frames}-frame clips; asked for {num_frames}")
+    def generate(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """``(B, T, C, H, W)`` in [0, 1]: the first ``cond.num_frames`` of ``config.frames``."""
+        if cond.num_frames > self.config.frames:
+            raise ValueError(f"tgan generates {self.config.frames}-frame clips; asked for {cond.num_frames}")
         self.generator.eval()
-        gen = torch.Generator().manual_seed(seed)
-        z = (torch.rand(num_videos, self.config.z_dim, generator=gen) * 2 - 1).to(self.device)
+        z = (torch.rand(cond.batch_size, self.config.z_dim, generator=self.rng(seed)) * 2 - 1).to(self.device)
         out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
-        return torch.cat(out)[:, :num_frames].contiguous()
+        return torch.cat(out)[:, :cond.num_frames].contiguous()

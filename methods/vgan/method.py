@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -92,7 +92,7 @@ class _AdversarialVGAN(Method):
         return None, {}
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
         _check_frames(self.name, cfg, data.videos)
         self.generator, self.discriminator = self._build(seed)
@@ -150,40 +150,39 @@ class _VGANBase(_AdversarialVGAN):
 
     # ----------------------------------------------------------------------------- inference ---
     def _z(self, n: int, seed: int) -> Tensor:
-        g = torch.Generator().manual_seed(seed)
-        return torch.randn(n, self.config.z_dim, generator=g).to(self.device)
+        return torch.randn(n, self.config.z_dim, generator=self.rng(seed)).to(self.device)
 
     def _check_len(self, num_frames: int) -> None:
         if num_frames > self.config.frames:
             raise ValueError(f"{self.name} generates {self.config.frames}-frame clips; asked for {num_frames}")
 
     @torch.no_grad()
-    def generate(self, num_videos: int, num_frames: int, *, seed: int) -> Tensor:
-        """``(N, num_frames, C, H, W)`` in [0, 1]: the first ``num_frames`` of ``config.frames``."""
-        self._check_len(num_frames)
+    def generate(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """``(B, T, C, H, W)`` in [0, 1]: the first ``cond.num_frames`` of ``config.frames``."""
+        self._check_len(cond.num_frames)
         self.generator.eval()
-        z = self._z(num_videos, seed)
+        z = self._z(cond.batch_size, seed)
         out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
-        return torch.cat(out)[:, :num_frames].contiguous()
+        return torch.cat(out)[:, :cond.num_frames].contiguous()
 
 
 @METHODS.register("vgan")
 class VGAN(_VGANBase):
     """VGAN two-stream generator ``m * f + (1 - m) * b`` against a 5-layer 3D discriminator."""
 
-    name = "vgan"
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (two-stream VGAN)"
     profiles = {"paper": C.vgan_paper, "smoke": C.vgan_smoke}
 
     @torch.no_grad()
-    def visualize(self, task: str, num_videos: int, num_frames: int, *, seed: int) -> dict[str, Tensor]:
+    def visualize(self, task: str, cond: Conditioning, *, seed: int) -> dict[str, Tensor]:
         """The learned streams (papers/002 Fig. 3): ``background`` (static, shown over time),
         ``foreground`` ``f``, ``mask`` ``m`` (1 channel, white = foreground), and ``generation``."""
         if task != "synthesis":
             return {}
+        num_frames = cond.num_frames
         self._check_len(num_frames)
         self.generator.eval()
-        video, (f, m, b) = self.generator(self._z(num_videos, seed), return_streams=True)
+        video, (f, m, b) = self.generator(self._z(cond.batch_size, seed), return_streams=True)
         t = video.shape[2]
         views = {"background": b[:, :, None].expand(-1, -1, t, -1, -1), "foreground": f, "generation": video}
         out = {k: to_ntchw(v).add(1).div(2).clamp(0, 1)[:, :num_frames].cpu().contiguous() for k, v in views.items()}
@@ -195,7 +194,6 @@ class VGAN(_VGANBase):
 class VGANOneStream(_VGANBase):
     """VGAN's one-stream generator (a single 3D fractionally strided network, no mask)."""
 
-    name = "vgan_one_stream"
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (one-stream VGAN)"
     profiles = {"paper": C.one_stream_paper, "smoke": C.one_stream_smoke}
 
@@ -207,12 +205,12 @@ class VGANFuture(_AdversarialVGAN):
     """VGAN conditioned on one image (papers/002 §3.4): a 2D encoder in front of the two-stream
     generator, the same discriminator, and ``lambda * ||x0 - G0(x0)||`` on the first frame.
 
-    As a prediction method it reads **one** context frame: with ``c > 1`` context frames it uses the
-    last one, generates ``config.frames`` frames whose frame 0 reconstructs that frame, and returns
-    frames ``1 .. p``. Deterministic (no noise, as upstream): ``k = 1``.
+    As a prediction method it reads **one** frame, through :class:`~benchmark.methods.Conditioning`:
+    ``cond.first_frame`` when the protocol provides one, else the last context frame. It generates
+    ``config.frames`` frames whose frame 0 reconstructs that frame and returns frames ``1 .. p``.
+    Deterministic (no noise, as upstream): ``k = 1``.
     """
 
-    name = "vgan_future"
     tasks = ("prediction",)
     stochastic = False
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (§3.4 future generation)"
@@ -237,16 +235,24 @@ class VGANFuture(_AdversarialVGAN):
         return self.config.recon_weight * first, {"first_frame": first.detach()}
 
     @torch.no_grad()
-    def predict(self, context: Tensor, num_future: int, num_samples: int, *, seed: int) -> Tensor:
-        """``(B, 1, num_future, C, H, W)`` in [0, 1] from the **last** context frame."""
-        cfg = self.config
-        if context.ndim != 5 or context.shape[1] < 1:
-            raise ValueError(f"vgan_future: context must be (B, c, C, H, W) with c >= 1, got {tuple(context.shape)}")
-        if num_future > cfg.frames - 1:
-            raise ValueError(f"vgan_future generates {cfg.frames} frames (1 reconstructed + {cfg.frames - 1} "
-                             f"future); asked for {num_future} future frames")
+    def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
+        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame.
+
+        One generator pass gives ``config.frames - 1`` future frames. A longer horizon (our extension;
+        the paper generates one clip) continues from the last generated frame, pass after pass."""
+        if cond.first_frame is not None:
+            frame = cond.first_frame
+        elif cond.context is not None and cond.context.shape[1] >= 1:
+            frame = cond.context[:, -1]
+        else:
+            raise ValueError("vgan_future: needs a first frame or at least one context frame")
         self.generator.eval()
-        x0 = context[:, -1].to(self.device, torch.float32) * 2 - 1
-        out = [to_ntchw(self.generator(chunk))[:, 1:1 + num_future].add(1).div(2).clamp(0, 1).cpu()
-               for chunk in x0.split(32)]
-        return torch.cat(out).unsqueeze(1).contiguous()
+        per_pass = self.config.frames - 1
+        x0 = frame.to(self.device, torch.float32) * 2 - 1                 # VGAN works in [-1, 1]
+        parts, left = [], cond.num_frames
+        while left > 0:
+            n = min(per_pass, left)
+            video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in x0.split(32)])   # (B, T, C, H, W)
+            parts.append(video[:, 1:1 + n])
+            x0, left = video[:, n], left - n
+        return torch.cat(parts, dim=1).add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()

@@ -1,6 +1,7 @@
 """On-disk feature cache keyed by content: sha256 of the videos' uint8 bytes, the network's weights
-hash and its protocol. A second evaluation against the same real split reads the features instead of
-running the network again.
+hash, its protocol and the source of the extractor's code (every project module it imports, so an
+edit of the network code never serves stale features). A second evaluation against the same real
+split reads the features instead of running the network again.
 
 Layout: ``<root>/<extractor>/<key of weights+protocol>/<sha256 of the batch>.npy`` (float64).
 """
@@ -33,10 +34,16 @@ class FeatureCache:
         self.root = Path(root)
         self.hits = 0
         self.misses = 0
+        self._folders: dict[int, Path] = {}
 
     def folder(self, extractor: Any) -> Path:
-        key = sha256_json({"weights": extractor.weights.sha256, "protocol": extractor.protocol()})
-        return self.root / extractor.name / key[:24]
+        if id(extractor) not in self._folders:
+            from benchmark.sources import source_hash
+
+            key = sha256_json({"weights": extractor.weights.sha256, "protocol": extractor.protocol(),
+                               "source": source_hash(type(extractor))})
+            self._folders[id(extractor)] = self.root / extractor.name / key[:24]
+        return self._folders[id(extractor)]
 
     def __call__(self, extractor: Callable[[Tensor], Tensor], videos: Tensor) -> Tensor:
         path = self.folder(extractor) / f"{videos_hash(videos)}.npy"

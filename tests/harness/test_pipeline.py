@@ -128,8 +128,8 @@ class _NaNPredictor(Method):
     tasks = ("prediction",)
     profiles = {"smoke": lambda spec: _Cfg()}
 
-    def predict(self, context, num_future, num_samples, *, seed):
-        out = context[:, -1:].unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond, *, seed):
+        out = cond.context[:, -1:].unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
         out[0, 0, 3] = float("nan")
         return out
 
@@ -160,12 +160,12 @@ class _LabelledCopy(Method):
     def label_inputs(self):
         return (self.config.label,) if self.config.label else ()
 
-    def fit(self, data, run_dir, *, seed, resume=False, progress=True):
+    def fit(self, data, run_dir, *, seed, resume=False, progress=True, stage="train"):
         type(self).seen = {"labels": {k: v.copy() for k, v in data.labels.items()}, "n": len(data.videos)}
         return {}
 
-    def predict(self, context, num_future, num_samples, *, seed):
-        return context[:, -1:].unsqueeze(1).expand(-1, 1, num_future, -1, -1, -1).clone()
+    def predict(self, cond, *, seed):
+        return cond.context[:, -1:].unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
 
 
 def test_methods_get_the_labels_they_ask_for(small_data_root, small_dataset, tmp_path, monkeypatch):
@@ -283,12 +283,17 @@ def test_killed_training_resumes_to_identical_weights(small_data_root, tmp_path,
         for k, v in sd.items():
             assert torch.equal(v, resumed[name][k]), f"{name}.{k} differs after resume"
 
-    # a kill, then a re-run with another learning rate: the stale checkpoint is not resumed
+    # a kill, then a re-run with another learning rate: the checkpoint of the other training is refused
+    # with a clear message (never resumed, never silently dropped); --no-resume starts over
     other = _spec(small_data_root, tmp_path / "c", "conv_lstm", overrides=_tiny_train())
     monkeypatch.setattr(loop, "train", kill_at_4)
     with pytest.raises(KeyboardInterrupt):
         stage_train(other)
     monkeypatch.setattr(loop, "train", real_train)
     other.overrides = _tiny_train(lr="1e-3")
+    with pytest.raises(UserError, match="another config, seed, data or code.*--no-resume"):
+        stage_train(other)
+    assert (other.run_dir / "train/checkpoint.pt").exists()
+    other.resume = False
     _, rec = stage_train(other)
     assert rec["resumed"] is False

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from benchmark.data.base import Protocol, TaskProtocols
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.training.loop import TrainConfig
 from methods.mocogan.method import MoCoGAN
 from methods.mocogan.model import ImageDiscriminator, VideoDiscriminator
@@ -107,10 +107,12 @@ def test_alternating_phases_and_categorical_code(tmp_path):
     assert {"video_d/category", "generator/infogan", "generator/image", "generator/video"} <= set(rec["losses"])
     assert summary["step"] == 2
     cats = torch.tensor([0, 1, 2])
-    x = m.generate(3, 20, seed=1, categories=cats)              # any length: the GRU runs as long as asked
+    x = m.generate(Conditioning(3, 20, labels={"action": cats}), seed=1)  # any length: the GRU runs as long as asked
     assert x.shape == (3, 20, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
-    assert not torch.equal(x, m.generate(3, 20, seed=1, categories=torch.tensor([1, 2, 0])))
-    views = m.visualize("synthesis", 6, 16, seed=0)
+    assert not torch.equal(x, m.generate(Conditioning(3, 20, labels={"action": torch.tensor([1, 2, 0])}), seed=1))
+    # the categories go through Conditioning.labels, as the harness passes them
+    assert torch.equal(x, m.sample("synthesis", Conditioning(3, 20, labels={"action": cats}), seed=1))
+    views = m.visualize("synthesis", Conditioning(6, 16), seed=0)
     assert list(views) == ["by-action"] and views["by-action"].shape == (6, 16, 3, 64, 64)
     with pytest.raises(ValueError, match="dim_category"):
         _tiny(spec, condition_on="action")
@@ -156,7 +158,7 @@ def test_resume_after_a_kill_is_exact(tmp_path, monkeypatch):
     for key, module in full.modules().items():
         for k, v in module.state_dict().items():
             assert torch.equal(v, resumed.modules()[key].state_dict()[k]), (key, k)
-    assert torch.equal(full.generate(2, 16, seed=0), resumed.generate(2, 16, seed=0))
+    assert torch.equal(full.generate(Conditioning(2, 16), seed=0), resumed.generate(Conditioning(2, 16), seed=0))
 
 
 def test_profiles_condition_on_actions_where_the_paper_does():

@@ -28,7 +28,7 @@ from benchmark.utils import UserError
 
 METHODS = ("zeta_lstm", "omega_gan")
 SYSTEMS = ("real", *METHODS)
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(**kw) -> StudyConfig:
@@ -116,13 +116,13 @@ def test_tampered_study_is_refused(study_dir, tmp_path):
 
 def test_design_with_real_clips_from_the_dataset(small_data_root, tmp_path):
     """'real' = the dataset's test clips; method samples built on them (as `benchmark run` writes)."""
-    from benchmark.pipeline import load_dataset, reference_clips
+    from benchmark.data import load_dataset
     from benchmark.video import save_npz
 
     from tests.conftest import SMALL_SPLITS
 
     ds = load_dataset(DATASET, small_data_root, split_sizes=SMALL_SPLITS)
-    protocol, ref = reference_clips(ds, "prediction")
+    protocol, ref = ds.reference("prediction")
     clips = np.asarray(ref.videos)[:4]  # (N, T, C, H, W)
     rng = np.random.default_rng(0)
     fake = np.repeat(clips, 2, axis=0).copy()

@@ -1,6 +1,6 @@
 """DDP with 2 gloo processes on CPU, launched by ``torchrun`` exactly as users launch it.
 
-The test starts ``torchrun --standalone --nproc-per-node 2 tests/test_ddp.py OUT`` (the ``__main__``
+The test starts ``torchrun --standalone --nproc-per-node 2 tests/harness/test_ddp.py OUT`` (the ``__main__``
 block below is the worker) and checks that
 
 * both ranks end with bitwise identical weights (gradients and BatchNorm buffers are averaged),
@@ -81,7 +81,7 @@ def worker(out: Path) -> None:
         torch.save(method.state_dict(), out / f"conv_lstm_rank{rank}.pt")
 
         method = AutoencoderGMM.from_profile("smoke", spec, {"train.steps": 2, "train.batch_size": 4})
-        method.fit(data, out / "vgan_ae_gmm", seed=0, progress=False)  # GMM fitted on rank 0, broadcast
+        method.fit_stages(data, out / "vgan_ae_gmm", seed=0, progress=False)  # GMM stage: fitted on rank 0, broadcast
         torch.save(method.state_dict(), out / f"vgan_ae_gmm_rank{rank}.pt")
     finally:
         distributed.teardown()

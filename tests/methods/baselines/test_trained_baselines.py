@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmark.data.moving_shapes import MovingShapes
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import load_checkpoint, loop
 from benchmark.video import check_videos
@@ -34,15 +34,23 @@ def shapes(tmp_path_factory):
 
 def _fit(name, spec, data, run_dir, seed=0, **overrides):
     method = METHODS.get(name).from_profile("smoke", spec, {**TINY, **overrides})
-    summary = method.fit(data, run_dir, seed=seed, progress=False)
-    return method, summary
+    return method, _fit_stages(method, data, run_dir, seed)
+
+
+def _fit_stages(method, data, run_dir, seed=0, resume=False):
+    """Every training stage in order into the same folder (vgan_ae_gmm: autoencoder, then gmm); the
+    merged summaries."""
+    summary = {}
+    for stage in method.stages():
+        summary |= method.fit(data, run_dir, seed=seed, resume=resume, progress=False, stage=stage)
+    return summary
 
 
 def _sample(method, test_videos, seed):
     if "synthesis" in method.tasks:
-        return method.generate(3, 8, seed=seed)
+        return method.generate(Conditioning(3, 8), seed=seed)
     context = torch.from_numpy(test_videos[:3, :5].copy()).float() / 255
-    return method.predict(context, 6, 4, seed=seed)
+    return method.predict(Conditioning(3, 6, num_samples=4, context=context), seed=seed)
 
 
 def _roundtrip(state):
@@ -115,7 +123,7 @@ def test_fit_resumes_after_a_kill(name, shapes, tmp_path, monkeypatch):
     _fit(name, spec, data, tmp_path / "killed", **overrides)
     monkeypatch.setattr(loop, "train", real_train)
     method = METHODS.get(name).from_profile("smoke", spec, {**TINY, **overrides})
-    summary = method.fit(data, tmp_path / "killed", seed=0, resume=True, progress=False)
+    summary = _fit_stages(method, data, tmp_path / "killed", resume=True)
     assert summary["start_step"] == 2 and summary["step"] == 4
     for key, module in full.modules().items():
         for k, v in module.state_dict().items():
@@ -137,17 +145,22 @@ def test_conv_lstm_grayscale_and_other_lengths(shapes, tmp_path):
     gray_spec = DataSpec(spec.dataset, 1, spec.resolution, spec.protocols)
     method, _ = _fit("conv_lstm", gray_spec, TrainData(gray(data.videos), data.protocols), tmp_path)
     context = torch.from_numpy(gray(test_videos[:2, :3])).float() / 255  # c=3, not the training c=5
-    out = method.predict(context, 11, 1, seed=0)
+    out = method.predict(Conditioning(2, 11, context=context), seed=0)
     assert out.shape == (2, 1, 11, 1, 32, 32)
     with pytest.raises(ValueError, match="built for 1x32x32"):
-        method.predict(torch.zeros(2, 3, 3, 32, 32), 2, 1, seed=0)
+        method.predict(Conditioning(2, 2, context=torch.zeros(2, 3, 3, 32, 32)), seed=0)
+    with pytest.raises(ValueError, match=r"built for \(1, 32, 32\)"):  # the harness's own check comes first
+        method.sample("prediction", Conditioning(2, 2, context=torch.zeros(2, 3, 3, 32, 32)), seed=0)
 
 
 def test_ae_gmm_components_capped_and_unfitted_is_an_error(shapes, tmp_path):
     spec, data, _ = shapes
     method = METHODS.get("vgan_ae_gmm").from_profile("smoke", spec, TINY)
     with pytest.raises(RuntimeError, match="no fitted GMM"):
-        method.generate(2, 8, seed=0)
+        method.generate(Conditioning(2, 8), seed=0)
+    with pytest.raises(ValueError, match="no training stage 'train'"):
+        method.fit(data, tmp_path, seed=0, stage="train")
+    assert method.stages() == ("autoencoder", "gmm")
     _, summary = _fit("vgan_ae_gmm", spec, data, tmp_path, gmm_components=64, gmm_covariance="diag")
     assert summary["gmm"]["components"] == len(data.videos) == 16
     assert summary["gmm"]["covariance_type"] == "diag"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from benchmark.data.moving_shapes import MovingShapes
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import METHODS
 from methods.vgan import config as C
 from methods.vgan.model import FutureGenerator, build_discriminator, build_generator
@@ -184,17 +184,17 @@ def test_vgan_visualize_streams(shapes, tmp_path):
     spec, data, _ = shapes
     m = METHODS.get("vgan").from_profile("smoke", spec, TINY)
     m.fit(data, tmp_path, seed=0, progress=False)
-    views = m.visualize("synthesis", 3, 8, seed=0)
+    views = m.visualize("synthesis", Conditioning(3, 8), seed=0)
     assert list(views) == ["background", "foreground", "mask", "generation"]
     assert views["mask"].shape == (3, 8, 1, 32, 32) and views["background"].shape == (3, 8, 3, 32, 32)
     assert torch.equal(views["background"][:, 0], views["background"][:, -1])  # static over time
     for v in views.values():
         assert v.min() >= 0 and v.max() <= 1
-    assert torch.equal(views["generation"], m.generate(3, 8, seed=0))  # same z for the same seed
-    assert METHODS.get("vgan_one_stream").from_profile("smoke", spec).visualize("synthesis", 2, 8, seed=0) == {}
+    assert torch.equal(views["generation"], m.generate(Conditioning(3, 8), seed=0))  # same z for the same seed
+    assert METHODS.get("vgan_one_stream").from_profile("smoke", spec).visualize("synthesis", Conditioning(2, 8), seed=0) == {}
 
 
-def test_vgan_future_reads_the_last_context_frame(shapes, tmp_path):
+def test_vgan_future_reads_the_last_context_frame_or_the_first_frame(shapes, tmp_path):
     spec, data, test = shapes
     m = METHODS.get("vgan_future").from_profile("smoke", spec, TINY)
     assert m.tasks == ("prediction",) and not m.stochastic
@@ -202,10 +202,21 @@ def test_vgan_future_reads_the_last_context_frame(shapes, tmp_path):
     ctx = torch.from_numpy(test[:2, :5].copy()).float() / 255
     other = ctx.clone()
     other[:, :-1] = torch.rand_like(other[:, :-1])  # only the last context frame matters
-    a, b = m.predict(ctx, 7, 3, seed=0), m.predict(other, 7, 3, seed=9)
+    a = m.sample("prediction", Conditioning(2, 7, num_samples=3, context=ctx), seed=0)
+    b = m.sample("prediction", Conditioning(2, 7, num_samples=3, context=other), seed=9)
     assert a.shape == (2, 1, 7, 3, 32, 32) and torch.equal(a, b)
-    with pytest.raises(ValueError, match="future frames"):
-        m.predict(ctx, m.config.frames, 1, seed=0)
+    # a protocol that provides the first frame: that frame, not the context, is the condition
+    first = m.sample("prediction", Conditioning(2, 7, context=other, first_frame=ctx[:, -1]), seed=0)
+    assert torch.equal(a, first)
+    assert not torch.equal(a, m.sample("prediction", Conditioning(2, 7, context=ctx, first_frame=other[:, 0]),
+                                       seed=0))
+    # a horizon longer than one generator pass continues from the last generated frame
+    one = m.config.frames - 1
+    long = m.predict(Conditioning(2, one + 3, context=ctx), seed=0)
+    assert long.shape == (2, 1, one + 3, 3, 32, 32)
+    assert torch.equal(long[:, :, :one], m.predict(Conditioning(2, one, context=ctx), seed=0))
+    restart = m.predict(Conditioning(2, 3, first_frame=long[:, 0, one - 1]), seed=0)
+    assert torch.allclose(long[:, :, one:], restart, atol=1 / 255)   # the restart frame is clamped there
 
 
 def test_paper_profile_with_short_videos_errors_clearly(shapes, tmp_path):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmark.data.base import Protocol, TaskProtocols
-from benchmark.methods import DataSpec, TrainData
+from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.training.loop import TrainConfig
 from methods.navslp import config as C
 from methods.navslp.method import NAVSLP
@@ -195,13 +195,13 @@ def test_state_dict_carries_latents_and_combinations(tmp_path):
     assert {"generator", "rnn", "latents"} <= set(state)
     fresh = NAVSLP(m.config, m.spec)
     fresh.load_state_dict(state)
-    assert torch.equal(m.generate(4, 16, seed=3), fresh.generate(4, 16, seed=3))
+    assert torch.equal(m.generate(Conditioning(4, 16), seed=3), fresh.generate(Conditioning(4, 16), seed=3))
     # unseen combinations: the static latent of video 0 with the transient latents of video 1
     both = m.generate_rows(torch.tensor([0, 1, 0]), torch.tensor([0, 1, 1]), 16)
     assert both.shape == (3, 16, 3, 32, 32)
     assert not torch.equal(both[2], both[0]) and not torch.equal(both[2], both[1])
     with pytest.raises(ValueError, match="transient latents for 18 frames"):
-        m.generate(1, 19, seed=0)
+        m.generate(Conditioning(1, 19), seed=0)
     ends = m.interpolate(0, 1, 4, steps=3)
     assert ends["learned"].shape == (1, 4, 3, 32, 32) and ends["interpolated"].shape == (1, 4, 3, 32, 32)
     # the k-th interpolant is z_5 itself, whose RNN input history differs only in the frames between
@@ -232,8 +232,8 @@ def test_sampling_modes_and_rank(tmp_path):
     assert (torch.linalg.matrix_rank(m.latents.transient.data) <= 2).all()
     for mode in C.SAMPLING:
         m.config = dataclasses.replace(m.config, sampling=mode)
-        x = m.generate(3, 16, seed=0)
-        assert x.shape == (3, 16, 3, 32, 32) and torch.equal(x, m.generate(3, 16, seed=0))
+        x = m.generate(Conditioning(3, 16), seed=0)
+        assert x.shape == (3, 16, 3, 32, 32) and torch.equal(x, m.generate(Conditioning(3, 16), seed=0))
 
 
 def test_resume_after_a_kill_is_exact(tmp_path, monkeypatch):

@@ -1,0 +1,289 @@
+"""View models: what each part of the leaderboard page shows, built from the runs (no HTML here).
+
+One section per (task, protocol): rows of runs with formatted cells, the best cell per column (by
+the metric class's ``best_rule``), metric protocols, curves and galleries; then training losses and
+crowd studies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.metrics import facts
+from benchmark.report.format import (describe_protocol, finite, format_metric, metric_direction, metric_order,
+                                     settings_text, slug, sort_key)
+from benchmark.report.plots import plot_curves, plot_train_log
+from benchmark.report.runs import Run, read_train_log, run_file
+
+
+@dataclass
+class Assets:
+    """Copies files into the (temporary) assets folder and returns page-relative links."""
+
+    root: Path  # the temporary folder that becomes out_dir/assets
+    copied: dict[Path, str] = field(default_factory=dict)
+
+    def copy(self, src: Path, name: str) -> str:
+        src = src.resolve()
+        if src not in self.copied:
+            dst = self.root / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            self.copied[src] = f"assets/{name}"
+        return self.copied[src]
+
+    def path(self, name: str) -> tuple[Path, str]:
+        dst = self.root / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return dst, f"assets/{name}"
+
+
+def run_links(run: Run, assets: Assets) -> dict[str, Any]:
+    links: dict[str, Any] = {"results": assets.copy(run.path, f"{run.slug}/results.json")}
+    man = run_file(run, run.data.get("manifest"))
+    if man is not None and man.is_file():
+        links["manifest"] = assets.copy(man, f"{run.slug}/{man.name}")
+    else:
+        links["manifest_missing"] = str(run.data.get("manifest") or "no manifest recorded")
+    return links
+
+
+def best_value(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> float | None:
+    """The best of a column's comparable values (None with fewer than two, or no rule): ``max``/``min``
+    by direction, or the value nearest the real-data row's for a ``closest_to_real`` metric.
+
+    >>> best_value("psnr_best", True, [20.0, 25.0, float("nan")]), best_value("fvd", False, [300.0, 200.0])
+    (25.0, 200.0)
+    """
+    vals = [v for v in values if finite(v)]
+    if len(vals) < 2:
+        return None
+    if facts.best_rule(metric) == "closest_to_real":
+        target = next((v for v in real if finite(v)), None)
+        return None if target is None else min(vals, key=lambda v: abs(v - target))
+    if higher is None:
+        return None
+    return max(vals) if higher else min(vals)
+
+
+def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]], assets: Assets,
+                 links: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Everything one (task, protocol) section shows."""
+    # The protocol the rows share: the most common among methods (real only if alone).
+    def canon(d: Any) -> str:
+        return json.dumps(d, sort_keys=True, default=str)
+
+    votes = Counter(canon(t["protocol"]) for r, t in members if not r.is_real) or \
+        Counter(canon(t["protocol"]) for r, t in members)
+    ref_key = votes.most_common(1)[0][0]
+    protocol = json.loads(ref_key)
+
+    metrics: dict[str, bool | None] = {}
+    for _, t in members:
+        for m, mv in (t.get("metrics") or {}).items():
+            declared = mv.get("higher_is_better") if isinstance(mv, dict) else None
+            if m not in metrics or metrics[m] is None:
+                metrics[m] = metric_direction(m, declared)
+    names = sorted(metrics, key=metric_order)
+
+    # Metric protocols, with every distinct setting and who used it.
+    mp: dict[str, dict[str, list[str]]] = {}
+    for r, t in members:
+        for fam, settings in (t.get("metric_protocols") or {}).items():
+            mp.setdefault(fam, {}).setdefault(settings_text(settings), []).append(r.label())
+    metric_protocols = [{"name": fam, "variants": [{"text": txt or "(defaults)", "methods": who}
+                                                   for txt, who in variants.items()]}
+                        for fam, variants in sorted(mp.items())]
+
+    rows = []
+    for r, t in members:
+        ms = t.get("metrics") or {}
+        diff = [k for k in sorted(set(protocol) | set(t["protocol"]))
+                if canon(protocol.get(k)) != canon(t["protocol"].get(k))]
+        cells = []
+        for m in names:
+            mv = ms.get(m)
+            if not isinstance(mv, dict):
+                cells.append({"value": "—", "ci": "", "n": "", "sort": "", "title": "not reported",
+                              "nc": False, "best": False, "raw": None})
+                continue
+            text = format_metric(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n"))
+            nc = not r.value_comparable(mv)
+            title = f"{m} = {mv.get('value')}"
+            if finite(mv.get("ci_low")) and finite(mv.get("ci_high")):
+                title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
+            if mv.get("n"):
+                title += f"; n = {mv['n']}"
+            if mv.get("extra"):
+                title += f"; {settings_text(mv['extra'])}"
+            if nc:
+                title += "; NOT COMPARABLE"
+            cells.append({**text, "sort": sort_key(mv.get("value")), "title": title, "nc": nc,
+                          "best": False, "raw": mv.get("value")})
+        rows.append({"run": r, "method": r.label(), "is_real": r.is_real, "comparable": r.comparable,
+                     "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
+                     "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
+
+    # Best per column: comparable, non-real rows only, by the metric class's best_rule.
+    for j, m in enumerate(names):
+        best = best_value(m, metrics[m], [row["cells"][j]["raw"] for row in rows
+                                          if not row["is_real"] and not row["cells"][j]["nc"]],
+                          real=[row["cells"][j]["raw"] for row in rows if row["is_real"]])
+        if best is None:
+            continue
+        for row in rows:
+            c = row["cells"][j]
+            if not row["is_real"] and not c["nc"] and c["raw"] == best:
+                c["best"] = True
+
+    # Initial order: real bound pinned first; comparable rows best-first on the first ranked
+    # metric; not-comparable rows after them (never ranked).
+    key_col = next((j for j, m in enumerate(names) if metrics[m] is not None), None)
+
+    def order(row: dict[str, Any]) -> tuple:
+        if key_col is None:
+            v = 0.0
+        else:
+            raw = row["cells"][key_col]["raw"]
+            v = (-raw if metrics[names[key_col]] else raw) if finite(raw) else math.inf
+        return (not row["is_real"], not row["comparable"], v, row["method"])
+
+    rows.sort(key=order)
+    if not any(row["is_real"] for row in rows):
+        rows.insert(0, {"method": "real data", "is_real": True, "placeholder": True, "comparable": True,
+                        "note": "", "protocol_diff": [],
+                        "cells": [{"value": "—", "ci": "", "n": "", "sort": "", "title": "no real-data run",
+                                   "nc": False, "best": False} for _ in names]})
+
+    # Curves: *_best metrics, and curve metrics without a *_best sibling.
+    plots = []
+    with_curves = [m for m in names if any(isinstance(t.get("metrics", {}).get(m), dict)
+                                           and t["metrics"][m].get("curve") for _, t in members)]
+    for m in with_curves:
+        family = m.rsplit("_", 1)[0] if "_" in m else m
+        if not m.endswith("_best") and f"{family}_best" in with_curves:
+            continue
+        entries = [(r, t["metrics"][m]) for r, t in members if isinstance(t.get("metrics", {}).get(m), dict)]
+        entries.sort(key=lambda e: (not e[0].is_real, e[0].method))
+        dst, href = assets.path(f"plots/{slug(task)}-{slug(pname)}-{slug(m)}.png")
+        if plot_curves(m, entries, protocol, metrics[m], dst):
+            plots.append({"metric": m, "src": href})
+
+    # Galleries: real first, then table order.
+    galleries = []
+    for row in rows:
+        if row["placeholder"]:
+            continue
+        r = row["run"]
+        t = r.data["tasks"][task]
+        src = run_file(r, t.get("gallery"))
+        item = {"method": row["method"], "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
+                "is_real": r.is_real, "nc": not r.comparable}
+        if src is None:
+            item["missing"] = "no gallery recorded"
+        elif not src.is_file():
+            item["missing"] = f"gallery not found: {t.get('gallery')}"
+        else:
+            item["src"] = assets.copy(src, f"{r.slug}/{slug(task)}-gallery{src.suffix.lower()}")
+            item["video"] = src.suffix.lower() not in (".gif", ".png", ".webp", ".jpg", ".jpeg")
+            if not item["video"]:
+                try:
+                    from PIL import Image
+
+                    with Image.open(src) as im:
+                        w, h = im.size
+                    scale = max(1, min(4, 360 // max(w, 1)))
+                    item["width"], item["height"] = w * scale, h * scale
+                except Exception:  # a broken image still gets its link
+                    pass
+        item["extras"] = extra_galleries(r, t, task, assets)
+        galleries.append(item)
+
+    return {"task": task, "protocol_name": pname, "anchor": slug(f"{task}-{pname}"),
+            "protocol_parts": describe_protocol(protocol), "protocol": protocol,
+            "metric_protocols": metric_protocols,
+            "metrics": [{"name": m, "higher": metrics[m]} for m in names],
+            "rows": rows, "plots": plots, "galleries": galleries,
+            "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"])}
+
+
+def image_size(src: Path) -> tuple[int, int] | None:
+    """Display size of a GIF/PNG gallery (scaled up to ~360 px wide), or None if unreadable."""
+    try:
+        from PIL import Image
+
+        with Image.open(src) as im:
+            w, h = im.size
+    except Exception:
+        return None
+    scale = max(1, min(4, 360 // max(w, 1)))
+    return w * scale, h * scale
+
+
+def extra_galleries(run: Run, entry: dict[str, Any], task: str, assets: Assets) -> list[dict[str, Any]]:
+    """A task entry's ``extra_galleries`` (name -> GIF path relative to the run folder, written by the
+    pipeline from ``Method.visualize``, e.g. VGAN's background / foreground / mask streams)."""
+    extras = entry.get("extra_galleries") or {}
+    out: list[dict[str, Any]] = []
+    if not isinstance(extras, dict):
+        return out
+    for name, rel in extras.items():
+        item: dict[str, Any] = {"name": str(name)}
+        src = run_file(run, rel)
+        if src is None or not src.is_file():
+            item["missing"] = f"not found: {rel}"
+        else:
+            item["src"] = assets.copy(src, f"{run.slug}/{slug(task)}-{slug(str(name))}{src.suffix.lower()}")
+            size = image_size(src)
+            if size:
+                item["width"], item["height"] = size
+        out.append(item)
+    return out
+
+
+def build_training(runs: list[Run], assets: Assets) -> list[dict[str, Any]]:
+    out = []
+    for r in runs:
+        # multi-stage methods: one log per training stage ("train_logs"); others: "train_log"
+        logs = r.data.get("train_logs") or ({"": r.data["train_log"]} if r.data.get("train_log") else {})
+        if r.is_real:
+            continue
+        for stage, rel in logs.items():
+            label = f"{r.label()} · {stage}" if stage else r.label()
+            item: dict[str, Any] = {"method": label, "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
+                                    "nc": not r.comparable}
+            src = run_file(r, rel)
+            suffix = f"-{slug(stage)}" if stage else ""
+            if src is None or not src.is_file():
+                item["missing"] = f"training log not found: {rel}"
+            else:
+                item["log"] = assets.copy(src, f"{r.slug}/{src.stem}{suffix}{src.suffix}")
+                series = read_train_log(src)
+                dst, href = assets.path(f"{r.slug}/train-loss{suffix}.png")
+                if plot_train_log(series, f"{label} — training loss", dst):
+                    item["src"] = href
+                else:
+                    item["missing"] = "training log holds no loss values"
+            out.append(item)
+    return out
+
+
+def crowd_studies(out_dir: Path, dataset: str, sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Human-study tables (``out_dir/crowd/*.json``): attached to the section of their task; returns all."""
+    from benchmark.report.crowd import load_crowd_studies
+
+    studies = load_crowd_studies(out_dir, dataset)
+    for st in studies:
+        st["json"] = st["json"].relative_to(out_dir).as_posix()
+    tasks = {s["task"] for s in sections}
+    for s in sections:
+        s["crowd"] = [st for st in studies if st["task"] == s["task"]]
+    for st in studies:
+        st["in_section"] = st["task"] in tasks
+    return studies

@@ -1,0 +1,116 @@
+"""What identifies a run (:class:`RunSpec`), and the dataset and method it runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark import paths as P
+from benchmark.data import load_dataset
+from benchmark.data.base import Protocol, SplitData, VideoDataset
+from benchmark.methods import DataSpec, Method
+from benchmark.registry import METHODS
+from benchmark.utils import UserError
+
+EVAL_BATCH = 32
+
+
+@dataclass
+class RunSpec:
+    """Everything that identifies one run of one method on one dataset."""
+
+    method: str
+    dataset: str
+    profile: str = "smoke"
+    seed: int = 0
+    out: Path = Path(".")
+    overrides: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+    data_root: Path | None = None
+    metrics: list[str] | None = None  # None: every applicable offline metric
+    progress: bool = True
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. smaller splits in tests
+    weights: str = "pinned"  # feature networks: "pinned" or "random" (numbers labelled not comparable)
+    resume: bool = True  # continue a killed training run of the same key from its checkpoint
+    # Indices of the training split's clips to train on (None: all of them), e.g. a recipe that
+    # holds identity x action cells out; part of the training key and recorded in stage.json.
+    train_clips: tuple[int, ...] | None = None
+    # Cap every training stage's optimiser steps (quick checks that every method runs on a dataset,
+    # e.g. the `--methods all` test on each dataset's test files; such numbers mean nothing). Applied
+    # to the resolved config, so it is part of the key and of config.json.
+    max_train_steps: int | None = None
+    # Quick checks only: evaluate on the first ``max_clips`` test clips and at most ``max_samples``
+    # samples per context (the protocol record and the keys say so).
+    max_clips: int | None = None
+    max_samples: int | None = None
+    # Seeds are one run each today (``seed``); a ``--seeds`` axis (several RunSpecs aggregated into
+    # mean +- std) belongs to the runner, not here.
+
+    @property
+    def run_dir(self) -> Path:
+        return P.run_dir(self.out, self.dataset, self.method, self.profile, self.seed)
+
+
+def reference_for(spec: RunSpec, ds: VideoDataset, task: str) -> tuple[Protocol, SplitData]:
+    """The test protocol of ``task`` and its reference clips under the run's quick-check limits
+    (``max_clips``, ``max_samples``); what the sample, evaluate and verify stages all use."""
+    protocol, ref = ds.reference(task, spec.max_clips)
+    if spec.max_samples is not None and protocol.samples_per_context > spec.max_samples:
+        protocol = protocol.replace(samples_per_context=spec.max_samples)
+    return protocol, ref
+
+
+def open_dataset(spec: RunSpec) -> VideoDataset:
+    """The run's dataset (its data root and options)."""
+    return load_dataset(spec.dataset, spec.data_root, **spec.dataset_options)
+
+
+def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
+    """What a method built for ``tasks`` on ``ds`` is told about the data (:meth:`DataSpec.of`)."""
+    return DataSpec.of(ds, tasks)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
+    """The method of ``spec`` built from its profile for ``ds`` (raises ProfileUnavailable when it cannot fit)."""
+    cls = METHODS.get(spec.method)
+    if not set(cls.tasks) & set(ds.protocols):
+        raise UserError(f"method {spec.method!r} does {list(cls.tasks)}; dataset {ds.name!r} "
+                        f"has protocols for {list(ds.protocols)}")
+    dspec = data_spec(ds, cls.tasks)
+    config = cls.profile_config(spec.profile, dspec, spec.overrides)
+    if spec.max_train_steps is not None:
+        config = cap_train_steps(config, spec.max_train_steps)
+    return cls(config, dspec).to(resolve_device(spec.device))
+
+
+def cap_train_steps(config: Any, steps: int) -> Any:
+    """``config`` with its nested ``train: TrainConfig`` limited to ``steps`` optimiser steps (a config
+    without one is returned as is). ``steps = 0`` ("derived at fit time", NAVSLP) counts as unlimited."""
+    import dataclasses
+
+    train = getattr(config, "train", None)
+    if not (dataclasses.is_dataclass(config) and dataclasses.is_dataclass(train) and hasattr(train, "steps")):
+        return config
+    capped = steps if train.steps <= 0 else min(train.steps, steps)
+    changes = {"steps": capped}
+    for field_name in ("checkpoint_every", "log_every"):
+        if hasattr(train, field_name):
+            changes[field_name] = max(1, min(getattr(train, field_name), capped))
+    return dataclasses.replace(config, train=dataclasses.replace(train, **changes))
+
+
+def progress_bar(it, **kw):
+    from tqdm.auto import tqdm
+
+    if not kw.get("disable"):
+        kw["disable"] = None  # shown on a terminal only (no carriage-return spam in CI logs)
+    return tqdm(it, **kw)

@@ -1,0 +1,229 @@
+"""The training stage(s): fit the method on the train split, or load what a previous run trained.
+
+A single-stage method (``Method.stages() == ("train",)``) trains into ``train/``; a multi-stage one
+into ``train/<stage>/`` per stage, in order, each with its own content key (chaining the previous
+stage's key), resume, log and record. Before a later stage the earlier stage's weights are restored
+from its ``model.pt`` (a ``state_dict`` round trip), so a fresh process trains as a continuing one.
+
+Resume: a killed training of the *same* key continues from its ``checkpoint.pt`` (bitwise-equal
+weights on CPU). A checkpoint left by a training of another key (config, seed, data or code
+changed) is refused with a message; ``--no-resume`` starts over.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmark import paths as P
+from benchmark.data.base import SplitData, UnknownLabelError, VideoDataset
+from benchmark.manifest import code_version
+from benchmark.methods import SINGLE_STAGE, Method, TrainData
+from benchmark.stages.cache import Stages, code_key
+from benchmark.stages.spec import RunSpec, build_method, open_dataset
+from benchmark.utils import UserError, atomic_path, read_json, sha256_bytes, sha256_json, write_json_atomic
+
+
+def train_labels(ds: VideoDataset, train: SplitData, method: Method) -> dict[str, np.ndarray]:
+    """The class labels ``method`` trains with (its :meth:`~Method.label_inputs`) for the clips of ``train``."""
+    names = method.label_inputs()
+    try:
+        return ds.clip_labels(train, names)
+    except UnknownLabelError as e:
+        raise UserError(f"{e}. {method.name} is configured to train with the labels {list(names)}; pick a "
+                        f"labelled dataset or turn that off in its config (e.g. --set condition_on= for "
+                        f"mocogan, --set static_label= --set transient_label= for navslp)") from e
+    except ValueError as e:  # a clip whose metadata lacks the label or has an unknown class
+        raise UserError(f"{e}; the prepared data does not match the dataset's label definition (prepare it "
+                        f"again with `benchmark data prepare {ds.name}`)") from e
+
+
+def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[TrainData, SplitData, str, dict[str, Any]]:
+    """The clips the method trains on (``spec.train_clips`` of the train split, or all of it), its
+    labels, the split name and what keys them."""
+    tasks = [t for t in method.tasks if t in ds.protocols]
+    split = ds.protocol(tasks[0], "train").split
+    train = ds.load_split(split)
+    labels = train_labels(ds, train, method)
+    videos = train.videos
+    content = train.content_hash
+    if spec.train_clips is not None:
+        keep = np.asarray(spec.train_clips, np.int64)
+        if len(keep) == 0 or keep.min() < 0 or keep.max() >= len(train):
+            raise UserError(f"train_clips must index the {len(train)} clips of the {split} split")
+        videos = train.videos[keep]
+        labels = {k: v[keep] for k, v in labels.items()}
+        content = sha256_json({"split": train.content_hash, "clips": keep.tolist()})
+    data = TrainData(videos=videos, protocols={t: ds.protocol(t, "train") for t in tasks},
+                     content_hash=content, labels=labels)
+    key = {"data": content, "dataset": ds.identity(),
+           "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks}}
+    if labels:  # only label-using methods depend on labels (the others' keys are unchanged)
+        key["labels"] = {n: sha256_bytes(np.ascontiguousarray(a).tobytes()) for n, a in labels.items()}
+    return data, train, split, key
+
+
+def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | None = None, *,
+                only: str | None = None) -> tuple[Method, dict[str, Any]]:
+    """Fit the method's training stages in order (or load each cached one); returns the method with
+    the weights of its last stage and that stage's record (whose ``key`` the sample stage chains).
+
+    Each stage (:meth:`Method.stages`) has its own folder (:func:`benchmark.paths.train_dir`),
+    content key, resume and log; a later stage's key chains the earlier one's, and before it the
+    earlier stage's weights are restored from its ``model.pt`` (a ``state_dict`` round trip).
+    ``only``: train up to that stage (the earlier ones must be trained already) and stop there.
+    """
+    ds = ds or open_dataset(spec)
+    method = method or build_method(spec, ds)
+    stages = tuple(method.stages())
+    if only is not None and only not in stages:
+        raise UserError(f"{spec.method} has no training stage {only!r}; its stages are {list(stages)}")
+    run_dir = spec.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data, _, train_split, data_key = training_data(spec, ds, method)
+    labels = data.labels
+    base = {"stage": "train", "method": spec.method, "profile": spec.profile, "seed": spec.seed, **data_key,
+            "code": code_key(type(method))}
+    records = Stages(run_dir)
+    previous, to_load, rec = "", None, None
+    for stage in stages:
+        key_data = {**base, "config": method.stage_config(stage)}
+        if stages != SINGLE_STAGE:
+            key_data |= {"train_stage": stage, "previous": previous}
+        key = sha256_json(key_data)
+        name, rel = P.train_record(stages, stage), P.train_dir(stages, stage)
+        if records.fresh(name, key):
+            rec, to_load = records.get(name), run_dir / rel / P.MODEL
+        elif only is not None and stages.index(stage) < stages.index(only):
+            raise UserError(f"{spec.method}: training stage {stage!r} is not trained for this config/data/code; "
+                            f"run `benchmark train {spec.method} --dataset {spec.dataset} --stage {stage}` "
+                            f"first (or train without --stage)")
+        else:
+            if to_load is not None:  # the earlier stages' weights, as a fresh process would see them
+                _load_weights(method, to_load)
+            rec = _fit_stage(spec, ds, method, data, stage, rel, name, key, train_split, labels)
+            to_load = run_dir / rel / P.MODEL
+        previous = key
+        if stage == only:
+            break
+    from benchmark.training import distributed as D
+
+    if to_load is not None and (D.is_main_process() or to_load.exists()):
+        _load_weights(method, to_load)
+    return method, rec
+
+
+def _load_weights(method: Method, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    method.load_state_dict(state["state"])
+    method.to(method.device)
+
+
+def _resume_decision(spec: RunSpec, stage_dir: Path, key: str) -> bool:
+    """Whether to resume ``stage_dir/checkpoint.pt``: only a killed training of the same key. A
+    checkpoint of an interrupted training with another key is refused (never resumed, never silently
+    deleted) unless ``--no-resume``; a finished training's last checkpoint is simply superseded."""
+    ckpt, pending = stage_dir / P.CHECKPOINT, stage_dir / P.PENDING
+    if not (ckpt.exists() and pending.exists()):
+        return False
+    theirs = read_json(pending).get("key", "")
+    if theirs == key:
+        return spec.resume
+    if spec.resume:
+        raise UserError(f"{ckpt} belongs to an interrupted training with another config, seed, data or code "
+                        f"(key {theirs[:12]}…, this run {key[:12]}…); it is not resumed. Re-run with --no-resume "
+                        f"to start this training over (that checkpoint is then deleted).")
+    return False
+
+
+def _fit_stage(spec: RunSpec, ds: VideoDataset, method: Method, data: TrainData, stage: str, rel: str,
+               name: str, key: str, train_split: str, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Fit one training stage into ``<run>/<rel>/`` and record it (rank 0 writes; all ranks train)."""
+    from benchmark.training import distributed as D
+
+    run_dir = spec.run_dir
+    stage_dir = run_dir / rel
+    main = D.is_main_process()  # under torchrun every rank trains; only rank 0 writes
+    if main:
+        write_json_atomic(stage_dir / P.CONFIG, {"method": spec.method, "profile": spec.profile, "seed": spec.seed,
+                                                 "stage": stage, "config": method.config_dict()})
+    t0 = time.time()
+    resume = _resume_decision(spec, stage_dir, key)
+    if main and not resume:
+        (stage_dir / P.CHECKPOINT).unlink(missing_ok=True)
+    pending = stage_dir / P.PENDING
+    if main:
+        write_json_atomic(pending, {"key": key})
+    summary = method.fit(data, stage_dir, seed=spec.seed, resume=resume, progress=spec.progress and main,
+                         stage=stage) or {}
+    seconds = time.time() - t0
+    if not main:
+        D.barrier()  # rank 0 writes model.pt; the caller restores it on every rank
+        return {"key": key, "seconds": seconds}
+    with atomic_path(stage_dir / P.MODEL) as tmp:
+        torch.save({"state": method.state_dict(), "method": spec.method, "profile": spec.profile, "stage": stage,
+                    "config": method.config_dict(), "seed": spec.seed, "code": code_version()}, tmp)
+    outputs = [f"{rel}/{P.MODEL}", f"{rel}/{P.CONFIG}"]
+    if (stage_dir / P.TRAIN_LOG).exists():
+        outputs.append(f"{rel}/{P.TRAIN_LOG}")
+    pending.unlink(missing_ok=True)
+    rec = Stages(run_dir).record(name, key, outputs, seconds=seconds, summary=jsonable(summary), resumed=resume,
+                                 data={"split": train_split, "sha256": data.content_hash,
+                                       "num_videos": len(data.videos), "labels": _label_summary(ds, labels),
+                                       **({"clips": list(spec.train_clips)} if spec.train_clips is not None else {})},
+                                 world_size=D.get_world_size(),
+                                 **({"stage": stage, "stages": list(method.stages())} if rel != "train" else {}))
+    D.barrier()
+    return rec
+
+
+def train_outputs(run_dir: Path, stages: tuple[str, ...]) -> list[str]:
+    """Run-relative files of every training stage that exist (model, config, log), stage by stage."""
+    out = []
+    for stage in stages:
+        rel = P.train_dir(stages, stage)
+        out += [f"{rel}/{f}" for f in (P.MODEL, P.CONFIG, P.TRAIN_LOG) if (run_dir / rel / f).exists()]
+    return out
+
+
+def read_train_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The training-stage records of a run, in stage order: ``{"train": rec}`` for a single-stage
+    method, ``{stage: rec, ...}`` for a multi-stage one (empty when nothing is trained). A stage
+    listed by the records but not trained is an error naming the command that trains it."""
+    single = run_dir / P.stage_file("train")
+    if single.exists():
+        return {"train": read_json(single)}
+    found = {r["stage"]: r for r in (read_json(f) for f in sorted((run_dir / "train").glob(f"*/{P.STAGE_RECORD}")))
+             if "stage" in r}
+    if not found:
+        return {}
+    order = next(iter(found.values())).get("stages") or sorted(found)
+    missing = [st for st in order if st not in found]
+    if missing:
+        raise UserError(f"{run_dir}: training stage(s) {missing} not trained; run `benchmark train` for this "
+                        f"method (it trains every stage in order)")
+    return {st: found[st] for st in order}
+
+
+def _label_summary(ds: VideoDataset, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per label used in training: its classes and how many training clips each has."""
+    specs = ds.label_specs()
+    return {n: {"classes": [str(c) for c in specs[n].classes],
+                "counts": np.bincount(a, minlength=len(specs[n].classes)).tolist()} for n, a in labels.items()}
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with tensors/arrays as lists and numpy scalars as Python numbers (for JSON records)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (torch.Tensor, np.ndarray)):
+        return np.asarray(obj).tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
