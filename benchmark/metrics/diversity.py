@@ -44,6 +44,12 @@ class _Diversity(VideoMetric):
     tasks: ClassVar[tuple[str, ...]] = ("prediction",)
     higher_is_better: ClassVar[bool] = True
     name: ClassVar[str] = ""
+    display_order: ClassVar[int] = 9  # after the quality scores: it describes the samples, it does not rank them
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # a mean distance of frames in [0, 1]
+    real_bound: ClassVar[bool] = False  # the spread of k samples of one context: a real clip has one
+    # More diverse is not better (noise is diverse): with no real-data row to be close to, the
+    # leaderboard marks no best value in these columns.
+    best_rule: ClassVar[str] = "closest_to_real"
 
     def __init__(self, num_frames: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,6 +132,7 @@ class VGGCosineDiversity(_Diversity):
 
     name: ClassVar[str] = "diversity"
     requires_weights: ClassVar[bool] = True
+    weight_names: ClassVar[tuple[str, ...]] = ("vgg16_imagenet",)
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, network: Any = None,
                  cache_dir: Any = None, device: str = "cpu", batch_size: int = 64, num_frames: int | None = None,

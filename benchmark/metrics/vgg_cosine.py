@@ -70,6 +70,9 @@ class VGGCosineSimilarity(PairedFrameMetric):
     name: ClassVar[str] = "vgg_cosine"
     higher_is_better: ClassVar[bool] = True
     requires_weights: ClassVar[bool] = True
+    weight_names: ClassVar[tuple[str, ...]] = ("vgg16_imagenet",)
+    display_order: ClassVar[int] = 2  # beside LPIPS: the other perceptual frame score
+    drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # a bounded similarity, as SSIM
 
     def __init__(self, weights: str = "pinned", weights_path: str | None = None, network: Any = None,
                  cache_dir: Any = None, device: str = "cpu", batch_size: int = 64, num_frames: int | None = None,

@@ -23,13 +23,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from benchmark.methods import DataSpec
-
-try:  # TODO(savp): contract v2 -- remove the fallback once benchmark.methods has it
-    from benchmark.methods import ProfileUnavailable
-except ImportError:  # pragma: no cover
-    class ProfileUnavailable(Exception):
-        pass
+from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
 
 VARIANTS = ("savp", "vae", "gan", "deterministic")

@@ -26,12 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
-
-try:  # TODO(savp): contract v2
-    from benchmark.methods import Conditioning
-except ImportError:  # pragma: no cover
-    Conditioning = Any
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
@@ -287,7 +282,7 @@ class _SAVPBase(Method):
             if actions is None or actions.shape[1] < steps:
                 raise ValueError(f"{self.name}: needs actions (B, >= {steps}, {cfg.action_dim})")
             actions = actions.to(self.device, torch.float32)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        gen = self.rng(seed, self.device)
         context = pool_frames(context.to(self.device, torch.float32), cfg.frame_scale)
         rows = torch.arange(b, device=self.device).repeat_interleave(k)  # video of each (video, sample) row
         outs = []

@@ -13,14 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmark.methods import DataSpec
+from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
 
-try:  # TODO(savp): contract v2 -- remove the fallback once benchmark.methods has it
-    from benchmark.methods import ProfileUnavailable
-except ImportError:  # pragma: no cover
-    class ProfileUnavailable(Exception):
-        pass
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from benchmark.methods import DataSpec, Method, TrainData
+from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
-
-try:  # TODO(savp): contract v2
-    from benchmark.methods import Conditioning
-except ImportError:  # pragma: no cover
-    Conditioning = Any
 
 PREDICT_CHUNK = 64
 
@@ -194,7 +189,7 @@ class SV2P(Method):
             if actions is None or actions.shape[1] < steps:
                 raise ValueError(f"sv2p: needs actions (B, >= {steps}, {cfg.action_dim})")
             actions = actions.to(self.device, torch.float32)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
+        gen = self.rng(seed, self.device)
         context = pool_frames(context.to(self.device, torch.float32), cfg.frame_scale)
         rows = torch.arange(b, device=self.device).repeat_interleave(k)
         outs = []
