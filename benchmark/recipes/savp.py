@@ -20,6 +20,7 @@ from pathlib import Path
 from benchmark.registry import METHODS
 from benchmark.reproduce import (Ours, Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe,
                                  results_path, run_methods)
+from benchmark.results import is_comparable
 from benchmark.utils import read_json, write_json_atomic
 
 PAPER = "Lee, Zhang, Ebert, Abbeel, Finn & Levine 2018, Stochastic Adversarial Video Prediction (arXiv 1804.01523)"
@@ -88,7 +89,7 @@ def run_curves(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
             mv = metrics.get(key)
             if not isinstance(mv, dict):
                 continue
-            comparable = res.get("comparable", True) and (mv.get("extra") or {}).get("comparable", True) is not False
+            comparable = is_comparable(mv, res)
             outcome.ours.append(Ours(row=v.label, metric=key, value=mv.get("value"), ci_low=mv.get("ci_low"),
                                      ci_high=mv.get("ci_high"), n=mv.get("n"), dataset=ctx.dataset,
                                      profile=ctx.profile, comparable=bool(comparable), results=str(path),

@@ -191,11 +191,17 @@ def cpu(variant: str):
 
 
 def smoke(variant: str):
-    """``smoke`` profile: same code paths, tiny, seconds."""
+    """``smoke`` profile: same code paths, tiny, seconds (the main job's default profile): 32x32 networks
+    on 64x64 frames, training clips of the context and at most 3 future frames, 4 steps of 2 clips."""
 
     def profile(spec: DataSpec) -> SAVPConfig:
-        return _narrow(variant, spec, f"savp ({variant}) smoke", ngf=4, nef=4, ndf=2,
-                       nz=2 if variant != "deterministic" else 0, kl_anneal_steps=(0, 4), schedule_sampling_k=2.0,
-                       decay_steps=(20, 20), train=TrainConfig(steps=6, batch_size=4, checkpoint_every=3, log_every=1))
+        h, w = spec.resolution
+        scale = 2 if min(h, w) >= 64 and h % 8 == 0 and w % 8 == 0 else 1
+        cfg = _narrow(variant, spec, f"savp ({variant}) smoke", frame_scale=scale, ngf=4, nef=4, ndf=2,
+                      nz=2 if variant != "deterministic" else 0, kl_anneal_steps=(0, 4), schedule_sampling_k=2.0,
+                      decay_steps=(20, 20), train=TrainConfig(steps=4, batch_size=2, checkpoint_every=2, log_every=1))
+        future = min(cfg.future_frames, 3)
+        return dataclasses.replace(cfg, future_frames=future,
+                                   clip_length=min(cfg.clip_length, cfg.context_frames + future - 1))
 
     return profile

@@ -89,7 +89,12 @@ def cpu(spec: DataSpec) -> SV2PConfig:
 
 
 def smoke(spec: DataSpec) -> SV2PConfig:
-    """Same code paths (all three phases), tiny, seconds."""
-    return SV2PConfig(**_base(spec, "sv2p smoke"), width_divisor=16, num_masks=3, stage1_steps=2, stage2_steps=1,
+    """Same code paths (all three phases), tiny, seconds (the main job's default profile): 32x32 networks
+    on 64x64 frames, training clips of the context and at most 3 future frames, 5 steps of 2 clips."""
+    base = _base(spec, "sv2p smoke")
+    h, w = spec.resolution
+    scale = 2 if min(h, w) >= 64 and (h // 2) % 8 == 0 and (w // 2) % 8 == 0 else 1
+    base["future_frames"] = min(base["future_frames"], 3)
+    return SV2PConfig(**base, frame_scale=scale, width_divisor=16, num_masks=3, stage1_steps=2, stage2_steps=1,
                       kl_ramp_steps=2, schedule_sampling_k=2.0,
-                      train=TrainConfig(steps=6, batch_size=4, checkpoint_every=3, log_every=1, grad_clip=1.0))
+                      train=TrainConfig(steps=5, batch_size=2, checkpoint_every=2, log_every=1, grad_clip=1.0))

@@ -136,7 +136,8 @@ def test_each_variant_trains_the_losses_of_its_definition(name):
         assert set(d_extras) == {"gan", "vae_gan"} & set(expected) and torch.isfinite(d_loss)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# SAVP exercises every module; the ablations share its code (and the registry-wide tests fit each one)
+@pytest.mark.parametrize("name", ["savp"] + [pytest.param(n, marks=pytest.mark.slow) for n in NAMES[1:]])
 def test_smoke_fit_and_predict_shapes(name, tmp_path):
     spec = _spec(size=32, c=2, p=3, test_p=4)
     m = METHODS.get(name).from_profile("smoke", spec, {"train.steps": 2, "train.checkpoint_every": 1})
