@@ -153,6 +153,8 @@ class DataSpec:
     ``{"action": 6, "identity": 25}`` on KTH), so a profile can size a conditional head.
     ``train_frames``: frames of every training video (clips of at most that many frames can be cut
     for training; e.g. 20 on KTH, whose prediction protocol trains on 20-frame windows); None: unknown.
+    ``action_dim``: A of the per-step action vectors the dataset records (4 on BAIR), 0 if none; a
+    protocol provides them when its ``conditioning`` has ``"actions"``.
     """
 
     dataset: str
@@ -161,6 +163,7 @@ class DataSpec:
     protocols: dict[str, TaskProtocols]
     labels: dict[str, int] = field(default_factory=dict)
     train_frames: int | None = None
+    action_dim: int = 0
 
     @classmethod
     def of(cls, ds: Any, tasks: tuple[str, ...] | list[str]) -> "DataSpec":
@@ -172,7 +175,7 @@ class DataSpec:
         return cls(dataset=ds.name, channels=any_protocol.channels, resolution=any_protocol.resolution,
                    protocols={t: ds.protocols[t] for t in common},
                    labels={name: len(s.classes) for name, s in ds.label_specs().items()},
-                   train_frames=ds.train_frames(split))
+                   train_frames=ds.train_frames(split), action_dim=ds.action_dim())
 
     def train_protocol(self, task: str) -> Protocol:
         return self.protocols[task].train
@@ -185,12 +188,15 @@ class DataSpec:
 class TrainData:
     """Training clips for a method: uint8 ``videos`` ``(N, T, C, H, W)`` of the train split, the
     training protocol of each task the method is trained for, and the class labels the method asked
-    for (:meth:`Method.label_inputs`): name -> ``(N,)`` int64 indices in ``[0, DataSpec.labels[name])``."""
+    for (:meth:`Method.label_inputs`): name -> ``(N,)`` int64 indices in ``[0, DataSpec.labels[name])``;
+    ``actions``: float32 ``(N, T, A)`` per-step actions aligned with ``videos`` when a training protocol
+    provides ``"actions"`` (action-conditioned prediction), else None."""
 
     videos: np.ndarray
     protocols: dict[str, Protocol]
     content_hash: str = ""
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    actions: np.ndarray | None = None
 
     def label(self, name: str, method: str) -> np.ndarray:
         """The ``(N,)`` labels called ``name``; a clear error when the data has none of that name."""

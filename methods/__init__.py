@@ -16,3 +16,5 @@ from methods import drnet  # noqa: F401
 from methods import p2p  # noqa: F401
 from methods import video_vqvae  # noqa: F401
 from methods import videoflow  # noqa: F401
+from methods import savp  # noqa: F401
+from methods import sv2p  # noqa: F401

@@ -9,8 +9,9 @@ positions are side arrays ``actions`` ``(N, 30, 4)`` and ``endeffector_pos`` ``(
 segment order (``FrameStore.array``).
 
 Protocols (``protocol=``): ``svg`` (SVG, SAVP) prediction 2 -> 10 for training and 2 -> 28 at
-test; ``fvd`` prediction 1 -> 15 (the FVD leaderboards); ``videoflow`` prediction 3 -> 10
-(VideoFlow's bits-per-pixel setting); all 64x64 RGB.
+test; ``svg_actions`` the same clips with the per-step actions as conditioning (SAVP's
+action-conditioned BAIR); ``fvd`` prediction 1 -> 15 (the FVD leaderboards); ``videoflow``
+prediction 3 -> 10 (VideoFlow's bits-per-pixel setting); all 64x64 RGB.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.data.base import Protocol, TaskProtocols
+from benchmark.data.base import Protocol, SplitData, TaskProtocols
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.tfrecord import TFRecordError, parse_example, read_records
@@ -33,6 +34,7 @@ from benchmark.utils import UserError
 TAR = "bair_robot_pushing_dataset_v0.tar"
 MEMBER_RE = re.compile(r"softmotion30_44k/(train|test)/(traj_(\d+)_to_(\d+)\.tfrecords)$")
 STEPS = 30
+ACTION_DIM = 4  # per-step action vector of softmotion30_44k
 
 
 def _order(name: str) -> tuple[str, int]:
@@ -53,11 +55,17 @@ class BAIR(RealVideoDataset):
                  max_trajectories: int | None = None, on_corrupt: str = "error", workers: int = 0,
                  strict_inputs: bool = True, two_ended: bool = False) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
-        if protocol not in ("svg", "fvd", "videoflow"):
-            raise UserError(f"bair: protocol must be 'svg', 'fvd' or 'videoflow', got {protocol!r}")
+        if protocol not in ("svg", "svg_actions", "fvd", "videoflow"):
+            raise UserError(f"bair: protocol must be 'svg', 'svg_actions', 'fvd' or 'videoflow', got {protocol!r}")
         self.protocol_name, self.camera, self.max_trajectories = protocol, camera, max_trajectories
         s = (64, 64)
-        if protocol == "svg":
+        if protocol == "svg_actions":  # SAVP's action-conditioned BAIR: the svg clips plus the actions
+            acts = ("actions",)
+            pred = TaskProtocols(
+                train=Protocol("prediction-2to10-actions", "prediction", "train", 2, 10, s, 3, conditioning=acts),
+                test=Protocol("prediction-2to28-actions", "prediction", "test", 2, 28, s, 3,
+                              samples_per_context=100, conditioning=acts))
+        elif protocol == "svg":
             pred = TaskProtocols(train=Protocol("prediction-2to10", "prediction", "train", 2, 10, s, 3),
                                  test=Protocol("prediction-2to28", "prediction", "test", 2, 28, s, 3,
                                                samples_per_context=100))
@@ -113,7 +121,7 @@ class BAIR(RealVideoDataset):
     def _decode(self, rec: bytes, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ex = parse_example(rec)
         frames = np.empty((STEPS, 3, 64, 64), np.uint8)
-        act, pos = np.zeros((STEPS, 4), np.float32), np.zeros((STEPS, 3), np.float32)
+        act, pos = np.zeros((STEPS, ACTION_DIM), np.float32), np.zeros((STEPS, 3), np.float32)
         for t in range(STEPS):
             img = ex.get(f"{t}/{self.camera}/encoded")
             if not img or len(img[0]) != 64 * 64 * 3:
@@ -128,6 +136,19 @@ class BAIR(RealVideoDataset):
 
     def segment_split(self, segment: dict[str, Any]) -> str | None:
         return segment["split"]
+
+    def action_dim(self) -> int:
+        return ACTION_DIM
+
+    def clip_actions(self, data: SplitData, protocol: Protocol) -> np.ndarray:
+        """``(N, T, 4)`` float32: the actions of the frames of each clip (meta ``segment``, ``offset``)."""
+        actions = self.store.array("actions")
+        t = data.videos.shape[1]
+        out = np.empty((len(data), t, ACTION_DIM), np.float32)
+        for i, m in enumerate(data.meta):
+            seg, off = int(m["segment"]), int(m["offset"])
+            out[i] = actions[seg, off:off + t]
+        return out
 
     def conditioning(self, split: str) -> dict[str, np.ndarray]:
         """Actions and end-effector positions of the segments of ``split`` (action-conditioned models)."""

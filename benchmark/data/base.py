@@ -174,6 +174,10 @@ class VideoDataset:
             raise UnknownLabelError(f"dataset {self.name!r} has no label {', '.join(map(repr, missing))}; its labels: {have}")
         return {n: specs[n].encode(data.meta, f"{self.name} label {n!r}") for n in names}
 
+    def action_dim(self) -> int:
+        """A of the per-step action vectors :meth:`clip_actions` returns; 0: the dataset records none."""
+        return 0
+
     def clip_actions(self, data: SplitData, protocol: Protocol) -> np.ndarray:
         """Per-step action vectors ``(N, T, A)`` float32 of the clips ``data`` cut for ``protocol``
         (the ``actions`` conditioning of action-conditioned protocols). Datasets that record actions

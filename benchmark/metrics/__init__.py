@@ -15,5 +15,7 @@ from benchmark.metrics import inception_score  # noqa: F401,E402  (registers "is
 from benchmark.metrics import mcs  # noqa: F401,E402  (registers "mcs"; VGG16 loads on construction)
 from benchmark.metrics import lpips  # noqa: F401,E402  (registers "lpips"; AlexNet loads on construction)
 from benchmark.metrics import video_is  # noqa: F401,E402  (registers "is_video"; C3D loads on construction)
+from benchmark.metrics import vgg_cosine  # noqa: F401,E402  (registers "vgg_cosine"; VGG16 loads on construction)
+from benchmark.metrics import diversity  # noqa: F401,E402  (registers "diversity", "diversity_l1")
 from benchmark.metrics import likelihood  # noqa: F401,E402  (registers "bits_per_dim": likelihood models only)
 from benchmark.metrics import shapes  # noqa: F401,E402  (registers "fvd_shapes", "is_shapes", "factors_shapes")

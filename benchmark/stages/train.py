@@ -42,6 +42,19 @@ def train_labels(ds: VideoDataset, train: SplitData, method: Method) -> dict[str
                         f"again with `benchmark data prepare {ds.name}`)") from e
 
 
+def train_actions(ds: VideoDataset, train: SplitData, method: Method, tasks: list[str]) -> np.ndarray | None:
+    """``(N, T, A)`` float32 actions of the training clips when a training protocol provides
+    ``"actions"`` and the method conditions on them (:meth:`Method.conditioning_inputs`), else None."""
+    for task in tasks:
+        proto = ds.protocol(task, "train")
+        if "actions" in proto.conditioning and "actions" in method.conditioning_inputs(task):
+            try:
+                return np.asarray(ds.clip_actions(train, proto), np.float32)
+            except (UnknownLabelError, ValueError) as e:
+                raise UserError(f"{ds.name} protocol {proto.name} provides actions: {e}") from e
+    return None
+
+
 def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[TrainData, SplitData, str, dict[str, Any]]:
     """The clips the method trains on (``spec.train_clips`` of the train split, or all of it), its
     labels, the split name and what keys them."""
@@ -49,6 +62,7 @@ def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[Trai
     split = ds.protocol(tasks[0], "train").split
     train = ds.load_split(split)
     labels = train_labels(ds, train, method)
+    actions = train_actions(ds, train, method, tasks)
     videos = train.videos
     content = train.content_hash
     if spec.train_clips is not None:
@@ -57,13 +71,16 @@ def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[Trai
             raise UserError(f"train_clips must index the {len(train)} clips of the {split} split")
         videos = train.videos[keep]
         labels = {k: v[keep] for k, v in labels.items()}
+        actions = None if actions is None else actions[keep]
         content = sha256_json({"split": train.content_hash, "clips": keep.tolist()})
     data = TrainData(videos=videos, protocols={t: ds.protocol(t, "train") for t in tasks},
-                     content_hash=content, labels=labels)
+                     content_hash=content, labels=labels, actions=actions)
     key = {"data": content, "dataset": ds.identity(),
            "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks}}
     if labels:  # only label-using methods depend on labels (the others' keys are unchanged)
         key["labels"] = {n: sha256_bytes(np.ascontiguousarray(a).tobytes()) for n, a in labels.items()}
+    if actions is not None:  # likewise only action-conditioned training depends on actions
+        key["actions"] = sha256_bytes(np.ascontiguousarray(actions).tobytes())
     return data, train, split, key
 
 

@@ -1,4 +1,5 @@
-"""VGG16 (torchvision architecture, ImageNet ``IMAGENET1K_V1`` weights) up to ``relu3_3``, per frame, for MCS.
+"""VGG16 (torchvision architecture, ImageNet ``IMAGENET1K_V1`` weights), per frame: up to ``relu3_3`` for MCS
+(:class:`VGG16Relu33`) and the five block outputs for SAVP's VGG cosine similarity (:class:`VGG16Blocks`).
 
 The pinned file is torchvision's ``vgg16-397923af.pth`` (a full ``vgg16`` state_dict: ``features.*`` and
 ``classifier.*``). :func:`check_state_dict` validates every key and shape of the full network; only
@@ -25,6 +26,8 @@ from benchmark.metrics.extractors.inference import (FoldedConv, autocast, check_
 from benchmark.video import VideoFormatError
 
 RELU3_3 = 16  # torchvision vgg16.features[:16] ends with the ReLU after conv3_3
+#: torchvision vgg16.features indices of relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (the last ReLU of each block)
+BLOCK_RELUS = (3, 8, 15, 22, 29)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -42,14 +45,24 @@ def check_state_dict(state: dict[str, Tensor], source: str) -> None:
     """Raise :class:`VideoFormatError` unless ``state`` has exactly torchvision vgg16's keys and shapes."""
     check_state_shapes(state, expected_shapes(), source, "a torchvision vgg16 state_dict")
 
-def load_weights_file(path: str) -> dict[str, Tensor]:
-    """Read the pinned vgg16 file, check it, return the ``features[:16]`` part (keys without ``features.``)."""
+def load_weights_file(path: str, upto: int = RELU3_3) -> dict[str, Tensor]:
+    """Read the pinned vgg16 file, check it, return the ``features[:upto]`` part (keys without ``features.``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise VideoFormatError(f"{path}: expected a state_dict, got {type(state).__name__}")
     check_state_dict(state, str(path))
     return {k[len("features."):]: v for k, v in state.items()
-            if k.startswith("features.") and int(k.split(".")[1]) < RELU3_3}
+            if k.startswith("features.") and int(k.split(".")[1]) < upto}
+
+
+def _random_init_(features: nn.Module) -> None:
+    """Seeded He-normal convolutions (``--weights random``: pipeline tests; numbers not comparable)."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in features:
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
+                m.bias.zero_()
 
 
 def fuse_features(features: nn.Sequential) -> nn.Sequential:
@@ -103,12 +116,7 @@ class VGG16Relu33(nn.Module):
         self.weights = get_weights(self.name, weights, weights_path)
         features = make_layers(cfgs["D"])[:RELU3_3]  # torchvision's vgg16.features, without the rest
         if self.weights.mode == "random":
-            g = torch.Generator().manual_seed(0)
-            with torch.no_grad():
-                for m in features:
-                    if isinstance(m, nn.Conv2d):
-                        m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
-                        m.bias.zero_()
+            _random_init_(features)
         else:
             features.load_state_dict(load_weights_file(self.weights.path))
         features.eval().requires_grad_(False)
@@ -144,3 +152,44 @@ class VGG16Relu33(nn.Module):
     def execution(self) -> dict[str, Any]:
         return {"network": "fused (conv+ReLU kernels, channels-last)" if self.fused else "reference",
                 "precision": self.precision}
+
+class VGG16Blocks(nn.Module):
+    """``forward(x (M, 3, H, W))`` -> the five block outputs ``relu1_2 .. relu5_3`` (x already normalised).
+
+    The layers of SAVP's VGG cosine similarity (Lee et al. 2018, ``alexlee-gk/video_prediction``
+    ``models/vgg_network.py``: ``block{1..5}_conv{2,2,3,3,3}`` after ReLU). Frames of 2^k pixels keep
+    their size: 64x64 gives maps of 64, 32, 16, 8 and 4 pixels.
+
+    >>> net = VGG16Blocks(weights="random")           # tests only: not comparable
+    >>> [tuple(f.shape[1:]) for f in net(torch.rand(1, 3, 32, 32))]
+    [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (512, 2, 2)]
+    """
+
+    name = "vgg16_imagenet"
+
+    def __init__(self, weights: str = "pinned", weights_path: str | None = None) -> None:
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        from benchmark.weights import get_weights
+
+        self.weights = get_weights(self.name, weights, weights_path)
+        self.features = make_layers(cfgs["D"])[:BLOCK_RELUS[-1] + 1]
+        if self.weights.mode == "random":
+            _random_init_(self.features)
+        else:
+            self.features.load_state_dict(load_weights_file(self.weights.path, upto=BLOCK_RELUS[-1] + 1))
+        self.eval().requires_grad_(False)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in BLOCK_RELUS:
+                out.append(x)
+        return out
+
+    def protocol(self) -> dict[str, Any]:
+        return {"network": "VGG16 (torchvision, ImageNet IMAGENET1K_V1)",
+                "layers": "relu1_2, relu2_2, relu3_3, relu4_3, relu5_3 (features 3, 8, 15, 22, 29)",
+                "weights": self.weights.record()}

@@ -1,0 +1,100 @@
+"""Configuration of :mod:`methods.sv2p` (profiles ``paper``, ``cpu``, ``smoke``).
+
+``paper`` follows the SV2P paper's training procedure on tensor2tensor's implementation
+(``next_frame_sv2p`` hparams over ``next_frame_basic_stochastic`` / ``next_frame_basic_deterministic`` /
+``next_frame_base`` / ``basic_params1``): CDNA with 10 masks, one latent channel from the inference
+network (time-invariant), Adam 1e-3 (tensor2tensor's ``true_adam``: beta1 0.85, beta2 0.997, eps 1e-6),
+batch 16, gradient norm clipped to 1, inverse-sigmoid scheduled sampling by count (``k = 900``), and the
+three phases: 50k steps without the inference network (latents ~ N(0, I)), 50k with posterior latents and
+no KL, then the KL weight ramped linearly 0 -> 1e-3 (over 20k steps) and training to 200k steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.methods import DataSpec, ProfileUnavailable
+from benchmark.training.loop import TrainConfig
+
+
+
+@dataclass(frozen=True)
+class SV2PConfig:
+    """Architecture, schedule and optimisation of :class:`methods.sv2p.method.SV2P`."""
+
+    channels: int = 3
+    resolution: tuple[int, int] = (64, 64)
+    context_frames: int = 2          # training protocol c (t2t video_num_input_frames)
+    future_frames: int = 10          # future frames of a training clip: the protocol's p (paper) or fewer
+    action_dim: int = 0              # A of the per-step actions (0: action-free)
+    frame_scale: int = 1             # networks see frames average-pooled by this factor (1 = native, paper)
+    # predictor (NextFrameSv2p.construct_predictive_tower)
+    model: str = "cdna"              # "cdna" | "dna" (t2t model_options)
+    num_masks: int = 10
+    kernel_size: int = 5             # dna_kernel_size
+    relu_shift: float = 1e-12
+    width_divisor: int = 1           # 1 = upstream widths
+    # latent (conv_latent_tower); latent_channels = 0 gives the deterministic model
+    latent_channels: int = 1
+    latent_std_min: float = -5.0
+    time_variant_latent: bool = False   # one latent sample per step (the paper's time-variant SV2P)
+    # the three training phases (steps)
+    stage1_steps: int = 50_000       # phase 1: no inference network, latents ~ N(0, I)
+    stage2_steps: int = 50_000       # phase 2: posterior latents, KL weight 0
+    kl_ramp_steps: int = 20_000      # phase 3: KL weight linear 0 -> kl_weight over these steps
+    kl_weight: float = 1e-3          # latent_loss_multiplier
+    internal_loss: bool = True       # also the MSE of the predicted context frames (t2t internal_loss)
+    schedule_sampling_k: float = 900.0
+    # optimisation
+    lr: float = 1e-3
+    beta1: float = 0.85
+    beta2: float = 0.997
+    eps: float = 1e-6
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=200_000, batch_size=16, checkpoint_every=5_000, log_every=100, grad_clip=1.0))
+
+
+def action_dim(spec: DataSpec) -> int:
+    """A of the per-step actions when the training protocol provides them, else 0."""
+    proto = spec.train_protocol("prediction")
+    return int(spec.action_dim) if "actions" in getattr(proto, "conditioning", ()) else 0
+
+
+def _base(spec: DataSpec, name: str) -> dict:
+    if "prediction" not in spec.protocols:
+        raise ProfileUnavailable(f"{name}: dataset {spec.dataset!r} has no prediction protocol")
+    proto = spec.train_protocol("prediction")
+    h, w = spec.resolution
+    if h % 8 or w % 8:
+        raise ProfileUnavailable(f"{name}: frames {h}x{w} must be divisible by 8 (three stride-2 stages)")
+    return dict(channels=spec.channels, resolution=(h, w), context_frames=proto.context_frames,
+                future_frames=proto.future_frames, action_dim=action_dim(spec))
+
+
+def paper(spec: DataSpec) -> SV2PConfig:
+    return SV2PConfig(**_base(spec, "sv2p"))
+
+
+def cpu(spec: DataSpec) -> SV2PConfig:
+    """Learns on moving-shapes in the main job's budget on 2 cores: 32x32 networks at a quarter width,
+    training clips of the protocol's context and at most 5 future frames, 200 steps in three phases."""
+    base = _base(spec, "sv2p cpu")
+    h, w = spec.resolution
+    scale = 2 if min(h, w) >= 64 and (h // 2) % 8 == 0 and (w // 2) % 8 == 0 else 1
+    steps = 200
+    base["future_frames"] = min(base["future_frames"], 5)
+    return SV2PConfig(**base, frame_scale=scale, width_divisor=4, stage1_steps=steps // 3, stage2_steps=steps // 5,
+                      kl_ramp_steps=steps // 5, schedule_sampling_k=25.0,
+                      train=TrainConfig(steps=steps, batch_size=8, checkpoint_every=50, log_every=10, grad_clip=1.0))
+
+
+def smoke(spec: DataSpec) -> SV2PConfig:
+    """Same code paths (all three phases), tiny, seconds (the main job's default profile): 32x32 networks
+    on 64x64 frames, training clips of the context and at most 3 future frames, 5 steps of 2 clips."""
+    base = _base(spec, "sv2p smoke")
+    h, w = spec.resolution
+    scale = 2 if min(h, w) >= 64 and (h // 2) % 8 == 0 and (w // 2) % 8 == 0 else 1
+    base["future_frames"] = min(base["future_frames"], 3)
+    return SV2PConfig(**base, frame_scale=scale, width_divisor=16, num_masks=3, stage1_steps=2, stage2_steps=1,
+                      kl_ramp_steps=2, schedule_sampling_k=2.0,
+                      train=TrainConfig(steps=5, batch_size=2, checkpoint_every=2, log_every=1, grad_clip=1.0))
