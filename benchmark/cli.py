@@ -1,7 +1,7 @@
 """`benchmark` command line: one verb per function.
 
     benchmark list
-    benchmark run --methods all --dataset moving-shapes [--profile smoke|paper] [--seed 0] [--out .]
+    benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
     benchmark report --dataset D
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
@@ -24,8 +24,10 @@ from benchmark.utils import UserError
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "paper"),
-                   help="smoke: tiny, CPU, seconds; paper: the paper's hyperparameters (GPU)")
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"),
+                   help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
+                        "minute (methods without one are skipped, with the reason); paper: the paper's "
+                        "hyperparameters (GPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")

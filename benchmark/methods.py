@@ -237,8 +237,8 @@ class Method:
     def profile_config(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> Any:
         """The config of profile ``profile`` for ``spec`` with ``overrides`` applied (raises
         :class:`ProfileUnavailable` when the profile cannot fit the dataset)."""
-        if profile not in cls.profiles:
-            raise ValueError(f"method {cls.name!r} has no profile {profile!r}; profiles: {sorted(cls.profiles)}")
+        if profile not in cls.profiles:  # e.g. a method without a `cpu` profile yet: skipped, with the reason
+            raise ProfileUnavailable(f"{cls.name} has no {profile!r} profile (it has {', '.join(sorted(cls.profiles))})")
         config = cls.profiles[profile](spec)
         if overrides:
             from benchmark.config import apply_overrides

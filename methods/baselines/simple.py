@@ -20,7 +20,7 @@ from benchmark.registry import METHODS
 
 @dataclass(frozen=True)
 class NoConfig:
-    """These baselines have no hyperparameters; both profiles are identical."""
+    """These baselines have no hyperparameters; all profiles are identical."""
 
 
 def _no_config(spec: DataSpec) -> NoConfig:
@@ -33,7 +33,7 @@ class CopyLastFrame(Method):
 
     tasks = ("prediction",)
     paper = "baseline"
-    profiles = {"smoke": _no_config, "paper": _no_config}
+    profiles = {"smoke": _no_config, "cpu": _no_config, "paper": _no_config}
 
     def predict(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
         last = cond.context[:, -1:]  # (B, 1, C, H, W)
@@ -46,7 +46,7 @@ class MeanOfContext(Method):
 
     tasks = ("prediction",)
     paper = "baseline"
-    profiles = {"smoke": _no_config, "paper": _no_config}
+    profiles = {"smoke": _no_config, "cpu": _no_config, "paper": _no_config}
 
     def predict(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
         mean = cond.context.mean(dim=1, keepdim=True)
@@ -64,7 +64,8 @@ class StaticRealFrame(Method):
 
     tasks = ("synthesis",)
     paper = "baseline (Vondrick et al. 2016, static-frame comparison)"
-    profiles = {"smoke": lambda spec: StaticFrameConfig(), "paper": lambda spec: StaticFrameConfig()}
+    profiles = {"smoke": lambda spec: StaticFrameConfig(), "cpu": lambda spec: StaticFrameConfig(),
+                "paper": lambda spec: StaticFrameConfig()}
 
     def __init__(self, config: StaticFrameConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)

@@ -55,3 +55,13 @@ def test_run_skips_a_paper_profile_that_cannot_fit_with_its_reason(tiny_data_roo
                          console=Console(file=log, width=300))
     assert code == 0, log.getvalue()
     assert "skipped: vgan: profile 'paper' does not fit moving-shapes: the paper's 32-frame clips" in log.getvalue()
+
+
+def test_a_missing_profile_is_a_skip_reason_and_the_cli_offers_cpu():
+    spec = _kth_like()
+    with pytest.raises(ProfileUnavailable, match="conv_lstm has no 'cpu' profile"):
+        METHODS.get("conv_lstm").profile_config("cpu", spec)
+    for name in ("copy_last", "mean_context", "static_frame"):  # the trivial rows exist in every profile
+        METHODS.get(name).profile_config("cpu", spec)
+    args = cli.build_parser().parse_args(["run", "--methods", "all", "--dataset", "moving-shapes", "--profile", "cpu"])
+    assert args.profile == "cpu"
