@@ -8,6 +8,9 @@ lower resolution than the data: downsample what goes in, upsample what comes out
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, Callable
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -24,3 +27,21 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     shrink = size[0] < h or size[1] < w
     y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
     return y.view(*lead, *y.shape[-3:])
+
+
+def check_model_frames(method: str, shape: tuple[int, ...], cfg: Any, what: str) -> None:
+    """Raise a clear ``ValueError`` unless frames of ``shape (..., C, H, W)`` are what a model built from
+    ``cfg`` takes (``cfg.channels`` x ``cfg.io_resolution or cfg.resolution``)."""
+    c, h, w = shape[-3:]
+    io = tuple(cfg.io_resolution or cfg.resolution)
+    if c != cfg.channels or (h, w) != io:
+        raise ValueError(f"{method}: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
+                         f"{cfg.channels}x{io[0]}x{io[1]}")
+
+
+def model_size_batches(cfg: Any) -> Callable[[Any], Any] | None:
+    """``make_batch`` for the shared training loop: a batch's ``videos`` resized to ``cfg.resolution``
+    (None when the model runs at the data's size, ``cfg.io_resolution``)."""
+    if cfg.io_resolution is None or tuple(cfg.io_resolution) == tuple(cfg.resolution):
+        return None
+    return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))

@@ -13,7 +13,6 @@ object masks the oracle test compares with the generator's).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +23,10 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
-from methods.common.resize import resize_frames
+from methods.common.resize import check_model_frames, model_size_batches, resize_frames
 from methods.common.init import init_normal_
 from methods.ddpae import config as C
 from methods.ddpae.model import DDPAEModel
-
-
-def _check_frames(shape: tuple[int, ...], cfg: C.DDPAEConfig, what: str) -> None:
-    c, h, w = shape[-3:]
-    io = tuple(cfg.io_resolution or cfg.resolution)
-    if c != cfg.channels or (h, w) != io:
-        raise ValueError(f"ddpae: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
-                         f"{cfg.channels}x{io[0]}x{io[1]}")
-
-
-def _resizer(cfg: C.DDPAEConfig):
-    """``make_batch`` for the shared loop: training clips at the model's size (None when it is the data's)."""
-    if cfg.io_resolution is None or tuple(cfg.io_resolution) == tuple(cfg.resolution):
-        return None
-    return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
 @METHODS.register("ddpae")
@@ -79,7 +63,7 @@ class DDPAE(Method):
         proto = data.protocols.get("prediction")
         context = proto.context_frames if proto else cfg.context_frames
         future = proto.future_frames if proto else cfg.future_frames
-        _check_frames(data.videos.shape, cfg, "training videos")
+        check_model_frames("ddpae", data.videos.shape, cfg, "training videos")
         self.model = self._build(seed)
         model = self.model
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
@@ -95,7 +79,7 @@ class DDPAE(Method):
             return model.negative_elbo(batch.videos, context, future_only, batch.generator)
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("elbo", optimizer, loss_fn)],
-                           make_batch=_resizer(cfg), schedulers=schedulers, config=self.config_dict())
+                           make_batch=model_size_batches(cfg), schedulers=schedulers, config=self.config_dict())
         summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=context + future,
                              resume=resume, progress=progress)
         model.eval()
@@ -110,7 +94,7 @@ class DDPAE(Method):
         :mod:`methods.common.spatial_transformer`)."""
         if context.ndim != 5 or context.shape[1] < 1:
             raise ValueError(f"ddpae: context must be (B, c, C, H, W) with c >= 1, got {tuple(context.shape)}")
-        _check_frames(tuple(context.shape), self.config, "context frames")
+        check_model_frames("ddpae", tuple(context.shape), self.config, "context frames")
         cfg = self.config
         io = tuple(cfg.io_resolution or cfg.resolution)
         self.model.eval()

@@ -13,7 +13,6 @@ at 0; non-integer and irregular times allowed, e.g. ``[10, 10.5, 12.25]``).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +23,9 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
-from methods.common.resize import resize_frames
+from methods.common.resize import check_model_frames, model_size_batches, resize_frames
 from methods.encodedec import config as C
 from methods.encodedec.model import EncODEDecModel
-
-
-def _check_frames(shape: tuple[int, ...], cfg: C.EncODEDecConfig, what: str) -> None:
-    c, h, w = shape[-3:]
-    io = tuple(cfg.io_resolution or cfg.resolution)
-    if c != cfg.channels or (h, w) != io:
-        raise ValueError(f"encodedec: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
-                         f"{cfg.channels}x{io[0]}x{io[1]}")
-
-
-def _resizer(cfg: C.EncODEDecConfig):
-    """``make_batch`` for the shared loop: training clips at the model's size (None when it is the data's)."""
-    if cfg.io_resolution is None or tuple(cfg.io_resolution) == tuple(cfg.resolution):
-        return None
-    return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
 @METHODS.register("encodedec")
@@ -82,7 +66,7 @@ class EncODEDec(Method):
         proto = data.protocols.get("prediction")
         context = proto.context_frames if proto else cfg.context_frames
         future = proto.future_frames if proto else cfg.future_frames
-        _check_frames(data.videos.shape, cfg, "training videos")
+        check_model_frames("encodedec", data.videos.shape, cfg, "training videos")
         self.model = self._build(seed)
         model = self.model
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -91,7 +75,7 @@ class EncODEDec(Method):
             return model.negative_elbo(batch.videos, context, cfg.loss_frames, batch.generator)
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("elbo", optimizer, loss_fn)],
-                           make_batch=_resizer(cfg), config=self.config_dict())
+                           make_batch=model_size_batches(cfg), config=self.config_dict())
         summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=context + future,
                              resume=resume, progress=progress)
         model.eval()
@@ -115,7 +99,7 @@ class EncODEDec(Method):
         if context is None or context.ndim != 5 or context.shape[1] < 1:
             shape = None if context is None else tuple(context.shape)
             raise ValueError(f"encodedec: needs context frames (B, c, C, H, W) with c >= 1, got {shape}")
-        _check_frames(tuple(context.shape), self.config, "context frames")
+        check_model_frames("encodedec", tuple(context.shape), self.config, "context frames")
         times = self.frame_times(context.shape[1], cond.num_frames, cond.target_times)
         self.model.eval()
         gen = self.rng(seed, self.device)

@@ -12,7 +12,6 @@ predicted frame back (``k`` independent samples per context).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +22,9 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
-from methods.common.resize import resize_frames
+from methods.common.resize import check_model_frames, model_size_batches, resize_frames
 from methods.vrnn_hier import config as C
 from methods.vrnn_hier.model import VRNNHierModel, reconstruction_loss
-
-
-def _check_frames(shape: tuple[int, ...], cfg: C.VRNNHierConfig, what: str) -> None:
-    c, h, w = shape[-3:]
-    io = tuple(cfg.io_resolution or cfg.resolution)
-    if c != cfg.channels or (h, w) != io:
-        raise ValueError(f"vrnn_hier: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
-                         f"{cfg.channels}x{io[0]}x{io[1]}")
-
-
-def _resizer(cfg: C.VRNNHierConfig):
-    """``make_batch`` for the shared loop: training clips at the model's size (None when it is the data's)."""
-    if cfg.io_resolution is None or tuple(cfg.io_resolution) == tuple(cfg.resolution):
-        return None
-    return lambda batch: dataclasses.replace(batch, videos=resize_frames(batch.videos, tuple(cfg.resolution)))
 
 
 @METHODS.register("vrnn_hier")
@@ -80,7 +64,7 @@ class VRNNHier(Method):
         if context != cfg.context_frames:
             raise ValueError(f"vrnn_hier: the training protocol has {context} context frames, the model was built "
                              f"for {cfg.context_frames}; build it from a profile of this dataset")
-        _check_frames(data.videos.shape, cfg, "training videos")
+        check_model_frames("vrnn_hier", data.videos.shape, cfg, "training videos")
         self.model = self._build(seed)
         model = self.model
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -95,7 +79,7 @@ class VRNNHier(Method):
             return rec + cfg.beta * warm * kl.mean(), extras
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("elbo", optimizer, loss_fn)],
-                           make_batch=_resizer(cfg), config=self.config_dict())
+                           make_batch=model_size_batches(cfg), config=self.config_dict())
         summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=context + future,
                              resume=resume, progress=progress)
         model.eval()
@@ -109,7 +93,7 @@ class VRNNHier(Method):
         if context is None or context.ndim != 5:
             raise ValueError(f"vrnn_hier: needs context frames (B, c, C, H, W), got "
                              f"{None if context is None else tuple(context.shape)}")
-        _check_frames(tuple(context.shape), self.config, "context frames")
+        check_model_frames("vrnn_hier", tuple(context.shape), self.config, "context frames")
         self.model.eval()
         k = max(1, cond.num_samples)
         gen = self.rng(seed, self.device)
