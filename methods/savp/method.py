@@ -31,6 +31,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
+from methods.common.train_data import check_prediction_training
 from methods.savp import config as C
 from methods.savp.model import PosteriorEncoder, SAVPGenerator, VideoDiscriminator
 
@@ -222,22 +223,8 @@ class _SAVPBase(Method):
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
-        proto = data.protocols.get("prediction")
         c, p = cfg.context_frames, cfg.future_frames
-        if proto is not None and (proto.context_frames != c or proto.future_frames < p):
-            raise ValueError(f"{self.name}: the config trains on {c}+{p} frame clips, the training protocol gives "
-                             f"{proto.context_frames}+{proto.future_frames}; build it from this dataset's profile")
-        n, t, ch, h, w = data.videos.shape
-        if (ch, h, w) != (cfg.channels, *cfg.resolution):
-            raise ValueError(f"{self.name}: training frames are {ch}x{h}x{w}, the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
-        self._train_actions = None
-        if cfg.action_dim:
-            acts = getattr(data, "actions", None)
-            if acts is None or np.asarray(acts).shape[:2] != (n, t) or np.asarray(acts).shape[2] != cfg.action_dim:
-                raise ValueError(f"{self.name}: action-conditioned training needs TrainData.actions (N, T, "
-                                 f"{cfg.action_dim}) aligned with the videos")
-            self._train_actions = np.asarray(acts, np.float32)
+        self._train_actions = check_prediction_training(self.name, data, cfg)
         self.generator, self.encoder, self.disc, self.disc_enc = self._build(seed)
 
         g_params = [p for m in (self.generator, self.encoder) if m is not None for p in m.parameters()]

@@ -30,6 +30,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
+from methods.common.train_data import check_prediction_training
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
 
@@ -149,21 +150,8 @@ class SV2P(Method):
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
-        proto = data.protocols.get("prediction")
         c, p = cfg.context_frames, cfg.future_frames
-        if proto is not None and (proto.context_frames != c or proto.future_frames < p):
-            raise ValueError(f"sv2p: the config trains on {c}+{p} frame clips, the training protocol gives "
-                             f"{proto.context_frames}+{proto.future_frames}; build it from this dataset's profile")
-        n, t, ch, h, w = data.videos.shape
-        if (ch, h, w) != (cfg.channels, *cfg.resolution):
-            raise ValueError(f"sv2p: training frames are {ch}x{h}x{w}, the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
-        self._train_actions = None
-        if cfg.action_dim:
-            acts = getattr(data, "actions", None)
-            if acts is None or np.asarray(acts).shape != (n, t, cfg.action_dim):
-                raise ValueError(f"sv2p: action-conditioned training needs TrainData.actions (N, T, {cfg.action_dim})")
-            self._train_actions = np.asarray(acts, np.float32)
+        self._train_actions = check_prediction_training("sv2p", data, cfg)
         self.predictor, self.tower = self._build(seed)
         params = [p for m in self.modules().values() for p in m.parameters()]
         opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
