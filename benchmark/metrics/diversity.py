@@ -138,12 +138,9 @@ class VGGCosineDiversity(_Diversity):
                  cache_dir: Any = None, device: str = "cpu", batch_size: int = 64, num_frames: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(num_frames=num_frames, **kwargs)
-        if network is None:
-            from benchmark.metrics.extractors.vgg import VGG16Blocks
+        from benchmark.metrics.vgg_cosine import attach_vgg_blocks
 
-            network = VGG16Blocks(weights=weights, weights_path=weights_path)
-        self.net, self.net_device, self.batch_size = network, torch.device(device), int(batch_size)
-        self.net.to(self.net_device)
+        attach_vgg_blocks(self, weights, weights_path, network, device, batch_size)
 
     @property
     def comparable(self) -> bool:

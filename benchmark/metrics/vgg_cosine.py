@@ -51,6 +51,18 @@ def vgg_protocol(net: Any) -> dict[str, Any]:
                                "definition, other weights; absolute values are not interchangeable")}
 
 
+def attach_vgg_blocks(metric: Any, weights: str, weights_path: str | None, network: Any, device: str,
+                      batch_size: int) -> None:
+    """Give ``metric`` its VGG16 block network (``net``; a ready ``network`` or the pinned/random VGG16),
+    the device it runs on (``net_device``) and frames per forward pass (``batch_size``)."""
+    if network is None:
+        from benchmark.metrics.extractors.vgg import VGG16Blocks
+
+        network = VGG16Blocks(weights=weights, weights_path=weights_path)
+    metric.net, metric.net_device, metric.batch_size = network, torch.device(device), int(batch_size)
+    metric.net.to(metric.net_device)
+
+
 @METRICS.register("vgg_cosine")
 class VGGCosineSimilarity(PairedFrameMetric):
     """Per-frame VGG cosine similarity, time-averaged, best/mean/worst of k samples. Higher is better.
@@ -78,12 +90,7 @@ class VGGCosineSimilarity(PairedFrameMetric):
                  cache_dir: Any = None, device: str = "cpu", batch_size: int = 64, num_frames: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(num_frames=num_frames, **kwargs)
-        if network is None:
-            from benchmark.metrics.extractors.vgg import VGG16Blocks
-
-            network = VGG16Blocks(weights=weights, weights_path=weights_path)
-        self.net, self.net_device, self.batch_size = network, torch.device(device), int(batch_size)
-        self.net.to(self.net_device)
+        attach_vgg_blocks(self, weights, weights_path, network, device, batch_size)
 
     @property
     def comparable(self) -> bool:
