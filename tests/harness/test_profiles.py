@@ -45,7 +45,7 @@ def test_list_says_which_profiles_fit_a_dataset(tiny_data_root, capsys):
     vgan = methods["vgan"]["on_dataset"]
     assert vgan["dataset"] == "moving-shapes" and vgan["profiles"]["smoke"] == "ok"
     assert "32-frame clips do not fit moving-shapes's 20-frame training videos" in vgan["profiles"]["paper"]
-    assert methods["copy_last"]["on_dataset"]["profiles"] == {"paper": "ok", "smoke": "ok"}
+    assert methods["copy_last"]["on_dataset"]["profiles"] == {"cpu": "ok", "paper": "ok", "smoke": "ok"}
 
 
 def test_run_skips_a_paper_profile_that_cannot_fit_with_its_reason(tiny_data_root, tmp_path):
