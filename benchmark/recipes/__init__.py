@@ -10,3 +10,4 @@ from benchmark.recipes import ddpae, encodedec, vrnn_hier  # noqa: F401
 from benchmark.recipes import svg_family  # noqa: F401
 from benchmark.recipes import video_vqvae, videoflow  # noqa: F401
 from benchmark.recipes import savp  # noqa: F401
+from benchmark.recipes import metric_sensitivity  # noqa: F401

@@ -86,3 +86,31 @@ def plot_train_log(series: dict[str, tuple[list[float], list[float]]], title: st
     ax.legend(fontsize=8, frameon=False)
     _save_png(fig, path)
     return True
+
+
+def plot_sensitivity(rows: list[dict[str, Any]], dataset: str, path: Path) -> bool:
+    """The metric-sensitivity figure: one panel per metric (its ``key`` values), value vs distortion
+    level, one line per distortion; ``rows`` as :func:`benchmark.metrics.sensitivity.metric_sensitivity`
+    returns them (one value key per metric). False if nothing to plot."""
+    metrics = list(dict.fromkeys(r["key"] for r in rows))
+    if not metrics:
+        return False
+    cols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / cols)
+    fig = _new_figure(width=4.0 * cols, height=3.0 * nrows)
+    for i, key in enumerate(metrics):
+        ax = fig.add_subplot(nrows, cols, i + 1)
+        mine = [r for r in rows if r["key"] == key]
+        for name in dict.fromkeys(r["distortion"] for r in mine):
+            pts = sorted((r["level"], r["value"]) for r in mine if r["distortion"] == name)
+            ax.plot([p[0] for p in pts], _nums([p[1] for p in pts]), marker="o", lw=1.4, ms=3.5, label=name)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("distortion level (0 = real clips)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_xticks(sorted({r["level"] for r in mine}))
+        ax.grid(alpha=0.3)
+        if i == 0:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"metric sensitivity on {dataset}", fontsize=10)
+    _save_png(fig, path)
+    return True
