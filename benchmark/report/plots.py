@@ -111,6 +111,7 @@ def plot_sensitivity(rows: list[dict[str, Any]], dataset: str, path: Path) -> bo
         values = [v for v in _nums([r["value"] for r in mine]) if math.isfinite(v)]
         if values and min(values) > 0 and max(values) > 20 * min(values):
             ax.set_yscale("log")  # a Fréchet distance spans decades between real and heavily distorted
+            ax.tick_params(which="both", labelsize=7)
         ax.grid(alpha=0.3)
         if i == 0:
             ax.legend(fontsize=7)
