@@ -10,8 +10,9 @@ pure function of ``(seed, s)``, never of iterator state, so a resumed run sees e
 an uninterrupted one would. Videos are drawn without replacement epoch by epoch (a fresh
 permutation per epoch); the ``batch_size`` clips of a step form the *global* batch and rank ``r``
 of ``W`` trains on its slice ``[r*B/W, (r+1)*B/W)``. Hence 2 ranks with batch ``B`` see exactly
-the clips one process with batch ``B`` sees, and (for per-sample losses without batch statistics)
-end with the same weights. Each step also gets a ``torch.Generator`` seeded by ``(seed, step,
+the clips one process with batch ``B`` sees, and end with the same weights (BatchNorm layers are
+synchronised over ranks, :mod:`benchmark.training.sync_batchnorm`, so they normalise over the global
+batch as one process would). Each step also gets a ``torch.Generator`` seeded by ``(seed, step,
 rank)`` in :attr:`Batch.generator` for noise; global RNGs are seeded once and saved in
 checkpoints, so on CPU a killed-and-resumed run ends bitwise identical to an uninterrupted one.
 
@@ -43,6 +44,7 @@ from benchmark.training import distributed as D
 from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, CheckpointError,
                                            capture_rng_state, git_revision, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
+from benchmark.training.sync_batchnorm import convert_sync_batchnorm_
 from benchmark.utils import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -291,7 +293,8 @@ def _all_finite(modules: dict[str, torch.nn.Module]) -> bool:
 
 def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *, seed: int,
           clip_frames: int, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+          callback: Callable[[int, dict[str, float]], None] | None = None,
+          sync_batchnorm: bool = True) -> dict[str, Any]:
     """Train ``parts`` on clips of ``data`` and return a summary.
 
     Args:
@@ -306,6 +309,9 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         stop_after: return after this many completed steps without the final checkpoint, as a
             killed run would (for tests and time-boxed jobs).
         callback: called as ``callback(step, losses)`` after each step (``step`` = steps completed).
+        sync_batchnorm: with more than one rank, BatchNorm layers normalise over the global batch
+            (:mod:`benchmark.training.sync_batchnorm`), so DDP trains as one process with the same
+            global batch would. ``False`` (tests only) keeps per-rank statistics.
 
     Returns:
         ``{"method", "start_step", "step", "steps", "stopped_early", "losses", "wall_s",
@@ -333,6 +339,10 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if len(set(names)) != len(names):
         raise ValueError(f"train: phase names must be unique, got {names}")
 
+    if world > 1 and sync_batchnorm:
+        # in place: the method's own references to its modules (and the optimisers) stay valid
+        for k in list(parts.modules):
+            parts.modules[k] = convert_sync_batchnorm_(parts.modules[k])
     device = _device_of(parts.modules)
     modules = list(parts.modules.values())
     ckpt_path, log_path = run_dir / CHECKPOINT_NAME, run_dir / LOG_NAME
