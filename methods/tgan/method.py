@@ -106,6 +106,12 @@ class TGAN(Method):
         if (c, h, w) != (cfg.channels, *cfg.resolution) or data.videos.shape[1] < cfg.frames:
             raise ValueError(f"tgan: videos {tuple(data.videos.shape[1:])} do not fit the model "
                              f"({cfg.frames} frames of {cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]})")
+        if cfg.train.batch_size < 2:
+            # The generator's first BatchNorm normalises (batch, 512) vectors: one clip per step gives
+            # one value per channel, and torch fails inside the first step with a cryptic message.
+            # (Under DDP BatchNorm is synchronised, so the global batch is what counts.)
+            raise ValueError(f"tgan: train.batch_size is {cfg.train.batch_size}; TGAN's BatchNorm needs a "
+                             f"(global) batch of at least 2 clips. Set train.batch_size >= 2 (paper: 32)")
         self.generator, self.critic = self._build(seed)
         g, d = self.generator, self.critic
         rms = dict(lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
