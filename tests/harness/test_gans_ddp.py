@@ -1,7 +1,8 @@
 """DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future``, ``tgan`` (with singular value
 clipping), ``mocogan`` (three phases, action-conditional) and ``navslp`` (two stages, latent
 dictionaries with the unit-ball projection) trained by 2 gloo processes under ``torchrun`` end with
-bitwise identical weights on both ranks. The ``__main__`` block is the worker (~12 s, mostly process
+bitwise identical weights on both ranks; MoCoGAN's image batch is global (each rank draws half of
+``image_batch`` frames). The ``__main__`` block is the worker (~12 s, mostly process
 start-up)."""
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ def _worker(out: Path) -> None:
     from benchmark.registry import METHODS
     from benchmark.training import distributed as D
 
+    import methods.mocogan.method as mocogan_method
+
     D.setup()
     rank = D.get_rank()
+    image_counts: list[int] = []  # frames per image-discriminator batch on this rank
+    pick = mocogan_method._pick_frames
+    mocogan_method._pick_frames = lambda videos, count, gen: (image_counts.append(count), pick(videos, count, gen))[1]
     ds = MovingShapes(root=out / "data", size=32, split_sizes={"train": 8, "val": 2, "test": 2})
     spec = DataSpec(ds.name, 3, (32, 32), ds.protocols, labels={"identity": 4, "action": 4})
     videos = np.load(out / "videos.npy")
@@ -37,6 +43,9 @@ def _worker(out: Path) -> None:
         method = METHODS.get(name).from_profile("smoke", spec, over)
         method.fit(data, out / name, seed=0, progress=False)
         torch.save(method.state_dict(), out / f"{name}_rank{rank}.pt")
+        if name == "mocogan":
+            torch.save({"image_counts": image_counts, "image_batch": method.config.image_batch},
+                       out / f"mocogan_images_rank{rank}.pt")
     D.teardown()
 
 
@@ -52,6 +61,9 @@ def test_gans_identical_on_two_gloo_ranks(tmp_path):
             for k in r0[mod]:
                 assert torch.equal(r0[mod][k], r1[mod][k]), (name, mod, k)
         assert (tmp_path / name / "checkpoint.pt").exists()
+    for rank in (0, 1):  # the image batch is global: image_batch / 2 frames per rank, real and fake
+        rec = torch.load(tmp_path / f"mocogan_images_rank{rank}.pt")
+        assert rec["image_counts"] and set(rec["image_counts"]) == {rec["image_batch"] // 2}, rec
 
 
 if __name__ == "__main__":
