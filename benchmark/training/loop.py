@@ -84,6 +84,8 @@ class Batch:
         step: the 0-based step this batch is for.
         generator: a ``torch.Generator`` on the device seeded by ``(seed, step, rank)``; use it for
             noise so samples never depend on iterator state.
+        global_size, rank_slice, global_seed: the global batch size, this rank's rows of it and the
+            ``(seed, step)`` seed of :meth:`global_noise` (the same on every rank).
     """
 
     videos: torch.Tensor
@@ -91,6 +93,22 @@ class Batch:
     start: torch.Tensor
     step: int
     generator: torch.Generator
+    global_size: int | None = None
+    rank_slice: slice | None = None
+    global_seed: int = 0
+
+    def global_noise(self, fn: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
+        """This rank's rows of noise drawn for the whole global batch: ``fn(global_size, *shape)``
+        (``torch.rand``/``torch.randn``) from a generator seeded by ``(seed, step)`` alone, sliced to
+        this rank's clips. In one process it is exactly ``fn(B, *shape, generator=self.generator)``
+        on a fresh :attr:`generator`; under DDP the ranks together draw what one process would, so a
+        GAN trains as one process with the same global batch (the per-rank :attr:`generator` does not).
+        """
+        gen = torch.Generator(device=self.generator.device)
+        gen.manual_seed(self.global_seed)
+        n = self.global_size if self.global_size is not None else len(self.videos)
+        noise = fn(n, *shape, generator=gen, device=self.generator.device)
+        return noise if self.rank_slice is None else noise[self.rank_slice]
 
 
 LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
@@ -203,7 +221,8 @@ def _load_batch(data: TrainData, sampler: ClipSampler, step: int, clip_frames: i
     gen = torch.Generator(device=device)
     gen.manual_seed(_seed_int(seed, step, rank, 3))
     return Batch(videos=x, index=torch.from_numpy(idx).to(device), start=torch.from_numpy(starts).to(device),
-                 step=step, generator=gen)
+                 step=step, generator=gen, global_size=per_rank * world,
+                 rank_slice=slice(rank * per_rank, (rank + 1) * per_rank), global_seed=_seed_int(seed, step, 0, 3))
 
 
 # ---------------------------------------------------------------------------- checkpointing ---

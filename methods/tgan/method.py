@@ -120,8 +120,9 @@ class TGAN(Method):
         first_d_param = next(iter(d.parameters()))
 
         def make_batch(batch: Batch) -> dict[str, Any]:
-            dev = batch.videos.device
-            z = torch.rand(len(batch.videos), cfg.z_dim, generator=batch.generator, device=dev) * 2 - 1
+            # noise of the global batch, sliced: DDP ranks train as one process would (same values
+            # as torch.rand(B, z_dim, generator=batch.generator) in one process)
+            z = batch.global_noise(torch.rand, cfg.z_dim) * 2 - 1
             return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}
 
         def g_loss(b: dict[str, Any]) -> Tensor:
