@@ -129,6 +129,8 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     conditioning = {t: e["conditioning"] for t, e in tasks.items() if e.get("conditioning")}
     if conditioning:
         extra["conditioning"] = conditioning
+    if train_records:  # where the weights were trained (the "hardware" entry is this evaluating machine)
+        extra["training_hardware"] = {st: rec.get("hardware") for st, rec in train_records.items()}
     if len(stages) > 1:
         extra["training_stages"] = {st: rec.get("key") for st, rec in train_records.items()}
     manifest = build_manifest(

@@ -105,6 +105,11 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     labels = data.labels
     base = {"stage": "train", "method": spec.method, "profile": spec.profile, "seed": spec.seed, **data_key,
             "code": code_key(type(method))}
+    from benchmark.training import distributed as D
+
+    hardware = D.training_hardware(method.device)
+    if hardware != D.SINGLE_CPU_FP32:  # weights trained elsewhere are another cache entry; the
+        base["hardware"] = hardware    # default single-process CPU runs keep their keys
     records = Stages(run_dir)
     previous, to_load, rec = "", None, None
     for stage in stages:
@@ -122,7 +127,7 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
         else:
             if to_load is not None:  # the earlier stages' weights, as a fresh process would see them
                 _load_weights(method, to_load)
-            rec = _fit_stage(spec, ds, method, data, stage, rel, name, key, train_split, labels)
+            rec = _fit_stage(spec, ds, method, data, stage, rel, name, key, train_split, labels, hardware)
             to_load = run_dir / rel / P.MODEL
         previous = key
         if stage == only:
@@ -158,7 +163,8 @@ def _resume_decision(spec: RunSpec, stage_dir: Path, key: str) -> bool:
 
 
 def _fit_stage(spec: RunSpec, ds: VideoDataset, method: Method, data: TrainData, stage: str, rel: str,
-               name: str, key: str, train_split: str, labels: dict[str, np.ndarray]) -> dict[str, Any]:
+               name: str, key: str, train_split: str, labels: dict[str, np.ndarray],
+               hardware: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit one training stage into ``<run>/<rel>/`` and record it (rank 0 writes; all ranks train)."""
     from benchmark.training import distributed as D
 
@@ -193,6 +199,7 @@ def _fit_stage(spec: RunSpec, ds: VideoDataset, method: Method, data: TrainData,
                                        "num_videos": len(data.videos), "labels": _label_summary(ds, labels),
                                        **({"clips": list(spec.train_clips)} if spec.train_clips is not None else {})},
                                  world_size=D.get_world_size(),
+                                 hardware=hardware or D.training_hardware(method.device),
                                  **({"stage": stage, "stages": list(method.stages())} if rel != "train" else {}))
     D.barrier()
     return rec

@@ -82,6 +82,27 @@ def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
                     device=device, distributed=is_distributed())
 
 
+#: what :func:`training_hardware` returns for a single CPU process in float32 (the default run)
+SINGLE_CPU_FP32 = {"device": "cpu", "gpu": None, "world_size": 1, "precision": "fp32"}
+
+
+def training_hardware(device: torch.device | str) -> dict[str, object]:
+    """What a training on ``device`` in this process group runs on: device type, GPU model (CUDA
+    only), world size and the float precision its convolutions/matmuls really use (CUDA runs
+    convolutions in TF32 unless ``torch.backends.cudnn.allow_tf32`` is off).
+
+    >>> training_hardware("cpu") == SINGLE_CPU_FP32  # plain python, no process group
+    True
+    """
+    device = torch.device(device)
+    gpu, precision = None, "fp32"
+    if device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+        if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
+            precision = "tf32"
+    return {"device": device.type, "gpu": gpu, "world_size": get_world_size(), "precision": precision}
+
+
 def teardown() -> None:
     """Destroy the process group if one is initialised (safe to call always)."""
     if is_distributed():

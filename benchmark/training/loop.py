@@ -10,8 +10,9 @@ pure function of ``(seed, s)``, never of iterator state, so a resumed run sees e
 an uninterrupted one would. Videos are drawn without replacement epoch by epoch (a fresh
 permutation per epoch); the ``batch_size`` clips of a step form the *global* batch and rank ``r``
 of ``W`` trains on its slice ``[r*B/W, (r+1)*B/W)``. Hence 2 ranks with batch ``B`` see exactly
-the clips one process with batch ``B`` sees, and (for per-sample losses without batch statistics)
-end with the same weights. Each step also gets a ``torch.Generator`` seeded by ``(seed, step,
+the clips one process with batch ``B`` sees, and end with the same weights (BatchNorm layers are
+synchronised over ranks, :mod:`benchmark.training.sync_batchnorm`, so they normalise over the global
+batch as one process would). Each step also gets a ``torch.Generator`` seeded by ``(seed, step,
 rank)`` in :attr:`Batch.generator` for noise; global RNGs are seeded once and saved in
 checkpoints, so on CPU a killed-and-resumed run ends bitwise identical to an uninterrupted one.
 
@@ -43,6 +44,7 @@ from benchmark.training import distributed as D
 from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, CheckpointError,
                                            capture_rng_state, git_revision, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
+from benchmark.training.sync_batchnorm import convert_sync_batchnorm_
 from benchmark.utils import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class Batch:
         step: the 0-based step this batch is for.
         generator: a ``torch.Generator`` on the device seeded by ``(seed, step, rank)``; use it for
             noise so samples never depend on iterator state.
+        global_size, rank_slice, global_seed: the global batch size, this rank's rows of it and the
+            ``(seed, step)`` seed of :meth:`global_noise` (the same on every rank).
     """
 
     videos: torch.Tensor
@@ -89,6 +93,22 @@ class Batch:
     start: torch.Tensor
     step: int
     generator: torch.Generator
+    global_size: int | None = None
+    rank_slice: slice | None = None
+    global_seed: int = 0
+
+    def global_noise(self, fn: Callable[..., torch.Tensor], *shape: int) -> torch.Tensor:
+        """This rank's rows of noise drawn for the whole global batch: ``fn(global_size, *shape)``
+        (``torch.rand``/``torch.randn``) from a generator seeded by ``(seed, step)`` alone, sliced to
+        this rank's clips. In one process it is exactly ``fn(B, *shape, generator=self.generator)``
+        on a fresh :attr:`generator`; under DDP the ranks together draw what one process would, so a
+        GAN trains as one process with the same global batch (the per-rank :attr:`generator` does not).
+        """
+        gen = torch.Generator(device=self.generator.device)
+        gen.manual_seed(self.global_seed)
+        n = self.global_size if self.global_size is not None else len(self.videos)
+        noise = fn(n, *shape, generator=gen, device=self.generator.device)
+        return noise if self.rank_slice is None else noise[self.rank_slice]
 
 
 LossOutput = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
@@ -201,7 +221,8 @@ def _load_batch(data: TrainData, sampler: ClipSampler, step: int, clip_frames: i
     gen = torch.Generator(device=device)
     gen.manual_seed(_seed_int(seed, step, rank, 3))
     return Batch(videos=x, index=torch.from_numpy(idx).to(device), start=torch.from_numpy(starts).to(device),
-                 step=step, generator=gen)
+                 step=step, generator=gen, global_size=per_rank * world,
+                 rank_slice=slice(rank * per_rank, (rank + 1) * per_rank), global_seed=_seed_int(seed, step, 0, 3))
 
 
 # ---------------------------------------------------------------------------- checkpointing ---
@@ -291,7 +312,8 @@ def _all_finite(modules: dict[str, torch.nn.Module]) -> bool:
 
 def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | Path, *, seed: int,
           clip_frames: int, resume: bool = False, progress: bool = True, stop_after: int | None = None,
-          callback: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+          callback: Callable[[int, dict[str, float]], None] | None = None,
+          sync_batchnorm: bool = True) -> dict[str, Any]:
     """Train ``parts`` on clips of ``data`` and return a summary.
 
     Args:
@@ -306,6 +328,9 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         stop_after: return after this many completed steps without the final checkpoint, as a
             killed run would (for tests and time-boxed jobs).
         callback: called as ``callback(step, losses)`` after each step (``step`` = steps completed).
+        sync_batchnorm: with more than one rank, BatchNorm layers normalise over the global batch
+            (:mod:`benchmark.training.sync_batchnorm`), so DDP trains as one process with the same
+            global batch would. ``False`` (tests only) keeps per-rank statistics.
 
     Returns:
         ``{"method", "start_step", "step", "steps", "stopped_early", "losses", "wall_s",
@@ -333,6 +358,10 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if len(set(names)) != len(names):
         raise ValueError(f"train: phase names must be unique, got {names}")
 
+    if world > 1 and sync_batchnorm:
+        # in place: the method's own references to its modules (and the optimisers) stay valid
+        for k in list(parts.modules):
+            parts.modules[k] = convert_sync_batchnorm_(parts.modules[k])
     device = _device_of(parts.modules)
     modules = list(parts.modules.values())
     ckpt_path, log_path = run_dir / CHECKPOINT_NAME, run_dir / LOG_NAME

@@ -7,7 +7,8 @@ Adam. All losses are the non-saturating GAN loss (``BCEWithLogits``). One batch 
 drawn per step (noise from ``Batch.generator``) and serves the two discriminator phases (detached)
 and the generator phase (upstream draws a fresh batch for each phase: same distribution, three
 times the generator cost). Image batches are ``image_batch`` random (clip, frame) pairs of the real
-clips and of the fake videos.
+clips and of the fake videos; ``image_batch`` is global like ``train.batch_size`` (each of ``W`` DDP
+ranks draws ``image_batch / W`` frames of its own clips).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
+from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.mocogan import config as C
@@ -95,6 +97,12 @@ class MoCoGAN(Method):
                 raise ValueError(f"mocogan: {cfg.condition_on!r} labels must be ints in [0, {cfg.dim_category}) "
                                  f"(dim_category), got [{labels.min()}, {labels.max()}]")
             label_t = torch.from_numpy(labels)
+        # image_batch is global like train.batch_size: each of W ranks draws image_batch / W frames
+        world = dist_utils.get_world_size()
+        if cfg.image_batch % world:
+            raise ValueError(f"mocogan: image_batch {cfg.image_batch} (global) is not divisible by {world} ranks; "
+                             f"set image_batch to a multiple of the number of processes")
+        image_batch = cfg.image_batch // world
         self.generator, self.image_d, self.video_d = self._build(seed)
         g, di, dv = self.generator, self.image_d, self.video_d
 
@@ -111,8 +119,8 @@ class MoCoGAN(Method):
             n = real.shape[0]
             lat = g.sample_latents(n, real.shape[1], gen)
             fake = g(**lat)                                               # with grad, for the G phase
-            real_images = _pick_frames(real, cfg.image_batch, gen)
-            fake_images = _pick_frames(fake, cfg.image_batch, gen)
+            real_images = _pick_frames(real, image_batch, gen)
+            fake_images = _pick_frames(fake, image_batch, gen)
             real_cat = label_t.to(real.device)[batch.index] if label_t is not None else None
             return {"real": real, "fake": fake, "real_images": real_images, "fake_images": fake_images,
                     "fake_cat": lat["categories"], "real_cat": real_cat, "gen": gen}

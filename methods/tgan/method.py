@@ -106,6 +106,12 @@ class TGAN(Method):
         if (c, h, w) != (cfg.channels, *cfg.resolution) or data.videos.shape[1] < cfg.frames:
             raise ValueError(f"tgan: videos {tuple(data.videos.shape[1:])} do not fit the model "
                              f"({cfg.frames} frames of {cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]})")
+        if cfg.train.batch_size < 2:
+            # The generator's first BatchNorm normalises (batch, 512) vectors: one clip per step gives
+            # one value per channel, and torch fails inside the first step with a cryptic message.
+            # (Under DDP BatchNorm is synchronised, so the global batch is what counts.)
+            raise ValueError(f"tgan: train.batch_size is {cfg.train.batch_size}; TGAN's BatchNorm needs a "
+                             f"(global) batch of at least 2 clips. Set train.batch_size >= 2 (paper: 32)")
         self.generator, self.critic = self._build(seed)
         g, d = self.generator, self.critic
         rms = dict(lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
@@ -114,8 +120,9 @@ class TGAN(Method):
         first_d_param = next(iter(d.parameters()))
 
         def make_batch(batch: Batch) -> dict[str, Any]:
-            dev = batch.videos.device
-            z = torch.rand(len(batch.videos), cfg.z_dim, generator=batch.generator, device=dev) * 2 - 1
+            # noise of the global batch, sliced: DDP ranks train as one process would (same values
+            # as torch.rand(B, z_dim, generator=batch.generator) in one process)
+            z = batch.global_noise(torch.rand, cfg.z_dim) * 2 - 1
             return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}
 
         def g_loss(b: dict[str, Any]) -> Tensor:

@@ -145,3 +145,30 @@ def test_swapping_a_weight_file_recomputes_features_and_scores(tiny_data_root, t
     assert second["value"] != first["value"]
     new_folders = {p for p in cache.glob("*/*") if p.is_dir()} - folders
     assert len(new_folders) == 1 and any(new_folders.pop().iterdir())   # features of the new network
+
+
+def test_training_hardware_keys_the_weights_and_is_recorded(tiny_data_root, tmp_path, spy, monkeypatch):
+    """Device type, GPU model, world size and precision of the training are in the train record and
+    the manifest, and weights trained on other hardware are never reused as these (the default
+    single-process CPU fp32 training keeps a key without a hardware entry)."""
+    from benchmark.training import distributed as D
+
+    spec = _spec(tiny_data_root, tmp_path, "conv_lstm")
+    run_method(spec)
+    (rec,) = read_train_records(spec.run_dir).values()
+    assert rec["hardware"] == D.SINGLE_CPU_FP32 == {"device": "cpu", "gpu": None, "world_size": 1, "precision": "fp32"}
+    manifest = read_json(spec.run_dir / "manifest.json")
+    assert list(manifest["training_hardware"].values()) == [D.SINGLE_CPU_FP32]
+
+    keys = [rec["key"]]
+    for hardware in ({**D.SINGLE_CPU_FP32, "world_size": 2},
+                     {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "tf32"},
+                     {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "fp32"}):
+        spy["train"].clear()
+        monkeypatch.setattr(D, "training_hardware", lambda device, hw=hardware: hw)
+        train_stage.stage_train(spec)
+        assert spy["train"] == ["conv_lstm"], hardware  # retrained, not reused
+        (rec,) = read_train_records(spec.run_dir).values()
+        assert rec["hardware"] == hardware
+        keys.append(rec["key"])
+    assert len(set(keys)) == len(keys)

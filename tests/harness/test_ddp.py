@@ -7,6 +7,8 @@ block below is the worker) and checks that
 * 2 ranks with a global batch of B end with the same weights as 1 process with batch B (same
   clips: each rank trains on its half of the step's global batch), for a model without batch
   statistics,
+* with BatchNorm, 2 ranks match 1 process at the same global batch only because BatchNorm is
+  synchronised over ranks (without the sync they do not),
 * only rank 0 writes the checkpoint and the log, and the checkpoint carries both ranks' RNG states.
 """
 
@@ -56,6 +58,30 @@ def train_toy(run_dir: Path):
     return model, seen
 
 
+def _toy_bn_model() -> nn.Module:
+    torch.manual_seed(0)
+    # no conv bias: BatchNorm cancels it, its gradient is float noise (which Adam would amplify)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 64, 3))
+
+
+def train_toy_bn(run_dir: Path, sync_batchnorm: bool = True) -> nn.Module:
+    """A conv regressor with BatchNorm: batch statistics make the loss depend on the whole batch."""
+    from benchmark.training import Phase, TrainConfig, TrainParts, train
+
+    model = _toy_bn_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def loss(batch):
+        frames = batch.videos.flatten(0, 1)
+        return F.mse_loss(model(frames), frames.mean((2, 3)))
+
+    parts = TrainParts("toy_bn", {"model": model}, [Phase("mse", opt, loss)])
+    cfg = TrainConfig(steps=STEPS, batch_size=BATCH, checkpoint_every=STEPS, log_every=1)
+    train(parts, toy_data(), cfg, run_dir, seed=0, clip_frames=4, progress=False, sync_batchnorm=sync_batchnorm)
+    return model
+
+
 def worker(out: Path) -> None:
     from benchmark.data.moving_shapes import MovingShapes
     from benchmark.methods import DataSpec, TrainData
@@ -71,6 +97,9 @@ def worker(out: Path) -> None:
         model, seen = train_toy(out / "toy")
         torch.save(model.state_dict(), out / f"toy_rank{rank}.pt")
         torch.save(seen, out / f"toy_seen{rank}.pt")
+        for sync in (True, False):
+            bn_model = train_toy_bn(out / f"toy_bn_sync{sync}", sync_batchnorm=sync)
+            torch.save(bn_model.state_dict(), out / f"toy_bn_sync{sync}_rank{rank}.pt")
 
         ds = MovingShapes(root=out / "unused", size=32)  # protocols only
         spec = DataSpec(ds.name, 3, (32, 32), ds.protocols)
@@ -125,6 +154,21 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path):
     for k, v in single.items():
         assert not torch.allclose(v, init[k]), k  # training moved the weights...
         assert torch.allclose(v, states["toy"][k], rtol=1e-5, atol=1e-6), k  # ...the same way
+
+    # BatchNorm: synchronised over ranks == 1 process with the global batch; per-rank statistics differ
+    single_bn = train_toy_bn(tmp_path / "single_bn").state_dict()
+    synced, unsynced = (torch.load(tmp_path / f"toy_bn_sync{s}_rank0.pt", weights_only=True) for s in (True, False))
+    for k, v in single_bn.items():
+        if v.is_floating_point():
+            assert torch.allclose(v, synced[k], rtol=1e-4, atol=1e-5), k
+        else:
+            assert torch.equal(v, synced[k]), k
+    assert not all(torch.allclose(v, unsynced[k], rtol=1e-4, atol=1e-5)
+                   for k, v in single_bn.items() if v.is_floating_point())
+    for sync in (True, False):  # both ways, the two ranks agree bitwise
+        other = torch.load(tmp_path / f"toy_bn_sync{sync}_rank1.pt", weights_only=True)
+        mine = synced if sync else unsynced
+        assert all(torch.equal(mine[k], other[k]) for k in mine)
 
     # rank 0 alone wrote checkpoint and log; the checkpoint knows both ranks' RNG states
     lines = (tmp_path / "toy" / "train_log.jsonl").read_text().splitlines()

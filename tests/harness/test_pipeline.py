@@ -244,6 +244,7 @@ def test_cli_train_under_torchrun_two_gloo_ranks(tmp_path):
     run_dir = tmp_path / "runs/moving-shapes/conv_lstm/smoke/seed0"
     rec = read_json(run_dir / "train/stage.json")
     assert rec["world_size"] == 2
+    assert rec["hardware"] == {"device": "cpu", "gpu": None, "world_size": 2, "precision": "fp32"}
     assert torch.load(run_dir / "train/model.pt", weights_only=False)["state"]
 
 

@@ -112,3 +112,13 @@ def test_generator_then_critic_with_svc_cadence_and_exact_resume(shapes, tmp_pat
     for k, m in full.modules().items():
         for (n, a), (_, b) in zip(m.state_dict().items(), part.modules()[k].state_dict().items()):
             assert torch.equal(a, b), f"{k}.{n}"
+
+
+def test_batch_of_one_is_refused_before_training(shapes, tmp_path):
+    """One clip per step gives TGAN's first BatchNorm one value per channel: a clear error up front,
+    before any run directory or checkpoint is written (torch's own error came inside step 1)."""
+    spec, data = shapes
+    method = METHODS.get("tgan").from_profile("smoke", spec, {"train.steps": 2, "train.batch_size": 1})
+    with pytest.raises(ValueError, match=r"train.batch_size is 1.*at least 2"):
+        method.fit(data, tmp_path / "run", seed=0, progress=False)
+    assert not (tmp_path / "run").exists()
