@@ -5,7 +5,7 @@
 * :mod:`benchmark.crowd.db`      — the SQLite judgement store shared by the app and the importer;
 * :mod:`benchmark.crowd.export`  — crowd-platform task CSV + HTML template, and the results importer;
 * :mod:`benchmark.crowd.analyze` — attention-check filtering, preference rates with intervals,
-  Bradley–Terry scores, rater agreement, and the tables of papers/002 and papers/003.
+  Bradley–Terry scores, rater agreement, and the tables of Vondrick et al. 2016 and Walker et al. 2021.
 
 A study is a folder::
 

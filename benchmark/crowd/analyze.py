@@ -1,5 +1,5 @@
 """Aggregate a study's judgements: attention-check filtering, preference rates with 95% intervals,
-ties, Bradley–Terry scores, rater agreement, and the tables of papers/002 and papers/003 Table 1.
+ties, Bradley–Terry scores, rater agreement, and the tables of Vondrick et al. 2016 and Walker et al. 2021 Table 1.
 
 >>> wilson_interval(8, 10)  # doctest: +ELLIPSIS
 (0.49016..., 0.94331...)
@@ -290,7 +290,7 @@ def analyze(study: dict[str, Any], judgements: list[dict[str, Any]], *, interval
                       "share_b": proportion(int(wins[k, i]), n_all, interval),
                       "share_ties": proportion(int(ties[i, k]), n_all, interval)})
 
-    # papers/002 Table 1: % of trials preferring the row system over the column system.
+    # Vondrick et al. 2016 Table 1: % of trials preferring the row system over the column system.
     matrix = []
     for a in systems:
         row = []
@@ -374,7 +374,7 @@ def md_escape(text: Any) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The tables as Markdown (papers/002 Table 1, papers/003 Table 1, Bradley–Terry, raters).
+    """The tables as Markdown (Vondrick et al. 2016 Table 1, Walker et al. 2021 Table 1, Bradley–Terry, raters).
 
     Names and the question come from users (run folders, options): they are escaped.
     """
@@ -398,12 +398,12 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"{r['judgements']['fast']} answers came faster than one play of the clip "
                      f"({r['filter']['loop_seconds']:.2f} s), from {rs.get('with_fast_answers', 0)} raters"
                      + (" (left out)" if r["filter"].get("drop_fast") else " (flagged, kept)"))
-    lines += ["", "## Preference matrix (papers/002 Table 1): % of trials preferring the row over the column", "",
+    lines += ["", "## Preference matrix (Vondrick et al. 2016 Table 1): % of trials preferring the row over the column", "",
               "| | " + " | ".join(e(c) for c in r["table_002"]["cols"]) + " |",
               "|---|" + "---|" * len(r["table_002"]["cols"])]
     for name, row in zip(r["table_002"]["rows"], r["table_002"]["cells"]):
         lines.append(f"| {e(name)} | " + " | ".join(_pct(c) if c else "—" for c in row) + " |")
-    lines += ["", "## Per pair (papers/003 Table 1): prefer A / prefer B / no preference", "",
+    lines += ["", "## Per pair (Walker et al. 2021 Table 1): prefer A / prefer B / no preference", "",
               "| A | B | prefer A | prefer B | no preference | n |", "|---|---|---|---|---|---|"]
     for p in r["pairs"]:
         lines.append(f"| {e(p['a'])} | {e(p['b'])} | {_pct(p['share_a'])} | {_pct(p['share_b'])} | "

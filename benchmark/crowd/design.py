@@ -56,7 +56,7 @@ class StudyConfig:
         systems: method names; ``"real"`` means the dataset's real test clips.
         pairs: ``()`` for all pairs of ``systems``, else explicit ``(a, b)`` pairs.
         judgements_per_pair: trials per pair of systems (left/right balanced within each pair).
-        answers: 2 (left/right, as papers/002) or 3 (with "no preference", as papers/003).
+        answers: 2 (left/right, as Vondrick et al. 2016) or 3 (with "no preference", as Walker et al. 2021).
         checks: attention-check trials (a real clip against a broken copy of itself).
         check_kinds: how the broken copy is made (``shuffle``: frames out of order; ``noise``).
         question: the question shown above every pair.

@@ -2,11 +2,11 @@
 
 Raw file: ``rendered_chairs.tar`` holding
 ``rendered_chairs/<model>/renders/image_<iii>_p<020|030>_t<azimuth>_r096.png`` (1,393 models x 62
-views, 31 azimuths at two elevations). Following papers/004 (and MoCoGAN's use of the set), a
+views, 31 azimuths at two elevations). Following Aich et al. 2020 (and MoCoGAN's use of the set), a
 model's renders are sorted by file name and the first ``frames`` (16) form one video; each frame is
 cropped to ``[100:500, 100:500]`` and resized to ``size`` x ``size`` RGB. The tar is indexed once
 and only the selected PNGs are read (never extracted). ``num_models`` keeps a random subset of
-models drawn with ``np.random.RandomState(model_seed)`` (papers/004 uses 820 of the 1,393).
+models drawn with ``np.random.RandomState(model_seed)`` (Aich et al. 2020 uses 820 of the 1,393).
 
 There is no split (synthesis from the data distribution): every video is a training and a
 reference video. Protocol: synthesis 16 frames, 64x64x3.

@@ -15,7 +15,7 @@ says which clips a score was computed on). Each clip is one store segment: decod
 centre-cropped to a square, resized to ``size`` x ``size`` RGB (``max_frames`` caps decoding).
 
 Protocols (``protocol=``): ``fvd64`` prediction 5 -> 11 at 64x64 (the FVD leaderboards);
-``p003`` prediction 4 -> 12 at 256x256 (papers/003, which downsamples to 64x64 for FVD).
+``p003`` prediction 4 -> 12 at 256x256 (Walker et al. 2021, which downsamples to 64x64 for FVD).
 Train on ``train``, evaluate on ``val``.
 
 >>> from benchmark.data.kinetics import clip_stem

@@ -11,7 +11,7 @@ whose height is not a multiple of 128 or whose width is not 128 is excluded and 
 ``max_clips`` keeps the first clips only (a subset: the golf set has ~600k clips).
 
 No split (synthesis from the data distribution). Protocols: synthesis 32 frames (VGAN), or
-``frames=16`` (papers/004, TGAN-style 16-frame evaluation on the first 16 frames of each clip).
+``frames=16`` (Aich et al. 2020, TGAN-style 16-frame evaluation on the first 16 frames of each clip).
 """
 
 from __future__ import annotations

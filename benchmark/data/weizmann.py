@@ -10,9 +10,9 @@ is one store segment, decoded with PyAV to RGB, optionally centre-cropped to a s
 
 Split schemes (``split=``), recorded by ``identity()``:
 
-``navslp`` (papers/004, NAVSLP): no split, every video is a training and a reference video;
+``navslp`` (Aich et al. 2020, NAVSLP): no split, every video is a training and a reference video;
     centre crop, 64x64, synthesis of 16 frames (16 consecutive frames drawn per video).
-``matrix_completion`` (papers/004, Table 3): the identity x action cells marked in the table are
+``matrix_completion`` (Aich et al. 2020, Table 3): the identity x action cells marked in the table are
     the training videos; the unmarked cells of the same four actions (run, walk, jump, skip) are the
     held-out test videos; the other six actions are in neither split. As in the paper's text these
     videos are used "without any cropping" (``crop="none"``, the whole frame resized).
@@ -51,7 +51,7 @@ ACTIONS = ("bend", "jack", "jump", "pjump", "run", "side", "skip", "walk", "wave
 PERSONS = ("daria", "denis", "eli", "ido", "ira", "lena", "lyova", "moshe", "shahar")
 AVI_RE = re.compile(r"(?:^|/)([a-z]+)_([a-z]+\d?)\.avi$", re.I)
 
-#: papers/004 Table 3: training cells (identity numbers P1..P9) per action; the other cells of
+#: Aich et al. 2020 Table 3: training cells (identity numbers P1..P9) per action; the other cells of
 #: these four actions are held out.
 MATRIX_COMPLETION_TRAIN = {
     "run": (1, 2, 3, 5),

@@ -1,4 +1,4 @@
-"""FCS — Frame Consistency Score (Aich et al. 2020, ``papers/004``), streamed. Higher is better.
+"""FCS — Frame Consistency Score (Aich et al. 2020), streamed. Higher is better.
 
 Per video, the mean SSIM of its frames against its first frame; FCS is the mean over videos (see
 :mod:`benchmark.metrics.functional.fcs` for the choices the paper leaves open). Report the value of

@@ -1,4 +1,4 @@
-"""MCS — relative Motion Consistency Score (Aich et al. 2020, papers/004), streamed. Lower is better.
+"""MCS — relative Motion Consistency Score (Aich et al. 2020), streamed. Lower is better.
 
 The paper: every frame of the generated and of the real videos -> VGG16 (ImageNet) ``relu3_3`` feature
 vector; "the averaged consecutive frame-feature difference vector" of each set, f̂ (generated) and f

@@ -1,4 +1,4 @@
-"""papers/004 (NAVSLP, Aich et al. 2020) as recipes: Table 2, Table 4, Table 3 / Fig. 6, Fig. 7.
+"""NAVSLP (Aich et al. 2020) as recipes: Table 2, Table 4, Table 3 / Fig. 6, Fig. 7.
 
 * ``navslp_table2`` – MCS / FCS of NAVSLP, its no-regulariser ablation and the adversarial
   baselines (MoCoGAN on Chair-CAD and Weizmann, VGAN on Golf), with the real-data bound.
@@ -31,16 +31,16 @@ from benchmark.utils import write_json_atomic
 
 log = logging.getLogger(__name__)
 
-PAPER = "Aich et al. 2020, Non-Adversarial Video Synthesis with Learned Priors (papers/004)"
-T2 = "papers/004 Table 2"
+PAPER = "Aich et al. 2020, Non-Adversarial Video Synthesis with Learned Priors (CVPR 2020, arXiv:2003.09565)"
+T2 = "Aich et al. 2020 Table 2"
 NO_REG = "navslp −triplet −static"
-#: papers/004 Table 2 as printed: dataset -> row -> (MCS, FCS); "real (bound)" is the paper's bound row.
+#: Aich et al. 2020 Table 2 as printed: dataset -> row -> (MCS, FCS); "real (bound)" is the paper's bound row.
 TABLE2 = {
     "chairs": {"real (bound)": (0.0, 0.91), "mocogan": (4.11, 0.85), NO_REG: (3.83, 0.77), "navslp": (3.32, 0.89)},
     "weizmann": {"real (bound)": (0.0, 0.95), "mocogan": (3.41, 0.85), NO_REG: (3.87, 0.79), "navslp": (2.63, 0.90)},
     "vgan-golf": {"real (bound)": (0.0, 0.97), "vgan": (3.61, 0.88), NO_REG: (3.78, 0.84), "navslp": (2.71, 0.84)},
 }
-#: papers/004 Table 4b (Chair-CAD): (static loss, triplet loss) -> (MCS, FCS).
+#: Aich et al. 2020 Table 4b (Chair-CAD): (static loss, triplet loss) -> (MCS, FCS).
 TABLE4B = {"−triplet −static": (3.83, 0.77), "−triplet +static": (3.82, 0.85), "+triplet −static": (3.36, 0.81),
            "+triplet +static": (3.32, 0.89)}
 
@@ -86,10 +86,10 @@ register_recipe(Recipe(
              Variant("−Z (random latents)", "navslp", {"sampling": "random"})),
     datasets={"smoke": "moving-shapes", "paper": "chairs"},
     metrics=("mcs", "fcs"),
-    reported=(*(Reported(k, m, v, dataset="chairs", source="papers/004 Table 4b")
+    reported=(*(Reported(k, m, v, dataset="chairs", source="Aich et al. 2020 Table 4b")
                 for k, (mcs, fcs) in TABLE4B.items() for m, v in (("mcs", mcs), ("fcs", fcs))),
-              Reported("−Z (random latents)", "mcs", 3.96, dataset="chairs", source="papers/004 §4.4.1 (Table 4a)"),
-              Reported("−Z (random latents)", "fcs", 0.75, dataset="chairs", source="papers/004 §4.4.1 (Table 4a)",
+              Reported("−Z (random latents)", "mcs", 3.96, dataset="chairs", source="Aich et al. 2020 §4.4.1 (Table 4a)"),
+              Reported("−Z (random latents)", "fcs", 0.75, dataset="chairs", source="Aich et al. 2020 §4.4.1 (Table 4a)",
                        note="derived: the text's 18.66% relative FCS increase to 0.89; the cell is lost in our copy")),
     description=(
         "(a) The same trained model generates once from its learned latent dictionary (+Z, the "

@@ -1,4 +1,4 @@
-"""papers/002 (VGAN) Table 1: one-stream vs two-stream vs the autoencoder baseline (2AFC study).
+"""Vondrick et al. 2016 (VGAN) Table 1: one-stream vs two-stream vs the autoencoder baseline (2AFC study).
 
 The paper's only quantitative generation result is a human study: workers saw two videos and
 answered "Which video is more realistic?"; Table 1 prints the % of trials preferring the row's
@@ -16,7 +16,7 @@ from benchmark.reproduce import Recipe, RecipeContext, RecipeOutcome, Reported, 
 
 log = logging.getLogger(__name__)
 
-SOURCE = "papers/002 Table 1 (% of 2AFC trials preferring the row)"
+SOURCE = "Vondrick et al. 2016 Table 1 (% of 2AFC trials preferring the row)"
 SCENES = ("golf", "beach", "train", "baby")
 #: (row, column opponent) -> (golf, beach, train, baby, mean), as printed.
 TABLE1 = {
@@ -71,7 +71,7 @@ def run_vgan_streams(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
 register_recipe(Recipe(
     name="vgan_streams",
     title="one-stream vs two-stream VGAN vs autoencoder (2AFC realism)",
-    paper="Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (papers/002)",
+    paper="Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics",
     reproduces="Table 1",
     methods=("vgan", "vgan_one_stream", "vgan_ae_gmm"),
     datasets={"smoke": "moving-shapes", "paper": "vgan-golf"},

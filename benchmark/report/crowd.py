@@ -1,8 +1,8 @@
 """Human-study tables for the leaderboard: reads ``<report dir>/crowd/*.json`` written by
 ``benchmark crowd analyze`` (schema ``vidbench.crowd.analysis/1``) and shapes them for the template.
 
-Each study shows the preference matrix (papers/002 Table 1), the per-pair prefer A / prefer B /
-no preference table (papers/003 Table 1), Bradley–Terry scores when there are more than two
+Each study shows the preference matrix (Vondrick et al. 2016 Table 1), the per-pair prefer A / prefer B /
+no preference table (Walker et al. 2021 Table 1), Bradley–Terry scores when there are more than two
 systems, the study hash and the rater counts.
 """
 

@@ -16,13 +16,13 @@ Adding a recipe (e.g. in ``benchmark/recipes/<paper>.py``, imported by
     register_recipe(Recipe(
         name="navslp_table2",
         title="MCS / FCS on Chair-CAD, Weizmann, Golf",
-        paper="Aich et al. 2020 (papers/004)",
+        paper="Aich et al. 2020",
         reproduces="Table 2",
         methods=("navslp", "mocogan"),
         datasets={"smoke": "moving-shapes", "paper": "weizmann"},
         metrics=("mcs", "fcs"),
-        reported=(Reported("navslp", "mcs", 2.63, dataset="weizmann", source="papers/004 Table 2"),
-                  Reported("mocogan", "mcs", 3.41, dataset="weizmann", source="papers/004 Table 2")),
+        reported=(Reported("navslp", "mcs", 2.63, dataset="weizmann", source="Aich et al. 2020 Table 2"),
+                  Reported("mocogan", "mcs", 3.41, dataset="weizmann", source="Aich et al. 2020 Table 2")),
     ))
 
 The default runner (:func:`run_methods`) calls :func:`benchmark.run.run_benchmark` and reads the

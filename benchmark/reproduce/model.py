@@ -24,7 +24,7 @@ class Reported:
         value: the printed value.
         ci: the printed ± (half-width or standard deviation, as the paper prints it), if any.
         dataset: the paper's dataset for this number (e.g. ``"ucf101"``).
-        source: where it is printed, e.g. ``"papers/002 Table 1"``.
+        source: where it is printed, e.g. ``"Vondrick et al. 2016 Table 1"``.
         note: anything a reader must know (units, "[unverified]", other protocol).
     """
 
@@ -105,7 +105,7 @@ class Recipe:
     Attributes:
         name: registry name (``benchmark reproduce NAME``).
         title: one line shown in ``list`` and as the page title.
-        paper: citation (e.g. ``"Vondrick et al. 2016 (papers/002)"``).
+        paper: citation (e.g. ``"Vondrick et al. 2016, Generating Videos with Scene Dynamics"``).
         reproduces: which table/figure, e.g. ``"Table 1"``.
         methods: the rows: method names, or :class:`Variant` for ablation rows.
         datasets: profile -> dataset name; the ``smoke`` entry must be a dataset that needs no

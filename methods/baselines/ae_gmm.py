@@ -1,5 +1,5 @@
 """``vgan_ae_gmm``: the autoencoder + GMM synthesis baseline of VGAN (Vondrick, Pirsiavash &
-Torralba 2016, "Generating Videos with Scene Dynamics", papers/002 §3.2; upstream architecture in
+Torralba 2016, "Generating Videos with Scene Dynamics", §3.2; upstream architecture in
 ``cvondrick/videogan`` main.lua, Torch7 — the baseline itself has no public code).
 
 "We train an autoencoder over our data. The encoder is similar to the discriminator network
@@ -66,7 +66,7 @@ class AEGMMConfig:
     mask_l1: float = 0.1           # VGAN's mask sparsity weight lambda
     lr: float = 2e-4               # VGAN: Adam 2e-4, beta1 0.5
     beta1: float = 0.5
-    gmm_components: int = 256      # papers/002 §3.2
+    gmm_components: int = 256      # Vondrick et al. 2016 §3.2
     gmm_covariance: str = "full"
     gmm_reg_covar: float = 1e-6    # sklearn default
     gmm_max_iter: int = 100

@@ -3,7 +3,7 @@
 * ``copy_last``   – prediction: repeat the last context frame (the classic KTH/BAIR floor).
 * ``mean_context``– prediction: repeat the mean of the context frames.
 * ``static_frame``– synthesis: a real training frame repeated over time, the "static" baseline
-  of papers/002 (VGAN): right appearance, no motion.
+  of Vondrick et al. 2016 (VGAN): right appearance, no motion.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class StaticFrameConfig:
 
 @METHODS.register("static_frame")
 class StaticRealFrame(Method):
-    """Synthesis floor: a random real training frame, repeated over time (papers/002's static baseline)."""
+    """Synthesis floor: a random real training frame, repeated over time (Vondrick et al. 2016's static baseline)."""
 
     tasks = ("synthesis",)
     paper = "baseline (Vondrick et al. 2016, static-frame comparison)"

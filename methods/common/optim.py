@@ -1,6 +1,6 @@
 """Several optimisers driven as one, for a training-loop phase that updates parameter sets with
 different optimisers from one loss (NAVSLP's stage 2: SGD with momentum on the latent vectors and
-Adam on the RNN, papers/004 supplementary B).
+Adam on the RNN, Aich et al. 2020 supplementary B).
 
 :class:`OptimizerGroup` has the slice of the ``torch.optim.Optimizer`` interface the shared loop
 uses: ``zero_grad``, ``step``, ``param_groups`` (concatenated; the loop logs ``param_groups[0]``'s

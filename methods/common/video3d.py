@@ -1,4 +1,4 @@
-"""VGAN-style 3D conv networks (Vondrick, Pirsiavash & Torralba 2016, papers/002 §2;
+"""VGAN-style 3D conv networks (Vondrick, Pirsiavash & Torralba 2016 §2;
 upstream ``cvondrick/videogan`` main.lua, Torch7).
 
 * :class:`VideoTrunk3d` – the foreground pathway of the generator: a ``z`` vector through a
@@ -114,7 +114,7 @@ class OneStreamGenerator(nn.Module):
 
 
 class TwoStreamGenerator(nn.Module):
-    """VGAN two-stream generator ``G(z) = m * f + (1 - m) * b`` (papers/002 Eq. 2, Fig. 1).
+    """VGAN two-stream generator ``G(z) = m * f + (1 - m) * b`` (Vondrick et al. 2016 Eq. 2, Fig. 1).
 
     >>> import torch
     >>> g = TwoStreamGenerator(100, 3, frames=16, resolution=(64, 64), width=4)

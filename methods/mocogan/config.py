@@ -53,7 +53,7 @@ def _conditioning(spec: DataSpec) -> dict:
 
 
 def paper(spec: DataSpec) -> MoCoGANConfig:
-    # Weizmann is the paper's categorical-dynamics dataset (§4.3) and a papers/004 Table 2 baseline
+    # Weizmann is the paper's categorical-dynamics dataset (§4.3) and an Aich et al. 2020 Table 2 baseline
     # there: action-conditional. Elsewhere unconditional, as the papers' unconditional comparisons.
     cond = _conditioning(spec) if "weizmann" in spec.dataset.lower() else {}
     return MoCoGANConfig(channels=spec.channels, resolution=tuple(spec.resolution),

@@ -1,4 +1,4 @@
-"""NAVSLP (Aich et al. 2020, papers/004): non-adversarial video synthesis with learned static and
+"""NAVSLP (Aich et al. 2020): non-adversarial video synthesis with learned static and
 transient latent priors, a DCGAN generator and a GRU.
 
 Official code: ``abhishekaich27/Navsynth`` (PyTorch). See README.md for profiles and deviations.

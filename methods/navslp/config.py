@@ -1,7 +1,7 @@
 """Configuration of :mod:`methods.navslp` (profiles ``paper`` and ``smoke``).
 
-``paper`` takes the per-dataset hyperparameters of papers/004 supplementary Table 2 (Aich et al.
-2020, "Non-Adversarial Video Synthesis with Learned Priors", CVPR) and the rest from the paper's
+``paper`` takes the per-dataset hyperparameters of the supplementary Table 2 of Aich et al.
+2020, "Non-Adversarial Video Synthesis with Learned Priors", CVPR 2020, and the rest from the paper's
 §3–4.2 and the official code (``abhishekaich27/Navsynth``: ``models.py``, ``train.py``,
 ``class_gen.py``, ``triplet_loss.py``, ``utils.py``):
 

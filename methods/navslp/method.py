@@ -59,7 +59,7 @@ class NAVSLP(Method):
     stochastic = True
     trainable = True
     paper = ("Aich, Gupta, Panda, Hyder, Asif & Roy-Chowdhury 2020, Non-Adversarial Video Synthesis with "
-             "Learned Priors (CVPR; papers/004)")
+             "Learned Priors (CVPR 2020)")
     profiles = {"paper": C.paper, "smoke": C.smoke}
 
     def __init__(self, config: C.NAVSLPConfig, spec: DataSpec) -> None:

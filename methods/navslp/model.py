@@ -1,5 +1,5 @@
 """NAVSLP networks, latent dictionaries and losses (Aich, Gupta, Panda, Hyder, Asif &
-Roy-Chowdhury 2020, "Non-Adversarial Video Synthesis with Learned Priors", CVPR, papers/004;
+Roy-Chowdhury 2020, "Non-Adversarial Video Synthesis with Learned Priors", CVPR 2020;
 official code ``abhishekaich27/Navsynth``, PyTorch).
 
 * :class:`LatentDictionary` – the learned priors: static latents ``z^(s)`` (one per training video,

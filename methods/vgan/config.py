@@ -1,4 +1,4 @@
-"""Configs and profiles of the VGAN family (papers/002; upstream ``cvondrick/videogan``).
+"""Configs and profiles of the VGAN family (Vondrick et al. 2016; upstream ``cvondrick/videogan``).
 
 ``paper``: the paper's / upstream's settings (see README.md for the sources of each number);
 ``smoke``: the same code paths with tiny widths and ~100 steps so a fit takes well under 25 s on a
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
 
-PAPER_FRAMES = 32  # "the generator produces 64 x 64 videos for 32 frames" (papers/002 §2.2)
+PAPER_FRAMES = 32  # "the generator produces 64 x 64 videos for 32 frames" (Vondrick et al. 2016 §2.2)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class VGANConfig:
 
 @dataclass(frozen=True)
 class VGANFutureConfig:
-    """Image-conditioned VGAN (``vgan_future``, papers/002 §3.4; upstream ``main_conditional.lua``)."""
+    """Image-conditioned VGAN (``vgan_future``, Vondrick et al. 2016 §3.4; upstream ``main_conditional.lua``)."""
 
     channels: int = 3
     resolution: tuple[int, int] = (64, 64)

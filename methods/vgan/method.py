@@ -1,7 +1,7 @@
 """The VGAN family as harness methods: ``vgan`` (two-stream), ``vgan_one_stream`` and
 ``vgan_future`` (one image -> video), trained with the shared loop.
 
-Vondrick, Pirsiavash & Torralba 2016, "Generating Videos with Scene Dynamics" (papers/002);
+Vondrick, Pirsiavash & Torralba 2016, "Generating Videos with Scene Dynamics";
 upstream ``cvondrick/videogan`` (Torch7), read for layer sizes, init and the update order.
 
 Training follows upstream ``main.lua``: every step one discriminator update (real clips labelled
@@ -175,7 +175,7 @@ class VGAN(_VGANBase):
 
     @torch.no_grad()
     def visualize(self, task: str, cond: Conditioning, *, seed: int) -> dict[str, Tensor]:
-        """The learned streams (papers/002 Fig. 3): ``background`` (static, shown over time),
+        """The learned streams (Vondrick et al. 2016 Fig. 3): ``background`` (static, shown over time),
         ``foreground`` ``f``, ``mask`` ``m`` (1 channel, white = foreground), and ``generation``."""
         if task != "synthesis":
             return {}
@@ -202,7 +202,7 @@ class VGANOneStream(_VGANBase):
 
 @METHODS.register("vgan_future")
 class VGANFuture(_AdversarialVGAN):
-    """VGAN conditioned on one image (papers/002 §3.4): a 2D encoder in front of the two-stream
+    """VGAN conditioned on one image (Vondrick et al. 2016 §3.4): a 2D encoder in front of the two-stream
     generator, the same discriminator, and ``lambda * ||x0 - G0(x0)||`` on the first frame.
 
     As a prediction method it reads **one** frame, through :class:`~benchmark.methods.Conditioning`:

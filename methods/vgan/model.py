@@ -1,4 +1,4 @@
-"""VGAN networks (Vondrick, Pirsiavash & Torralba 2016, papers/002 §2 and §3.4; upstream
+"""VGAN networks (Vondrick, Pirsiavash & Torralba 2016 §2 and §3.4; upstream
 ``cvondrick/videogan`` ``main.lua`` and ``main_conditional.lua``, Torch7). Plain ``nn.Module``s,
 no harness imports; videos are ``(N, C, T, H, W)`` in [-1, 1].
 
@@ -17,7 +17,7 @@ from methods.common.dcgan import level_width, spatial_levels
 
 def build_generator(z_dim: int, channels: int, frames: int, resolution: tuple[int, int], width: int,
                     two_stream: bool, from_map: bool = False) -> nn.Module:
-    """Two-stream ``m * f + (1 - m) * b`` (papers/002 Eq. 2) or the one-stream 3D generator."""
+    """Two-stream ``m * f + (1 - m) * b`` (Vondrick et al. 2016 Eq. 2) or the one-stream 3D generator."""
     cls = TwoStreamGenerator if two_stream else OneStreamGenerator
     return cls(z_dim, channels, frames, tuple(resolution), width, from_map=from_map)
 

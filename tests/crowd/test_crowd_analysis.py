@@ -125,7 +125,7 @@ def test_analyze_filters_raters_counts_ties_and_orientation():
     assert analyze(_study(), js, assigned=assigned)["raters"]["unchecked"] == 1
     kept = analyze(_study(), js, assigned=assigned, keep_unchecked=True)
     assert kept["raters"]["kept"] == 3 and kept["pairs"][0]["n"] == 4
-    assert "papers/002" in markdown(r) and "papers/003" in markdown(r)
+    assert "Vondrick et al. 2016" in markdown(r) and "Walker et al. 2021" in markdown(r)
     cp = analyze(_study(), js, interval="clopper-pearson")
     assert cp["pairs"][0]["prefer_a"]["ci_low"] == pytest.approx(clopper_pearson_interval(2, 3)[0])
 

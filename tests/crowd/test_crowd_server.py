@@ -391,7 +391,7 @@ def test_export_import_analyze_and_leaderboard(study_dir, tmp_path):
     assert 'class="crowd-study"' in index and study["hash"][:12] in index
     assert 'class="raters-kept">4<' in index and 'class="raters-total">5<' in index
     assert 'class="chance-pass">11.1%<' in index  # 4 checks, 3 answers, >= 75% right: 9/81
-    assert "papers/002 Table 1" in index and "papers/003 Table 1" in index and "Bradley–Terry" in index
+    assert "Vondrick et al. 2016 Table 1" in index and "Walker et al. 2021 Table 1" in index and "Bradley–Terry" in index
     assert index.index('id="prediction') < index.index('class="crowd-study"')
 
 

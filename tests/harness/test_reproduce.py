@@ -79,7 +79,7 @@ def test_vgan_streams_recipe_end_to_end(tmp_path):
     assert set(study["systems"]) == {"vgan", "vgan_one_stream", "vgan_ae_gmm", "real"}
     assert {frozenset(p) for p in study["pairs"]} == {frozenset(p) for p in STUDY_PAIRS}  # Table 1's pairs
     assert study["trials"] and len(list((folder / "media").glob("*.mp4"))) == len(study["videos"]) > 0
-    # The leaderboard shows VGAN's learned streams under its samples (papers/002 Fig. 3).
+    # The leaderboard shows VGAN's learned streams under its samples (Vondrick et al. 2016 Fig. 3).
     board = (tmp_path / "reports" / "moving-shapes" / "index.html").read_text()
     for stream in ("background", "foreground", "mask"):
         assert f"vgan: {stream}" in board

@@ -1,4 +1,4 @@
-"""MCS (papers/004): closed forms with seeded random VGG16 weights, streaming, merge, and the vgg16 loader."""
+"""MCS (Aich et al. 2020): closed forms with seeded random VGG16 weights, streaming, merge, and the vgg16 loader."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Frame Consistency Score (Aich et al. 2020, ``papers/004``), per video.
+"""Frame Consistency Score (Aich et al. 2020), per video.
 
 The paper (Sec. 4.2): "We keep the first frame of the generated video as reference and compute the
 averaged structural similarity measure for all frames. The FCS is then given by the average of this

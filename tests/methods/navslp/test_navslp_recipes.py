@@ -1,4 +1,4 @@
-"""NAVSLP recipes (papers/004 Tables 2-4, Fig. 6-7): registration, and the two custom runners end to
+"""NAVSLP recipes (Aich et al. 2020 Tables 2-4, Fig. 6-7): registration, and the two custom runners end to
 end on the embedded dataset with two training steps."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""VGAN family (papers/002): paper-profile architecture against upstream ``cvondrick/videogan``,
+"""VGAN family (Vondrick et al. 2016): paper-profile architecture against upstream ``cvondrick/videogan``,
 the two-stream composition, the image-conditioned variant's contract, exact resume and the streams
 shown in the report."""
 
