@@ -24,7 +24,7 @@ def test_metric_states_its_facts(name):
     assert isinstance(cls.display_order, int)
     band = cls.drift_band
     assert band is None or (set(band) == {"abs", "rel"} and all(v >= 0 for v in band.values()))
-    assert cls.best_rule in ("direction", "closest_to_real")
+    assert cls.best_rule in ("direction", "closest_to_real", "none")
     assert isinstance(cls.real_bound, bool)
     if cls.kind in ("paired", "likelihood"):
         assert not cls.real_bound, "a paired or likelihood metric has no score of the real clips alone"

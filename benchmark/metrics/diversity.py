@@ -47,9 +47,9 @@ class _Diversity(VideoMetric):
     display_order: ClassVar[int] = 9  # after the quality scores: it describes the samples, it does not rank them
     drift_band: ClassVar[dict[str, float]] = {"abs": 0.02, "rel": 0.0}  # a mean distance of frames in [0, 1]
     real_bound: ClassVar[bool] = False  # the spread of k samples of one context: a real clip has one
-    # More diverse is not better (noise is diverse): with no real-data row to be close to, the
-    # leaderboard marks no best value in these columns.
-    best_rule: ClassVar[str] = "closest_to_real"
+    # More diverse is not better (noise is diverse) and a real clip has no spread to be close to:
+    # the leaderboard marks no best value in these columns.
+    best_rule: ClassVar[str] = "none"
 
     def __init__(self, num_frames: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -73,7 +73,8 @@ def settings_key(settings: Any) -> str:
 def best_indices(metric: str, higher: bool | None, values: list[Any], real: list[Any] = ()) -> list[int]:
     """Positions of the best of a column's competing values (all of them on a tie; none with fewer
     than two finite values, or without a rule): max/min by direction, or, for a metric whose class
-    says ``best_rule = "closest_to_real"``, nearest the real-data row's value (none without one).
+    says ``best_rule = "closest_to_real"``, nearest the real-data row's value (none without one);
+    ``best_rule = "none"``: never a best.
 
     >>> best_indices("psnr_best", True, [20.0, 25.0, float("nan"), 25.0]), best_indices("fvd", False, [300.0, 200.0])
     ([1, 3], [1])
@@ -82,6 +83,8 @@ def best_indices(metric: str, higher: bool | None, values: list[Any], real: list
     """
     finite_at = [i for i, v in enumerate(values) if finite(v)]
     if len(finite_at) < 2:
+        return []
+    if facts.best_rule(metric) == "none":  # e.g. diversity: more is not better, and there is no target
         return []
     if facts.best_rule(metric) == "closest_to_real":
         target = next((v for v in real if finite(v)), None)

@@ -31,9 +31,10 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
 
 def check_model_frames(method: str, shape: tuple[int, ...], cfg: Any, what: str) -> None:
     """Raise a clear ``ValueError`` unless frames of ``shape (..., C, H, W)`` are what a model built from
-    ``cfg`` takes (``cfg.channels`` x ``cfg.io_resolution or cfg.resolution``)."""
+    ``cfg`` takes (``cfg.channels`` x ``cfg.io_resolution or cfg.resolution``; configs without
+    ``io_resolution`` run at ``cfg.resolution``)."""
     c, h, w = shape[-3:]
-    io = tuple(cfg.io_resolution or cfg.resolution)
+    io = tuple(getattr(cfg, "io_resolution", None) or cfg.resolution)
     if c != cfg.channels or (h, w) != io:
         raise ValueError(f"{method}: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
                          f"{cfg.channels}x{io[0]}x{io[1]}")

@@ -25,6 +25,7 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.resize import check_model_frames
 from methods.common.lstm import init_svg_
 from methods.common.optim import OptimizerGroup
 from methods.p2p import config as C
@@ -59,19 +60,12 @@ class P2PMethod(Method):
     def conditioning_inputs(self, task: str) -> tuple[str, ...]:
         return ("end_frame",)
 
-    def _check(self, shape: tuple[int, ...], what: str) -> None:
-        c, h, w = shape[-3:]
-        cfg = self.config
-        if c != cfg.channels or (h, w) != tuple(cfg.resolution):
-            raise ValueError(f"p2p: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
-
     # ------------------------------------------------------------------------------ training ---
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         self.check_stage(stage)
         cfg = self.config
-        self._check(data.videos.shape, "training videos")
+        check_model_frames("p2p", data.videos.shape, self.config, "training videos")
         clip = min(cfg.max_seq_len, data.videos.shape[1])
         shortest = max(3, clip - 2 * cfg.delta_len)
         self.model = self._build(seed)
@@ -113,7 +107,7 @@ class P2PMethod(Method):
         if cond.end_frame is None:
             raise ValueError("p2p: two-ended prediction needs Conditioning.end_frame (use a two_ended protocol)")
         ctx = cond.context
-        self._check(tuple(ctx.shape), "context frames")
+        check_model_frames("p2p", tuple(ctx.shape), self.config, "context frames")
         if cond.num_frames < 2:
             raise ValueError(f"p2p: needs at least 2 frames to produce (the last is the end frame's), got {cond.num_frames}")
         self.model.eval()

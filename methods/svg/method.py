@@ -21,6 +21,7 @@ from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.resize import check_model_frames
 from methods.common.lstm import init_svg_
 from methods.svg import config as C
 from methods.svg.model import SVGModel
@@ -74,13 +75,6 @@ class _SVG(Method):
         method.model.eval()
         return method
 
-    def _check(self, shape: tuple[int, ...], what: str) -> None:
-        c, h, w = shape[-3:]
-        cfg = self.config
-        if c != cfg.channels or (h, w) != tuple(cfg.resolution):
-            raise ValueError(f"{self.name}: {what} have frames {c}x{h}x{w} (C x H x W), the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
-
     # ------------------------------------------------------------------------------ training ---
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
@@ -91,7 +85,7 @@ class _SVG(Method):
         if proto is not None and proto.context_frames != cfg.context_frames:
             raise ValueError(f"{self.name}: the config was built for {cfg.context_frames} context frames, the "
                              f"training protocol has {proto.context_frames} (rebuild the profile for this data)")
-        self._check(data.videos.shape, "training videos")
+        check_model_frames(self.name, data.videos.shape, self.config, "training videos")
         self.model = self._build(seed)
         model = self.model
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -112,7 +106,7 @@ class _SVG(Method):
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
         """``(B, k, p, C, H, W)``: ``k = cond.num_samples`` samples from the prior per context."""
         ctx = cond.context
-        self._check(tuple(ctx.shape), "context frames")
+        check_model_frames(self.name, tuple(ctx.shape), self.config, "context frames")
         if ctx.shape[1] < 2 and not self.config.last_frame_skip:
             raise ValueError(f"{self.name}: needs at least 2 context frames (upstream's skip connections come "
                              f"from context frame c - 2), got {ctx.shape[1]}")

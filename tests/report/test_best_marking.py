@@ -126,3 +126,11 @@ def test_smoke_banner_on_the_page(tmp_path, monkeypatch):
     page = render_report(fx.DATASET, tmp_path / "runs", tmp_path / "out").read_text()
     assert "Pipeline check, not a comparison." in page and "pipeline check</span>" in page
     assert 'class="num best' not in page
+
+
+def test_a_metric_whose_rule_is_none_never_has_a_best():
+    from benchmark.report.views import best_indices
+
+    assert best_indices("diversity_l1", True, [0.1, 0.3, 0.2], real=[0.2]) == []
+    assert best_indices("diversity", True, [0.1, 0.3]) == []
+    assert best_indices("psnr_best", True, [0.1, 0.3]) == [1]  # a direction metric still has one
