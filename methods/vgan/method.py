@@ -26,6 +26,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import init_normal_, to_ncthw, to_ntchw
+from methods.common.resize import resize_frames
 from methods.vgan import config as C
 from methods.vgan.model import FutureGenerator, build_discriminator, build_generator
 
@@ -36,11 +37,17 @@ def _labels(n: int, label: int, device: torch.device) -> Tensor:
     return torch.full((n,), label, dtype=torch.long, device=device)
 
 
+def _io_size(cfg: Any) -> tuple[int, int]:
+    """The data's frame size (the networks run at ``cfg.resolution``; the cpu profile at half of it)."""
+    return tuple(cfg.io_resolution or cfg.resolution)
+
+
 def _check_frames(name: str, cfg: Any, videos: np.ndarray) -> None:
     c, h, w = videos.shape[-3:]
-    if c != cfg.channels or (h, w) != tuple(cfg.resolution):
+    io = _io_size(cfg)
+    if c != cfg.channels or (h, w) != io:
         raise ValueError(f"{name}: videos have frames {c}x{h}x{w}, the model was built for "
-                         f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+                         f"{cfg.channels}x{io[0]}x{io[1]}")
     if videos.shape[1] < cfg.frames:
         raise ValueError(f"{name}: the model generates {cfg.frames}-frame clips but the training videos have "
                          f"{videos.shape[1]} frames; use --set frames=N with N <= {videos.shape[1]} "
@@ -80,8 +87,9 @@ class _AdversarialVGAN(Method):
 
     # ------------------------------------------------------------------------------ training ---
     def _batch(self, batch: Batch) -> dict[str, Any]:
-        """The step's inputs; ``real`` is ``(B, C, T, H, W)`` in [-1, 1] (VGAN works in [-1, 1])."""
-        return {"real": to_ncthw(batch.videos) * 2 - 1}
+        """The step's inputs; ``real`` is ``(B, C, T, H, W)`` in [-1, 1] (VGAN works in [-1, 1]), at the
+        networks' frame size."""
+        return {"real": to_ncthw(resize_frames(batch.videos, tuple(self.config.resolution))) * 2 - 1}
 
     def _generate_fake(self, b: dict[str, Any]) -> None:  # pragma: no cover - abstract
         """Set ``b["fake"]`` (with gradients; plus whatever :meth:`_generator_terms` needs)."""
@@ -162,8 +170,10 @@ class _VGANBase(_AdversarialVGAN):
         self._check_len(cond.num_frames)
         self.generator.eval()
         z = self._z(cond.batch_size, seed)
-        out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
-        return torch.cat(out)[:, :cond.num_frames].contiguous()
+        io = _io_size(self.config)
+        out = [resize_frames(to_ntchw(self.generator(chunk))[:, :cond.num_frames], io).add(1).div(2).clamp(0, 1).cpu()
+               for chunk in z.split(32)]
+        return torch.cat(out).contiguous()
 
 
 @METHODS.register("vgan")
@@ -171,7 +181,7 @@ class VGAN(_VGANBase):
     """VGAN two-stream generator ``m * f + (1 - m) * b`` against a 5-layer 3D discriminator."""
 
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (two-stream VGAN)"
-    profiles = {"paper": C.vgan_paper, "smoke": C.vgan_smoke}
+    profiles = {"paper": C.vgan_paper, "cpu": C.vgan_cpu, "smoke": C.vgan_smoke}
 
     @torch.no_grad()
     def visualize(self, task: str, cond: Conditioning, *, seed: int) -> dict[str, Tensor]:
@@ -185,8 +195,10 @@ class VGAN(_VGANBase):
         video, (f, m, b) = self.generator(self._z(cond.batch_size, seed), return_streams=True)
         t = video.shape[2]
         views = {"background": b[:, :, None].expand(-1, -1, t, -1, -1), "foreground": f, "generation": video}
-        out = {k: to_ntchw(v).add(1).div(2).clamp(0, 1)[:, :num_frames].cpu().contiguous() for k, v in views.items()}
-        out["mask"] = to_ntchw(m)[:, :num_frames].clamp(0, 1).cpu().contiguous()
+        io = _io_size(self.config)
+        out = {k: resize_frames(to_ntchw(v)[:, :num_frames], io).add(1).div(2).clamp(0, 1).cpu().contiguous()
+               for k, v in views.items()}
+        out["mask"] = resize_frames(to_ntchw(m)[:, :num_frames], io).clamp(0, 1).cpu().contiguous()
         return {k: out[k] for k in ("background", "foreground", "mask", "generation")}
 
 
@@ -195,7 +207,7 @@ class VGANOneStream(_VGANBase):
     """VGAN's one-stream generator (a single 3D fractionally strided network, no mask)."""
 
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (one-stream VGAN)"
-    profiles = {"paper": C.one_stream_paper, "smoke": C.one_stream_smoke}
+    profiles = {"paper": C.one_stream_paper, "cpu": C.one_stream_cpu, "smoke": C.one_stream_smoke}
 
 
 # ------------------------------------------------------------------------------ vgan_future ---
@@ -214,7 +226,7 @@ class VGANFuture(_AdversarialVGAN):
     tasks = ("prediction",)
     stochastic = False
     paper = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (§3.4 future generation)"
-    profiles = {"paper": C.future_paper, "smoke": C.future_smoke}
+    profiles = {"paper": C.future_paper, "cpu": C.future_cpu, "smoke": C.future_smoke}
 
     def __init__(self, config: C.VGANFutureConfig, spec: DataSpec) -> None:
         if config.recon_loss not in ("l1", "l2"):
@@ -248,11 +260,12 @@ class VGANFuture(_AdversarialVGAN):
             raise ValueError("vgan_future: needs a first frame or at least one context frame")
         self.generator.eval()
         per_pass = self.config.frames - 1
-        x0 = frame.to(self.device, torch.float32) * 2 - 1                 # VGAN works in [-1, 1]
+        x0 = resize_frames(frame.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1  # [-1, 1]
         parts, left = [], cond.num_frames
         while left > 0:
             n = min(per_pass, left)
             video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in x0.split(32)])   # (B, T, C, H, W)
             parts.append(video[:, 1:1 + n])
             x0, left = video[:, n], left - n
-        return torch.cat(parts, dim=1).add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()
+        future = resize_frames(torch.cat(parts, dim=1), _io_size(self.config))
+        return future.add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()
