@@ -46,6 +46,7 @@ from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv3dEncoder, TwoStreamGenerator, init_normal_, to_ncthw, to_ntchw
+from methods.common.resize import check_model_frames, resize_frames
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class AEGMMConfig:
     """Architecture, optimisation and GMM of :class:`AutoencoderGMM` (``paper``: VGAN's settings)."""
 
     channels: int = 3
-    resolution: tuple[int, int] = (64, 64)
+    resolution: tuple[int, int] = (64, 64)   # the networks' frame size
+    io_resolution: tuple[int, int] | None = None  # the data's, when the networks run smaller (cpu profile)
     frames: int = 32               # clip length the encoder reads and the decoder writes
     code_dim: int = 100            # VGAN z / the AE code
     decoder_width: int = 64        # generator 512-256-128-64 (x8 at the coarsest level)
@@ -78,6 +80,26 @@ class AEGMMConfig:
 def _paper(spec: DataSpec) -> AEGMMConfig:
     return AEGMMConfig(channels=spec.channels, resolution=tuple(spec.resolution),
                        frames=spec.train_protocol("synthesis").num_frames)
+
+
+def _model_size(spec: DataSpec, factor: int) -> dict:
+    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
+    resized out) when that leaves at least 16x16; else at the data's size."""
+    h, w = spec.resolution
+    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
+        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
+    return {"resolution": (h, w)}
+
+
+def _cpu(spec: DataSpec) -> AEGMMConfig:
+    # The main job's profile (~30 s on 2 cores): VGAN's encoder/decoder pair, loss and Adam (2e-4,
+    # beta1 0.5) on a quarter of the frame size (64x64 -> 16x16: both lose two stride-2 levels),
+    # narrower, batch 16, a few hundred steps; a 32-component GMM (the paper's 256 would put about
+    # two of the 512 training clips in each component).
+    return AEGMMConfig(channels=spec.channels, **_model_size(spec, 4),
+                       frames=spec.train_protocol("synthesis").num_frames,
+                       decoder_width=32, encoder_width=16, gmm_components=32,
+                       train=TrainConfig(steps=400, batch_size=16, checkpoint_every=200, log_every=50))
 
 
 def _smoke(spec: DataSpec) -> AEGMMConfig:
@@ -156,7 +178,7 @@ class AutoencoderGMM(Method):
     stochastic = True
     trainable = True
     paper = "Vondrick, Pirsiavash & Torralba 2016 (VGAN), §3.2 baseline: autoencoder + 256-component GMM"
-    profiles = {"paper": _paper, "smoke": _smoke}
+    profiles = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
 
     def __init__(self, config: AEGMMConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -194,10 +216,7 @@ class AutoencoderGMM(Method):
     # ------------------------------------------------------------------------------ training ---
     def _check_data(self, videos: np.ndarray, frames: int) -> None:
         cfg = self.config
-        c, h, w = videos.shape[-3:]
-        if c != cfg.channels or (h, w) != tuple(cfg.resolution):
-            raise ValueError(f"vgan_ae_gmm: videos have frames {c}x{h}x{w}, the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+        check_model_frames("vgan_ae_gmm", tuple(videos.shape), cfg, "videos")
         if frames != cfg.frames:
             raise ValueError(f"vgan_ae_gmm: the synthesis protocol has {frames}-frame clips, the model was "
                              f"built for {cfg.frames}; build it from a profile of this dataset")
@@ -230,7 +249,7 @@ class AutoencoderGMM(Method):
         optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
 
         def reconstruction(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-            x = to_ncthw(batch.videos) * 2 - 1                      # VGAN works in [-1, 1]
+            x = to_ncthw(resize_frames(batch.videos, tuple(cfg.resolution))) * 2 - 1   # VGAN works in [-1, 1]
             video, (_, mask, _) = decoder(encoder(x), return_streams=True)
             l2 = F.mse_loss(video, x)
             sparsity = mask.abs().mean()
@@ -265,6 +284,7 @@ class AutoencoderGMM(Method):
             x = torch.from_numpy(np.ascontiguousarray(chunk)) if isinstance(chunk, np.ndarray) else chunk
             x = x.to(self.device)
             x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+            x = resize_frames(x, tuple(self.config.resolution))
             out.append(self.model.encoder(to_ncthw(x) * 2 - 1).double().cpu())
         return torch.cat(out)
 
@@ -273,10 +293,10 @@ class AutoencoderGMM(Method):
     def decode(self, codes: Tensor, batch_size: int = 32) -> Tensor:
         """Videos ``(N, T, C, H, W)`` in [0, 1] (CPU) from codes ``(N, code_dim)``."""
         self.model.eval()
-        out = []
+        out, io = [], tuple(self.config.io_resolution or self.config.resolution)
         for chunk in codes.split(batch_size):
             video = self.model.decoder(chunk.to(self.device, torch.float32))
-            out.append(to_ntchw(video).add(1).div(2).clamp(0, 1).cpu())
+            out.append(resize_frames(to_ntchw(video), io).add(1).div(2).clamp(0, 1).cpu())
         return torch.cat(out)
 
     def generate(self, cond: Conditioning, *, seed: int) -> Tensor:

@@ -25,6 +25,7 @@ from benchmark.registry import METHODS
 from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.resize import check_model_frames, resize_frames
 from methods.mocogan import config as C
 from methods.mocogan.model import ImageDiscriminator, VideoDiscriminator, VideoGenerator
 
@@ -45,7 +46,7 @@ class MoCoGAN(Method):
     stochastic = True
     trainable = True
     paper = "Tulyakov, Liu, Yang & Kautz 2018, MoCoGAN: Decomposing Motion and Content for Video Generation (CVPR)"
-    profiles = {"paper": C.paper, "smoke": C.smoke}
+    profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
 
     def __init__(self, config: C.MoCoGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -83,10 +84,7 @@ class MoCoGAN(Method):
         cfg = self.config
         proto = data.protocols.get("synthesis")
         frames = proto.num_frames if proto else cfg.frames
-        c, h, w = data.videos.shape[-3:]
-        if c != cfg.channels or (h, w) != tuple(cfg.resolution):
-            raise ValueError(f"mocogan: videos have frames {c}x{h}x{w}, the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+        check_model_frames("mocogan", tuple(data.videos.shape), cfg, "videos")
         if frames != cfg.frames:
             raise ValueError(f"mocogan: the synthesis protocol has {frames}-frame clips, the video discriminator "
                              f"was built for {cfg.frames}; build it from a profile of this dataset")
@@ -115,7 +113,7 @@ class MoCoGAN(Method):
 
         def make_batch(batch: Batch) -> dict[str, Any]:
             gen = batch.generator
-            real = batch.videos * 2 - 1                                   # [-1, 1] as upstream
+            real = resize_frames(batch.videos, tuple(cfg.resolution)) * 2 - 1   # [-1, 1] as upstream
             n = real.shape[0]
             lat = g.sample_latents(n, real.shape[1], gen)
             fake = g(**lat)                                               # with grad, for the G phase
@@ -194,8 +192,8 @@ class MoCoGAN(Method):
         if categories is not None:
             categories = categories.to(self.device, torch.long)
         lat = g.sample_latents(cond.batch_size, cond.num_frames, self.rng(seed, self.device), categories)
-        out = []
+        out, io = [], tuple(self.config.io_resolution or self.config.resolution)
         for i in range(0, cond.batch_size, 32):  # chunks of 32 videos bound the memory
             part = {k: v[i:i + 32] for k, v in lat.items()}
-            out.append(g(**part).add(1).div(2).clamp(0, 1).float().cpu())
+            out.append(resize_frames(g(**part), io).add(1).div(2).clamp(0, 1).float().cpu())
         return torch.cat(out)

@@ -34,7 +34,8 @@ class NAVSLPConfig:
     """Architecture, losses and optimisation of :class:`methods.navslp.method.NAVSLP`."""
 
     channels: int = 3
-    resolution: tuple[int, int] = (64, 64)
+    resolution: tuple[int, int] = (64, 64)   # the networks' frame size
+    io_resolution: tuple[int, int] | None = None  # the data's, when the networks run smaller (cpu profile)
     frames: int = 16                  # frames per training clip (the paper: 16)
     dim_static: int = 206             # D_s
     dim_transient: int = 50           # D_t
@@ -101,6 +102,29 @@ def paper(spec: DataSpec) -> NAVSLPConfig:
         row["static_groups"] = "video"  # a dataset of distinct scenes: one static latent per video
     return NAVSLPConfig(channels=spec.channels, resolution=tuple(spec.resolution),
                         frames=spec.train_protocol("synthesis").num_frames, **row)
+
+
+def _model_size(spec: DataSpec, factor: int) -> dict:
+    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
+    resized out) when that leaves at least 16x16; else at the data's size."""
+    h, w = spec.resolution
+    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
+        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
+    return {"resolution": (h, w)}
+
+
+def cpu(spec: DataSpec) -> NAVSLPConfig:
+    # The main job's profile (~30 s on 2 cores): the paper's losses (Laplacian-pyramid l_rec +
+    # l_static + triplet), two-stage updates, Adam / SGD and unit-ball projection, on half the frame
+    # size (64x64 -> 32x32, one stride-2 level fewer), narrower, latents for 128 training videos,
+    # larger network learning rates and a smaller latent step as the smoke profile explains.
+    labelled = ({"static_label": "identity", "transient_label": "action", "max_videos": 0}
+                if table2_row(spec.dataset) == "weizmann" else {"max_videos": 128})
+    return NAVSLPConfig(channels=spec.channels, **_model_size(spec, 2),
+                        frames=spec.train_protocol("synthesis").num_frames, **labelled,
+                        dim_static=32, dim_transient=16, rnn_hidden=64, gen_width=16, pyramid_levels=3,
+                        lr_generator=2e-3, lr_rnn=2e-3, lr_latent=1.0, lambda_triplet=0.01,
+                        train=TrainConfig(steps=400, batch_size=8, checkpoint_every=200, log_every=50))
 
 
 def smoke(spec: DataSpec) -> NAVSLPConfig:

@@ -35,6 +35,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import OptimizerGroup
+from methods.common.resize import check_model_frames, resize_frames
 from methods.navslp import config as C
 from methods.navslp.model import (LatentDictionary, TransientRNN, gaussian_kernel, laplacian_l1, make_generator,
                                   max_pyramid_levels, project_unit_ball_, triplet_loss)
@@ -60,7 +61,7 @@ class NAVSLP(Method):
     trainable = True
     paper = ("Aich, Gupta, Panda, Hyder, Asif & Roy-Chowdhury 2020, Non-Adversarial Video Synthesis with "
              "Learned Priors (CVPR 2020)")
-    profiles = {"paper": C.paper, "smoke": C.smoke}
+    profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
 
     def __init__(self, config: C.NAVSLPConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -115,10 +116,15 @@ class NAVSLP(Method):
         return torch.cat([z_s[:, None].expand(-1, r.shape[1], -1), r], dim=2), r
 
     def render(self, codes: Tensor) -> Tensor:
-        """Codes ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]."""
+        """Codes ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [-1, 1] (at the networks' size)."""
         b, t = codes.shape[:2]
         x = self.generator(codes.reshape(b * t, -1))
         return x.reshape(b, t, *x.shape[1:])
+
+    def _output(self, frames: Tensor) -> Tensor:
+        """Rendered frames in [-1, 1] -> the data's frame size in [0, 1], on the CPU."""
+        io = tuple(self.config.io_resolution or self.config.resolution)
+        return resize_frames(frames, io).add(1).div(2).clamp(0, 1).float().cpu()
 
     # ------------------------------------------------------------------------------ training ---
     def label_inputs(self) -> tuple[str, ...]:
@@ -143,10 +149,7 @@ class NAVSLP(Method):
             static_ids = None if static_ids is None else np.asarray(static_ids)[:keep]
             transient_ids = None if transient_ids is None else np.asarray(transient_ids)[:keep]
         n, t_video = data.videos.shape[:2]
-        c, h, w = data.videos.shape[-3:]
-        if c != cfg.channels or (h, w) != tuple(cfg.resolution):
-            raise ValueError(f"navslp: videos have frames {c}x{h}x{w}, the model was built for "
-                             f"{cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]}")
+        check_model_frames("navslp", tuple(data.videos.shape), cfg, "videos")
         if cfg.static_groups == "shared" and static_ids is None:
             static_ids = np.zeros(n, np.int64)
         s_idx, t_idx = _dense_ids(static_ids, n, "static_ids"), _dense_ids(transient_ids, n, "transient_ids")
@@ -169,7 +172,7 @@ class NAVSLP(Method):
         kernel = gaussian_kernel().to(self.device)
 
         def make_batch(batch: Batch) -> dict[str, Tensor]:
-            x = batch.videos * 2 - 1                                      # [-1, 1] as upstream
+            x = resize_frames(batch.videos, tuple(cfg.resolution)) * 2 - 1   # [-1, 1] as upstream
             k = torch.randint(x.shape[1], (x.shape[0],), generator=batch.generator,
                               device=batch.generator.device).to(x.device)  # l_static's random frame
             return {"x": x, "index": batch.index, "start": batch.start, "k": k}
@@ -233,7 +236,7 @@ class NAVSLP(Method):
         for i in range(0, len(static_rows), batch_size):
             codes, _ = self.codes(static_rows[i:i + batch_size].to(self.device),
                                   transient_rows[i:i + batch_size].to(self.device), None, num_frames)
-            out.append(self.render(codes).add(1).div(2).clamp(0, 1).float().cpu())
+            out.append(self._output(self.render(codes)))
         return torch.cat(out)
 
     @torch.no_grad()
@@ -246,7 +249,7 @@ class NAVSLP(Method):
             zs, zt = z_static[i:i + batch_size].to(self.device), z_transient[i:i + batch_size].to(self.device)
             r = self.rnn(zt)
             codes = torch.cat([zs[:, None].expand(-1, r.shape[1], -1), r], dim=2)
-            out.append(self.render(codes).add(1).div(2).clamp(0, 1).float().cpu())
+            out.append(self._output(self.render(codes)))
         return torch.cat(out)
 
     def generate(self, cond: Conditioning, *, seed: int) -> Tensor:

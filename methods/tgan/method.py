@@ -25,6 +25,7 @@ from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv3dEncoder, to_ncthw, to_ntchw
+from methods.common.resize import resize_frames
 from methods.tgan.model import TGANGenerator, singular_value_clip_
 
 PAPER_FRAMES = 16
@@ -35,7 +36,8 @@ class TGANConfig:
     """Architecture and optimisation of :class:`TGAN` (``paper``: upstream's UCF101 SVC config)."""
 
     channels: int = 3
-    resolution: tuple[int, int] = (64, 64)
+    resolution: tuple[int, int] = (64, 64)   # the networks' frame size
+    io_resolution: tuple[int, int] | None = None  # the data's, when the networks run smaller (cpu profile)
     frames: int = PAPER_FRAMES       # n_frames: 16
     z_dim: int = 100                 # z_slow_dim
     z_fast_dim: int = 100            # per-frame latent size
@@ -57,6 +59,26 @@ def _paper(spec: DataSpec) -> TGANConfig:
     return TGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=PAPER_FRAMES)
 
 
+def _model_size(spec: DataSpec, factor: int) -> dict:
+    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
+    resized out) when that leaves at least 16x16; else at the data's size."""
+    h, w = spec.resolution
+    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
+        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
+    return {"resolution": (h, w)}
+
+
+def _cpu(spec: DataSpec) -> TGANConfig:
+    # The main job's profile (~30 s on 2 cores): the paper's WGAN critic with singular value clipping
+    # and RMSprop, on a quarter of the frame size (64x64 -> 16x16: the image generator and critic
+    # lose two stride-2 levels), narrower networks, batch 16, and a 20x larger learning rate (1e-3:
+    # at the paper's 5e-5 a few hundred steps leave the samples at their initial grey; 5e-4 gave
+    # fvd_shapes ~2100 where 1e-3 gives ~680, 2e-3 diverges to ~1360).
+    return TGANConfig(channels=spec.channels, **_model_size(spec, 4),
+                      frames=spec.train_protocol("synthesis").num_frames, t_width=64, g_width=64, d_width=16,
+                      lr=1e-3, train=TrainConfig(steps=400, batch_size=16, checkpoint_every=200, log_every=50))
+
+
 def _smoke(spec: DataSpec) -> TGANConfig:
     # Temporal depth follows the synthesis protocol (16 frames on moving-shapes, as the paper).
     # ~0.3 s/step at batch 8 on an idle 2-core CPU (the image generator decodes all N*T frames): ~12 s per fit.
@@ -73,7 +95,7 @@ class TGAN(Method):
     stochastic = True
     trainable = True
     paper = "Saito, Matsumoto & Saito 2017, Temporal Generative Adversarial Nets with Singular Value Clipping"
-    profiles = {"paper": _paper, "smoke": _smoke}
+    profiles = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
 
     def __init__(self, config: TGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -103,9 +125,10 @@ class TGAN(Method):
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
         c, h, w = data.videos.shape[-3:]
-        if (c, h, w) != (cfg.channels, *cfg.resolution) or data.videos.shape[1] < cfg.frames:
+        io = tuple(cfg.io_resolution or cfg.resolution)
+        if (c, h, w) != (cfg.channels, *io) or data.videos.shape[1] < cfg.frames:
             raise ValueError(f"tgan: videos {tuple(data.videos.shape[1:])} do not fit the model "
-                             f"({cfg.frames} frames of {cfg.channels}x{cfg.resolution[0]}x{cfg.resolution[1]})")
+                             f"({cfg.frames} frames of {cfg.channels}x{io[0]}x{io[1]})")
         if cfg.train.batch_size < 2:
             # The generator's first BatchNorm normalises (batch, 512) vectors: one clip per step gives
             # one value per channel, and torch fails inside the first step with a cryptic message.
@@ -123,7 +146,7 @@ class TGAN(Method):
             # noise of the global batch, sliced: DDP ranks train as one process would (same values
             # as torch.rand(B, z_dim, generator=batch.generator) in one process)
             z = batch.global_noise(torch.rand, cfg.z_dim) * 2 - 1
-            return {"real": to_ncthw(batch.videos) * 2 - 1, "z": z}
+            return {"real": to_ncthw(resize_frames(batch.videos, tuple(cfg.resolution))) * 2 - 1, "z": z}
 
         def g_loss(b: dict[str, Any]) -> Tensor:
             b["fake"] = g(b["z"])
@@ -155,5 +178,7 @@ class TGAN(Method):
             raise ValueError(f"tgan generates {self.config.frames}-frame clips; asked for {cond.num_frames}")
         self.generator.eval()
         z = (torch.rand(cond.batch_size, self.config.z_dim, generator=self.rng(seed)) * 2 - 1).to(self.device)
-        out = [to_ntchw(self.generator(chunk)).add(1).div(2).clamp(0, 1).cpu() for chunk in z.split(32)]
-        return torch.cat(out)[:, :cond.num_frames].contiguous()
+        io = tuple(self.config.io_resolution or self.config.resolution)
+        out = [resize_frames(to_ntchw(self.generator(chunk))[:, :cond.num_frames], io).add(1).div(2).clamp(0, 1).cpu()
+               for chunk in z.split(32)]
+        return torch.cat(out).contiguous()
