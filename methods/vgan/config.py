@@ -1,8 +1,9 @@
 """Configs and profiles of the VGAN family (Vondrick et al. 2016; upstream ``cvondrick/videogan``).
 
 ``paper``: the paper's / upstream's settings (see README.md for the sources of each number);
-``cpu``: the same networks at 32x32 inside the model (frames area-resized in, outputs bilinearly
-resized out), narrower, a few hundred steps: learns on a 2-core CPU in ~30 s (the main job's profile);
+``cpu``: the same networks on a quarter of the frame size (16x16 for 64x64 data; ``vgan_future``: half)
+with frames area-resized in and outputs bilinearly resized out, narrower, a few hundred steps at the
+paper's learning rate: learns on a 2-core CPU in ~30 s (the main job's profile);
 ``smoke``: the same code paths with tiny widths and ~100 steps so a fit takes well under 25 s on a
 2-core CPU on the embedded moving-shapes.
 """
