@@ -32,7 +32,6 @@ import torch
 
 from benchmark import video as V
 from benchmark.evaluate import evaluate
-from benchmark.paths import RESULTS
 from benchmark.pipeline import RunSpec, build_method, open_dataset, run_method
 from benchmark.stages.sample import generate_samples, reference_inputs
 from benchmark.utils import read_json
@@ -85,9 +84,9 @@ def test_cpu_profile_beats_its_initialisation_and_grey(name, task, shapes, tmp_p
     spec = RunSpec(method=name, dataset="moving-shapes", profile="cpu", seed=SEED, out=tmp_path, data_root=root,
                    metrics=["fvd_shapes"], progress=False, resume=False)
     t0, c0 = time.perf_counter(), time.process_time()
-    run_dir = run_method(spec)
+    results = run_method(spec)   # the run's results.json
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    entry = read_json(run_dir / RESULTS)["tasks"][task]
+    entry = read_json(results)["tasks"][task]
     trained = float(entry["metrics"]["fvd_shapes"]["value"])
     k, c = entry["protocol"]["samples_per_context_used"], protocol.context_frames
     untrained = _fvd(task, _untrained_samples(build_method(spec, ds), task, protocol, ref,
