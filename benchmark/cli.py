@@ -155,7 +155,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                          device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
-                         report=not args.no_report, resume=args.resume, weights=args.weights)
+                         report=not args.no_report, resume=args.resume, weights=args.weights,
+                         untrained_references=args.untrained_references)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -279,7 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
     _add_run_options(p)
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not render the leaderboard")
+    p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
+                   help="also score each trained synthesis method's network at its seeded initialisation "
+                        "(reference rows '<method> (untrained)', never ranked; default on)")
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
