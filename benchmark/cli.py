@@ -55,7 +55,7 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _spec(args: argparse.Namespace, method: str):
-    from benchmark.stages.spec import RunSpec
+    from benchmark.stages.spec import RunSpec, method_dataset_options
 
     DATASETS.get(args.dataset)
     if method != "real":
@@ -63,7 +63,8 @@ def _spec(args: argparse.Namespace, method: str):
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
-                   weights=getattr(args, "weights", "pinned"))
+                   weights=getattr(args, "weights", "pinned"),
+                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
 
 
 # ----------------------------------------------------------------------------------- verbs ---

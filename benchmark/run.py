@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
+from benchmark.stages.spec import method_dataset_options
 from benchmark.registry import METHODS
 from benchmark.results import REAL
 
@@ -70,7 +71,8 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
                        data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
-                       dataset_options=dataset_options or {}, resume=resume, weights=weights,
+                       dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
+                       weights=weights,
                        max_train_steps=max_train_steps, max_clips=max_clips,
                        max_samples=max_samples)
         t0 = time.time()

@@ -12,7 +12,7 @@ from benchmark import paths as P
 from benchmark.data import load_dataset
 from benchmark.data.base import Protocol, SplitData, VideoDataset
 from benchmark.methods import DataSpec, Method
-from benchmark.registry import METHODS
+from benchmark.registry import DATASETS, METHODS
 from benchmark.utils import UserError
 
 EVAL_BATCH = 32
@@ -69,6 +69,22 @@ def reference_for(spec: RunSpec, ds: VideoDataset, task: str) -> tuple[Protocol,
     if spec.max_samples is not None and protocol.samples_per_context > spec.max_samples:
         protocol = protocol.replace(samples_per_context=spec.max_samples)
     return protocol, ref
+
+
+def method_dataset_options(method: str, dataset: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``options`` plus the dataset options ``method`` needs (``Method.dataset_options``, e.g. P2P's
+    ``two_ended``) that ``dataset``'s loader accepts; options given explicitly win.
+
+    >>> method_dataset_options("p2p", "moving-shapes")
+    {'two_ended': True}
+    >>> method_dataset_options("copy_last", "moving-shapes", {"size": 32})
+    {'size': 32}
+    """
+    import inspect
+
+    needed = METHODS.get(method).dataset_options if method in METHODS else {}
+    accepted = inspect.signature(DATASETS.get(dataset)).parameters
+    return {**{k: v for k, v in needed.items() if k in accepted}, **(options or {})}
 
 
 def open_dataset(spec: RunSpec) -> VideoDataset:

@@ -109,3 +109,13 @@ def test_uniform_grey_is_grey(tiny_data_root):
     grey = METHODS.get("uniform_grey").from_profile("cpu", spec)
     out = grey.sample("synthesis", Conditioning(2, 4), seed=0)
     assert out.shape == (2, 4, 3, 32, 32) and torch.all(out == 0.5)
+
+
+def test_a_method_gets_the_dataset_options_it_needs_where_the_dataset_accepts_them():
+    """P2P's two-ended protocol is a moving-shapes option: `--methods all` runs it with that option
+    (recorded in its manifest) instead of skipping it; options given explicitly win."""
+    from benchmark.stages.spec import method_dataset_options
+
+    assert method_dataset_options("p2p", "moving-shapes", {"size": 32}) == {"two_ended": True, "size": 32}
+    assert method_dataset_options("p2p", "moving-shapes", {"two_ended": False}) == {"two_ended": False}
+    assert method_dataset_options("svg_lp", "moving-shapes") == {}
