@@ -30,7 +30,8 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
                         "hyperparameters (GPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:1 or auto (CUDA if present); default: auto for --profile paper, else cpu")
     p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     p.add_argument("--metrics", default=None, help="comma list (default: every applicable offline metric)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -61,6 +62,13 @@ def _overrides(items: list[str]) -> dict[str, str]:
     return parse_override_args(items)
 
 
+def _device(args: argparse.Namespace) -> str:
+    """``--device``, or the profile's default (:func:`benchmark.stages.spec.default_device`)."""
+    from benchmark.stages.spec import default_device
+
+    return args.device or default_device(args.profile)
+
+
 def _runtime_kwargs(args: argparse.Namespace) -> dict:
     """The training's numeric options from the CLI flags (RunSpec fields)."""
     return {"precision": args.precision, "cudnn_benchmark": args.cudnn_benchmark,
@@ -74,7 +82,7 @@ def _spec(args: argparse.Namespace, method: str):
     if method != "real":
         METHODS.get(method)
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
-                   overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
+                   overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
                    weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
                    dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
@@ -163,11 +171,16 @@ def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.run import run_benchmark
+    from benchmark.training import distributed as D
 
+    if D.launched_by_torchrun():  # N uncoordinated copies would write the same run folders
+        raise UserError("`benchmark run` is not distributed: under torchrun train each method with `torchrun ... "
+                        "benchmark train METHOD --dataset D`, then `benchmark run` (one process) reuses the "
+                        "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
-                         device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
+                         device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
                          untrained_references=args.untrained_references, runtime=_runtime_kwargs(args))
@@ -178,7 +191,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.stages.train import stage_train
     from benchmark.training import distributed as D
 
-    info = D.setup()
+    import torch
+
+    requested = _device(args)
+    wants_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
+    if D.launched_by_torchrun() and wants_cuda and not torch.cuda.is_available():
+        raise UserError(f"torchrun with --device {requested}, but CUDA is not available here; refusing to "
+                        f"fall back to gloo on the CPU (pass --device cpu to train on the CPU on purpose)")
+    info = D.setup(None if wants_cuda else "gloo")  # NCCL on CUDA; gloo when the CPU is asked for
     try:
         spec = _spec(args, args.method)
         if info.distributed:

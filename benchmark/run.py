@@ -94,6 +94,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
+                     device=device,
                      progress=progress, dataset_options=dataset_options or {}, weights=weights, max_clips=max_clips))
     if report:
         from benchmark.report import render_report

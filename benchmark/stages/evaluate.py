@@ -25,7 +25,7 @@ from benchmark.registry import METHODS
 from benchmark.results import REAL, SCHEMA, is_comparable
 from benchmark.stages.cache import Stages, metric_code_key, weights_identity
 from benchmark.stages.sample import load_likelihoods
-from benchmark.stages.spec import RunSpec, open_dataset, reference_for
+from benchmark.stages.spec import RunSpec, open_dataset, reference_for, resolve_device
 from benchmark.stages.train import read_train_records, train_outputs
 from benchmark.utils import UserError, read_json, sha256_file, sha256_json, write_json_atomic
 
@@ -75,7 +75,8 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     values, protocols = evaluate(task, samples, k, ref.videos, names, context_frames=protocol.context_frames,
                                  weights=spec.weights, cache_dir=feature_cache_dir(spec),
                                  likelihood=load_likelihoods(lik_path) if has_lik else None,
-                                 progress=spec.progress, label=spec.method)
+                                 progress=spec.progress, label=spec.method,
+                                 device=str(resolve_device(spec.device)))
     entry = {"protocol": protocol.to_dict() | {"samples_per_context_used": k},
              "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
                            "sha256": ref.content_hash},

@@ -109,10 +109,28 @@ def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
     return DataSpec.of(ds, tasks)
 
 
+def default_device(profile: str) -> str:
+    """The device a run gets when none is asked for: ``auto`` (CUDA if present) for the ``paper``
+    profile, which is sized for a GPU; ``cpu`` for ``cpu``/``smoke``, which are sized for a CPU and
+    whose recorded numbers (the drift baseline) are CPU numbers.
+
+    >>> default_device("paper"), default_device("cpu")
+    ('auto', 'cpu')
+    """
+    return "auto" if profile == "paper" else "cpu"
+
+
 def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA if present, else the CPU; an explicit CUDA device that is not there is an
+    error (never a silent fallback to the CPU: a paper profile on a CPU takes weeks)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                        f"torch.version.cuda={torch.version.cuda}); use --device cpu, or auto to take CUDA "
+                        f"where present")
+    return resolved
 
 
 def build_method(spec: RunSpec, ds: VideoDataset) -> Method:

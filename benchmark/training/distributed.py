@@ -59,6 +59,11 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several ranks started by ``torchrun``."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
 def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
     """Initialise the default process group if ``torchrun`` launched us; otherwise do nothing.
 
@@ -70,7 +75,7 @@ def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
         :class:`DistInfo` for this process. On CUDA the current device is set to ``LOCAL_RANK``.
     """
     use_cuda = torch.cuda.is_available() and backend != "gloo"
-    launched = "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+    launched = launched_by_torchrun()
     if launched and not is_distributed():
         backend = backend or ("nccl" if use_cuda else "gloo")
         if use_cuda:
