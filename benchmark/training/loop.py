@@ -375,7 +375,10 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if not 1 <= clip_frames <= videos.shape[1]:
         raise ValueError(f"train: clips of {clip_frames} frames cannot be cut from videos of {videos.shape[1]}")
     if cfg.batch_size % world:
-        raise ValueError(f"train: batch_size {cfg.batch_size} (global) is not divisible by {world} ranks")
+        raise ValueError(f"train: batch_size {cfg.batch_size} (global) is not divisible by {world} ranks. DDP splits "
+                         f"the global batch over ranks; a batch that cannot be split (NAVSLP's paper batch is 1, "
+                         f"and raising it would change its per-latent step size) trains one job per GPU instead: "
+                         f"CUDA_VISIBLE_DEVICES=i benchmark train METHOD --seed i, one seed per GPU")
     if seed < 0:
         raise ValueError(f"train: seed must be >= 0, got {seed}")
     names = [p.name for p in parts.phases]
