@@ -407,3 +407,16 @@ def test_update_of_an_old_file_gives_new_metrics_their_class_band():
     new = drift.update_baseline(pd.DataFrame(rows), old, DATASET, PROFILE)
     bands = {e["metric"]: (e["abs"], e["rel"]) for e in new["entries"]}
     assert bands == {"psnr_best": (0.7, 0.0), "factors_shapes_static": (0.02, 0.0)}
+
+
+def test_trained_methods_get_a_wider_band_on_the_cpu_profile_only():
+    import pandas as pd
+
+    rows = [{"method": m, "dataset": DATASET, "task": "prediction", "protocol": "p", "metric": "ssim_best",
+             "value": 0.5, "profile": prof, "comparable": True}
+            for m in ("svg_lp", "copy_last", "vgan@init") for prof in ("cpu", "smoke")]
+    for profile, trained in (("cpu", 0.06), ("smoke", 0.02)):
+        b = drift.make_baseline(pd.DataFrame(rows), DATASET, profile)
+        bands = {e["method"]: e["abs"] for e in b["entries"]}
+        assert bands == {"svg_lp": pytest.approx(trained), "copy_last": 0.02, "vgan@init": 0.02}, profile
+        assert b["trained_band_scale"] == drift.TRAINED_BAND_SCALE[profile]
