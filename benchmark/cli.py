@@ -21,6 +21,14 @@ from pathlib import Path
 from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
 from benchmark.utils import UserError
 
+#: Exit codes of every verb (also in ``benchmark --help`` and docs/cli.md).
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = {EXIT_OK: "success",
+              EXIT_CHECK_FAILED: "a check failed (benchmark check: drift; manifest/data verify: a mismatch)",
+              EXIT_USAGE: "usage or input error (bad arguments, unknown names, missing files or weights)"}
+EPILOG = ("exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items())
+          + "; 130 interrupted; 141 the reader of stdout closed the pipe (as in `benchmark list | head`)")
+
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
@@ -28,7 +36,7 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
                         "hyperparameters (GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
     p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
@@ -92,35 +100,61 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"methods": methods, "datasets": datasets, "metrics": metrics}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    t = Table(title="Methods" + (f" (profiles on {args.dataset})" if args.dataset else ""))
-    for c in ("name", "tasks", "stochastic", "trained", "profiles", "paper"):
-        t.add_column(c)
+    tables = [("Methods" + (f" (profiles on {args.dataset})" if args.dataset else ""),
+               ("name", "tasks", "stochastic", "trained", "profiles", "paper"), []),
+              ("Datasets", ("name", "task", "train protocol", "test protocol"), []),
+              ("Metrics", ("name", "kind", "tasks", "better", "pretrained weights", "datasets"), [])]
     for m in methods:
         profiles = ", ".join(m["profiles"])
         if "on_dataset" in m:
             profiles = "; ".join(p if why == "ok" else f"{p}: {why}" for p, why in m["on_dataset"]["profiles"].items())
-        t.add_row(m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]), profiles, m["paper"])
-    console.print(t)
-    t = Table(title="Datasets")
-    for c in ("name", "task", "train protocol", "test protocol"):
-        t.add_column(c)
+        tables[0][2].append((m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]), profiles,
+                             m["paper"]))
     for d in datasets:
         for task, p in d["protocols"].items():
-            t.add_row(d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), "")))
-    console.print(t)
-    t = Table(title="Metrics")
-    for c in ("name", "kind", "tasks", "better", "pretrained weights", "datasets"):
-        t.add_column(c)
+            tables[1][2].append((d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), ""))))
     for m in metrics:
-        t.add_row(m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
-                  ("shipped" if m["weights_shipped"] else "yes") if m["requires_weights"] else "no",
-                  ", ".join(m["datasets"]) + " only" if m["datasets"] else "any")
-    console.print(t)
+        tables[2][2].append((m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
+                             ("shipped" if m["weights_shipped"] else "yes") if m["requires_weights"] else "no",
+                             ", ".join(m["datasets"]) + " only" if m["datasets"] else "any"))
+    print_tables(tables)
     return 0
+
+
+def print_tables(tables: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]) -> None:
+    """Print ``(title, columns, rows)`` tables: rich tables on a terminal, plain aligned rows
+    otherwise (never truncated or wrapped, one row per line, so ``| grep NAME`` finds a whole row)."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        for title, columns, rows in tables:
+            t = Table(title=title)
+            for c in columns:
+                t.add_column(c)
+            for row in rows:
+                t.add_row(*row)
+            console.print(t)
+        return
+    for k, (title, columns, rows) in enumerate(tables):
+        if k:
+            print()
+        print(f"# {title}")
+        print(plain_table(columns, rows))
+
+
+def plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, two spaces apart; cells on one line (newlines become spaces).
+
+    >>> print(plain_table(("name", "tasks"), [("vgan_one_stream", "synthesis"), ("svg", "prediction")]))
+    name             tasks
+    vgan_one_stream  synthesis
+    svg              prediction
+    """
+    cells = [[" ".join(str(c).split()) for c in columns]] + [[" ".join(str(c).split()) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(len(columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
 def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
@@ -264,14 +298,14 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("list", help="registered methods, datasets, metrics")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--json", action="store_true", help="print JSON (methods, datasets, metrics) instead of tables")
+    p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     p.add_argument("--dataset", default=None,
                    help="also say, per method, which profiles fit this dataset (and why not)")
     p.set_defaults(fn=cmd_list)
@@ -279,14 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
     _add_run_options(p)
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
                                ("sample", cmd_sample, "sample one trained method (cached)"),
                                ("evaluate", cmd_evaluate, "score one method's samples; METHOD 'real' = bound")):
         p = sub.add_parser(verb, help=helptext)
-        p.add_argument("method")
+        p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
         if verb == "train":
             p.add_argument("--stage", default=None,
@@ -295,27 +329,29 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
 
     p = sub.add_parser("report", help="render reports/<dataset>/index.html from run results")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--runs", type=Path, default=Path("runs"))
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--profile", default=None)
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (reads runs/<dataset>/**/results.json)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<dataset>)")
+    p.add_argument("--profile", default=None, help="only runs of this profile (real-data runs are always kept)")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("score", help="metrics between two sets of videos (folders of mp4/gif/npz, or npz)")
-    p.add_argument("real", type=Path)
-    p.add_argument("fake", type=Path)
-    p.add_argument("--metrics", default="psnr,ssim,fcs")
+    p.add_argument("real", type=Path, help="reference videos: a folder of mp4/avi/gif/npz files or of frame "
+                                          "folders, one video file, or an .npz")
+    p.add_argument("fake", type=Path, help="generated/predicted videos, in the same forms; paired metrics "
+                                          "(psnr, ssim) pair the i-th fake with the i-th real video by sorted name")
+    p.add_argument("--metrics", default="psnr,ssim,fcs", help="comma list of metric names or globs, or 'all'")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     p.set_defaults(fn=cmd_score)
 
     p = sub.add_parser("check", help="compare results with a committed baseline (tolerance bands)")
-    p.add_argument("--baseline", type=Path, required=True)
+    p.add_argument("--baseline", type=Path, required=True, help="baseline JSON, e.g. reports/baseline/moving-shapes.json")
     p.add_argument("--results", type=Path, default=None, help="long-format results.csv (default: scan --runs)")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder scanned when --results is not given")
     p.add_argument("--strict", action="store_true", help="metrics missing from the baseline also fail")
     p.add_argument("--update-baseline", action="store_true", help="(re)write the baseline from the results")
     p.add_argument("--dataset", default=None, help="with --update-baseline (default: from the baseline/results)")
-    p.add_argument("--profile", default="smoke")
+    p.add_argument("--profile", default="smoke", help="with --update-baseline: the profile the baseline is for")
     p.add_argument("--abs", type=float, default=None, help="default absolute band for new entries")
     p.add_argument("--rel", type=float, default=None, help="default relative band for new entries")
     p.add_argument("--skip-incomparable", action="store_true",
@@ -326,8 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest", help="manifest tools")
     msub = p.add_subparsers(dest="manifest_verb", required=True)
     q = msub.add_parser("verify", help="re-hash artifacts and recompute metrics from saved samples")
-    q.add_argument("path", type=Path)
-    q.add_argument("--data-root", type=Path, default=None)
+    q.add_argument("path", type=Path, help="a run folder or its manifest.json")
+    q.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     q.set_defaults(fn=cmd_manifest_verify)
 
     _add_plugins(sub)
@@ -335,20 +371,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the verb; returns the exit code (see :data:`EXIT_CODES`)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here for buffered output
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our stdout went away (``benchmark list --json | head -1``): stop quietly, as
+    Unix tools do when SIGPIPE ends them (exit 128 + SIGPIPE), without a traceback.
+
+    SIGPIPE itself stays ignored (Python's default) so sockets, e.g. ``benchmark crowd serve``, get
+    an error instead of killing the process; stdout is pointed at /dev/null so the interpreter's own
+    flush at exit does not fail a second time."""
+    import os
+    import signal
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.fn(args) or 0)
+    except BrokenPipeError:
+        raise
     except (UserError, UnknownNameError, ValueError, FileNotFoundError) as e:
         if args.verbose:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command again to resume", file=sys.stderr)
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())
