@@ -3,7 +3,7 @@
     benchmark list
     benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
-    benchmark report --dataset D
+    benchmark report --dataset D [--format html|latex|markdown|csv]
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
     benchmark check --baseline reports/baseline/moving-shapes.json
     benchmark manifest verify RUN_DIR_OR_MANIFEST
@@ -248,6 +248,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     DATASETS.get(args.dataset)
     out = args.out or Path("reports") / args.dataset
+    if args.format != "html":
+        from benchmark.report.tables import export_report
+
+        path, text = export_report(args.dataset, args.runs, out, args.format, profile=args.profile)
+        sys.stdout.write(text)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     print(render_report(args.dataset, args.runs, out, profile=args.profile))
     return 0
 
@@ -333,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (reads runs/<dataset>/**/results.json)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<dataset>)")
     p.add_argument("--profile", default=None, help="only runs of this profile (real-data runs are always kept)")
+    p.add_argument("--format", default="html", choices=("html", "latex", "markdown", "csv"),
+                   help="html: the leaderboard page (which also writes and links the three table files); latex, "
+                        "markdown, csv: print the leaderboard tables (mean ± std over seeds, best in bold) and "
+                        "write <out>/leaderboard.tex|md|csv")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("score", help="metrics between two sets of videos (folders of mp4/gif/npz, or npz)")
