@@ -4,7 +4,7 @@
     benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
     benchmark report --dataset D [--format html|latex|markdown|csv]
-    benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
+    benchmark score REAL FAKE --metrics psnr,ssim,fcs [--preset svg] [--frames T --resolution HxW] [--json OUT]
     benchmark check --baseline reports/baseline/moving-shapes.json
     benchmark manifest verify RUN_DIR_OR_MANIFEST
     benchmark data fetch|verify|prepare|info NAME   (benchmark/data/cli.py)
@@ -50,6 +50,12 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue a killed training run from its last checkpoint (default; only when "
                         "config, seed, data and code are unchanged); --no-resume starts over")
+
+
+def score_presets() -> tuple[str, ...]:
+    from benchmark.score import PRESETS
+
+    return PRESETS
 
 
 def _metric_list(spec: str | None) -> list[str] | None:
@@ -262,7 +268,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from benchmark.score import run_score
 
-    return run_score(args.real, args.fake, args.metrics, args.json)
+    return run_score(args.real, args.fake, args.metrics, args.json, batch_size=args.batch_size, weights=args.weights,
+                     device=args.device, num_workers=args.num_workers, frames=args.frames,
+                     resolution=args.resolution, preset=args.preset, cache_dir=args.cache_dir,
+                     progress=not args.no_progress)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -352,7 +361,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fake", type=Path, help="generated/predicted videos, in the same forms; paired metrics "
                                           "(psnr, ssim) pair the i-th fake with the i-th real video by sorted name")
     p.add_argument("--metrics", default="psnr,ssim,fcs", help="comma list of metric names or globs, or 'all'")
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write the result as JSON (metrics as the pipeline's MetricValue entries, "
+                        "metric_protocols, options, inputs with sha256)")
+    p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
+                   help="feature-network weights for FVD/IS/LPIPS/...: pinned (manifests/weights.yaml) or random "
+                        "(pipeline tests; numbers labelled not comparable)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--batch-size", type=int, default=16, help="videos per metric update")
+    p.add_argument("--num-workers", type=int, default=0, help="threads decoding the video files (0: none)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="keep the first T frames of every video (a shorter video is an error)")
+    p.add_argument("--resolution", default=None, metavar="H[xW]",
+                   help="resize every frame to H x W pixels (bilinear, antialiased), e.g. 64 or 48x64")
+    p.add_argument("--preset", default=None, choices=score_presets(),
+                   help="a prediction paper's metric conventions for psnr/ssim (SAVP, SVG or SRVP evaluation "
+                        "code); the protocol records them")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="feature cache of pretrained-network metrics (real-set features are reused)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(fn=cmd_score)
 
     p = sub.add_parser("check", help="compare results with a committed baseline (tolerance bands)")
