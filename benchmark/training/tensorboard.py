@@ -35,7 +35,7 @@ class EventWriter:
     """Writes ``train_log.jsonl`` records as TensorBoard scalars."""
 
     def __init__(self, folder: Path, start_step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        SummaryWriter = summary_writer_class()
 
         # purge_step: a resumed run drops the events a killed run wrote after its last checkpoint,
         # as train_log.jsonl is trimmed to it
@@ -55,12 +55,29 @@ class EventWriter:
 
 
 def tensorboard_available() -> bool:
-    try:
-        import tensorboard  # noqa: F401
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the ``tensorboard`` package is installed (checked without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def summary_writer_class() -> type:
+    """``torch.utils.tensorboard.SummaryWriter``, imported without TensorFlow.
+
+    TensorBoard's ``compat.tf`` imports TensorFlow when it is installed (our ``[tf]`` extra): ~9 s
+    and noisy logs in every training process, and triton, imported later by torch, can crash after
+    it. Writing scalars needs only TensorBoard's own stub, which it uses when the module
+    ``tensorboard.compat.notf`` exists (its documented ``no_tensorflow`` switch); unless TensorFlow is
+    already loaded, we register that marker before the import.
+    """
+    import sys
+    import types
+
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter
 
 
 _said_missing = False

@@ -27,6 +27,19 @@ def test_event_file_holds_the_logged_losses(tmp_path, data):  # noqa: F811
     assert "lr/a" in acc.Tags()["scalars"]
 
 
+def test_writing_events_does_not_load_tensorflow(tmp_path):
+    """TensorFlow (the [tf] extra) costs ~9 s per training process if TensorBoard pulls it in."""
+    pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'vidbench[tf]')")
+    import subprocess
+    import sys
+
+    code = ("import sys; from benchmark.training.tensorboard import EventWriter; "
+            f"w = EventWriter(__import__('pathlib').Path({str(tmp_path)!r}), 0); "
+            "w.log({'step': 1, 'losses': {'a': 1.0}}); w.close(); print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
 def test_without_tensorboard_training_goes_on_and_says_so_once(tmp_path, data, monkeypatch, caplog):  # noqa: F811
     monkeypatch.setattr(tb, "tensorboard_available", lambda: False)
     monkeypatch.setattr(tb, "_said_missing", False)
@@ -57,10 +70,7 @@ def test_a_writer_turns_records_into_scalars(tmp_path, monkeypatch):
         def close(self):
             calls.append(("close",))
 
-    import sys
-    import types
-
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=FakeSummaryWriter))
+    monkeypatch.setattr(tb, "summary_writer_class", lambda: FakeSummaryWriter)
     w = tb.EventWriter(tmp_path / "tensorboard", start_step=3)
     w.log({"step": 4, "losses": {"g": 0.5, "d/real": 0.25}, "lr": {"g": 1e-3}})
     w.close()
