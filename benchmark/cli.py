@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from benchmark.console import plain_table, print_tables  # noqa: F401  (plain_table: part of the CLI's API)
 from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
 from benchmark.utils import UserError
 
@@ -125,42 +126,6 @@ def cmd_list(args: argparse.Namespace) -> int:
                              ", ".join(m["datasets"]) + " only" if m["datasets"] else "any"))
     print_tables(tables)
     return 0
-
-
-def print_tables(tables: list[tuple[str, tuple[str, ...], list[tuple[str, ...]]]]) -> None:
-    """Print ``(title, columns, rows)`` tables: rich tables on a terminal, plain aligned rows
-    otherwise (never truncated or wrapped, one row per line, so ``| grep NAME`` finds a whole row)."""
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console()
-        for title, columns, rows in tables:
-            t = Table(title=title)
-            for c in columns:
-                t.add_column(c)
-            for row in rows:
-                t.add_row(*row)
-            console.print(t)
-        return
-    for k, (title, columns, rows) in enumerate(tables):
-        if k:
-            print()
-        print(f"# {title}")
-        print(plain_table(columns, rows))
-
-
-def plain_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """Columns padded to their widest cell, two spaces apart; cells on one line (newlines become spaces).
-
-    >>> print(plain_table(("name", "tasks"), [("vgan_one_stream", "synthesis"), ("svg", "prediction")]))
-    name             tasks
-    vgan_one_stream  synthesis
-    svg              prediction
-    """
-    cells = [[" ".join(str(c).split()) for c in columns]] + [[" ".join(str(c).split()) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells if i < len(r)) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
 def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
@@ -363,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="psnr,ssim,fcs", help="comma list of metric names or globs, or 'all'")
     p.add_argument("--json", type=Path, default=None,
                    help="also write the result as JSON (metrics as the pipeline's MetricValue entries, "
-                        "metric_protocols, options, inputs with sha256)")
+                        "metric_protocols, options, inputs with sha256); '-': print only the JSON, to stdout")
     p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
                    help="feature-network weights for FVD/IS/LPIPS/...: pinned (manifests/weights.yaml) or random "
                         "(pipeline tests; numbers labelled not comparable)")

@@ -25,9 +25,11 @@ Each metric kind is fed by :mod:`benchmark.evaluate` (the same code as ``benchma
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import os
 import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -390,7 +392,8 @@ def run_score(real_path: str | os.PathLike, fake_path: str | os.PathLike, metric
         real_path: reference set (see :func:`load_videos`).
         fake_path: the generated/predicted set, in the same forms.
         metrics: comma-separated names or globs, or ``all`` (``METRICS.resolve``).
-        json_out: where to write the result as JSON (atomically), or None.
+        json_out: where to write the result as JSON (atomically), ``"-"`` for stdout (instead of the
+            table), or None.
         batch_size: videos per metric update.
         weights, device, preset, cache_dir: see :func:`score_sets`.
         num_workers: decoding threads.
@@ -419,11 +422,14 @@ def run_score(real_path: str | os.PathLike, fake_path: str | os.PathLike, metric
         "real": {"path": str(real_path), "sha256": sha256_array(real)},
         "fake": {"path": str(fake_path), "sha256": sha256_array(fake)},
     }
-    print(format_table(result))
-    print("\n".join(protocol_lines(result)))
     if preset is not None and not any(takes_preset(n) for n in names):
         print(f"note: --preset {preset} changes none of {', '.join(names)} (presets apply to "
-              f"{', '.join(n for n in METRICS.list() if takes_preset(n))})")
+              f"{', '.join(n for n in METRICS.list() if takes_preset(n))})", file=sys.stderr)
+    if json_out is not None and str(json_out) == "-":  # --json -: the JSON alone on stdout, for pipes
+        print(json.dumps(result, indent=2, allow_nan=False))
+        return 0
+    print(format_table(result))
+    print("\n".join(protocol_lines(result)))
     if json_out:
         write_json_atomic(json_out, result)
         print(f"wrote {json_out}")

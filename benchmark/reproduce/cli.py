@@ -16,16 +16,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([r.summary() for r in recipes], indent=2))
             return 0
-        from rich.console import Console
-        from rich.table import Table
+        from benchmark.console import print_tables
 
-        t = Table(title="Recipes (benchmark reproduce NAME [--profile smoke|paper])")
-        for c in ("name", "reproduces", "paper", "rows", "smoke dataset", "paper dataset", "reported"):
-            t.add_column(c)
-        for r in recipes:
-            t.add_row(r.name, f"{r.reproduces}: {r.title}", r.paper, ", ".join(v.label for v in r.rows()),
-                      r.datasets.get("smoke", "—"), r.datasets.get("paper", "—"), str(len(r.reported)))
-        Console().print(t)
+        rows = [(r.name, f"{r.reproduces}: {r.title}", r.paper, ", ".join(v.label for v in r.rows()),
+                 r.datasets.get("smoke", "—"), r.datasets.get("paper", "—"), str(len(r.reported))) for r in recipes]
+        print_tables([("Recipes (benchmark reproduce NAME [--profile smoke|paper])",
+                       ("name", "reproduces", "paper", "rows", "smoke dataset", "paper dataset", "reported"), rows)])
         return 0
     from benchmark.config import parse_override_args
 

@@ -123,3 +123,19 @@ def test_missing_weights_says_how_to_install_once(tmp_path):
         weights.resolve("inception_fid", tmp_path / "absent.pth")
     assert str(e.value).count("weights install") == 1, str(e.value)
     assert spec.name in str(e.value)
+
+
+def test_on_a_narrow_terminal_names_stay_whole(monkeypatch):
+    from benchmark.console import print_tables
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "40")
+    long_cite = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics"
+    print_tables([("Methods", ("name", "tasks", "paper"), [("vgan_one_stream", "synthesis", long_cite)])])
+    text = out.getvalue()
+    assert "vgan_one_stream" in text and "vgan_one_s…" not in text

@@ -140,3 +140,10 @@ def test_cli_errors_exit_2(folders, capsys):
     assert "--resolution" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["score", str(real_dir), str(fake_dir), "--preset", "nope"])
+
+
+def test_json_dash_prints_only_json(folders, capsys):
+    real_dir, fake_dir, _, _ = folders
+    assert cli.main(["score", str(real_dir), str(fake_dir), "--metrics", "ssim", "--json", "-", "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["schema"] == "vidbench.score/1" and "ssim_mean" in result["metrics"]
