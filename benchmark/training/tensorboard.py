@@ -15,10 +15,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from benchmark.paths import TENSORBOARD as TENSORBOARD_DIR  # the run-folder layout's one home
 
-#: sub-folder of a run's training folder holding the event files
-TENSORBOARD_DIR = "tensorboard"
+log = logging.getLogger(__name__)
 
 
 class NullWriter:
