@@ -255,6 +255,9 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
     from benchmark.stages.verify import verify_run
 
     problems = verify_run(args.path, data_root=args.data_root)
+    if args.json:
+        print(json.dumps({"path": str(args.path), "ok": not problems, "problems": list(problems)}, indent=2))
+        return EXIT_CHECK_FAILED if problems else EXIT_OK
     if problems:
         print(f"{args.path}: {len(problems)} mismatch(es):")
         for p in problems:
@@ -367,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = msub.add_parser("verify", help="re-hash artifacts and recompute metrics from saved samples")
     q.add_argument("path", type=Path, help="a run folder or its manifest.json")
     q.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
+    q.add_argument("--json", action="store_true", help="print {path, ok, problems} as JSON (exit 1 on a mismatch)")
     q.set_defaults(fn=cmd_manifest_verify)
 
     _add_plugins(sub)

@@ -139,3 +139,14 @@ def test_on_a_narrow_terminal_names_stay_whole(monkeypatch):
     print_tables([("Methods", ("name", "tasks", "paper"), [("vgan_one_stream", "synthesis", long_cite)])])
     text = out.getvalue()
     assert "vgan_one_stream" in text and "vgan_one_s…" not in text
+
+
+def test_manifest_verify_json(monkeypatch, capsys, tmp_path):
+    import json
+
+    import benchmark.stages.verify as verify
+
+    monkeypatch.setattr(verify, "verify_run", lambda path, data_root=None: ["samples/x.npz: sha256 differs"])
+    assert cli.main(["manifest", "verify", str(tmp_path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"path": str(tmp_path), "ok": False,
+                                                   "problems": ["samples/x.npz: sha256 differs"]}
