@@ -170,7 +170,8 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
     from tqdm import tqdm
 
     with torch.no_grad():
-        for b in tqdm(range(n_batches), desc="score", unit="batch", disable=None if progress else True)  # None: off when stderr is not a terminal:
+        # disable=None: tqdm turns itself off when stderr is not a terminal
+        for b in tqdm(range(n_batches), desc="score", unit="batch", disable=None if progress else True):
             sl = slice(b * batch_size, (b + 1) * batch_size)
             r = check_videos(to_float(real[sl]), "real").to(dev) if len(real[sl]) else None
             f = check_videos(to_float(fake[sl]), "fake").to(dev) if len(fake[sl]) else None
