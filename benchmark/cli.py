@@ -70,7 +70,7 @@ def _overrides(items: list[str]) -> dict[str, str]:
 
 
 def _spec(args: argparse.Namespace, method: str):
-    from benchmark.stages.spec import RunSpec
+    from benchmark.stages.spec import RunSpec, method_dataset_options
 
     DATASETS.get(args.dataset)
     if method != "real":
@@ -78,7 +78,8 @@ def _spec(args: argparse.Namespace, method: str):
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
-                   weights=getattr(args, "weights", "pinned"))
+                   weights=getattr(args, "weights", "pinned"),
+                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -160,7 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                          device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
-                         report=not args.no_report, resume=args.resume, weights=args.weights)
+                         report=not args.no_report, resume=args.resume, weights=args.weights,
+                         untrained_references=args.untrained_references)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -297,7 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
     _add_run_options(p)
-    p.add_argument("--no-report", action="store_true", help="do not render the HTML report at the end")
+    p.add_argument("--no-report", action="store_true", help="do not render the leaderboard")
+    p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
+                   help="also score each trained synthesis method's network at its seeded initialisation "
+                        "(reference rows '<method> (untrained)', never ranked; default on)")
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),

@@ -101,14 +101,24 @@ DEFAULT_ABS = 1e-3
 DEFAULT_REL = 1e-2
 
 def metric_class_bands() -> dict[str, dict[str, float]]:
-    """Metric name -> the smoke drift band its class declares (``VideoMetric.drift_band``).
+    """Metric name (and ``name_*`` pattern) -> the drift band its class declares (``VideoMetric.drift_band``).
 
     >>> metric_class_bands()["psnr"]
     {'abs': 0.5, 'rel': 0.0}
+    >>> band_for("factors_shapes_static", metric_class_bands(), {"abs": 1e-3, "rel": 1e-2})
+    {'abs': 0.02, 'rel': 0.0}
     """
     from benchmark.registry import METRICS
 
-    return {n: dict(METRICS.get(n).drift_band) for n in METRICS.list() if getattr(METRICS.get(n), "drift_band", None)}
+    bands: dict[str, dict[str, float]] = {}
+    for n in METRICS.list():
+        band = getattr(METRICS.get(n), "drift_band", None)
+        if band:
+            # ``n_*`` too: a metric's result keys are its name or ``name_<suffix>`` (factors_shapes_static,
+            # diversity_l1); a family lookup would miss a name that itself contains ``_``.
+            bands[n] = dict(band)
+            bands[f"{n}_*"] = dict(band)
+    return bands
 
 
 Key = tuple[str, str, str, str]
@@ -686,7 +696,9 @@ def update_baseline(table, old: dict[str, Any] | None, dataset: str, profile: st
     if explicit:
         per_metric: dict[str, dict] = {}
     elif old is not None:
-        per_metric = old.get("metric_bands") or {}
+        # The file's own bands win; metrics it does not know yet (added since it was written) get
+        # their class's band rather than the 1e-3 default, which is far below cross-machine noise.
+        per_metric = {**metric_class_bands(), **(old.get("metric_bands") or {})}
     else:
         per_metric = metric_class_bands()
     new = make_baseline(table, dataset, profile, a, r, per_metric, skip_incomparable)

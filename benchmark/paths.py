@@ -28,6 +28,7 @@ from pathlib import Path
 
 REAL = "real"               # the "method" name of the real-data bound
 REAL_PROFILE = "data"       # ... and its profile folder
+UNTRAINED = "@init"         # suffix of a reference run of a network at its (seeded) initialisation: vgan@init
 
 MODEL = "model.pt"
 CONFIG = "config.json"

@@ -10,7 +10,8 @@ and writes ``reports/<D>/leaderboard.{tex,md,csv}`` (the HTML report writes and 
   which reads each metric's ``best_rule`` and direction from :mod:`benchmark.metrics.facts`), applied
   to the seed means: rows that are not comparable (random/unpinned weights, marked †), smoke
   profiles, another protocol or other metric settings never get a best.
-* The real-data bound is the first row when there is one.
+* The real-data bound is the first row when there is one; reference rows (an untrained network,
+  ``vgan (untrained)``) follow the methods and are never ranked, as on the page.
 
 >>> rows = [{"method": "a_b", "cells": [{"text": "1.0 ± 0.1", "best": True}]}]
 >>> print(markdown_rows(["psnr_best"], [True], rows))
@@ -55,8 +56,8 @@ class LeaderboardTable:
     def caption(self) -> str:
         parts = ", ".join(describe_protocol(self.protocol))
         return (f"{self.dataset}, {self.task} ({self.protocol_name}: {parts}). Mean ± std over seeds for rows "
-                f"with several seeds, else value ± 95% CI half-width; best per column in bold; "
-                f"{NOT_COMPARABLE_MARK} not comparable (unpinned or random feature weights).")
+                f"with several seeds, else value ± 95% CI half-width; best per column in bold (reference "
+                f"rows never ranked); {NOT_COMPARABLE_MARK} not comparable (unpinned or random feature weights).")
 
 
 def _canon(d: Any) -> str:
@@ -114,7 +115,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
         for (method, profile), seeds in groups.items():
             first_run, first_entry = seeds[0]
             is_real = first_run.is_real
-            label = "real data" if is_real else method
+            label = first_run.base_label  # "real data", "vgan (untrained)" for a reference row, the method
             if several_profiles[method] > 1:
                 label += f" ({profile or 'no profile'})"
             diff = sorted({k for _, t in seeds for k in set(protocol) | set(t["protocol"])
@@ -129,12 +130,13 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
                               "nc": nc, "best": False, "title": ""})
             seed_list = sorted({s for r, _ in seeds for s in (r.data.get("seeds") or [])})
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
+                         "is_reference": first_run.is_reference,
                          "placeholder": False, "slug": f"{method}__{profile}", "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
                          "cells": cells, "entry": first_entry})
         # the HTML report's best rule, on the seed means (members: the metric settings of each row)
         mark_best(names, directions, rows, {row["slug"]: row["entry"] for row in rows})
-        rows.sort(key=lambda row: (not row["is_real"], row["nc"], row["method"]))
+        rows.sort(key=lambda row: (not row["is_real"], row["is_reference"], row["nc"], row["method"]))
         tables.append(LeaderboardTable(dataset, task, pname, protocol, names, [directions[m] for m in names], rows))
     return tables
 
@@ -203,8 +205,9 @@ def markdown_table(table: LeaderboardTable) -> str:
 
 
 def csv_text(tables: list[LeaderboardTable]) -> str:
-    """One wide CSV of every table: a row per (task, protocol, method); per metric its mean, spread
-    (std over seeds, or the CI half-width with one seed), number of seeds and best flag."""
+    """One wide CSV of every table: a row per (task, protocol, method), whether it is comparable and
+    whether it is a reference row; per metric its mean, spread (std over seeds, or the CI half-width
+    with one seed), number of seeds and best flag."""
     import pandas as pd
 
     records = []
@@ -212,7 +215,7 @@ def csv_text(tables: list[LeaderboardTable]) -> str:
         for row in t.rows:
             rec: dict[str, Any] = {"dataset": t.dataset, "task": t.task, "protocol": t.protocol_name,
                                    "method": row["method"], "profile": row["profile"], "seeds": _seeds(row),
-                                   "comparable": not row["nc"]}
+                                   "comparable": not row["nc"], "reference": row["is_reference"]}
             for m, c in zip(t.metrics, row["cells"]):
                 rec[m] = c["mean"]
                 rec[f"{m}_spread"] = c["spread"]

@@ -56,7 +56,8 @@ def run_methods(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
                                              f"labelled not comparable) or with --profile paper")
         code = run_benchmark(methods, ctx.dataset, profile=ctx.profile, seed=ctx.seed, out=out, device=ctx.device,
                              data_root=ctx.data_root, metrics=metrics, overrides=overrides, progress=ctx.progress,
-                             report=True, dataset_options=ctx.dataset_options, weights=ctx.weights)
+                             report=True, dataset_options=ctx.dataset_options, weights=ctx.weights,
+                             untrained_references=False)
         if code:
             outcome.notes.append(f"some methods of {methods} failed (exit code {code}); see the console log")
         for v in rows:

@@ -110,7 +110,8 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     stages = tuple(train_records or ())
     logs = {st: f"{P.train_dir(stages, st)}/{P.TRAIN_LOG}" for st in stages
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
-    results = {"schema": SCHEMA, "method": spec.method, "dataset": spec.dataset,
+    results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
+               **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
                "train_log": list(logs.values())[-1] if logs else None,
@@ -135,6 +136,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
         extra["training_stages"] = {st: rec.get("key") for st, rec in train_records.items()}
     manifest = build_manifest(
         run_dir=run_dir, config={"method": spec.method, "profile": spec.profile, "overrides": spec.overrides,
+                                 **({"untrained": True} if spec.untrained else {}),
                                  "model": config, "device": spec.device,
                                  "dataset_options": spec.dataset_options,
                                  **({"max_clips": spec.max_clips} if spec.max_clips is not None else {}),

@@ -7,7 +7,9 @@ the real-data bound), so every number in the golden files can be checked on pape
   -> 310 ± 14;
 * ``beta_net``: one seed, psnr_best 26.0 with CI [25.5, 26.5] -> 26.00 ± 0.50, fvd 250 ± 10 (best:
   lower is better);
-* ``gamma``: the highest psnr_best (30) but random weights: never bold, marked †.
+* ``gamma``: the highest psnr_best (30) but random weights: never bold, marked †;
+* ``alpha@init``: a reference row (alpha's untrained network) with the best raw numbers: never bold,
+  listed after the methods.
 
 Set ``VIDBENCH_REGENERATE_GOLDEN=1`` to rewrite the golden files after a deliberate change (and
 read the diff).
@@ -39,6 +41,7 @@ VALUES = {
               1: {"psnr_best": (28.0, 0.4), "fvd": (320.0, 12.0)}},
     "beta_net": {0: {"psnr_best": (26.0, 0.5), "fvd": (250.0, 10.0)}},
     "gamma": {0: {"psnr_best": (30.0, 0.3), "fvd": (200.0, 9.0)}},
+    "alpha@init": {0: {"psnr_best": (31.0, 0.3), "fvd": (100.0, 9.0)}},   # a reference row: never ranked
 }
 HIGHER = {"psnr_best": True, "fvd": False}
 
@@ -49,6 +52,7 @@ def build(root: Path) -> Path:
             write_json_atomic(root / DATASET / method / "cpu" / f"seed{seed}" / "results.json", {
                 "schema": SCHEMA, "method": method, "dataset": DATASET, "profile": "cpu", "seeds": [seed],
                 "comparable": method != "gamma", "manifest": "manifest.json", "train_log": None,
+                **({"reference": "untrained", "base_method": "alpha"} if method.endswith("@init") else {}),
                 "tasks": {"prediction": {
                     "protocol": PROTOCOL, "metric_protocols": METRIC_PROTOCOLS,
                     "metrics": {m: {"value": v, "ci_low": v - h, "ci_high": v + h, "n": 64,
@@ -82,6 +86,8 @@ def test_seeds_pool_to_mean_and_sample_std_and_best_follows_the_report_rule(tabl
     assert [r["method"] for r in table.rows if r["cells"][psnr]["best"]] == ["alpha"]
     assert [r["method"] for r in table.rows if r["cells"][fvd]["best"]] == ["beta_net"]
     assert rows["gamma"]["nc"] and not any(c["best"] for c in rows["gamma"]["cells"])
+    assert not any(c["best"] for c in rows["alpha (untrained)"]["cells"])
+    assert table.rows[-1]["method"] == "alpha (untrained)"
 
 
 def test_report_format_latex_verb_prints_and_writes(tmp_path, capsys):
