@@ -237,6 +237,58 @@ def render_tables(tables: list[LeaderboardTable], fmt: str) -> str:
     return "\n\n".join(markdown_table(t) for t in tables) + "\n"
 
 
+# ------------------------------------------------------------ a recipe: ours vs paper-reported ---
+
+RECIPE_COLUMNS = ("row", "metric", "ours", "setting (ours)", "paper-reported", "setting (paper)", "source",
+                  "same setting?")
+
+
+def recipe_cells(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The cells of a recipe table (:func:`benchmark.report.recipe.recipe_rows`, the HTML page's model):
+    ours beside the paper-reported number, and whether they share a setting."""
+    out = []
+    for r in rows:
+        ours = r.get("ours")
+        ours_text = (f"{ours['value']} {ours['ci']}".strip() + (f" {NOT_COMPARABLE_MARK}" if r.get("ours_nc") else "")
+                     if ours else f"— {r.get('ours_missing', '')}".strip())
+        rep = r.get("reported")
+        same = "yes" if r.get("same_setting") else (f"no: {r['why_not_same']}" if r.get("why_not_same") else "—")
+        source = (r.get("source") or "") + (f" ({r['note']})" if r.get("note") else "")
+        out.append((r["row"], r["metric"], ours_text, r.get("ours_setting", "") if ours else "",
+                    f"{rep['value']} {rep['ci']}".strip() if rep else "—", r.get("reported_setting", "") if rep else "",
+                    source if rep else "", same))
+    return out
+
+
+def recipe_markdown(title: str, rows: list[dict[str, Any]]) -> str:
+    """A recipe's ours-vs-paper table in Markdown (what the recipe page shows)."""
+    lines = [f"**{title}** ({NOT_COMPARABLE_MARK} not comparable)", "",
+             "| " + " | ".join(RECIPE_COLUMNS) + " |", "|" + "|".join(":--" for _ in RECIPE_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", r"\|") for c in cells) + " |" for cells in recipe_cells(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def recipe_latex(title: str, rows: list[dict[str, Any]]) -> str:
+    """A recipe's ours-vs-paper table as a booktabs ``table``."""
+    lines = [r"\begin{table}[t]", r"\centering", r"\caption{" + latex_escape(f"{title}. Ours beside the "
+             f"paper-reported numbers; {NOT_COMPARABLE_MARK} not comparable.") + "}",
+             r"\begin{tabular}{llrlrlll}", r"\toprule", " & ".join(RECIPE_COLUMNS) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in recipe_cells(rows)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_recipe_tables(recipe: Any, ctx: Any, outcome: Any, page: Path) -> dict[str, Path]:
+    """``<page>.md`` and ``<page>.tex`` beside a recipe's HTML page (the same rows)."""
+    from benchmark.report.recipe import recipe_rows
+
+    rows = recipe_rows(recipe, ctx, outcome)
+    title = f"{recipe.reproduces}: {recipe.title} ({ctx.profile} profile on {ctx.dataset}, seed {ctx.seed})"
+    page = Path(page)
+    return {"markdown": write_text_atomic(page.with_suffix(".md"), recipe_markdown(title, rows)),
+            "latex": write_text_atomic(page.with_suffix(".tex"), recipe_latex(title, rows))}
+
+
 def write_tables(dataset: str, runs: list[Run], out_dir: Path, formats: tuple[str, ...] = tuple(FORMATS)
                  ) -> dict[str, Path]:
     """Write ``out_dir/leaderboard.<suffix>`` for each format (atomically); returns format -> path."""

@@ -108,3 +108,29 @@ def test_html_report_writes_and_links_the_tables(tmp_path):
     for fmt, suffix in FORMATS.items():
         assert f'href="leaderboard.{suffix}"' in html
         assert (out / f"leaderboard.{suffix}").read_text() == (GOLDEN / f"leaderboard.{suffix}").read_text()
+
+
+def test_recipe_tables_put_ours_beside_paper_reported(tmp_path):
+    """``benchmark reproduce NAME`` writes <name>.md/.tex beside its page (golden files; the page links them)."""
+    from benchmark.reproduce import RECIPES, Ours, Recipe, RecipeOutcome, Reported, register_recipe, run_recipe
+
+    def runner(recipe, ctx):
+        return RecipeOutcome(ours=[Ours("model_a", "fvd", 123.4, 120.0, 126.8, 64, dataset=ctx.dataset,
+                                        profile=ctx.profile, results=str(tmp_path / "r.json"))],
+                             failed={"model_b": "boom"})
+
+    name = "test_tables_recipe"
+    if name not in RECIPES:
+        register_recipe(Recipe(name, "toy", "Someone 2020", "Table 9", ("model_a", "model_b"),
+                               {"smoke": "moving-shapes", "paper": "ucf101"}, metrics=("fvd",),
+                               reported=(Reported("model_a", "fvd", 99.0, 2.0, "ucf101", "paper Table 9"),
+                                         Reported("model_b", "fvd", 150.0, None, "ucf101", "paper Table 9")),
+                               runner=runner))
+    page = run_recipe(name, profile="smoke", out=tmp_path)
+    for suffix in ("md", "tex"):
+        text = page.with_suffix(f".{suffix}").read_text()
+        golden = GOLDEN / f"recipe.{suffix}"
+        if os.environ.get("VIDBENCH_REGENERATE_GOLDEN"):
+            golden.write_text(text)
+        assert text == golden.read_text()
+        assert f'href="{name}.{suffix}"' in page.read_text()
