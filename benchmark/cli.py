@@ -27,8 +27,10 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = {EXIT_OK: "success",
               EXIT_CHECK_FAILED: "a check failed (benchmark check: drift; manifest/data verify: a mismatch)",
               EXIT_USAGE: "usage or input error (bad arguments, unknown names, missing files or weights)"}
-EPILOG = ("exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items())
-          + "; 130 interrupted; 141 the reader of stdout closed the pipe (as in `benchmark list | head`)")
+EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.items())
+          + "  130  interrupted (finished stages are kept)\n"
+          + "  141  the reader of stdout closed the pipe (as in `benchmark list | head`)\n"
+          + "off a terminal, tables print as plain untruncated rows; see docs/cli.md")
 
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
