@@ -37,8 +37,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
-class MissingExtraError(UserError):
-    """An optional package is not installed; the message names the extra that installs it."""
+class MissingExtraError(UserError, ImportError):
+    """An optional package is not installed; the message names the extra that installs it. A
+    UserError (the CLI prints it and exits 2) and an ImportError (code that tolerates a missing
+    optional package keeps doing so)."""
 
 
 def require(module: str, extra: str, purpose: str = "") -> ModuleType:

@@ -94,3 +94,11 @@ def test_a_missing_extra_names_it(monkeypatch, module, call):
 def test_require_rejects_an_unknown_extra():
     with pytest.raises(ValueError, match="unknown extra"):
         require("json", "nope")
+
+
+def test_a_missing_extra_is_a_user_error_and_an_import_error():
+    from benchmark.utils import UserError
+
+    with pytest.raises(ImportError) as e:
+        require("no_such_module_xyz", "tf")
+    assert isinstance(e.value, UserError) and "vidbench[tf]" in str(e.value)
