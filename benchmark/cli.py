@@ -18,7 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
-from benchmark.console import plain_table, print_tables  # noqa: F401  (plain_table: part of the CLI's API)
+from benchmark.console import print_tables
 from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
 from benchmark.utils import UserError
 

@@ -48,7 +48,9 @@ def test_help_documents_the_exit_codes(capsys):
 
 def test_plain_table_keeps_long_cells_whole():
     long_cite = "Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics (one-stream VGAN)"
-    text = cli.plain_table(("name", "paper"), [("vgan_one_stream", long_cite), ("x", "a\nb")])
+    from benchmark.console import plain_table
+
+    text = plain_table(("name", "paper"), [("vgan_one_stream", long_cite), ("x", "a\nb")])
     lines = text.splitlines()
     assert len(lines) == 3
     assert lines[1] == f"vgan_one_stream  {long_cite}" and lines[2] == "x                a b"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from benchmark import cli
 from benchmark.score import (PRESETS, ScoreError, load_videos, parse_resolution, resample, resolve_device,
-                             run_score, score_sets)
+                             score_sets)
 from benchmark.video import write_video
 
 # 4 grey levels: GIF palettes and lossless H.264 keep them exactly

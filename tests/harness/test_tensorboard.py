@@ -8,10 +8,20 @@ import pytest
 
 from benchmark.training import train
 from benchmark.training import tensorboard as tb
-from tests.harness.test_training import _cfg, _log, data, toy_parts  # noqa: F401  (data: a fixture)
+from tests.harness.test_training import _cfg, _log, toy_parts
 
 
-def test_event_file_holds_the_logged_losses(tmp_path, data):  # noqa: F811
+@pytest.fixture(scope="module")
+def data():
+    import numpy as np
+
+    from benchmark.methods import TrainData
+
+    videos = np.random.default_rng(0).integers(0, 256, size=(10, 6, 3, 8, 8), dtype=np.uint8)
+    return TrainData(videos=videos, protocols={}, content_hash="toy")
+
+
+def test_event_file_holds_the_logged_losses(tmp_path, data):
     pytest.importorskip("tensorboard", reason="tensorboard not installed (pip install 'vidbench[tf]')")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -40,7 +50,7 @@ def test_writing_events_does_not_load_tensorflow(tmp_path):
     assert out.stdout.strip() == "False", out.stderr[-2000:]
 
 
-def test_without_tensorboard_training_goes_on_and_says_so_once(tmp_path, data, monkeypatch, caplog):  # noqa: F811
+def test_without_tensorboard_training_goes_on_and_says_so_once(tmp_path, data, monkeypatch, caplog):
     monkeypatch.setattr(tb, "tensorboard_available", lambda: False)
     monkeypatch.setattr(tb, "_said_missing", False)
     with caplog.at_level(logging.INFO, logger=tb.__name__):
