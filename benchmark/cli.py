@@ -50,6 +50,13 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
     p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
                    help="feature-network weights for FVD/IS/MCS/LPIPS: pinned (manifests/weights.yaml) or "
                         "random (pipeline tests; numbers labelled not comparable)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+                   help="training precision: fp32 (true float32 on every device; TF32 off), tf32 (CUDA "
+                        "tensor cores), bf16 (autocast); recorded in stage.json, the manifest and the cache key")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune convolutions (recorded)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels only (torch.use_deterministic_algorithms; recorded)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the trained modules (recorded)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue a killed training run from its last checkpoint (default; only when "
                         "config, seed, data and code are unchanged); --no-resume starts over")
@@ -71,6 +78,12 @@ def _overrides(items: list[str]) -> dict[str, str]:
     return parse_override_args(items)
 
 
+def _runtime_kwargs(args: argparse.Namespace) -> dict:
+    """The training's numeric options from the CLI flags (RunSpec fields)."""
+    return {"precision": args.precision, "cudnn_benchmark": args.cudnn_benchmark,
+            "deterministic": args.deterministic, "compile": args.compile}
+
+
 def _spec(args: argparse.Namespace, method: str):
     from benchmark.stages.spec import RunSpec, method_dataset_options
 
@@ -80,7 +93,7 @@ def _spec(args: argparse.Namespace, method: str):
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
-                   weights=getattr(args, "weights", "pinned"),
+                   weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
                    dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
 
 
@@ -164,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
-                         untrained_references=args.untrained_references)
+                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

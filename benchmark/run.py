@@ -43,7 +43,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
                   weights: str = "pinned", max_train_steps: int | None = None,
                   max_clips: int | None = None, max_samples: int | None = None,
-                  untrained_references: bool = True) -> int:
+                  untrained_references: bool = True, runtime: dict[str, Any] | None = None) -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
     A failing method does not stop the others; the exit code is 1 if any failed. A method that cannot
@@ -74,7 +74,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                        dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
                        weights=weights,
                        max_train_steps=max_train_steps, max_clips=max_clips,
-                       max_samples=max_samples)
+                       max_samples=max_samples, **(runtime or {}))
         t0 = time.time()
         try:
             path = run_method(spec)

@@ -49,6 +49,18 @@ class RunSpec:
     # A reference run of the network at its seeded initialisation, never trained (``<method>@init``):
     # the scale a trained number is read against (issue: "does it learn at all?").
     untrained: bool = False
+    # Numeric options of training (benchmark.training.runtime): fp32 | tf32 | bf16, cuDNN autotuning,
+    # deterministic kernels, torch.compile. Recorded in stage.json / the manifest / the training key.
+    precision: str = "fp32"
+    cudnn_benchmark: bool = False
+    deterministic: bool = False
+    compile: bool = False
+
+    def runtime_options(self):
+        from benchmark.training.runtime import RuntimeOptions
+
+        return RuntimeOptions(precision=self.precision, cudnn_benchmark=self.cudnn_benchmark,
+                              deterministic=self.deterministic, compile=self.compile)
     # Seeds are one run each today (``seed``); a ``--seeds`` axis (several RunSpecs aggregated into
     # mean +- std) belongs to the runner, not here.
 

@@ -41,6 +41,7 @@ import torch
 
 from benchmark.methods import TrainData
 from benchmark.training import distributed as D
+from benchmark.training import runtime
 from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, CheckpointError,
                                            capture_rng_state, git_revision, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
@@ -365,6 +366,11 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         for k in list(parts.modules):
             parts.modules[k] = convert_sync_batchnorm_(parts.modules[k])
     device = _device_of(parts.modules)
+    options = runtime.active()  # precision / compile of this training (the harness sets them)
+    options.check_device(device)
+    if options.compile:
+        for m in parts.modules.values():
+            m.compile()  # in place: the method's references stay valid; weights and state_dict unchanged
     modules = list(parts.modules.values())
     ckpt_path, log_path = run_dir / CHECKPOINT_NAME, run_dir / LOG_NAME
 
@@ -382,6 +388,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / CONFIG_NAME, {"method": parts.method, "seed": seed, "world_size": world,
+                                                  "runtime": options.describe(),
                                                   "clip_frames": clip_frames, "train": asdict(cfg),
                                                   "method_config": parts.config, "git": git,
                                                   "data_hash": data.content_hash})
@@ -408,7 +415,8 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
             losses: dict[str, float] = {}
             for phase in parts.phases:
                 phase.optimizer.zero_grad(set_to_none=True)
-                out = phase.loss_fn(inputs)
+                with options.autocast(device):
+                    out = phase.loss_fn(inputs)
                 loss, extras = out if isinstance(out, tuple) else (out, {})
                 value = float(D.all_reduce_mean(loss.detach().float().reshape(())))
                 if not math.isfinite(value):
