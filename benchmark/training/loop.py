@@ -47,6 +47,7 @@ from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, C
                                            capture_rng_state, git_revision, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
 from benchmark.training.sync_batchnorm import convert_sync_batchnorm_
+from benchmark.training.tensorboard import open_writer
 from benchmark.utils import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,8 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         parts: the method's modules, optimiser phases and optional batch transform.
         data: uint8 training videos ``(N, T, C, H, W)``; clips of ``clip_frames`` are cropped from them.
         cfg: steps, global batch size, checkpoint/log cadence, gradient clipping.
-        run_dir: receives ``checkpoint.pt``, ``train_log.jsonl`` and ``train_config.json`` (rank 0 only).
+        run_dir: receives ``checkpoint.pt``, ``train_log.jsonl`` and ``train_config.json`` (rank 0 only),
+            and TensorBoard event files in ``tensorboard/`` when the package is installed.
         seed: seeds global RNGs, clip sampling and each step's :attr:`Batch.generator`.
         clip_frames: frames per training clip.
         resume: continue from ``run_dir/checkpoint.pt`` if it exists (else start fresh).
@@ -423,6 +425,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         else:
             log_path.write_text("")
     sampler = ClipSampler(len(videos), videos.shape[1], clip_frames, cfg.batch_size, seed)
+    board = open_writer(run_dir, start_step, enabled=main)  # TensorBoard mirror of train_log.jsonl
 
     last_saved = start_step if resumed else None
     # Losses stay on the device and are summed there; they are read (all-reduced, NaN-checked and
@@ -489,6 +492,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
                               "lr": {p.name: p.optimizer.param_groups[0]["lr"] for p in parts.phases}}
                     with open(log_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
+                    board.log(record)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in last_losses.items()}, refresh=False)
             if callback is not None:  # a per-step callback reads every step's losses (a sync each step)
                 callback(done, step_losses)
@@ -508,6 +512,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     finally:
         bar.close()
         prefetch.shutdown(wait=True, cancel_futures=True)
+        board.close()
     for m in modules:
         m.eval()
     wall = time.perf_counter() - t0
