@@ -14,17 +14,31 @@ from benchmark.stages.train import stage_train
 from benchmark.training import loop, runtime
 from benchmark.training.distributed import SINGLE_CPU_FP32, training_hardware
 from benchmark.utils import UserError, read_json
-from methods._template.method import TemplatePredictor
+from benchmark.methods import Method
 from tests.conftest import tiny_options
 
 SEEN: list[dict] = []
 
 
-class _Probe(TemplatePredictor):
-    """The template predictor, whose loss also notes the numeric mode it runs under."""
+class _Probe(Method):
+    """A one-conv next-frame predictor whose loss notes the numeric mode it runs under."""
+
+    tasks = ("prediction",)
+    trainable = True
+    paper = "test"
+    profiles = {"smoke": lambda spec: {}}
+
+    def __init__(self, config, spec):
+        super().__init__(config, spec)
+        self.model = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def modules(self):
+        return {"model": self.model}
+
+    def predict(self, cond, *, seed):
+        return cond.context[:, -1:].unsqueeze(1).expand(-1, 1, cond.num_frames, -1, -1, -1).clone()
 
     def fit(self, data, run_dir, *, seed, resume=False, progress=True, stage="train"):
-        self.model = self._build(seed)
         opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
 
         def loss_fn(batch):
