@@ -1,0 +1,108 @@
+"""Slow: every trained prediction method's ``cpu`` profile (the main job's) learns on moving-shapes.
+
+Each method trains, samples and is scored through the ordinary pipeline (``run_benchmark``, the code
+path of ``benchmark run --profile cpu``) and must beat ``copy_last`` on best-of-k SSIM (``ssim_best``:
+per test clip the best of the k samples by its mean SSIM over the predicted frames, averaged over
+clips) on the same protocol: moving-shapes' 5 -> 15, or its two-ended variant for methods that need
+the end frame (P2P), where copy_last repeats the start frame. Run one method with
+``pytest -m slow -k <name> -s`` (the figures are printed).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark.data import load_dataset
+from benchmark.methods import ProfileUnavailable
+from benchmark.paths import RESULTS, run_dir
+from benchmark.pipeline import data_spec
+from benchmark.registry import METHODS
+from benchmark.run import run_benchmark
+from benchmark.utils import read_json
+
+DATASET = "moving-shapes"
+TWO_ENDED = {"two_ended": True}
+
+# Parameters that cannot beat copy_last in the cpu budget: name -> reason (with the measured figures).
+KNOWN_SHORT: dict[str, str] = {}
+
+
+def _trained_prediction_methods() -> list[str]:
+    return [n for n in METHODS.resolve("all")
+            if "prediction" in METHODS.get(n).tasks and METHODS.get(n).trainable]
+
+
+def _params() -> list:
+    out = []
+    for name in _trained_prediction_methods():
+        marks = []
+        if "cpu" not in METHODS.get(name).profiles:
+            marks.append(pytest.mark.xfail(reason=f"{name} has no cpu profile yet", strict=True))
+        elif name in KNOWN_SHORT:
+            marks.append(pytest.mark.xfail(reason=KNOWN_SHORT[name], strict=False))
+        out.append(pytest.param(name, marks=marks))
+    return out
+
+
+def _ssim_best(out: Path, method: str, profile: str) -> float:
+    res = read_json(run_dir(out, DATASET, method, profile, 0) / RESULTS)
+    return float(res["tasks"]["prediction"]["metrics"]["ssim_best"]["value"])
+
+
+def _run(name: str, profile: str, out: Path, options: dict) -> None:
+    code = run_benchmark(name, DATASET, profile=profile, out=out, data_root=out / "data", progress=False,
+                         report=False, dataset_options=options, metrics=["ssim"])
+    assert code == 0, f"{name} ({profile} profile) failed on {DATASET} {options or ''}"
+
+
+def _options_for(name: str, data_root: Path) -> dict:
+    """The plain dataset if the cpu profile fits it, else its two-ended variant (P2P)."""
+    cls = METHODS.get(name)
+    try:
+        cls.profile_config("cpu", data_spec(load_dataset(DATASET, data_root), cls.tasks))
+        return {}
+    except ProfileUnavailable:
+        return TWO_ENDED
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cpu_learns")
+
+
+@pytest.fixture(scope="module")
+def copy_last(workdir):
+    """``ssim_best`` of copy_last per dataset-option set, computed once (it has no training)."""
+    cache: dict[bool, float] = {}
+
+    def get(options: dict) -> float:
+        key = bool(options)
+        if key not in cache:
+            out = workdir / ("copy_last_two_ended" if key else "copy_last")
+            _run("copy_last", "cpu", out, options)
+            cache[key] = _ssim_best(out, "copy_last", "cpu")
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _params())
+def test_cpu_profile_beats_copy_last(name, workdir, copy_last):
+    options = _options_for(name, workdir / "data")
+    baseline = copy_last(options)
+    out = workdir / name
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    _run(name, "cpu", out, options)
+    c1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall, cpu = time.perf_counter() - t0, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
+    ours = _ssim_best(out, name, "cpu")
+    protocol = "two-ended " if options else ""
+    print(f"\n{name}: ssim_best {ours:.4f} vs copy_last {baseline:.4f} ({protocol}{DATASET}); "
+          f"train+sample+ssim {wall:.0f} s wall, {cpu:.0f} s CPU")
+    assert ours > baseline, (f"{name} cpu profile: best-of-k SSIM {ours:.4f} does not beat copy_last's "
+                             f"{baseline:.4f} on {protocol}{DATASET}")
