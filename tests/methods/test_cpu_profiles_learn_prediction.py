@@ -37,7 +37,8 @@ KNOWN_SHORT: dict[str, str] = {
     "svg_lp": "ssim_best 0.7100 vs copy_last 0.7617 (250 steps at 32x32; ~130 CPU-s)",
     "svg_fp": "ssim_best 0.7307 vs copy_last 0.7617 (250 steps at 32x32; ~103 CPU-s)",
     "drnet": "ssim_best 0.6890 vs copy_last 0.7617 (250 + 150 steps at 32x32; ~33 CPU-s)",
-    "videoflow": "ssim_best 0.7367 vs copy_last 0.7617 (150 steps; temperature 0)",
+    "p2p": "ssim_best 0.6695 vs copy_last 0.7534 on the two-ended protocol (150 steps at 32x32; ~74 CPU-s)",
+    "videoflow": "ssim_best 0.7367 vs copy_last 0.7617 (150 steps; temperature 0; ~81 CPU-s)",
     "encodedec": "ssim_best 0.7418 vs copy_last 0.7617 (160 steps at 32x32; ~65 CPU-s)",
     "video_vqvae": "ssim_best 0.7444 vs copy_last 0.7617 (300 + 150 + 150 steps; ~103 CPU-s)",
 }
