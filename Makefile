@@ -23,10 +23,10 @@ run: setup
 	$(VENV)/bin/benchmark run --methods all --dataset moving-shapes
 
 test: setup chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs  # -rs: every skipped test says why (e.g. no chromium without root or apt)
 
 test-all: setup chromium
-	$(PY) -m pytest -q -m ""
+	$(PY) -m pytest -q -rs -m ""
 
 clean:
 	rm -rf $(VENV) .cache runs reports/moving-shapes

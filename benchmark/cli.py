@@ -3,8 +3,8 @@
     benchmark list
     benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
-    benchmark report --dataset D
-    benchmark score REAL FAKE --metrics psnr,ssim,fcs [--json OUT]
+    benchmark report --dataset D [--format html|latex|markdown|csv]
+    benchmark score REAL FAKE --metrics psnr,ssim,fcs [--preset svg] [--frames T --resolution HxW] [--json OUT]
     benchmark check --baseline reports/baseline/moving-shapes.json
     benchmark manifest verify RUN_DIR_OR_MANIFEST
     benchmark data fetch|verify|prepare|info NAME   (benchmark/data/cli.py)
@@ -18,8 +18,19 @@ import logging
 import sys
 from pathlib import Path
 
+from benchmark.console import print_tables
 from benchmark.registry import DATASETS, METHODS, METRICS, UnknownNameError
 from benchmark.utils import UserError
+
+#: Exit codes of every verb (also in ``benchmark --help`` and docs/cli.md).
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = {EXIT_OK: "success",
+              EXIT_CHECK_FAILED: "a check failed (benchmark check: drift; manifest/data verify: a mismatch)",
+              EXIT_USAGE: "usage or input error (bad arguments, unknown names, missing files or weights)"}
+EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.items())
+          + "  130  interrupted (finished stages are kept)\n"
+          + "  141  the reader of stdout closed the pipe (as in `benchmark list | head`)\n"
+          + "off a terminal, tables print as plain untruncated rows; see docs/cli.md")
 
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
@@ -28,9 +39,10 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
                         "hyperparameters (GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:1 or auto (CUDA if present); default: auto for --profile paper, else cpu")
     p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     p.add_argument("--metrics", default=None, help="comma list (default: every applicable offline metric)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -39,9 +51,22 @@ def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) 
     p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
                    help="feature-network weights for FVD/IS/MCS/LPIPS: pinned (manifests/weights.yaml) or "
                         "random (pipeline tests; numbers labelled not comparable)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+                   help="training precision: fp32 (true float32 on every device; TF32 off), tf32 (CUDA "
+                        "tensor cores), bf16 (autocast); recorded in stage.json, the manifest and the cache key")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN autotune convolutions (recorded)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels only (torch.use_deterministic_algorithms; recorded)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the trained modules (recorded)")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue a killed training run from its last checkpoint (default; only when "
                         "config, seed, data and code are unchanged); --no-resume starts over")
+
+
+def score_presets() -> tuple[str, ...]:
+    from benchmark.score import PRESETS
+
+    return PRESETS
 
 
 def _metric_list(spec: str | None) -> list[str] | None:
@@ -54,16 +79,30 @@ def _overrides(items: list[str]) -> dict[str, str]:
     return parse_override_args(items)
 
 
+def _device(args: argparse.Namespace) -> str:
+    """``--device``, or the profile's default (:func:`benchmark.stages.spec.default_device`)."""
+    from benchmark.stages.spec import default_device
+
+    return args.device or default_device(args.profile)
+
+
+def _runtime_kwargs(args: argparse.Namespace) -> dict:
+    """The training's numeric options from the CLI flags (RunSpec fields)."""
+    return {"precision": args.precision, "cudnn_benchmark": args.cudnn_benchmark,
+            "deterministic": args.deterministic, "compile": args.compile}
+
+
 def _spec(args: argparse.Namespace, method: str):
-    from benchmark.stages.spec import RunSpec
+    from benchmark.stages.spec import RunSpec, method_dataset_options
 
     DATASETS.get(args.dataset)
     if method != "real":
         METHODS.get(method)
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
-                   overrides=_overrides(args.overrides), device=args.device, data_root=args.data_root,
+                   overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
-                   weights=getattr(args, "weights", "pinned"))
+                   weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
+                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -92,34 +131,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"methods": methods, "datasets": datasets, "metrics": metrics}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    t = Table(title="Methods" + (f" (profiles on {args.dataset})" if args.dataset else ""))
-    for c in ("name", "tasks", "stochastic", "trained", "profiles", "paper"):
-        t.add_column(c)
+    tables = [("Methods" + (f" (profiles on {args.dataset})" if args.dataset else ""),
+               ("name", "tasks", "stochastic", "trained", "profiles", "paper"), []),
+              ("Datasets", ("name", "task", "train protocol", "test protocol"), []),
+              ("Metrics", ("name", "kind", "tasks", "better", "pretrained weights", "datasets"), [])]
     for m in methods:
         profiles = ", ".join(m["profiles"])
         if "on_dataset" in m:
             profiles = "; ".join(p if why == "ok" else f"{p}: {why}" for p, why in m["on_dataset"]["profiles"].items())
-        t.add_row(m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]), profiles, m["paper"])
-    console.print(t)
-    t = Table(title="Datasets")
-    for c in ("name", "task", "train protocol", "test protocol"):
-        t.add_column(c)
+        tables[0][2].append((m["name"], ", ".join(m["tasks"]), str(m["stochastic"]), str(m["trainable"]), profiles,
+                             m["paper"]))
     for d in datasets:
         for task, p in d["protocols"].items():
-            t.add_row(d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), "")))
-    console.print(t)
-    t = Table(title="Metrics")
-    for c in ("name", "kind", "tasks", "better", "pretrained weights", "datasets"):
-        t.add_column(c)
+            tables[1][2].append((d["name"], task, *(p.values() if isinstance(p, dict) else (str(p), ""))))
     for m in metrics:
-        t.add_row(m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
-                  ("shipped" if m["weights_shipped"] else "yes") if m["requires_weights"] else "no",
-                  ", ".join(m["datasets"]) + " only" if m["datasets"] else "any")
-    console.print(t)
+        tables[2][2].append((m["name"], m["kind"], ", ".join(m["tasks"]), "higher" if m["higher_is_better"] else "lower",
+                             ("shipped" if m["weights_shipped"] else "yes") if m["requires_weights"] else "no",
+                             ", ".join(m["datasets"]) + " only" if m["datasets"] else "any"))
+    print_tables(tables)
     return 0
 
 
@@ -149,13 +178,19 @@ def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.run import run_benchmark
+    from benchmark.training import distributed as D
 
+    if D.launched_by_torchrun():  # N uncoordinated copies would write the same run folders
+        raise UserError("`benchmark run` is not distributed: under torchrun train each method with `torchrun ... "
+                        "benchmark train METHOD --dataset D`, then `benchmark run` (one process) reuses the "
+                        "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
-                         device=args.device, data_root=args.data_root, metrics=_metric_list(args.metrics),
+                         device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
-                         report=not args.no_report, resume=args.resume, weights=args.weights)
+                         report=not args.no_report, resume=args.resume, weights=args.weights,
+                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -163,7 +198,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.stages.train import stage_train
     from benchmark.training import distributed as D
 
-    info = D.setup()
+    import torch
+
+    requested = _device(args)
+    wants_cuda = requested.startswith("cuda") or (requested == "auto" and torch.cuda.is_available())
+    if D.launched_by_torchrun() and wants_cuda and not torch.cuda.is_available():
+        raise UserError(f"torchrun with --device {requested}, but CUDA is not available here; refusing to "
+                        f"fall back to gloo on the CPU (pass --device cpu to train on the CPU on purpose)")
+    info = D.setup(None if wants_cuda else "gloo")  # NCCL on CUDA; gloo when the CPU is asked for
     try:
         spec = _spec(args, args.method)
         if info.distributed:
@@ -214,6 +256,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     DATASETS.get(args.dataset)
     out = args.out or Path("reports") / args.dataset
+    if args.format != "html":
+        from benchmark.report.tables import export_report
+
+        path, text = export_report(args.dataset, args.runs, out, args.format, profile=args.profile)
+        sys.stdout.write(text)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     print(render_report(args.dataset, args.runs, out, profile=args.profile))
     return 0
 
@@ -221,7 +270,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from benchmark.score import run_score
 
-    return run_score(args.real, args.fake, args.metrics, args.json)
+    return run_score(args.real, args.fake, args.metrics, args.json, batch_size=args.batch_size, weights=args.weights,
+                     device=args.device, num_workers=args.num_workers, frames=args.frames,
+                     resolution=args.resolution, preset=args.preset, cache_dir=args.cache_dir,
+                     progress=not args.no_progress)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -240,6 +292,9 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
     from benchmark.stages.verify import verify_run
 
     problems = verify_run(args.path, data_root=args.data_root)
+    if args.json:
+        print(json.dumps({"path": str(args.path), "ok": not problems, "problems": list(problems)}, indent=2))
+        return EXIT_CHECK_FAILED if problems else EXIT_OK
     if problems:
         print(f"{args.path}: {len(problems)} mismatch(es):")
         for p in problems:
@@ -264,14 +319,14 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("list", help="registered methods, datasets, metrics")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--json", action="store_true", help="print JSON (methods, datasets, metrics) instead of tables")
+    p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     p.add_argument("--dataset", default=None,
                    help="also say, per method, which profiles fit this dataset (and why not)")
     p.set_defaults(fn=cmd_list)
@@ -279,14 +334,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
     _add_run_options(p)
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not render the leaderboard")
+    p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
+                   help="also score each trained synthesis method's network at its seeded initialisation "
+                        "(reference rows '<method> (untrained)', never ranked; default on)")
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
                                ("sample", cmd_sample, "sample one trained method (cached)"),
                                ("evaluate", cmd_evaluate, "score one method's samples; METHOD 'real' = bound")):
         p = sub.add_parser(verb, help=helptext)
-        p.add_argument("method")
+        p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
         if verb == "train":
             p.add_argument("--stage", default=None,
@@ -295,27 +353,51 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
 
     p = sub.add_parser("report", help="render reports/<dataset>/index.html from run results")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--runs", type=Path, default=Path("runs"))
-    p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--profile", default=None)
+    p.add_argument("--dataset", required=True, help="registered dataset name")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (reads runs/<dataset>/**/results.json)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default reports/<dataset>)")
+    p.add_argument("--profile", default=None, help="only runs of this profile (real-data runs are always kept)")
+    p.add_argument("--format", default="html", choices=("html", "latex", "markdown", "csv"),
+                   help="html: the leaderboard page (which also writes and links the three table files); latex, "
+                        "markdown, csv: print the leaderboard tables (mean ± std over seeds, best in bold) and "
+                        "write <out>/leaderboard.tex|md|csv")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("score", help="metrics between two sets of videos (folders of mp4/gif/npz, or npz)")
-    p.add_argument("real", type=Path)
-    p.add_argument("fake", type=Path)
-    p.add_argument("--metrics", default="psnr,ssim,fcs")
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
+    p.add_argument("real", type=Path, help="reference videos: a folder of mp4/avi/gif/npz files or of frame "
+                                          "folders, one video file, or an .npz")
+    p.add_argument("fake", type=Path, help="generated/predicted videos, in the same forms; paired metrics "
+                                          "(psnr, ssim) pair the i-th fake with the i-th real video by sorted name")
+    p.add_argument("--metrics", default="psnr,ssim,fcs", help="comma list of metric names or globs, or 'all'")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write the result as JSON (metrics as the pipeline's MetricValue entries, "
+                        "metric_protocols, options, inputs with sha256); '-': print only the JSON, to stdout")
+    p.add_argument("--weights", default="pinned", choices=("pinned", "random"),
+                   help="feature-network weights for FVD/IS/LPIPS/...: pinned (manifests/weights.yaml) or random "
+                        "(pipeline tests; numbers labelled not comparable)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--batch-size", type=int, default=16, help="videos per metric update")
+    p.add_argument("--num-workers", type=int, default=0, help="threads decoding the video files (0: none)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="keep the first T frames of every video (a shorter video is an error)")
+    p.add_argument("--resolution", default=None, metavar="H[xW]",
+                   help="resize every frame to H x W pixels (bilinear, antialiased), e.g. 64 or 48x64")
+    p.add_argument("--preset", default=None, choices=score_presets(),
+                   help="a prediction paper's metric conventions for psnr/ssim (SAVP, SVG or SRVP evaluation "
+                        "code); the protocol records them")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="feature cache of pretrained-network metrics (real-set features are reused)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(fn=cmd_score)
 
     p = sub.add_parser("check", help="compare results with a committed baseline (tolerance bands)")
-    p.add_argument("--baseline", type=Path, required=True)
+    p.add_argument("--baseline", type=Path, required=True, help="baseline JSON, e.g. reports/baseline/moving-shapes.json")
     p.add_argument("--results", type=Path, default=None, help="long-format results.csv (default: scan --runs)")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder scanned when --results is not given")
     p.add_argument("--strict", action="store_true", help="metrics missing from the baseline also fail")
     p.add_argument("--update-baseline", action="store_true", help="(re)write the baseline from the results")
     p.add_argument("--dataset", default=None, help="with --update-baseline (default: from the baseline/results)")
-    p.add_argument("--profile", default="smoke")
+    p.add_argument("--profile", default="smoke", help="with --update-baseline: the profile the baseline is for")
     p.add_argument("--abs", type=float, default=None, help="default absolute band for new entries")
     p.add_argument("--rel", type=float, default=None, help="default relative band for new entries")
     p.add_argument("--skip-incomparable", action="store_true",
@@ -326,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifest", help="manifest tools")
     msub = p.add_subparsers(dest="manifest_verb", required=True)
     q = msub.add_parser("verify", help="re-hash artifacts and recompute metrics from saved samples")
-    q.add_argument("path", type=Path)
-    q.add_argument("--data-root", type=Path, default=None)
+    q.add_argument("path", type=Path, help="a run folder or its manifest.json")
+    q.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
+    q.add_argument("--json", action="store_true", help="print {path, ok, problems} as JSON (exit 1 on a mismatch)")
     q.set_defaults(fn=cmd_manifest_verify)
 
     _add_plugins(sub)
@@ -335,20 +418,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the verb; returns the exit code (see :data:`EXIT_CODES`)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here for buffered output
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of our stdout went away (``benchmark list --json | head -1``): stop quietly, as
+    Unix tools do when SIGPIPE ends them (exit 128 + SIGPIPE), without a traceback.
+
+    SIGPIPE itself stays ignored (Python's default) so sockets, e.g. ``benchmark crowd serve``, get
+    an error instead of killing the process; stdout is pointed at /dev/null so the interpreter's own
+    flush at exit does not fail a second time."""
+    import os
+    import signal
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.fn(args) or 0)
+    except BrokenPipeError:
+        raise
     except (UserError, UnknownNameError, ValueError, FileNotFoundError) as e:
         if args.verbose:
             raise
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command again to resume", file=sys.stderr)
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())

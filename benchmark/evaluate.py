@@ -76,22 +76,24 @@ def applicable_metrics(task: str, requested: list[str] | None = None, *, likelih
     return out
 
 
-def _weight_kwargs(name: str, weights: str, cache_dir: Path | None) -> dict[str, Any]:
-    """Pretrained-network metrics get the weights mode and the feature cache folder."""
+def _weight_kwargs(name: str, weights: str, cache_dir: Path | None, device: str = "cpu") -> dict[str, Any]:
+    """Pretrained-network metrics get the weights mode, the feature cache folder and the device their
+    feature network runs on."""
     if not getattr(METRICS.get(name), "requires_weights", False):
         return {}
-    return {"weights": weights, **({"cache_dir": cache_dir} if cache_dir is not None else {})}
+    return {"weights": weights, "device": device, **({"cache_dir": cache_dir} if cache_dir is not None else {})}
 
 
 def build_metrics(names: list[str], *, weights: str = "pinned", cache_dir: Path | None = None,
-                  likelihood_protocol: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Fresh metric instances by name (pretrained-network metrics get ``weights`` and ``cache_dir``)."""
+                  likelihood_protocol: dict[str, Any] | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Fresh metric instances by name (pretrained-network metrics get ``weights``, ``cache_dir`` and
+    ``device``: on a GPU machine the extractors run there, e.g. C3D over UCF101's clips)."""
     metrics = {}
     for name in names:
         cls = METRICS.get(name)
         if cls.kind not in KINDS:
             raise ValueError(f"metric {name!r} has unknown kind {cls.kind!r}; kinds: {KINDS}")
-        kwargs = _weight_kwargs(name, weights, cache_dir)
+        kwargs = _weight_kwargs(name, weights, cache_dir, device)
         if cls.kind == "likelihood":
             kwargs["likelihood_protocol"] = likelihood_protocol or {}
         metrics[name] = METRICS.build(name, **kwargs)
@@ -168,7 +170,7 @@ def collect(metrics: dict[str, Any], *, context_frames_counted: bool | None = No
 def evaluate(task: str, samples: np.ndarray, k: int, reference: np.ndarray, metric_names: list[str], *,
              context_frames: int = 0, real_reference: np.ndarray | None = None, weights: str = "pinned",
              cache_dir: Path | None = None, likelihood: tuple[np.ndarray, dict[str, Any]] | None = None,
-             progress: bool = False, label: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+             progress: bool = False, label: str = "", device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
     """Score a run's samples against its reference clips. Returns ``(values, protocols)``.
 
     Args:
@@ -183,9 +185,10 @@ def evaluate(task: str, samples: np.ndarray, k: int, reference: np.ndarray, metr
             compares the test clips with another split).
         weights, cache_dir: pretrained-network metrics' weights mode and feature cache.
         likelihood: ``(nats (N,), likelihood protocol)`` for ``likelihood`` metrics.
+        device: where the metrics' feature networks run (``cpu``, ``cuda``, ``cuda:1``).
     """
     metrics = build_metrics(metric_names, weights=weights, cache_dir=cache_dir,
-                            likelihood_protocol=likelihood[1] if likelihood else None)
+                            likelihood_protocol=likelihood[1] if likelihood else None, device=device)
     if any(m.kind == "likelihood" for m in metrics.values()) and likelihood is None:
         from benchmark.utils import UserError
 

@@ -226,6 +226,9 @@ class Method:
     paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
     #: profile name -> function(DataSpec) -> config dataclass (raises ProfileUnavailable when it cannot fit)
     profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}
+    #: dataset options this method's task needs, applied where a dataset accepts them (P2P:
+    #: ``{"two_ended": True}``, the start + end frame protocol); recorded like any dataset option.
+    dataset_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, spec: DataSpec) -> None:
         self.config = config

@@ -4,7 +4,8 @@
 
     <out>/runs/<dataset>/<method>/<profile>/seed<seed>/     (the real-data bound: profile "data")
         train/                      single-stage training: model.pt, config.json, train_log.jsonl,
-                                    checkpoint.pt, train_config.json, stage.json
+                                    checkpoint.pt, train_config.json, stage.json, tensorboard/ (event
+                                    files of the same curves, when tensorboard is installed)
         train/<stage>/              multi-stage training (Method.stages()): the same files per stage
         samples/<task>.npz|.gif     samples and their gallery (+ samples/<task>_<view>.gif,
                                     samples/<task>_likelihood.npz), samples/stage-<task>.json
@@ -27,10 +28,12 @@ from pathlib import Path
 
 REAL = "real"               # the "method" name of the real-data bound
 REAL_PROFILE = "data"       # ... and its profile folder
+UNTRAINED = "@init"         # suffix of a reference run of a network at its (seeded) initialisation: vgan@init
 
 MODEL = "model.pt"
 CONFIG = "config.json"
 TRAIN_LOG = "train_log.jsonl"
+TENSORBOARD = "tensorboard"  # TensorBoard event files beside TRAIN_LOG (benchmark/training/tensorboard.py)
 CHECKPOINT = "checkpoint.pt"
 PENDING = "pending.json"
 STAGE_RECORD = "stage.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
@@ -9,10 +10,31 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
+from benchmark.stages.spec import method_dataset_options
 from benchmark.registry import METHODS
 from benchmark.results import REAL
 
 log = logging.getLogger(__name__)
+
+
+def wants_untrained_reference(method: str) -> bool:
+    """Trained synthesis methods get an ``@init`` reference run (prediction has ``copy_last``)."""
+    cls = METHODS.get(method)
+    return bool(cls.trainable) and "synthesis" in cls.tasks
+
+
+def _run_untrained_reference(spec: RunSpec, console) -> None:
+    """Sample and score ``spec``'s network at its seeded initialisation; a method that cannot sample
+    untrained (it needs fitted state, e.g. a GMM over codes) is noted, not a failure."""
+    t0 = time.time()
+    try:
+        path = run_method(dataclasses.replace(spec, untrained=True))
+        console.print(f"    untrained reference in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        log.debug("untrained reference of %s failed", spec.method, exc_info=True)
+        console.print(f"    [yellow]no untrained reference[/] ({type(e).__name__}: {e})", soft_wrap=True)
 
 
 def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
@@ -20,7 +42,8 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
                   weights: str = "pinned", max_train_steps: int | None = None,
-                  max_clips: int | None = None, max_samples: int | None = None) -> int:
+                  max_clips: int | None = None, max_samples: int | None = None,
+                  untrained_references: bool = True, runtime: dict[str, Any] | None = None) -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
     A failing method does not stop the others; the exit code is 1 if any failed. A method that cannot
@@ -28,6 +51,10 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     provides) is skipped with a one-line reason, not a failure. ``max_train_steps``, ``max_clips`` and
     ``max_samples`` limit training steps, test clips and samples per context for quick checks (the
     numbers then mean nothing; they are recorded in each manifest).
+
+    ``untrained_references``: after each trained synthesis method, also sample and score the same
+    network at its seeded initialisation (``<method>@init``, a reference row of the leaderboard that
+    never ranks): a trained number means something only next to it and the uniform-grey floor.
     """
     from rich.console import Console
 
@@ -44,13 +71,16 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
         spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
                        data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
-                       dataset_options=dataset_options or {}, resume=resume, weights=weights,
+                       dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
+                       weights=weights,
                        max_train_steps=max_train_steps, max_clips=max_clips,
-                       max_samples=max_samples)
+                       max_samples=max_samples, **(runtime or {}))
         t0 = time.time()
         try:
             path = run_method(spec)
             console.print(f"    done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
+            if untrained_references and wants_untrained_reference(name):
+                _run_untrained_reference(spec, console)
         except KeyboardInterrupt:
             raise
         except MethodSkipped as e:  # cannot run on this dataset at all: say why, not a failure
@@ -64,6 +94,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
+                     device=device,
                      progress=progress, dataset_options=dataset_options or {}, weights=weights, max_clips=max_clips))
     if report:
         from benchmark.report import render_report

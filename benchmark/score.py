@@ -1,6 +1,12 @@
 """Score one set of videos against another: ``benchmark score REAL FAKE --metrics psnr,ssim,fcs``.
 
-Both sets are uint8 ``(N, T, C, H, W)`` (as :func:`benchmark.video.load_video_set` returns them).
+Both sets are uint8 ``(N, T, C, H, W)`` (:func:`load_videos` reads them: an ``.npz``, a video file, or
+a folder of mp4/avi/gif/webm/mov/npz files and of frame folders, sorted by name). Every video of a set
+must have one shape; otherwise ``--frames T`` keeps the first T frames of each (a shorter video is an
+error) and ``--resolution H[xW]`` resizes every frame (bilinear with antialiasing, rounded to uint8).
+``--preset savp|svg|srvp`` applies a prediction paper's metric conventions to the metrics that have
+presets (psnr, ssim); ``--weights random`` runs pretrained-network metrics with random weights (numbers
+labelled not comparable). The printed protocol and the JSON record every choice.
 Each metric kind is fed by :mod:`benchmark.evaluate` (the same code as ``benchmark run``):
 
 * ``paired`` (psnr, ssim): ``fake[i]`` is compared with ``real[i]`` frame by frame as one sample
@@ -18,18 +24,26 @@ Each metric kind is fed by :mod:`benchmark.evaluate` (the same code as ``benchma
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import os
+import re
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from benchmark import evaluate
+from benchmark.metrics.psnr import PRESETS as PSNR_PRESETS
+from benchmark.metrics.ssim import PRESETS as SSIM_PRESETS
 from benchmark.registry import METRICS, UnknownNameError
 from benchmark.utils import UserError, sha256_array, write_json_atomic
-from benchmark.video import check_videos, load_video_set, to_float
+from benchmark.video import VIDEO_SUFFIXES, VideoFormatError, check_videos, load_npz, read_video, to_float
 
 SCHEMA = "vidbench.score/1"
 REAL_SUFFIX = "_real"
@@ -64,8 +78,10 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def _build(names: list[str]) -> dict[str, Any]:
-    from benchmark.evaluate import build_metrics
+def _build(names: list[str], weights: str = "pinned", cache_dir: str | os.PathLike | None = None,
+           preset: str | None = None) -> dict[str, Any]:
+    """Metric instances; ``preset`` goes to the metrics whose constructor takes one (psnr, ssim)."""
+    from benchmark.evaluate import _weight_kwargs, build_metrics
 
     for name in names:
         try:
@@ -75,11 +91,34 @@ def _build(names: list[str]) -> dict[str, Any]:
         if cls.kind == "likelihood":
             raise ScoreError(f"{name} needs a model's likelihoods of the videos, not two video sets; it is "
                              f"computed by `benchmark run` for methods with a log_likelihood")
-    return build_metrics(names)
+    cache = None if cache_dir is None else Path(cache_dir)
+    metrics = build_metrics(names, weights=weights, cache_dir=cache)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ScoreError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        for name in names:
+            if takes_preset(name):
+                metrics[name] = METRICS.build(name, preset=preset, **_weight_kwargs(name, weights, cache))
+    return metrics
+
+
+def takes_preset(name: str) -> bool:
+    """Whether metric ``name`` has paper presets (a ``preset`` constructor argument).
+
+    >>> takes_preset("ssim"), takes_preset("fcs")
+    (True, False)
+    """
+    return "preset" in inspect.signature(METRICS.get(name).__init__).parameters
+
+
+#: ``--preset`` names: the prediction papers whose metric conventions psnr/ssim reproduce (one home:
+#: the metric modules' PRESETS)
+PRESETS = tuple(dict.fromkeys([*PSNR_PRESETS, *SSIM_PRESETS]))
 
 
 def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batch_size: int = 16,
-               progress: bool = False) -> dict[str, Any]:
+               progress: bool = False, *, weights: str = "pinned", device: str = "cpu",
+               preset: str | None = None, cache_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Compute metrics between a real and a fake set of uint8 videos.
 
     Args:
@@ -89,6 +128,10 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
         metric_names: registered metric names (``benchmark.registry.METRICS``).
         batch_size: videos converted to float and fed to the metrics at once.
         progress: show a progress bar on stderr.
+        weights: ``"pinned"`` or ``"random"`` feature-network weights (random: not comparable).
+        device: where the metrics run (``cpu``, ``cuda``, ``cuda:1``, ``auto``).
+        preset: ``savp``, ``svg`` or ``srvp`` conventions for the metrics that have presets.
+        cache_dir: feature cache folder of pretrained-network metrics.
 
     Returns:
         A JSON-able dict::
@@ -96,7 +139,8 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
             {"schema": "vidbench.score/1",
              "real": {"n", "shape"}, "fake": {"n", "shape"},
              "metrics": {"psnr_best": {...MetricValue.to_dict()}, ..., "fcs": {...}, "fcs_real": {...}},
-             "protocols": {"psnr": {...}, ...}, "kinds": {"psnr": "paired", ...},
+             "protocols": {"psnr": {...}, ...}, "metric_protocols": (the same, under the pipeline's key),
+             "kinds": {"psnr": "paired", ...},
              "comparable": bool, "wall_s": float}
 
         Non-finite numbers (a CI with n < 2) are ``None``.
@@ -109,22 +153,28 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
     _check_set(fake, "fake")
     if not metric_names:
         raise ScoreError(f"no metrics requested; valid metrics: {', '.join(METRICS.list())}")
-    metrics = _build(list(dict.fromkeys(metric_names)))
+    if batch_size < 1:
+        raise ScoreError(f"--batch-size must be at least 1, got {batch_size}")
+    dev = resolve_device(device)
+    metrics = _build(list(dict.fromkeys(metric_names)), weights, cache_dir, preset)
     paired = [n for n, m in metrics.items() if m.kind == "paired"]
     if paired and real.shape != fake.shape:
         raise ScoreError(f"paired metrics ({', '.join(paired)}) compare fake[i] with real[i] frame by frame "
                          f"and need sets of equal shape (N, T, C, H, W): real {real.shape} vs fake {fake.shape}")
-    real_bound = _build([n for n, m in metrics.items() if m.kind == "intrinsic"])
+    real_bound = _build([n for n, m in metrics.items() if m.kind == "intrinsic"], weights, cache_dir, preset)
+    for m in (*metrics.values(), *real_bound.values()):
+        m.to(dev)
 
     start = time.perf_counter()
     n_batches = -(-max(len(real), len(fake)) // batch_size)
     from tqdm import tqdm
 
     with torch.no_grad():
-        for b in tqdm(range(n_batches), desc="score", unit="batch", disable=not progress):
+        # disable=None: tqdm turns itself off when stderr is not a terminal
+        for b in tqdm(range(n_batches), desc="score", unit="batch", disable=None if progress else True):
             sl = slice(b * batch_size, (b + 1) * batch_size)
-            r = check_videos(to_float(real[sl]), "real") if len(real[sl]) else None
-            f = check_videos(to_float(fake[sl]), "fake") if len(fake[sl]) else None
+            r = check_videos(to_float(real[sl]), "real").to(dev) if len(real[sl]) else None
+            f = check_videos(to_float(fake[sl]), "fake").to(dev) if len(fake[sl]) else None
             try:
                 # one sample per video (k = 1) and no context: paired metrics compare fake[i] with real[i]
                 evaluate.update(metrics, None if f is None else f[:, None], r)
@@ -147,6 +197,7 @@ def score_sets(real: np.ndarray, fake: np.ndarray, metric_names: list[str], batc
         "fake": {"n": int(fake.shape[0]), "shape": list(fake.shape)},
         "metrics": values,
         "protocols": protocols,
+        "metric_protocols": protocols,
         "kinds": {n: m.kind for n, m in metrics.items()},
         "comparable": all(bool(getattr(m, "comparable", True)) for m in metrics.values()),
         "wall_s": time.perf_counter() - start,
@@ -178,16 +229,176 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_score(real_path: str | os.PathLike, fake_path: str | os.PathLike, metrics: str,
-              json_out: str | os.PathLike | None = None, batch_size: int = 16) -> int:
-    """The ``benchmark score`` verb: load both sets, score, print the table, optionally write JSON.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; a CUDA device that is not there is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ScoreError(f"--device {device!r}: {e}; use cpu, cuda, cuda:N or auto") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ScoreError(f"--device {device}: CUDA is not available here; use --device cpu (or auto)")
+    return dev
+
+
+def parse_resolution(text: str | None) -> tuple[int, int] | None:
+    """``"64"`` -> (64, 64); ``"48x64"`` -> (48, 64) (height x width).
+
+    >>> parse_resolution("64"), parse_resolution("48x64"), parse_resolution(None)
+    ((64, 64), (48, 64), None)
+    """
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[x×,]\s*(\d+))?\s*", str(text))
+    if not m or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < 1):
+        raise ScoreError(f"--resolution {text!r}: expected SIZE or HEIGHTxWIDTH in pixels, e.g. 64 or 48x64")
+    h = int(m.group(1))
+    return h, int(m.group(2) or h)
+
+
+def read_frame_folder(folder: Path) -> np.ndarray:
+    """A folder of image files (one frame each, sorted by name) as uint8 ``(1, T, 3, H, W)``."""
+    from PIL import Image
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoFormatError(f"{folder}: a frame folder must hold image files ({', '.join(IMAGE_SUFFIXES)})")
+    frames = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                frames.append(np.asarray(im.convert("RGB")))
+        except Exception as e:  # PIL raises many types for broken images
+            raise VideoFormatError(f"{f}: cannot read the frame ({type(e).__name__}: {e})") from e
+        if frames[-1].shape != frames[0].shape:
+            raise VideoFormatError(f"{f}: frame size {frames[-1].shape[:2]} differs from {files[0].name}'s "
+                                   f"{frames[0].shape[:2]}; the frames of one video must match")
+    return np.stack(frames).transpose(0, 3, 1, 2)[None]
+
+
+def _read_item(path: Path) -> np.ndarray:
+    """One entry of a set as uint8 ``(n, T, C, H, W)``: an .npz (n videos), a video file, a frame folder."""
+    if path.is_dir():
+        return read_frame_folder(path)
+    if path.suffix.lower() == ".npz":
+        return load_npz(path)
+    return read_video(path)[None]
+
+
+def resample(videos: np.ndarray, frames: int | None, resolution: tuple[int, int] | None,
+             name: str = "video") -> np.ndarray:
+    """The documented resampling: the first ``frames`` frames, then frames resized to ``resolution``
+    (bilinear with antialiasing on [0, 1] floats, rounded back to uint8).
+
+    >>> v = np.zeros((2, 5, 1, 8, 8), np.uint8)
+    >>> resample(v, 3, (4, 6)).shape
+    (2, 3, 1, 4, 6)
+    """
+    if frames is not None:
+        if videos.shape[1] < frames:
+            raise ScoreError(f"{name}: {videos.shape[1]} frames, fewer than --frames {frames}; "
+                             f"--frames keeps the first T frames and cannot add frames")
+        videos = videos[:, :frames]
+    if resolution is not None and tuple(videos.shape[3:]) != tuple(resolution):
+        n, t, c, h, w = videos.shape
+        x = torch.from_numpy(np.ascontiguousarray(videos)).reshape(n * t, c, h, w).float() / 255.0
+        x = torch.nn.functional.interpolate(x, size=resolution, mode="bilinear", align_corners=False,
+                                            antialias=True)
+        videos = (x.clamp(0, 1) * 255.0).round().to(torch.uint8).reshape(n, t, c, *resolution).numpy()
+    return videos
+
+
+def load_videos(source: str | os.PathLike, *, frames: int | None = None, resolution: tuple[int, int] | None = None,
+                num_workers: int = 0) -> np.ndarray:
+    """Read a set of videos as uint8 ``(N, T, C, H, W)``.
 
     Args:
-        real_path: ``.npz``, video file or folder of them (reference set).
-        fake_path: the same for the generated/predicted set.
+        source: an ``.npz``, one video file, one frame folder, or a folder of video files
+            (mp4/avi/gif/webm/mov), ``.npz`` files and frame folders (folders of images), sorted by name.
+        frames, resolution: resample every video (:func:`resample`); without them every video must
+            already have one shape.
+        num_workers: decoding threads (0: decode in this thread).
+
+    Raises:
+        VideoFormatError: no such path, nothing to read, an unreadable file.
+        ScoreError: videos of different shapes (the message names both and the options that fix it).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise VideoFormatError(f"{source}: no such file or folder")
+    if source.is_file():
+        if source.suffix.lower() not in (".npz", *VIDEO_SUFFIXES):
+            raise VideoFormatError(f"{source}: expected an .npz or a video file ({', '.join(VIDEO_SUFFIXES)})")
+        items = [source]
+    elif any(p.suffix.lower() in IMAGE_SUFFIXES for p in source.iterdir()):
+        items = [source]  # the folder itself holds the frames of one video
+    else:
+        items = sorted(p for p in source.iterdir()
+                       if p.suffix.lower() in (".npz", *VIDEO_SUFFIXES) or (p.is_dir() and not p.name.startswith(".")))
+        if not items:
+            raise VideoFormatError(f"{source}: holds no video files ({', '.join(VIDEO_SUFFIXES)}), .npz files "
+                                   f"or frame folders")
+
+    def one(path: Path) -> np.ndarray:
+        return resample(_read_item(path), frames, resolution, str(path))
+
+    if num_workers > 0 and len(items) > 1:
+        with ThreadPoolExecutor(num_workers) as pool:  # PyAV/PIL decode outside the GIL
+            parts = list(pool.map(one, items))
+    else:
+        parts = [one(p) for p in items]
+    for path, part in zip(items, parts):
+        if part.shape[1:] != parts[0].shape[1:]:
+            raise ScoreError(
+                f"{path}: video shape (T, C, H, W) = {part.shape[1:]} differs from {items[0].name}'s "
+                f"{parts[0].shape[1:]}. Use --frames T (keep the first T frames) and/or --resolution HxW "
+                f"(resize every frame) to bring them to one shape")
+    return np.concatenate(parts)
+
+
+def protocol_lines(result: dict[str, Any]) -> list[str]:
+    """The protocol a :func:`score_sets` result used, as lines for the terminal."""
+    from benchmark.report.format import settings_text
+
+    opts = result.get("options", {})
+    lines = ["protocol:"]
+    for side in ("real", "fake"):
+        info = result.get(side, {})
+        where = result.get("inputs", {}).get(side, {}).get("path", "")
+        lines.append(f"  {side}: {where} n={info.get('n')} shape (N, T, C, H, W)={tuple(info.get('shape', []))}")
+    lines.append("  " + ", ".join(f"{k}={v}" for k, v in opts.items()))
+    for name, settings in result.get("protocols", {}).items():
+        short = {k: v for k, v in settings.items() if k not in ("kind", "name", "higher_is_better")
+                 and isinstance(v, (int, float, str, bool, type(None))) and len(str(v)) <= 40}
+        lines.append(f"  {name} ({settings.get('kind', '?')}): {settings_text(short)}")
+    lines.append("  (every setting in words: --json FILE, key metric_protocols)")
+    if not result.get("comparable", True):
+        lines.append("  NOT COMPARABLE: made with random or unpinned feature-network weights")
+    return lines
+
+
+def run_score(real_path: str | os.PathLike, fake_path: str | os.PathLike, metrics: str,
+              json_out: str | os.PathLike | None = None, batch_size: int = 16, *, weights: str = "pinned",
+              device: str = "cpu", num_workers: int = 0, frames: int | None = None,
+              resolution: str | tuple[int, int] | None = None, preset: str | None = None,
+              cache_dir: str | os.PathLike | None = None, progress: bool = True) -> int:
+    """The ``benchmark score`` verb: load both sets, score, print the table and the protocol,
+    optionally write JSON.
+
+    Args:
+        real_path: reference set (see :func:`load_videos`).
+        fake_path: the generated/predicted set, in the same forms.
         metrics: comma-separated names or globs, or ``all`` (``METRICS.resolve``).
-        json_out: where to write the result as JSON (atomically), or None.
+        json_out: where to write the result as JSON (atomically), ``"-"`` for stdout (instead of the
+            table), or None.
         batch_size: videos per metric update.
+        weights, device, preset, cache_dir: see :func:`score_sets`.
+        num_workers: decoding threads.
+        frames, resolution: resampling (see :func:`resample`); ``resolution`` as "64" or "48x64".
 
     Returns:
         0 on success. Problems a user can fix raise :class:`~benchmark.utils.UserError`.
@@ -196,14 +407,30 @@ def run_score(real_path: str | os.PathLike, fake_path: str | os.PathLike, metric
         names = METRICS.resolve(metrics)
     except UnknownNameError as e:
         raise UnknownMetricError(str(e)) from e
-    real = load_video_set(real_path)
-    fake = load_video_set(fake_path)
-    result = score_sets(real, fake, names, batch_size=batch_size, progress=True)
+    if frames is not None and frames < 1:
+        raise ScoreError(f"--frames must be at least 1, got {frames}")
+    if num_workers < 0:
+        raise ScoreError(f"--num-workers must be 0 or more, got {num_workers}")
+    size = parse_resolution(resolution) if isinstance(resolution, (str, type(None))) else tuple(resolution)
+    real = load_videos(real_path, frames=frames, resolution=size, num_workers=num_workers)
+    fake = load_videos(fake_path, frames=frames, resolution=size, num_workers=num_workers)
+    result = score_sets(real, fake, names, batch_size=batch_size, progress=progress, weights=weights,
+                        device=device, preset=preset, cache_dir=cache_dir)
+    result["options"] = {"weights": weights, "device": str(resolve_device(device)), "preset": preset,
+                         "frames": frames, "resolution": list(size) if size else None, "batch_size": batch_size,
+                         "num_workers": num_workers, "cache_dir": None if cache_dir is None else str(cache_dir)}
     result["inputs"] = {
         "real": {"path": str(real_path), "sha256": sha256_array(real)},
         "fake": {"path": str(fake_path), "sha256": sha256_array(fake)},
     }
+    if preset is not None and not any(takes_preset(n) for n in names):
+        print(f"note: --preset {preset} changes none of {', '.join(names)} (presets apply to "
+              f"{', '.join(n for n in METRICS.list() if takes_preset(n))})", file=sys.stderr)
+    if json_out is not None and str(json_out) == "-":  # --json -: the JSON alone on stdout, for pipes
+        print(json.dumps(result, indent=2, allow_nan=False))
+        return 0
     print(format_table(result))
+    print("\n".join(protocol_lines(result)))
     if json_out:
         write_json_atomic(json_out, result)
         print(f"wrote {json_out}")

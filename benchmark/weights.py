@@ -148,6 +148,14 @@ def check_hash(spec: WeightsSpec, digest: str, path: Path) -> bool:
     return False
 
 
+def install_hint(spec: "WeightsSpec") -> str:
+    """``. Then `benchmark weights install NAME FILE``` unless the spec's own recipe already says how
+    to install (it mostly does: the message would otherwise say it twice)."""
+    if "weights install" in spec.how_to_obtain() or "train-embedded" in spec.how_to_obtain():
+        return ""
+    return f". Then `benchmark weights install {spec.name} FILE`"
+
+
 def resolve(name: str, path: str | os.PathLike | None = None) -> ResolvedWeights:
     """Find and check the pinned weights ``name`` (or an explicit ``path``, which is hash-checked too).
 
@@ -159,7 +167,7 @@ def resolve(name: str, path: str | os.PathLike | None = None) -> ResolvedWeights
     if not p.exists():
         raise WeightsError(
             f"missing weights {spec.name!r}: {p} not found. Expected file {spec.file} ({spec.expected()}); "
-            f"{spec.how_to_obtain()}. Then `benchmark weights install {spec.name} FILE`. "
+            f"{spec.how_to_obtain()}{install_hint(spec)}. "
             f"(For pipeline tests only, `--weights random` runs with random weights; its numbers are "
             f"labelled not comparable.)")
     digest = content_hash(p)
@@ -284,11 +292,11 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded")
     wsub = p.add_subparsers(dest="weights_verb", required=True)
     q = wsub.add_parser("status", help="which pinned weights are present and verified")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print JSON instead of text")
     q.set_defaults(fn=cmd_status)
     q = wsub.add_parser("install", help="check a downloaded file against its pin and place it")
-    q.add_argument("name")
-    q.add_argument("file", type=Path)
+    q.add_argument("name", help="pinned weights name (manifests/weights.yaml; `benchmark weights status`)")
+    q.add_argument("file", type=Path, help="the file you downloaded")
     q.set_defaults(fn=cmd_install)
     q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (deterministic on CPU; "
                         "reproduces the shipped file's sha256)")

@@ -6,10 +6,15 @@ path: clip sampling, the method's phases, optimiser steps). Reports the median s
 after warm-up, the share of profiled CPU time spent in convolutions (forward + backward, incl.
 transposed), flags methods whose step is *not* dominated by convolutions (share < 50%) with the top
 non-conv ops, and samples/s of ``generate`` (``predict`` for prediction methods) at batch 8.
+It also counts the FLOPs of one training step (``torch.utils.flop_counter``, forward + backward of
+every phase) and prints the achieved TFLOP/s, so the first GPU that runs it
+(``--device cuda --precision bf16 --paper-batch``) gives the per-method table of FLOPs/step and
+utilisation from which full paper-schedule training times follow.
 
     .venv/bin/python benchmarks/train_step_time.py                         # VGAN family + TGAN
     .venv/bin/python benchmarks/train_step_time.py --methods vgan --profiles smoke --json out.json
     .venv/bin/python benchmarks/train_step_time.py --methods all --device cuda
+    .venv/bin/python benchmarks/train_step_time.py --methods all --profiles paper --paper-batch --device cuda --precision bf16
 
 Not a test: numbers depend on the machine and its load (the 2-core CPU box is shared).
 """
@@ -54,6 +59,27 @@ def _conv_share(prof) -> tuple[float, list[tuple[str, float]]]:
             other[e.key] = other.get(e.key, 0.0) + t
     top = sorted(other.items(), key=lambda kv: -kv[1])[:3]
     return (conv / total if total else float("nan")), [(k, v / total) for k, v in top]
+
+
+def step_flops(name: str, profile: str, device: str, batch: int | None) -> int:
+    """FLOPs of one training step (forward + backward of every phase) of ``name``'s ``profile``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmark.methods import TrainData
+    from benchmark.registry import METHODS
+
+    spec = _spec(16, 15)
+    overrides = {"train.steps": 1, "train.checkpoint_every": 10**9, "train.log_every": 10**9}
+    if batch:
+        overrides["train.batch_size"] = batch
+    method = METHODS.get(name).from_profile(profile, spec, overrides).to(device)
+    frames = getattr(method.config, "frames", 16)
+    videos = np.random.default_rng(0).integers(0, 256, size=(16, max(frames, 16), 3, 64, 64), dtype=np.uint8)
+    data = TrainData(videos, {t: p.train for t, p in spec.protocols.items()}, "random")
+    counter = FlopCounterMode(display=False)
+    with counter, tempfile.TemporaryDirectory() as tmp:
+        method.fit_stages(data, Path(tmp), seed=0, progress=False)
+    return int(counter.get_total_flops())
 
 
 def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: int | None) -> dict:
@@ -130,21 +156,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profiles", default="smoke,paper")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "tf32", "bf16"),
+                   help="training precision (benchmark.training.runtime), as `benchmark train --precision`")
+    p.add_argument("--paper-batch", action="store_true",
+                   help="paper profile at its own (paper) batch size instead of batch 8")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from benchmark.registry import METHODS
 
     names = [n for n in METHODS.list() if METHODS.get(n).trainable] if args.methods == "all" else args.methods.split(",")
+    from benchmark.training.runtime import RuntimeOptions, applied
+
     rows = []
     for profile in args.profiles.split(","):
         for name in names:
             paper = profile == "paper"
-            row = bench(name, profile, args.device, warmup=1 if paper else 4, steps=2 if paper else 8,
-                        batch=8 if paper else None)
+            batch = None if (not paper or args.paper_batch) else 8
+            with applied(RuntimeOptions(precision=args.precision)):
+                row = bench(name, profile, args.device, warmup=1 if paper else 4, steps=2 if paper else 8,
+                            batch=batch)
+                row["flops_per_step"] = step_flops(name, profile, args.device, batch)
+            row["tflops_per_s"] = row["flops_per_step"] / row["step_s"] / 1e12
+            row["precision"] = args.precision
             rows.append(row)
             print(f"{name:16s} {profile:5s} batch {row['batch']:3d} {row['frames']:2d}f {row['params_m']:8.2f}M "
-                  f"step {row['step_s']:7.3f}s  conv {row['conv_share']:5.1%}  gen {row['samples_per_s']:7.1f}/s"
+                  f"step {row['step_s']:7.3f}s  {row['flops_per_step'] / 1e9:9.1f} GFLOP/step "
+                  f"{row['tflops_per_s']:7.3f} TFLOP/s  conv {row['conv_share']:5.1%}  gen {row['samples_per_s']:7.1f}/s"
                   + ("  FLAG: not conv-dominated: " + ", ".join(f"{k} {v:.0%}" for k, v in row["top_other_ops"])
                      if row["flag"] else ""), flush=True)
     if args.json:

@@ -3,7 +3,8 @@
     benchmark data fetch kth --data-root data          download (resume) + verify the raw files
     benchmark data verify kth --data-root data         check the raw files on disk (no network)
     benchmark data prepare kth --data-root data --option split=savp --option size=64
-    benchmark data info kth --split test --json        per split: source videos, clips, frame shape
+    benchmark data info kth --part test --json         per part: source videos, clips, frame shape
+    benchmark data info kth -o split=svg               the parts under another split scheme
     benchmark data list-clips kth --out manifests/splits/kth-svg-test.csv
 
 ``--option key=value`` passes dataset constructor options (YAML-parsed values), e.g. the split
@@ -103,6 +104,8 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 
 def cmd_data_info(args: argparse.Namespace) -> int:
     ds = _dataset(args)
+    if args.split and args.split not in ds.splits:
+        raise UserError(part_error(args.name, args.split, tuple(ds.splits), type(ds)))
     info: dict[str, Any] = ds.info()
     splits = [args.split] if args.split else list(ds.splits)
     info["identity"] = ds.identity()
@@ -117,6 +120,28 @@ def cmd_data_info(args: argparse.Namespace) -> int:
                                  "sha256": d.content_hash}
     print(json.dumps(info, indent=2, default=str) if args.json else _plain_info(info))
     return 0
+
+
+def part_error(name: str, part: str, parts: tuple[str, ...], cls: type) -> str:
+    """The error for ``--part``/``--split`` naming something that is not a part (train/test) of the
+    dataset: "split" also names a dataset's split *scheme* (KTH's ``svg``), which is an option.
+
+    >>> class Kth:
+    ...     def __init__(self, split="svg"): ...
+    >>> "-o split=svg" in part_error("kth", "svg", ("train", "test"), Kth)
+    True
+    """
+    import inspect
+
+    text = f"{name} has no part {part!r} (its parts: {', '.join(parts)}); --part (alias --split) picks one of those"
+    try:
+        takes_scheme = "split" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        takes_scheme = False
+    if takes_scheme:
+        text += (f". A split scheme such as {part!r} is a dataset option: "
+                 f"`benchmark data info {name} -o split={part}` (with --part test to show one part)")
+    return text
 
 
 def _plain_info(info: dict[str, Any]) -> str:
@@ -163,15 +188,15 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("fetch", help="download the raw files (resumable) and verify them")
     common(q, options=False)
     q.add_argument("--file", action="append", help="only this raw file (repeatable)")
-    q.add_argument("--timeout", type=float, default=30.0)
-    q.add_argument("--retries", type=int, default=2)
-    q.add_argument("--no-progress", action="store_true")
+    q.add_argument("--timeout", type=float, default=30.0, help="seconds a connection may stall")
+    q.add_argument("--retries", type=int, default=2, help="retries per file after a failed download")
+    q.add_argument("--no-progress", action="store_true", help="hide progress bars")
     q.set_defaults(fn=cmd_data_fetch)
 
     q = dsub.add_parser("verify", help="check the raw files on disk (size, pinned hashes)")
     common(q, options=False)
-    q.add_argument("--file", action="append")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--file", action="append", help="only this raw file (repeatable)")
+    q.add_argument("--json", action="store_true", help="also print the reports as JSON")
     q.set_defaults(fn=cmd_data_verify)
 
     q = dsub.add_parser("prepare", help="decode/generate a dataset once into the cache")
@@ -183,13 +208,15 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
     q = dsub.add_parser("info", help="splits, source videos, clip counts and frame shapes")
     common(q)
-    q.add_argument("--split", default=None)
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--part", "--split", dest="split", default=None,
+                   help="one part of the dataset (train, test, ...; default: all). A split *scheme* such as "
+                        "KTH's svg is a dataset option: -o split=svg")
+    q.add_argument("--json", action="store_true", help="print JSON instead of text")
     q.set_defaults(fn=cmd_data_info)
 
     q = dsub.add_parser("list-clips", help="the clips of a protocol as CSV (for manifests/splits)")
     common(q)
-    q.add_argument("--task", default="prediction")
-    q.add_argument("--phase", default="test", choices=("train", "test"))
-    q.add_argument("--out", type=Path, default=None)
+    q.add_argument("--task", default="prediction", help="task of the protocol (prediction, synthesis)")
+    q.add_argument("--phase", default="test", choices=("train", "test"), help="the protocol's train or test side")
+    q.add_argument("--out", type=Path, default=None, help="CSV file to write (default: stdout)")
     q.set_defaults(fn=cmd_data_list_clips)

@@ -70,10 +70,9 @@ def load_linear_layers(path: str) -> dict[str, Tensor]:
 
 def build_lpips(weights: str = "pinned", weights_path: str | None = None, linear_path: str | None = None):
     """``(lpips.LPIPS module, trunk ResolvedWeights, linear ResolvedWeights)``; never downloads."""
-    try:
-        import lpips
-    except ImportError as e:  # pragma: no cover - lpips is a declared dependency
-        raise ImportError("the lpips metric needs the `lpips` package: pip install lpips==0.1.4") from e
+    from benchmark.extras import require
+
+    lpips = require("lpips", "metrics", "the lpips metric")
     from benchmark.weights import get_weights
 
     trunk = get_weights("alexnet_imagenet", weights, weights_path)

@@ -5,6 +5,7 @@ into ``out_dir``::
 
     index.html    the leaderboard: one table per (task, protocol), sample galleries, plots
     results.csv   the long-format table (header = benchmark.results.COLUMNS)
+    leaderboard.tex, .md, .csv   the tables for a paper or a README (:mod:`~benchmark.report.tables`)
     assets/       copied galleries, manifests and results.json files, per-timestep and loss plots
 
 The page is self-contained (inline CSS and JS, relative links only), so it works when opened from
@@ -94,7 +95,11 @@ def render_report(dataset: str, run_root: Path, out_dir: Path, profile: str | No
         training = build_training(runs, assets)
         crowd = crowd_studies(out_dir, dataset, sections)
 
-        html = environment().get_template("index.html.j2").render(
+        from benchmark.report.tables import FORMATS, build_tables, render_tables
+
+        leaderboards = build_tables(dataset, runs)
+        table_texts = {f"leaderboard.{suffix}": render_tables(leaderboards, fmt) for fmt, suffix in FORMATS.items()}
+        html = environment().get_template("index.html.j2").render(tables=list(table_texts),
             dataset=dataset, generated=now(), version=benchmark.__version__, profile=profile,
             run_root=str(run_root / dataset), n_runs=len(runs), sections=sections, training=training,
             methods=sorted({r.label() for r in runs if not r.is_real}),
@@ -121,4 +126,6 @@ def render_report(dataset: str, run_root: Path, out_dir: Path, profile: str | No
         shutil.rmtree(tmp_assets, ignore_errors=True)
         raise
     write_text_atomic(out_dir / "results.csv", csv_text)
+    for name, text in table_texts.items():
+        write_text_atomic(out_dir / name, text)
     return write_text_atomic(out_dir / "index.html", html)

@@ -41,6 +41,11 @@ class Run:
         return self.method == REAL
 
     @property
+    def is_reference(self) -> bool:
+        """A reference row (an untrained network, ``<method>@init``): shown for scale, never ranked."""
+        return bool(self.data.get("reference"))
+
+    @property
     def comparable(self) -> bool:
         return self.data.get("comparable", True) is not False
 
@@ -65,7 +70,16 @@ class Run:
         return ""
 
     def label(self) -> str:
-        return self.name or ("real data" if self.is_real else self.method)
+        return self.name or self.base_label
+
+    @property
+    def base_label(self) -> str:
+        """The row label before seed/profile qualifiers: the method, "real data", "vgan (untrained)"."""
+        if self.is_real:
+            return "real data"
+        if self.is_reference:
+            return f"{self.data.get('base_method', self.method)} ({self.data['reference']})"
+        return self.method
 
 
 def load_runs(dataset: str, run_root: Path, profile: str | None = None) -> list[Run]:
@@ -92,10 +106,13 @@ def load_runs(dataset: str, run_root: Path, profile: str | None = None) -> list[
         runs.append(Run(p, data, run_slug))
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf"]
-    methods = sorted({r.method for r in runs if not r.is_real})
+    def family(r: Run) -> str:  # an untrained reference run takes its method's colour
+        return str(r.data.get("base_method") or r.method)
+
+    methods = sorted({family(r) for r in runs if not r.is_real})
     for r in runs:
-        r.color = "#000000" if r.is_real else palette[methods.index(r.method) % len(palette)]
-        base_name = "real data" if r.is_real else r.method
+        r.color = "#000000" if r.is_real else palette[methods.index(family(r)) % len(palette)]
+        base_name = r.base_label
         same = [o for o in runs if o.method == r.method]
         if len(same) == 1:
             r.name = base_name

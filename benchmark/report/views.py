@@ -113,6 +113,8 @@ def not_ranked_reason(row: dict[str, Any], cell: dict[str, Any], same_settings: 
     """Why a cell does not compete for "best" ("" if it does)."""
     if row["is_real"] or row.get("placeholder"):
         return "the real-data bound"
+    if row.get("is_reference"):
+        return "a reference row (untrained network), shown for scale"
     if cell["raw"] is None:
         return "not reported"
     if cell["nc"]:
@@ -226,7 +228,8 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                 title += "; NOT COMPARABLE"
             cells.append({**text, "sort": sort_key(mv.get("value")), "title": title, "nc": nc,
                           "best": False, "raw": mv.get("value")})
-        rows.append({"run": r, "method": r.label(), "is_real": r.is_real, "comparable": r.comparable,
+        rows.append({"run": r, "method": r.label(), "is_real": r.is_real, "is_reference": r.is_reference,
+                     "comparable": r.comparable,
                      "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                      "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
 
@@ -243,7 +246,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
         else:
             raw = row["cells"][key_col]["raw"]
             v = (-raw if metrics[names[key_col]] else raw) if finite(raw) else math.inf
-        return (not row["is_real"], not row["comparable"], v, row["method"])
+        return (not row["is_real"], bool(row.get("is_reference")), not row["comparable"], v, row["method"])
 
     rows.sort(key=order)
     if not any(row["is_real"] for row in rows):

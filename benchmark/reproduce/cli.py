@@ -16,16 +16,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([r.summary() for r in recipes], indent=2))
             return 0
-        from rich.console import Console
-        from rich.table import Table
+        from benchmark.console import print_tables
 
-        t = Table(title="Recipes (benchmark reproduce NAME [--profile smoke|paper])")
-        for c in ("name", "reproduces", "paper", "rows", "smoke dataset", "paper dataset", "reported"):
-            t.add_column(c)
-        for r in recipes:
-            t.add_row(r.name, f"{r.reproduces}: {r.title}", r.paper, ", ".join(v.label for v in r.rows()),
-                      r.datasets.get("smoke", "—"), r.datasets.get("paper", "—"), str(len(r.reported)))
-        Console().print(t)
+        rows = [(r.name, f"{r.reproduces}: {r.title}", r.paper, ", ".join(v.label for v in r.rows()),
+                 r.datasets.get("smoke", "—"), r.datasets.get("paper", "—"), str(len(r.reported))) for r in recipes]
+        print_tables([("Recipes (benchmark reproduce NAME [--profile smoke|paper])",
+                       ("name", "reproduces", "paper", "rows", "smoke dataset", "paper dataset", "reported"), rows)])
         return 0
     from benchmark.config import parse_override_args
 
@@ -39,15 +35,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def add_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="run a paper's experiment (recipe) and render ours vs paper-reported")
     p.add_argument("name", nargs="?", default="list", help="recipe name, or 'list'")
-    p.add_argument("--profile", default="smoke", choices=PROFILES)
+    p.add_argument("--profile", default="smoke", choices=PROFILES, help="smoke (seconds), cpu or paper (GPU)")
     p.add_argument("--dataset", default=None, help="override the recipe's dataset for this profile")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("."))
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto")
+    p.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field of every method, e.g. --set train.steps=50")
-    p.add_argument("--weights", default="pinned", choices=("pinned", "random"))
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--weights", default="pinned", choices=("pinned", "random"), help="feature-network weights: pinned, or random (pipeline tests; not comparable)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--json", action="store_true", help="with 'list': JSON")
     p.set_defaults(fn=cmd_reproduce)

@@ -56,7 +56,8 @@ def run_methods(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
                                              f"labelled not comparable) or with --profile paper")
         code = run_benchmark(methods, ctx.dataset, profile=ctx.profile, seed=ctx.seed, out=out, device=ctx.device,
                              data_root=ctx.data_root, metrics=metrics, overrides=overrides, progress=ctx.progress,
-                             report=True, dataset_options=ctx.dataset_options, weights=ctx.weights)
+                             report=True, dataset_options=ctx.dataset_options, weights=ctx.weights,
+                             untrained_references=False)
         if code:
             outcome.notes.append(f"some methods of {methods} failed (exit code {code}); see the console log")
         for v in rows:
@@ -124,7 +125,8 @@ def run_recipe(name: str, *, profile: str = "smoke", out: Path = Path("."), seed
 
 
 def write_recipe_page(recipe: Recipe, ctx: RecipeContext, outcome: RecipeOutcome) -> Path:
-    """``<name>.json`` (ours + reported, long format) and ``<name>.html`` under ``ctx.recipe_dir``."""
+    """``<name>.json`` (ours + reported, long format), ``<name>.html`` and the same table as
+    ``<name>.md`` / ``<name>.tex`` (for a paper or README) under ``ctx.recipe_dir``."""
     from benchmark.report.recipe import render_recipe
 
     folder = ctx.recipe_dir
@@ -134,4 +136,7 @@ def write_recipe_page(recipe: Recipe, ctx: RecipeContext, outcome: RecipeOutcome
               "artifacts": outcome.artifacts, "notes": outcome.notes, "failed": outcome.failed,
               "pending": outcome.pending}
     write_json_atomic(folder / f"{recipe.name}.json", record)
+    from benchmark.report.tables import write_recipe_tables
+
+    write_recipe_tables(recipe, ctx, outcome, folder / f"{recipe.name}.html")  # .md and .tex, linked by the page
     return render_recipe(recipe, ctx, outcome, folder / f"{recipe.name}.html")

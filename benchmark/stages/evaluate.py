@@ -25,7 +25,7 @@ from benchmark.registry import METHODS
 from benchmark.results import REAL, SCHEMA, is_comparable
 from benchmark.stages.cache import Stages, metric_code_key, weights_identity
 from benchmark.stages.sample import load_likelihoods
-from benchmark.stages.spec import RunSpec, open_dataset, reference_for
+from benchmark.stages.spec import RunSpec, open_dataset, reference_for, resolve_device
 from benchmark.stages.train import read_train_records, train_outputs
 from benchmark.utils import UserError, read_json, sha256_file, sha256_json, write_json_atomic
 
@@ -75,7 +75,8 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     values, protocols = evaluate(task, samples, k, ref.videos, names, context_frames=protocol.context_frames,
                                  weights=spec.weights, cache_dir=feature_cache_dir(spec),
                                  likelihood=load_likelihoods(lik_path) if has_lik else None,
-                                 progress=spec.progress, label=spec.method)
+                                 progress=spec.progress, label=spec.method,
+                                 device=str(resolve_device(spec.device)))
     entry = {"protocol": protocol.to_dict() | {"samples_per_context_used": k},
              "reference": {"dataset": ds.name, "split": protocol.split, "num_clips": len(ref),
                            "sha256": ref.content_hash},
@@ -110,7 +111,8 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     stages = tuple(train_records or ())
     logs = {st: f"{P.train_dir(stages, st)}/{P.TRAIN_LOG}" for st in stages
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
-    results = {"schema": SCHEMA, "method": spec.method, "dataset": spec.dataset,
+    results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
+               **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
                "train_log": list(logs.values())[-1] if logs else None,
@@ -135,6 +137,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
         extra["training_stages"] = {st: rec.get("key") for st, rec in train_records.items()}
     manifest = build_manifest(
         run_dir=run_dir, config={"method": spec.method, "profile": spec.profile, "overrides": spec.overrides,
+                                 **({"untrained": True} if spec.untrained else {}),
                                  "model": config, "device": spec.device,
                                  "dataset_options": spec.dataset_options,
                                  **({"max_clips": spec.max_clips} if spec.max_clips is not None else {}),

@@ -26,7 +26,7 @@ from benchmark.registry import METRICS
 from benchmark.stages.cache import Stages
 from benchmark.stages.evaluate import evaluate_key, feature_cache_dir, write_results
 from benchmark.stages.sample import GALLERY_VIDEOS
-from benchmark.stages.spec import RunSpec, open_dataset, reference_for
+from benchmark.stages.spec import RunSpec, open_dataset, reference_for, resolve_device
 from benchmark.utils import read_json, write_json_atomic
 
 
@@ -92,7 +92,7 @@ def run_real(spec: RunSpec) -> Path:
         values, protocols = evaluate(task, np.asarray(ref.videos), 1, ref.videos, own_names,
                                      context_frames=protocol.context_frames, weights=spec.weights,
                                      cache_dir=feature_cache_dir(spec), progress=spec.progress,
-                                     label="real") if own_names else ({}, {})
+                                     label="real", device=str(resolve_device(spec.device))) if own_names else ({}, {})
         if set_names:
             val = None
             if "val" in ds.splits and protocol.split != "val":
@@ -102,7 +102,8 @@ def run_real(spec: RunSpec) -> Path:
             set_values, set_protocols = evaluate(task, fake, 1, fake, set_names,
                                                  context_frames=protocol.context_frames, real_reference=real,
                                                  weights=spec.weights, cache_dir=feature_cache_dir(spec),
-                                                 progress=spec.progress, label="real")
+                                                 progress=spec.progress, label="real",
+                                                 device=str(resolve_device(spec.device)))
             for v in set_values.values():
                 v["extra"] = {**(v.get("extra") or {}), "real_bound_sides": sides,
                               **({"same_set": True} if sides["overlap"] else {})}

@@ -12,7 +12,7 @@ from benchmark import paths as P
 from benchmark.data import load_dataset
 from benchmark.data.base import Protocol, SplitData, VideoDataset
 from benchmark.methods import DataSpec, Method
-from benchmark.registry import METHODS
+from benchmark.registry import DATASETS, METHODS
 from benchmark.utils import UserError
 
 EVAL_BATCH = 32
@@ -46,12 +46,32 @@ class RunSpec:
     # samples per context (the protocol record and the keys say so).
     max_clips: int | None = None
     max_samples: int | None = None
+    # A reference run of the network at its seeded initialisation, never trained (``<method>@init``):
+    # the scale a trained number is read against (issue: "does it learn at all?").
+    untrained: bool = False
+    # Numeric options of training (benchmark.training.runtime): fp32 | tf32 | bf16, cuDNN autotuning,
+    # deterministic kernels, torch.compile. Recorded in stage.json / the manifest / the training key.
+    precision: str = "fp32"
+    cudnn_benchmark: bool = False
+    deterministic: bool = False
+    compile: bool = False
+
+    def runtime_options(self):
+        from benchmark.training.runtime import RuntimeOptions
+
+        return RuntimeOptions(precision=self.precision, cudnn_benchmark=self.cudnn_benchmark,
+                              deterministic=self.deterministic, compile=self.compile)
     # Seeds are one run each today (``seed``); a ``--seeds`` axis (several RunSpecs aggregated into
     # mean +- std) belongs to the runner, not here.
 
     @property
+    def run_name(self) -> str:
+        """The run's name in folders and results: the method, or ``<method>@init`` for an untrained reference."""
+        return self.method + P.UNTRAINED if self.untrained else self.method
+
+    @property
     def run_dir(self) -> Path:
-        return P.run_dir(self.out, self.dataset, self.method, self.profile, self.seed)
+        return P.run_dir(self.out, self.dataset, self.run_name, self.profile, self.seed)
 
 
 def reference_for(spec: RunSpec, ds: VideoDataset, task: str) -> tuple[Protocol, SplitData]:
@@ -61,6 +81,22 @@ def reference_for(spec: RunSpec, ds: VideoDataset, task: str) -> tuple[Protocol,
     if spec.max_samples is not None and protocol.samples_per_context > spec.max_samples:
         protocol = protocol.replace(samples_per_context=spec.max_samples)
     return protocol, ref
+
+
+def method_dataset_options(method: str, dataset: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``options`` plus the dataset options ``method`` needs (``Method.dataset_options``, e.g. P2P's
+    ``two_ended``) that ``dataset``'s loader accepts; options given explicitly win.
+
+    >>> method_dataset_options("p2p", "moving-shapes")
+    {'two_ended': True}
+    >>> method_dataset_options("copy_last", "moving-shapes", {"size": 32})
+    {'size': 32}
+    """
+    import inspect
+
+    needed = METHODS.get(method).dataset_options if method in METHODS else {}
+    accepted = inspect.signature(DATASETS.get(dataset)).parameters
+    return {**{k: v for k, v in needed.items() if k in accepted}, **(options or {})}
 
 
 def open_dataset(spec: RunSpec) -> VideoDataset:
@@ -73,10 +109,28 @@ def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
     return DataSpec.of(ds, tasks)
 
 
+def default_device(profile: str) -> str:
+    """The device a run gets when none is asked for: ``auto`` (CUDA if present) for the ``paper``
+    profile, which is sized for a GPU; ``cpu`` for ``cpu``/``smoke``, which are sized for a CPU and
+    whose recorded numbers (the drift baseline) are CPU numbers.
+
+    >>> default_device("paper"), default_device("cpu")
+    ('auto', 'cpu')
+    """
+    return "auto" if profile == "paper" else "cpu"
+
+
 def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA if present, else the CPU; an explicit CUDA device that is not there is an
+    error (never a silent fallback to the CPU: a paper profile on a CPU takes weeks)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                        f"torch.version.cuda={torch.version.cuda}); use --device cpu, or auto to take CUDA "
+                        f"where present")
+    return resolved
 
 
 def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
@@ -89,7 +143,12 @@ def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
     config = cls.profile_config(spec.profile, dspec, spec.overrides)
     if spec.max_train_steps is not None:
         config = cap_train_steps(config, spec.max_train_steps)
-    return cls(config, dspec).to(resolve_device(spec.device))
+    # Seeded construction: initial weights depend on the run's seed only, not on which methods were
+    # built before in this process (an untrained reference run samples exactly these weights).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(spec.seed))
+        method = cls(config, dspec)
+    return method.to(resolve_device(spec.device))
 
 
 def cap_train_steps(config: Any, steps: int) -> Any:

@@ -106,11 +106,30 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     base = {"stage": "train", "method": spec.method, "profile": spec.profile, "seed": spec.seed, **data_key,
             "code": code_key(type(method))}
     from benchmark.training import distributed as D
+    from benchmark.training import runtime
 
-    hardware = D.training_hardware(method.device)
+    options = spec.runtime_options()
+    try:
+        options.check_device(method.device)
+    except ValueError as e:
+        raise UserError(f"{spec.method}: {e}") from e
+    hardware = D.training_hardware(method.device, options)
     if hardware != D.SINGLE_CPU_FP32:  # weights trained elsewhere are another cache entry; the
         base["hardware"] = hardware    # default single-process CPU runs keep their keys
     records = Stages(run_dir)
+    if spec.untrained:
+        return method, _record_untrained(spec, method, records, base)
+    with runtime.applied(options):
+        method, rec, to_load = _train_stages(spec, ds, method, stages, only, base, data, train_split, labels,
+                                             hardware, records)
+    if to_load is not None and (D.is_main_process() or to_load.exists()):
+        _load_weights(method, to_load)
+    return method, rec
+
+
+def _train_stages(spec, ds, method, stages, only, base, data, train_split, labels, hardware, records):
+    """The stages of :func:`stage_train`, in order, under the run's numeric options."""
+    run_dir = spec.run_dir
     previous, to_load, rec = "", None, None
     for stage in stages:
         key_data = {**base, "config": method.stage_config(stage)}
@@ -132,11 +151,24 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
         previous = key
         if stage == only:
             break
+    return method, rec, to_load
+
+
+def _record_untrained(spec: RunSpec, method: Method, records: Stages, base: dict[str, Any]) -> dict[str, Any]:
+    """An untrained reference run's one "training" record: no fit, no weights file (the weights are the
+    seeded construction's, :func:`~benchmark.stages.spec.build_method`), the config it was built from."""
+    key = sha256_json({**base, "config": method.config_dict(), "untrained": True})
+    if records.fresh("train", key):
+        return records.get("train")
     from benchmark.training import distributed as D
 
-    if to_load is not None and (D.is_main_process() or to_load.exists()):
-        _load_weights(method, to_load)
-    return method, rec
+    if not D.is_main_process():
+        return {"key": key}
+    write_json_atomic(spec.run_dir / "train" / P.CONFIG,
+                      {"method": spec.method, "profile": spec.profile, "seed": spec.seed, "stage": "train",
+                       "untrained": True, "config": method.config_dict()})
+    return records.record("train", key, [f"train/{P.CONFIG}"], seconds=0.0,
+                          summary={"untrained": True, "note": "the network at its seeded initialisation; never trained"})
 
 
 def _load_weights(method: Method, path: Path) -> None:

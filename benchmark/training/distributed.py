@@ -59,6 +59,11 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of several ranks started by ``torchrun``."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
 def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
     """Initialise the default process group if ``torchrun`` launched us; otherwise do nothing.
 
@@ -70,7 +75,7 @@ def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
         :class:`DistInfo` for this process. On CUDA the current device is set to ``LOCAL_RANK``.
     """
     use_cuda = torch.cuda.is_available() and backend != "gloo"
-    launched = "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1
+    launched = launched_by_torchrun()
     if launched and not is_distributed():
         backend = backend or ("nccl" if use_cuda else "gloo")
         if use_cuda:
@@ -86,21 +91,21 @@ def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
 SINGLE_CPU_FP32 = {"device": "cpu", "gpu": None, "world_size": 1, "precision": "fp32"}
 
 
-def training_hardware(device: torch.device | str) -> dict[str, object]:
+def training_hardware(device: torch.device | str, options=None) -> dict[str, object]:
     """What a training on ``device`` in this process group runs on: device type, GPU model (CUDA
-    only), world size and the float precision its convolutions/matmuls really use (CUDA runs
-    convolutions in TF32 unless ``torch.backends.cudnn.allow_tf32`` is off).
+    only), world size, and the numeric options it trains under (precision always; cuDNN autotuning,
+    deterministic kernels and torch.compile when on: :class:`benchmark.training.runtime.RuntimeOptions`,
+    default the active ones).
 
-    >>> training_hardware("cpu") == SINGLE_CPU_FP32  # plain python, no process group
+    >>> training_hardware("cpu") == SINGLE_CPU_FP32  # plain python, no process group, default options
     True
     """
+    from benchmark.training.runtime import active
+
     device = torch.device(device)
-    gpu, precision = None, "fp32"
-    if device.type == "cuda":
-        gpu = torch.cuda.get_device_name(device)
-        if torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32:
-            precision = "tf32"
-    return {"device": device.type, "gpu": gpu, "world_size": get_world_size(), "precision": precision}
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return {"device": device.type, "gpu": gpu, "world_size": get_world_size(),
+            **(options or active()).describe()}
 
 
 def teardown() -> None:

@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -41,10 +42,12 @@ import torch
 
 from benchmark.methods import TrainData
 from benchmark.training import distributed as D
+from benchmark.training import runtime
 from benchmark.training.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, CheckpointError,
                                            capture_rng_state, git_revision, load_checkpoint,
                                            restore_rng_state, save_checkpoint)
 from benchmark.training.sync_batchnorm import convert_sync_batchnorm_
+from benchmark.training.tensorboard import open_writer
 from benchmark.utils import atomic_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -303,6 +306,28 @@ def _params(phase: Phase) -> list[torch.nn.Parameter]:
     return [p for group in phase.optimizer.param_groups for p in group["params"]]
 
 
+def _reduced(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Device scalars -> their means over ranks as Python floats: one collective, one host sync."""
+    if not losses:
+        return {}
+    return dict(zip(losses, D.all_reduce_mean(torch.stack([v.reshape(()) for v in losses.values()])).tolist()))
+
+
+def _check_finite(method: str, losses: dict[str, float], done: int, count: int, ckpt_path: Path,
+                  last_saved: int | None) -> None:
+    """Raise :class:`NonFiniteLossError` naming the phase if any loss (a step's, or a mean over the
+    last ``count`` steps; the same values on every rank) is NaN/inf."""
+    bad = [(k, v) for k, v in losses.items() if not math.isfinite(v)]
+    if not bad:
+        return
+    name, value = bad[0]
+    when = f"at step {done}" if count <= 1 else f"in steps {done - count + 1}..{done}"
+    where = (f"the last good checkpoint is {ckpt_path} (step {last_saved})" if last_saved
+             else "no checkpoint was written yet")
+    phase = name.split("/", 1)[0]
+    raise NonFiniteLossError(f"{method}: loss of phase {phase!r} is {value} {when}; training stopped, {where}")
+
+
 def _all_finite(modules: dict[str, torch.nn.Module]) -> bool:
     return all(bool(torch.isfinite(t).all()) for m in modules.values() for t in m.state_dict().values()
                if t.is_floating_point())
@@ -320,7 +345,8 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         parts: the method's modules, optimiser phases and optional batch transform.
         data: uint8 training videos ``(N, T, C, H, W)``; clips of ``clip_frames`` are cropped from them.
         cfg: steps, global batch size, checkpoint/log cadence, gradient clipping.
-        run_dir: receives ``checkpoint.pt``, ``train_log.jsonl`` and ``train_config.json`` (rank 0 only).
+        run_dir: receives ``checkpoint.pt``, ``train_log.jsonl`` and ``train_config.json`` (rank 0 only),
+            and TensorBoard event files in ``tensorboard/`` when the package is installed.
         seed: seeds global RNGs, clip sampling and each step's :attr:`Batch.generator`.
         clip_frames: frames per training clip.
         resume: continue from ``run_dir/checkpoint.pt`` if it exists (else start fresh).
@@ -351,7 +377,10 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if not 1 <= clip_frames <= videos.shape[1]:
         raise ValueError(f"train: clips of {clip_frames} frames cannot be cut from videos of {videos.shape[1]}")
     if cfg.batch_size % world:
-        raise ValueError(f"train: batch_size {cfg.batch_size} (global) is not divisible by {world} ranks")
+        raise ValueError(f"train: batch_size {cfg.batch_size} (global) is not divisible by {world} ranks. DDP splits "
+                         f"the global batch over ranks; a batch that cannot be split (NAVSLP's paper batch is 1, "
+                         f"and raising it would change its per-latent step size) trains one job per GPU instead: "
+                         f"CUDA_VISIBLE_DEVICES=i benchmark train METHOD --seed i, one seed per GPU")
     if seed < 0:
         raise ValueError(f"train: seed must be >= 0, got {seed}")
     names = [p.name for p in parts.phases]
@@ -363,6 +392,11 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         for k in list(parts.modules):
             parts.modules[k] = convert_sync_batchnorm_(parts.modules[k])
     device = _device_of(parts.modules)
+    options = runtime.active()  # precision / compile of this training (the harness sets them)
+    options.check_device(device)
+    if options.compile:
+        for m in parts.modules.values():
+            m.compile()  # in place: the method's references stay valid; weights and state_dict unchanged
     modules = list(parts.modules.values())
     ckpt_path, log_path = run_dir / CHECKPOINT_NAME, run_dir / LOG_NAME
 
@@ -370,7 +404,9 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     start_step, elapsed0 = 0, 0.0
     resumed = resume and ckpt_path.exists()
     if resumed:
-        state = load_checkpoint(ckpt_path, map_location=device)
+        # Loaded on the CPU and copied into place by load_state_dict: loading straight onto a GPU
+        # puts Adam's step counters there too, one host sync per parameter per step afterwards.
+        state = load_checkpoint(ckpt_path, map_location="cpu")
         _restore(parts, state, cfg, seed, ckpt_path)
         start_step, elapsed0 = int(state["step"]), float(state.get("elapsed_s", 0.0))
         del state
@@ -380,6 +416,7 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / CONFIG_NAME, {"method": parts.method, "seed": seed, "world_size": world,
+                                                  "runtime": options.describe(),
                                                   "clip_frames": clip_frames, "train": asdict(cfg),
                                                   "method_config": parts.config, "git": git,
                                                   "data_hash": data.content_hash})
@@ -388,31 +425,36 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
         else:
             log_path.write_text("")
     sampler = ClipSampler(len(videos), videos.shape[1], clip_frames, cfg.batch_size, seed)
+    board = open_writer(run_dir, start_step, enabled=main)  # TensorBoard mirror of train_log.jsonl
 
     last_saved = start_step if resumed else None
-    sums: dict[str, float] = {}
+    # Losses stay on the device and are summed there; they are read (all-reduced, NaN-checked and
+    # logged) every log_every steps, not every step: each read is a host sync that stalls a GPU.
+    sums: dict[str, torch.Tensor] = {}
     count, last_losses = 0, {}
     step = start_step
     t0 = time.perf_counter()
+    # The next step's batch is cut and copied while this step computes (it is a pure function of
+    # (seed, step), so prefetching changes nothing but the wait).
+    prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidbench-batch")
+    upcoming = prefetch.submit(_load_batch, data, sampler, start_step, clip_frames, seed, device) \
+        if start_step < cfg.steps else None
     bar = tqdm(total=cfg.steps, initial=start_step, desc=parts.method, unit="step", dynamic_ncols=True,
                disable=None if (progress and main) else True)  # None: off when not a terminal
     try:
         for step in range(start_step, cfg.steps):
             for m in modules:
                 m.train()
-            batch = _load_batch(data, sampler, step, clip_frames, seed, device)
+            batch = upcoming.result()
+            upcoming = prefetch.submit(_load_batch, data, sampler, step + 1, clip_frames, seed, device) \
+                if step + 1 < cfg.steps else None
             inputs = parts.make_batch(batch) if parts.make_batch is not None else batch
-            losses: dict[str, float] = {}
+            losses: dict[str, torch.Tensor] = {}
             for phase in parts.phases:
                 phase.optimizer.zero_grad(set_to_none=True)
-                out = phase.loss_fn(inputs)
+                with options.autocast(device):
+                    out = phase.loss_fn(inputs)
                 loss, extras = out if isinstance(out, tuple) else (out, {})
-                value = float(D.all_reduce_mean(loss.detach().float().reshape(())))
-                if not math.isfinite(value):
-                    where = (f"the last good checkpoint is {ckpt_path} (step {last_saved})" if last_saved
-                             else "no checkpoint was written yet")
-                    raise NonFiniteLossError(f"{parts.method}: loss of phase {phase.name!r} is {value} at "
-                                             f"step {step + 1}; training stopped, {where}")
                 loss.backward()
                 params = _params(phase)
                 D.all_reduce_gradients_(params)
@@ -421,8 +463,9 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
                 phase.optimizer.step()
                 if phase.after_step is not None:
                     phase.after_step()
-                losses[phase.name] = value
-                losses.update({f"{phase.name}/{k}": float(v.detach() if isinstance(v, torch.Tensor) else v)
+                losses[phase.name] = loss.detach().float().reshape(())
+                losses.update({f"{phase.name}/{k}": torch.as_tensor(v.detach() if isinstance(v, torch.Tensor) else v,
+                                                                    dtype=torch.float32, device=device).reshape(())
                                for k, v in extras.items()})
             for sched in parts.schedulers.values():
                 sched.step()
@@ -430,11 +473,18 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
 
             done = step + 1
             for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + v
+                sums[k] = sums[k] + v if k in sums else v.clone()
             count += 1
             bar.update(1)
-            if done % cfg.log_every == 0 or done == cfg.steps or done == stop_after:
-                last_losses = {k: v / count for k, v in sums.items()}
+            log_now = done % cfg.log_every == 0 or done == cfg.steps or done == stop_after
+            step_losses = _reduced(losses) if callback is not None else None
+            if step_losses is not None:
+                _check_finite(parts.method, step_losses, done, 1, ckpt_path, last_saved)
+            if log_now or done % cfg.checkpoint_every == 0:  # never checkpoint past an unchecked loss
+                means = _reduced({k: v / count for k, v in sums.items()})
+                _check_finite(parts.method, means, done, count, ckpt_path, last_saved)
+            if log_now:
+                last_losses = means
                 sums, count = {}, 0
                 if main:
                     record = {"step": done, "wall_s": round(elapsed0 + time.perf_counter() - t0, 4),
@@ -442,9 +492,10 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
                               "lr": {p.name: p.optimizer.param_groups[0]["lr"] for p in parts.phases}}
                     with open(log_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
+                    board.log(record)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in last_losses.items()}, refresh=False)
-            if callback is not None:
-                callback(done, losses)
+            if callback is not None:  # a per-step callback reads every step's losses (a sync each step)
+                callback(done, step_losses)
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 if not _all_finite(parts.modules):
                     raise NonFiniteLossError(f"{parts.method}: weights became NaN/inf at step {done}; not "
@@ -460,6 +511,8 @@ def train(parts: TrainParts, data: TrainData, cfg: TrainConfig, run_dir: str | P
             step = cfg.steps
     finally:
         bar.close()
+        prefetch.shutdown(wait=True, cancel_futures=True)
+        board.close()
     for m in modules:
         m.eval()
     wall = time.perf_counter() - t0

@@ -4,6 +4,7 @@
 * ``mean_context``– prediction: repeat the mean of the context frames.
 * ``static_frame``– synthesis: a real training frame repeated over time, the "static" baseline
   of Vondrick et al. 2016 (VGAN): right appearance, no motion.
+* ``uniform_grey``– synthesis: a uniform 0.5 grey video, the floor of a Fréchet distance.
 """
 
 from __future__ import annotations
@@ -94,3 +95,18 @@ class StaticRealFrame(Method):
         idx = torch.randint(0, len(self.bank), (cond.batch_size,), generator=self.rng(seed))
         frames = self.bank[idx].float().div(255.0)  # (N, C, H, W)
         return frames.unsqueeze(1).expand(-1, cond.num_frames, -1, -1, -1).clone()
+
+
+@METHODS.register("uniform_grey")
+class UniformGrey(Method):
+    """Synthesis floor: every pixel of every frame 0.5 grey. A trained generator that does not beat
+    it on a Fréchet distance has learnt nothing about the data; its FCS is 1 (a frozen video), which is
+    why FCS alone must never rank a method."""
+
+    tasks = ("synthesis",)
+    paper = "baseline (uniform grey video)"
+    profiles = {"smoke": _no_config, "cpu": _no_config, "paper": _no_config}
+
+    def generate(self, cond: Conditioning, *, seed: int) -> torch.Tensor:
+        c, h, w = self.spec.channels, *self.spec.resolution
+        return torch.full((cond.batch_size, cond.num_frames, c, h, w), 0.5)

@@ -4,7 +4,7 @@ Training alternates, every step, the three updates of the official trainer
 (``sergeytulyakov/mocogan`` ``src/trainers.py``): the image discriminator, then the video
 discriminator, then the generator against both, each a phase of the shared loop with its own
 Adam. All losses are the non-saturating GAN loss (``BCEWithLogits``). One batch of fake videos is
-drawn per step (noise from ``Batch.generator``) and serves the two discriminator phases (detached)
+drawn per step (latents for the global batch, frame picks from ``Batch.generator``) and serves the two discriminator phases (detached)
 and the generator phase (upstream draws a fresh batch for each phase: same distribution, three
 times the generator cost). Image batches are ``image_batch`` random (clip, frame) pairs of the real
 clips and of the fake videos; ``image_batch`` is global like ``train.batch_size`` (each of ``W`` DDP
@@ -27,6 +27,17 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.mocogan import config as C
 from methods.mocogan.model import ImageDiscriminator, VideoDiscriminator, VideoGenerator
+
+
+def _global_latents(g: Any, batch: Batch, frames: int) -> dict[str, Tensor]:
+    """The latents of this rank's clips, drawn for the whole global batch from a generator seeded by
+    ``(seed, step)`` alone and sliced to this rank (as :meth:`Batch.global_noise`), so 2 ranks draw
+    what 1 process at the same global batch draws."""
+    gen = torch.Generator(device=batch.generator.device)
+    gen.manual_seed(batch.global_seed)
+    n = batch.global_size if batch.global_size is not None else len(batch.videos)
+    lat = g.sample_latents(n, frames, gen)
+    return lat if batch.rank_slice is None else {k: v[batch.rank_slice] for k, v in lat.items()}
 
 
 def _pick_frames(videos: Tensor, count: int, generator: torch.Generator) -> Tensor:
@@ -116,8 +127,7 @@ class MoCoGAN(Method):
         def make_batch(batch: Batch) -> dict[str, Any]:
             gen = batch.generator
             real = batch.videos * 2 - 1                                   # [-1, 1] as upstream
-            n = real.shape[0]
-            lat = g.sample_latents(n, real.shape[1], gen)
+            lat = _global_latents(g, batch, real.shape[1])
             fake = g(**lat)                                               # with grad, for the G phase
             real_images = _pick_frames(real, image_batch, gen)
             fake_images = _pick_frames(fake, image_batch, gen)

@@ -14,8 +14,10 @@ for Video Generation", CVPR; official code ``sergeytulyakov/mocogan``, PyTorch, 
   stride (1, 2, 2) and no temporal padding (time shrinks by 3 per layer: 16 -> 13 -> 10 -> 7 -> 4),
   widths 64-128-256-512, and a 4x4x4 valid conv to ``1 + d_A`` outputs (real/fake logit and the
   action logits).
-* Instance noise: Gaussian noise of std ``sigma`` added before every conv but the last of both
-  discriminators (upstream ``Noise`` layers); here drawn from the caller's ``torch.Generator``.
+* Instance noise: Gaussian noise of std ``sigma`` added before every conv of the patch image
+  discriminator (four, as upstream's ``PatchImageDiscriminator``) and before every conv but the last
+  of the video (and full-image) discriminator (upstream ``Noise`` layers); here drawn from the
+  caller's ``torch.Generator``.
 
 Sizes other than 64x64x16: the number of stride-2 levels comes from the frame size (see
 :func:`methods.common.dcgan.spatial_levels`); the video discriminator's last temporal kernel is
@@ -89,15 +91,17 @@ def _add_noise(x: Tensor, sigma: float, generator: torch.Generator | None) -> Te
 
 
 class _NoisyStack(nn.Module):
-    """Blocks with instance noise before each one but the last (upstream ``Noise`` layers)."""
+    """Blocks with instance noise before each one but the last (upstream ``Noise`` layers); with
+    ``noise_before_last`` before the last one too (upstream's patch image discriminator has four)."""
 
-    def __init__(self, blocks: list[nn.Module]) -> None:
+    def __init__(self, blocks: list[nn.Module], noise_before_last: bool = False) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
+        self.noisy_blocks = len(blocks) if noise_before_last else len(blocks) - 1
 
     def forward(self, x: Tensor, noise_sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
         for i, block in enumerate(self.blocks):
-            if i < len(self.blocks) - 1:
+            if i < self.noisy_blocks:
                 x = _add_noise(x, noise_sigma, generator)
             x = block(x)
         return x
@@ -121,7 +125,8 @@ class ImageDiscriminator(_NoisyStack):
             blocks.append(_down2d(c_in, c_out, bn=lvl > 0))
             c_in = c_out
         blocks.append(nn.Conv2d(c_in, 1, base, 1, 0, bias=False) if full else nn.Conv2d(c_in, 1, 4, 2, 1, bias=False))
-        super().__init__(blocks)
+        # upstream PatchImageDiscriminator: Noise before all four convs; ImageDiscriminator: not before the last
+        super().__init__(blocks, noise_before_last=not full)
 
     def forward(self, x: Tensor, noise_sigma: float = 0.0, generator: torch.Generator | None = None) -> Tensor:
         return super().forward(x, noise_sigma, generator).flatten(1)

@@ -43,6 +43,7 @@ class P2PMethod(Method):
     trainable = True
     paper = "Wang et al. 2019, Point-to-Point Video Generation (ICCV 2019; arXiv:1904.02912)"
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
+    dataset_options = {"two_ended": True}  # the start + end frame protocol, wherever a dataset offers it
 
     def __init__(self, config: C.P2PConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)

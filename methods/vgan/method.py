@@ -133,7 +133,8 @@ class _VGANBase(_AdversarialVGAN):
         return build_generator(cfg.z_dim, cfg.channels, cfg.frames, cfg.resolution, cfg.g_width, cfg.two_stream)
 
     def _batch(self, batch: Batch) -> dict[str, Any]:
-        z = torch.randn(len(batch.videos), self.config.z_dim, generator=batch.generator, device=batch.videos.device)
+        # drawn for the global batch and sliced to this rank: DDP trains as one process at the same batch
+        z = batch.global_noise(torch.randn, self.config.z_dim).to(batch.videos.device)
         return {**super()._batch(batch), "z": z}
 
     def _generate_fake(self, b: dict[str, Any]) -> None:

@@ -165,7 +165,7 @@ def test_training_hardware_keys_the_weights_and_is_recorded(tiny_data_root, tmp_
                      {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "tf32"},
                      {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "fp32"}):
         spy["train"].clear()
-        monkeypatch.setattr(D, "training_hardware", lambda device, hw=hardware: hw)
+        monkeypatch.setattr(D, "training_hardware", lambda device, options=None, hw=hardware: hw)
         train_stage.stage_train(spec)
         assert spy["train"] == ["conv_lstm"], hardware  # retrained, not reused
         (rec,) = read_train_records(spec.run_dir).values()

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -179,3 +180,20 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path):
 
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
+
+
+def test_a_batch_that_cannot_be_split_over_ranks_says_to_run_one_job_per_gpu(monkeypatch, tmp_path):
+    """NAVSLP's paper batch is 1: under 2 ranks the loop refuses before training, naming the way out."""
+    import numpy as np
+
+    from benchmark.methods import TrainData
+    from benchmark.training import distributed as D
+    from benchmark.training.loop import Phase, TrainConfig, TrainParts, train
+
+    monkeypatch.setattr(D, "get_world_size", lambda: 2)
+    model = torch.nn.Linear(1, 1)
+    parts = TrainParts("m", {"m": model}, [Phase("p", torch.optim.SGD(model.parameters(), lr=0.1),
+                                                 lambda b: model.weight.sum())])
+    data = TrainData(np.zeros((2, 3, 1, 4, 4), np.uint8), {}, "x")
+    with pytest.raises(ValueError, match="not divisible by 2 ranks.*one job per GPU"):
+        train(parts, data, TrainConfig(steps=1, batch_size=1), tmp_path, seed=0, clip_frames=2)

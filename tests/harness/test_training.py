@@ -214,3 +214,24 @@ def test_rng_state_round_trip():
     restore_rng_state(state)
     b = (torch.rand(3), np.random.rand(3), __import__("random").random())
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+def test_losses_are_read_every_log_every_steps_not_every_step(tmp_path, data, monkeypatch):
+    """Each read of a loss is a host sync on a GPU: the loop reads them once per log (and checkpoint)
+    point, and a NaN is still caught there with the steps it may have come from."""
+    from benchmark.training import distributed as D
+
+    reads = []
+    real = D.all_reduce_mean
+    monkeypatch.setattr(D, "all_reduce_mean", lambda v: reads.append(1) or real(v))
+    parts, _ = toy_parts()
+    train(parts, data, _cfg(steps=8, log_every=4, checkpoint_every=8), tmp_path, seed=0, clip_frames=4,
+          progress=False)
+    assert len(reads) == 2  # steps 4 and 8
+    assert [r["step"] for r in _log(tmp_path / "train_log.jsonl")] == [4, 8]
+
+    parts, _ = toy_parts(nan_at=5)
+    with pytest.raises(NonFiniteLossError, match=r"phase 'a' is nan in steps 5\.\.6.*checkpoint.pt \(step 4\)"):
+        train(parts, data, _cfg(steps=8, log_every=4, checkpoint_every=2), tmp_path / "b", seed=0, clip_frames=4,
+              progress=False)
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 4

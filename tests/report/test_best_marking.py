@@ -134,3 +134,11 @@ def test_a_metric_whose_rule_is_none_never_has_a_best():
     assert best_indices("diversity_l1", True, [0.1, 0.3, 0.2], real=[0.2]) == []
     assert best_indices("diversity", True, [0.1, 0.3]) == []
     assert best_indices("psnr_best", True, [0.1, 0.3]) == [1]  # a direction metric still has one
+
+
+def test_an_untrained_reference_row_never_ranks_even_with_the_best_number(tmp_path):
+    ref, task = run("a@init", {"fvd": 50.0})
+    ref.data.update(reference="untrained", base_method="a")
+    b = best(tmp_path, (ref, task), run("a", {"fvd": 100.0}), run("b", {"fvd": 900.0}))
+    assert b["fvd"] == ["a"]
+    assert ref.label() == "a (untrained)"

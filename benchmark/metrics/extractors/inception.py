@@ -27,7 +27,12 @@ NUM_CLASSES = 1008
 
 def build_fid_inception() -> torch.nn.Module:
     import torchvision
-    from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+
+    from benchmark.extras import require
+
+    fid = require("pytorch_fid.inception", "metrics", "the FID Inception network (fid_frame, is_frame)")
+    FIDInceptionA, FIDInceptionC = fid.FIDInceptionA, fid.FIDInceptionC
+    FIDInceptionE_1, FIDInceptionE_2 = fid.FIDInceptionE_1, fid.FIDInceptionE_2
 
     net = torchvision.models.inception_v3(weights=None, num_classes=NUM_CLASSES, aux_logits=False,
                                           init_weights=False)

@@ -33,13 +33,10 @@ def _tf():
     # tensorflow in the same process: load it first.
     import torchvision  # noqa: F401
 
-    try:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise UserError("the TF reference FVD backend needs tensorflow and tensorflow-hub "
-                        "(pip install tensorflow==2.21.0 tensorflow-hub==0.16.1 'setuptools<81')") from e
-    return tf
+    from benchmark.extras import require
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return require("tensorflow", "tf", "the TF reference FVD backend")
 
 
 # ------------------------------------------------------------------------- the TF replica ---
@@ -132,7 +129,9 @@ def resolve_module(handle: str | os.PathLike | None = None) -> Path:
     p = Path(handle) if handle is not None else default_path(spec)
     if not (p / "saved_model.pb").is_file():
         if handle is not None and not Path(handle).exists():
-            import tensorflow_hub as hub  # a hub handle resolved from $TFHUB_CACHE_DIR (offline)
+            from benchmark.extras import require
+
+            hub = require("tensorflow_hub", "tf", "the TF reference FVD backend")  # a hub handle from $TFHUB_CACHE_DIR
 
             p = Path(hub.resolve(str(handle)))
         if not (p / "saved_model.pb").is_file():
@@ -161,7 +160,9 @@ class TFHubI3DFeatures:
         spec = get_spec("i3d_kinetics400_tfhub")
         verified = check_hash(spec, digest, path)
         tf = _tf()
-        import tensorflow_hub as hub
+        from benchmark.extras import require
+
+        hub = require("tensorflow_hub", "tf", "the TF reference FVD backend")
 
         self.weights = ResolvedWeights(name=spec.name, mode="pinned", path=str(path), sha256=digest,
                                        verified=verified, comparable=verified,

@@ -175,3 +175,25 @@ def test_profiles_condition_on_actions_where_the_paper_does():
     smoke = MoCoGAN.profiles["smoke"](spec("moving-shapes", {"action": 4, "identity": 4}))
     assert (smoke.condition_on, smoke.dim_category) == ("action", 4)
     assert MoCoGAN.profiles["smoke"](spec("bair", {})).dim_category == 0
+
+
+def test_instance_noise_layers_are_where_upstream_puts_them():
+    """Upstream PatchImageDiscriminator has a Noise layer before each of its 4 convs (the last too);
+    ImageDiscriminator and the video discriminator have none before their last conv."""
+    from methods.mocogan.model import ImageDiscriminator, VideoDiscriminator
+
+    def noise_before_last(d, x) -> bool:
+        """Whether the last conv's input differs from the previous block's output (noise added between)."""
+        seen = {}
+        h1 = d.blocks[-2].register_forward_hook(lambda m, a, out: seen.__setitem__("prev", out.clone()))
+        h2 = d.blocks[-1].register_forward_pre_hook(lambda m, a: seen.__setitem__("last", a[0].clone()))
+        d.eval()(x, noise_sigma=0.5, generator=torch.Generator().manual_seed(0))
+        h1.remove(), h2.remove()
+        return not torch.equal(seen["prev"], seen["last"])
+
+    torch.manual_seed(0)
+    frames = torch.rand(2, 3, 64, 64) * 2 - 1
+    patch = ImageDiscriminator(3, (64, 64), width=8)
+    assert len(patch.blocks) == 4 and noise_before_last(patch, frames)
+    assert not noise_before_last(ImageDiscriminator(3, (64, 64), width=8, full=True), frames)
+    assert not noise_before_last(VideoDiscriminator(3, 16, (64, 64), width=8), torch.rand(2, 16, 3, 64, 64))
