@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import load_dataset
-from benchmark.methods import ProfileUnavailable
 from benchmark.paths import RESULTS, run_dir
-from benchmark.pipeline import data_spec
 from benchmark.registry import METHODS
 from benchmark.run import run_benchmark
+from benchmark.stages.spec import method_dataset_options
 from benchmark.utils import read_json
 
 DATASET = "moving-shapes"
-TWO_ENDED = {"two_ended": True}
 
 # Methods whose cpu profile does not beat copy_last within the main job's budget: name -> the measured
 # figures (ssim_best, 128 test clips; copy_last 0.7617 on 5 -> 15). Non-strict: a param that starts to
@@ -72,14 +69,9 @@ def _run(name: str, profile: str, out: Path, options: dict) -> None:
     assert code == 0, f"{name} ({profile} profile) failed on {DATASET} {options or ''}"
 
 
-def _options_for(name: str, data_root: Path) -> dict:
-    """The plain dataset if the cpu profile fits it, else its two-ended variant (P2P)."""
-    cls = METHODS.get(name)
-    try:
-        cls.profile_config("cpu", data_spec(load_dataset(DATASET, data_root), cls.tasks))
-        return {}
-    except ProfileUnavailable:
-        return TWO_ENDED
+def _options_for(name: str) -> dict:
+    """The dataset options the method's run uses (P2P's ``two_ended``), so copy_last runs on the same."""
+    return method_dataset_options(name, DATASET)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +98,7 @@ def copy_last(workdir):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _params())
 def test_cpu_profile_beats_copy_last(name, workdir, copy_last):
-    options = _options_for(name, workdir / "data")
+    options = _options_for(name)
     baseline = copy_last(options)
     out = workdir / name
     t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
