@@ -28,6 +28,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv2dDecoder, Conv2dEncoder, LSTMStack, init_normal_
+from methods.common.frame_codecs import frames_in, frames_out
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ConvLSTMConfig:
     hidden: int = 256              # SVG rnn_size
     layers: int = 2                # SVG predictor_rnn_layers
     skip: bool = True              # skips from the last context frame (SVG)
+    model_resolution: tuple[int, int] | None = None  # frames area-resized to this inside the model (cpu profile)
     lr: float = 2e-3               # SVG: Adam lr 0.002, beta1 0.9
     beta1: float = 0.9
     # SVG: batch 100, 300 epochs x 600 iterations.
@@ -65,15 +67,40 @@ def _smoke(spec: DataSpec) -> ConvLSTMConfig:
                           train=TrainConfig(steps=150, batch_size=16, checkpoint_every=50, log_every=10))
 
 
+def _cpu(spec: DataSpec) -> ConvLSTMConfig:
+    # The main job's profile (~30 s on 2 cores at 64x64): the networks at 32x32 (frames area-resized
+    # in, predictions bilinearly resized out; a quarter of the convolution work), SVG's cpu widths.
+    p = spec.train_protocol("prediction")
+    h, w = spec.resolution
+    return ConvLSTMConfig(channels=spec.channels, resolution=(h, w),
+                          model_resolution=(32, 32) if (h, w) == (64, 64) else None,
+                          context_frames=p.context_frames, future_frames=p.future_frames,
+                          width=16, dim=64, hidden=128, layers=2, lr=2e-3,
+                          train=TrainConfig(steps=300, batch_size=16, checkpoint_every=100, log_every=25))
+
+
 class ConvLSTMModel(nn.Module):
-    """Encoder -> LSTM -> decoder over frames in [0, 1] (sigmoid output)."""
+    """Encoder -> LSTM -> decoder over frames in [0, 1] (sigmoid output).
+
+    With ``cfg.model_resolution`` set the networks run at that size: callers resize frames with
+    :meth:`frames_in` and predictions back with :meth:`frames_out`.
+    """
 
     def __init__(self, cfg: ConvLSTMConfig) -> None:
         super().__init__()
-        res = tuple(cfg.resolution)
+        self.cfg = cfg
+        res = tuple(cfg.model_resolution or cfg.resolution)
         self.encoder = Conv2dEncoder(cfg.channels, cfg.dim, res, cfg.width)
         self.predictor = LSTMStack(cfg.dim, cfg.hidden, cfg.dim, cfg.layers)
         self.decoder = Conv2dDecoder(cfg.dim, cfg.channels, res, cfg.width, skip=cfg.skip, out_activation="sigmoid")
+
+    def frames_in(self, x: Tensor) -> Tensor:
+        """Data frames ``(..., C, H, W)`` -> the networks' resolution (area resize; identity without one)."""
+        return frames_in(x, self.cfg.channels, self.cfg.model_resolution)
+
+    def frames_out(self, y: Tensor) -> Tensor:
+        """Predictions at the networks' resolution -> the data resolution (bilinear, clamped to [0, 1])."""
+        return frames_out(y, self.cfg.channels, self.cfg.resolution)
 
     def teacher_forced(self, x: Tensor, context: int) -> Tensor:
         """Predictions of frames ``1..T-1`` of ``x (B, T, C, H, W)`` from the true previous frames."""
@@ -117,7 +144,7 @@ class ConvLSTMBaseline(Method):
     stochastic = False
     trainable = True
     paper = "baseline: deterministic DCGAN encoder/decoder + 2x256 LSTM (after Denton & Fergus 2018, SVG)"
-    profiles = {"paper": _paper, "smoke": _smoke}
+    profiles = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
 
     def __init__(self, config: ConvLSTMConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
@@ -145,7 +172,7 @@ class ConvLSTMBaseline(Method):
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
 
         def mse(batch: Batch) -> Tensor:
-            x = batch.videos
+            x = model.frames_in(batch.videos)   # the loss is taken at the networks' resolution
             return F.mse_loss(model.teacher_forced(x, context), x[:, 1:])
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("mse", optimizer, mse)],
@@ -163,6 +190,8 @@ class ConvLSTMBaseline(Method):
             raise ValueError("conv_lstm: needs at least one context frame (B, c, C, H, W)")
         _check_videos(tuple(context.shape), self.config, "context frames")
         self.model.eval()
-        out = [self.model.rollout(chunk.to(self.device, torch.float32), cond.num_frames).cpu()
+        model = self.model
+        out = [model.frames_out(model.rollout(model.frames_in(chunk.to(self.device, torch.float32)),
+                                              cond.num_frames)).cpu()
                for chunk in context.split(64)]
         return torch.cat(out).clamp_(0, 1).unsqueeze(1)

@@ -125,16 +125,20 @@ class VideoFlow(Method):
         self.model.eval()
         gen = self.rng(seed, self.device)
         k = cond.num_samples
+        # At temperature 0 every sample follows the priors' means from the same encoded context: one
+        # rollout per context, repeated k times (the same frames, a k-th of the work).
+        k_run = 1 if cfg.temperature == 0 else k
         ctx = dequantize(cond.context, cfg.n_bits, gen)
-        per = max(1, 64 // k)  # contexts per call: about 64 frames sampled at once
+        per = max(1, 64 // k_run)  # contexts per call: about 64 frames sampled at once
         with one_cpu_thread(self.device):  # frame-by-frame small convs (methods/common/threads.py)
-            out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k)
+            out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k_run)
                    for chunk in ctx.split(per)]
         future = torch.cat(out)
         # upstream postprocess: non-finite values (a reverse pass can overflow) become 1, then clip
         future = torch.where(torch.isfinite(future), future, torch.ones_like(future))
         future = (future + 0.5).clamp(0, 1)
-        return future.reshape(cond.batch_size, k, *future.shape[1:])
+        future = future.reshape(cond.batch_size, k_run, *future.shape[1:])
+        return future.expand(-1, k, *future.shape[2:]).contiguous()
 
     def likelihood_protocol(self) -> dict[str, Any]:
         cfg = self.config

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from benchmark import cli
 from benchmark.data.base import Protocol, TaskProtocols
-from benchmark.methods import Conditioning, DataSpec, ProfileUnavailable
+from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable
 from benchmark.registry import METHODS
 from benchmark.run import run_benchmark
 from tests.conftest import tiny_options
@@ -57,10 +57,18 @@ def test_run_skips_a_paper_profile_that_cannot_fit_with_its_reason(tiny_data_roo
     assert "skipped: vgan: profile 'paper' does not fit moving-shapes: the paper's 32-frame clips" in log.getvalue()
 
 
+class _SmokeOnly(Method):
+    """A method with only a ``smoke`` profile (not registered; every registered method may get a cpu one)."""
+
+    name = "smoke_only"
+    tasks = ("prediction",)
+    profiles = {"smoke": lambda spec: None}
+
+
 def test_a_missing_profile_is_a_skip_reason_and_the_cli_offers_cpu():
     spec = _kth_like()
-    with pytest.raises(ProfileUnavailable, match="conv_lstm has no 'cpu' profile"):
-        METHODS.get("conv_lstm").profile_config("cpu", spec)
+    with pytest.raises(ProfileUnavailable, match="smoke_only has no 'cpu' profile"):
+        _SmokeOnly.profile_config("cpu", spec)
     for name in ("copy_last", "mean_context", "static_frame"):  # the trivial rows exist in every profile
         METHODS.get(name).profile_config("cpu", spec)
     args = cli.build_parser().parse_args(["run", "--methods", "all", "--dataset", "moving-shapes", "--profile", "cpu"])

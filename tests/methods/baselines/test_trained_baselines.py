@@ -63,7 +63,7 @@ def _roundtrip(state):
 @pytest.mark.parametrize("name", NAMES)
 def test_registered_with_contract(name):
     cls = METHODS.get(name)
-    assert cls.trainable and {"paper", "smoke"} <= set(cls.profiles)
+    assert cls.trainable and {"paper", "smoke"} <= set(cls.profiles) <= {"paper", "cpu", "smoke"}
     assert cls.tasks == {"conv_lstm": ("prediction",), "vgan_ae_gmm": ("synthesis",)}[name]
     assert cls.stochastic == (name == "vgan_ae_gmm")
 

@@ -51,6 +51,25 @@ def test_smoke_fits_predicts_and_scores(small_dataset, tmp_path):
     assert lp["frames"] == "future" and "U[0, 2^-8)" in lp["dequantization"]
 
 
+def test_temperature_zero_runs_one_rollout_and_repeats_it(small_dataset):
+    """At T = 0 ``predict`` returns k copies of the single priors'-mean rollout, the frames a k-sample
+    rollout gives (so the shortcut changes the work, not the result)."""
+    from methods.videoflow.method import dequantize
+
+    spec = _spec(small_dataset)
+    method = METHODS.get(NAME).from_profile("smoke", spec, {"temperature": 0.0})
+    p, clips = _clips(small_dataset, 2)
+    cond = Conditioning(2, 3, num_samples=3, context=clips[:, :p.context_frames])
+    out = method.sample("prediction", cond, seed=0)
+    assert out.shape[:2] == (2, 3) and torch.equal(out[:, 0], out[:, 2])
+    method.model.eval()
+    with torch.no_grad():
+        ctx = dequantize(cond.context, method.config.n_bits, method.rng(0, method.device))
+        full = method.model.sample(ctx, 3, 0.0, method.rng(1, method.device), num_samples=3)
+    full = (full + 0.5).clamp(0, 1).reshape(2, 3, *full.shape[1:])
+    torch.testing.assert_close(out, full, atol=1e-5, rtol=0)
+
+
 def test_likelihood_counts_only_the_future(small_dataset):
     spec = _spec(small_dataset)
     method = METHODS.get(NAME).from_profile("smoke", spec)
