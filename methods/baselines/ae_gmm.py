@@ -46,7 +46,7 @@ from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv3dEncoder, TwoStreamGenerator, init_normal_, to_ncthw, to_ntchw
-from methods.common.resize import check_model_frames, resize_frames
+from methods.common.resize import check_model_frames, model_size, resize_frames
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +82,13 @@ def _paper(spec: DataSpec) -> AEGMMConfig:
                        frames=spec.train_protocol("synthesis").num_frames)
 
 
-def _model_size(spec: DataSpec, factor: int) -> dict:
-    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
-    resized out) when that leaves at least 16x16; else at the data's size."""
-    h, w = spec.resolution
-    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
-        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
-    return {"resolution": (h, w)}
-
 
 def _cpu(spec: DataSpec) -> AEGMMConfig:
     # The main job's profile (~30 s on 2 cores): VGAN's encoder/decoder pair, loss and Adam (2e-4,
     # beta1 0.5) on a quarter of the frame size (64x64 -> 16x16: both lose two stride-2 levels),
     # narrower, batch 16, a few hundred steps; a 32-component GMM (the paper's 256 would put about
     # two of the 512 training clips in each component).
-    return AEGMMConfig(channels=spec.channels, **_model_size(spec, 4),
+    return AEGMMConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                        frames=spec.train_protocol("synthesis").num_frames,
                        decoder_width=32, encoder_width=16, gmm_components=32,
                        train=TrainConfig(steps=400, batch_size=16, checkpoint_every=200, log_every=50))

@@ -29,6 +29,20 @@ def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
     return y.view(*lead, *y.shape[-3:])
 
 
+def model_size(resolution: tuple[int, int], factor: int) -> dict[str, tuple[int, int]]:
+    """Config fields of a model run at ``1/factor`` of the data's frame size ``resolution`` (frames
+    resized in, outputs resized out: ``io_resolution`` is the data's) when that leaves at least 16x16
+    and divides evenly; else the data's size.
+
+    >>> model_size((64, 64), 4), model_size((64, 64), 8)
+    ({'resolution': (16, 16), 'io_resolution': (64, 64)}, {'resolution': (64, 64)})
+    """
+    h, w = resolution
+    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
+        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
+    return {"resolution": (h, w)}
+
+
 def check_model_frames(method: str, shape: tuple[int, ...], cfg: Any, what: str) -> None:
     """Raise a clear ``ValueError`` unless frames of ``shape (..., C, H, W)`` are what a model built from
     ``cfg`` takes (``cfg.channels`` x ``cfg.io_resolution or cfg.resolution``; configs without

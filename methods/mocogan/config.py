@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec
 from benchmark.training.loop import TrainConfig
+from methods.common.resize import model_size
 
 IMAGE_DISCRIMINATORS = ("patch", "full")
 
@@ -61,21 +62,13 @@ def paper(spec: DataSpec) -> MoCoGANConfig:
                          frames=spec.train_protocol("synthesis").num_frames, **cond)
 
 
-def _model_size(spec: DataSpec, factor: int) -> dict:
-    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
-    resized out) when that leaves at least 16x16; else at the data's size."""
-    h, w = spec.resolution
-    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
-        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
-    return {"resolution": (h, w)}
-
 
 def cpu(spec: DataSpec) -> MoCoGANConfig:
     # The main job's profile (~30 s on 2 cores): the paper's networks, losses and Adam (2e-4, 0.5),
     # on a quarter of the frame size (64x64 -> 16x16: the DCGAN generator and both discriminators
     # lose two stride-2 levels), narrower, batch 16 videos / 32 images, a few hundred steps.
     # Conditional on labelled data as the smoke profile (moving-shapes: the motion direction).
-    return MoCoGANConfig(channels=spec.channels, **_model_size(spec, 4),
+    return MoCoGANConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                          frames=spec.train_protocol("synthesis").num_frames, **_conditioning(spec),
                          dim_content=32, dim_motion=10, gen_width=32, image_disc_width=16, video_disc_width=16,
                          image_batch=32, train=TrainConfig(steps=400, batch_size=16, checkpoint_every=200,

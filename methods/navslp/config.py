@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec
 from benchmark.training.loop import TrainConfig
+from methods.common.resize import model_size
 
 STATIC_GROUPS = ("video", "shared")
 SAMPLING = ("combine", "paired", "random")
@@ -104,14 +105,6 @@ def paper(spec: DataSpec) -> NAVSLPConfig:
                         frames=spec.train_protocol("synthesis").num_frames, **row)
 
 
-def _model_size(spec: DataSpec, factor: int) -> dict:
-    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
-    resized out) when that leaves at least 16x16; else at the data's size."""
-    h, w = spec.resolution
-    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
-        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
-    return {"resolution": (h, w)}
-
 
 def cpu(spec: DataSpec) -> NAVSLPConfig:
     # The main job's profile (~30 s on 2 cores): the paper's losses (Laplacian-pyramid l_rec +
@@ -120,7 +113,7 @@ def cpu(spec: DataSpec) -> NAVSLPConfig:
     # larger network learning rates and a smaller latent step as the smoke profile explains.
     labelled = ({"static_label": "identity", "transient_label": "action", "max_videos": 0}
                 if table2_row(spec.dataset) == "weizmann" else {"max_videos": 128})
-    return NAVSLPConfig(channels=spec.channels, **_model_size(spec, 2),
+    return NAVSLPConfig(channels=spec.channels, **model_size(spec.resolution, 2),
                         frames=spec.train_protocol("synthesis").num_frames, **labelled,
                         dim_static=32, dim_transient=16, rnn_hidden=64, gen_width=16, pyramid_levels=3,
                         lr_generator=2e-3, lr_rnn=2e-3, lr_latent=1.0, lambda_triplet=0.01,

@@ -25,7 +25,7 @@ from benchmark.training import distributed as dist_utils
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv3dEncoder, to_ncthw, to_ntchw
-from methods.common.resize import resize_frames
+from methods.common.resize import model_size, resize_frames
 from methods.tgan.model import TGANGenerator, singular_value_clip_
 
 PAPER_FRAMES = 16
@@ -59,14 +59,6 @@ def _paper(spec: DataSpec) -> TGANConfig:
     return TGANConfig(channels=spec.channels, resolution=tuple(spec.resolution), frames=PAPER_FRAMES)
 
 
-def _model_size(spec: DataSpec, factor: int) -> dict:
-    """The networks at ``1/factor`` of the data's frame size (frames area-resized in, outputs bilinearly
-    resized out) when that leaves at least 16x16; else at the data's size."""
-    h, w = spec.resolution
-    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
-        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
-    return {"resolution": (h, w)}
-
 
 def _cpu(spec: DataSpec) -> TGANConfig:
     # The main job's profile (~30 s on 2 cores): the paper's WGAN critic with singular value clipping
@@ -74,7 +66,7 @@ def _cpu(spec: DataSpec) -> TGANConfig:
     # lose two stride-2 levels), narrower networks, batch 16, and a 20x larger learning rate (1e-3:
     # at the paper's 5e-5 a few hundred steps leave the samples at their initial grey; 5e-4 gave
     # fvd_shapes ~2100 where 1e-3 gives ~680, 2e-3 diverges to ~1360).
-    return TGANConfig(channels=spec.channels, **_model_size(spec, 4),
+    return TGANConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                       frames=spec.train_protocol("synthesis").num_frames, t_width=64, g_width=64, d_width=16,
                       lr=1e-3, train=TrainConfig(steps=400, batch_size=16, checkpoint_every=200, log_every=50))
 

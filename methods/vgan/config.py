@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.resize import model_size
 
 PAPER_FRAMES = 32  # "the generator produces 64 x 64 videos for 32 frames" (Vondrick et al. 2016 §2.2)
 
@@ -134,14 +135,6 @@ def future_smoke(spec: DataSpec) -> VGANFutureConfig:
                             width=8, d_width=8, lr=1e-3, train=_smoke_train())
 
 
-def model_size(spec: DataSpec, factor: int) -> dict:
-    """CPU profiles run the networks at ``1/factor`` of the data's frame size (frames area-resized in,
-    outputs bilinearly resized out) when that leaves at least 16x16; else at the data's size."""
-    h, w = spec.resolution
-    if factor > 1 and min(h, w) // factor >= 16 and h % factor == 0 and w % factor == 0:
-        return {"resolution": (h // factor, w // factor), "io_resolution": (h, w)}
-    return {"resolution": (h, w)}
-
 
 # cpu: a quarter of the frame size (64x64 -> 16x16; the trunks lose two stride-2 levels, a 1/16 of
 # the work per step), so that Adam at the paper's 2e-4 gets 500 steps in ~30 s on 2 cores. What the
@@ -155,16 +148,16 @@ def _cpu_train() -> TrainConfig:
 
 
 def vgan_cpu(spec: DataSpec) -> VGANConfig:
-    return VGANConfig(channels=spec.channels, **model_size(spec, CPU_SIZE_FACTOR), frames=protocol_frames(spec),
+    return VGANConfig(channels=spec.channels, **model_size(spec.resolution, CPU_SIZE_FACTOR), frames=protocol_frames(spec),
                       g_width=32, d_width=16, train=_cpu_train())
 
 
 def one_stream_cpu(spec: DataSpec) -> VGANConfig:
-    return VGANConfig(channels=spec.channels, **model_size(spec, CPU_SIZE_FACTOR), frames=protocol_frames(spec),
+    return VGANConfig(channels=spec.channels, **model_size(spec.resolution, CPU_SIZE_FACTOR), frames=protocol_frames(spec),
                       two_stream=False, mask_l1=0.0, g_width=32, d_width=16, train=_cpu_train())
 
 
 def future_cpu(spec: DataSpec) -> VGANFutureConfig:
-    return VGANFutureConfig(channels=spec.channels, **model_size(spec, 2), frames=fitting_future_frames(spec),
+    return VGANFutureConfig(channels=spec.channels, **model_size(spec.resolution, 2), frames=fitting_future_frames(spec),
                             width=16, d_width=16, train=TrainConfig(steps=200, batch_size=16, checkpoint_every=100,
                                                                      log_every=20))
