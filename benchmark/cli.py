@@ -285,7 +285,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                                          abs_tol=args.abs, rel_tol=args.rel,
                                          skip_incomparable=args.skip_incomparable)
     return drift.run_check(args.baseline, results=args.results, run_root=args.runs, strict=args.strict,
-                           show_all=args.all)
+                           show_all=args.all, as_json=args.json)
 
 
 def cmd_manifest_verify(args: argparse.Namespace) -> int:
@@ -403,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-incomparable", action="store_true",
                    help="with --update-baseline: leave out numbers marked not comparable")
     p.add_argument("--all", action="store_true", help="list metrics within their band too")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (every row, its band and status)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("manifest", help="manifest tools")

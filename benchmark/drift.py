@@ -540,6 +540,19 @@ class CheckReport:
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (``benchmark check --json``): non-finite numbers as strings."""
+        def num(x: float | None) -> float | str | None:
+            return _encode(x) if x is not None else None
+
+        return {"dataset": self.dataset, "profile": self.profile, "strict": self.strict, "passed": self.passed,
+                "exit_code": self.exit_code, "checked": self.n_checked,
+                "counts": {s: self.count(s) for s in STATUSES}, "summary": self.summary(),
+                "rows": [{"method": r.method, "task": r.task, "protocol": r.protocol, "metric": r.metric,
+                          "old": num(r.old), "new": num(r.new),
+                          "band": None if r.band is None else {"abs": r.band[0], "rel": r.band[1]},
+                          "status": r.status, "failed": r.failed, "note": r.note} for r in self.rows]}
+
     def summary(self) -> str:
         parts = [f"{self.n_checked} metrics checked", f"{self.count('drift')} drifted"]
         for status in ("missing", "new", "not-comparable"):
@@ -678,8 +691,10 @@ def _fail(msg: str) -> int:
 
 
 def run_check(baseline_path: str | Path, results: str | Path | None = None,
-              run_root: str | Path = "runs", strict: bool = False, show_all: bool = False) -> int:
-    """``benchmark check``: print the drift report; return 0 (pass), 1 (drift) or 2 (cannot check)."""
+              run_root: str | Path = "runs", strict: bool = False, show_all: bool = False,
+              as_json: bool = False) -> int:
+    """``benchmark check``: print the drift report (``as_json``: as JSON, every row); return 0 (pass),
+    1 (drift) or 2 (cannot check)."""
     try:
         baseline = load_baseline(baseline_path)
         table = load_fresh(results, run_root, baseline["dataset"], baseline["profile"])
@@ -691,7 +706,12 @@ def run_check(baseline_path: str | Path, results: str | Path | None = None,
         report = check(table, baseline, strict=strict)
     except UserError as e:
         return _fail(str(e))
-    print(format_report(report, show_all=show_all))
+    if as_json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_report(report, show_all=show_all))
     return report.exit_code
 
 

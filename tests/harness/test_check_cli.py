@@ -68,6 +68,19 @@ def test_drift_exits_1(gate, capsys):
     assert "psnr_best" in out and "DRIFT" in out
 
 
+def test_json_report_has_every_row_with_its_band_and_status(gate, capsys):
+    runs, base = gate
+    write_all(runs, {**VALUES, ("copy_last", "prediction", "10->10", "psnr_best"): 30.0})
+    capsys.readouterr()
+    assert check("--baseline", base, "--runs", runs, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["passed"], report["exit_code"], report["checked"]) == (False, 1, 3)
+    rows = {r["metric"]: r for r in report["rows"]}
+    assert rows["psnr_best"]["status"] == "drift" and rows["psnr_best"]["failed"]
+    assert (rows["psnr_best"]["old"], rows["psnr_best"]["new"]) == (21.5, 30.0)
+    assert rows["psnr_best"]["band"] == {"abs": 0.5, "rel": 0.0} and rows["ssim_best"]["status"] == "ok"
+
+
 def test_missing_metric_exits_1(gate, capsys):
     runs, base = gate
     write_all(runs, {k: v for k, v in VALUES.items() if k[3] != "fcs"})
