@@ -43,8 +43,18 @@ class MethodSkipped(UserError):
 def run_method(spec: RunSpec) -> Path:
     """train -> sample -> evaluate for every task the method and dataset share (each cached).
 
-    Raises :class:`MethodSkipped` when the profile cannot fit the dataset or no task can run."""
-    ds = open_dataset(spec)
+    Raises :class:`MethodSkipped` when the profile cannot fit the dataset, the dataset cannot be
+    opened with the options the method needs (``Method.dataset_options``), or no task can run."""
+    try:
+        ds = open_dataset(spec)
+    except UserError as e:
+        from benchmark.registry import METHODS
+
+        needed = METHODS.get(spec.method).dataset_options if spec.method in METHODS else {}
+        if needed and all(spec.dataset_options.get(k) == v for k, v in needed.items()):
+            raise MethodSkipped(f"{spec.method}: {spec.dataset} cannot be opened with the options it needs "
+                                f"({', '.join(f'{k}={v}' for k, v in needed.items())}): {e}") from e
+        raise
     try:
         method = build_method(spec, ds)
     except ProfileUnavailable as e:
