@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -34,6 +35,12 @@ def _run_untrained_reference(spec: RunSpec, console) -> None:
         raise
     except Exception as e:
         log.debug("untrained reference of %s failed", spec.method, exc_info=True)
+        ref_dir = dataclasses.replace(spec, untrained=True).run_dir
+        if not (ref_dir / "results.json").exists():  # leave no half-made reference folder behind
+            shutil.rmtree(ref_dir, ignore_errors=True)
+            for parent in (ref_dir.parent, ref_dir.parent.parent):  # <method>@init/<profile>, if now empty
+                if parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()
         console.print(f"    [yellow]no untrained reference[/] ({type(e).__name__}: {e})", soft_wrap=True)
 
 

@@ -119,3 +119,24 @@ def test_a_method_gets_the_dataset_options_it_needs_where_the_dataset_accepts_th
     assert method_dataset_options("p2p", "moving-shapes", {"size": 32}) == {"two_ended": True, "size": 32}
     assert method_dataset_options("p2p", "moving-shapes", {"two_ended": False}) == {"two_ended": False}
     assert method_dataset_options("svg_lp", "moving-shapes") == {}
+
+
+class _NeedsFit(_Brightener):
+    """Cannot sample before fit (like vgan_ae_gmm's GMM): its reference is noted and leaves no folder."""
+
+    def generate(self, cond, *, seed):
+        if not getattr(self, "fitted", False):
+            raise RuntimeError("not fitted")
+        return super().generate(cond, seed=seed)
+
+    def fit(self, data, run_dir, **kw):
+        self.fitted = True
+        return super().fit(data, run_dir, **kw)
+
+
+def test_a_method_that_cannot_sample_untrained_leaves_no_reference_folder(tiny_data_root, tmp_path, register_method):
+    register_method("needs_fit", _NeedsFit)
+    assert _run(tiny_data_root, tmp_path, "needs_fit", report=False) == 0
+    runs = tmp_path / "runs" / "moving-shapes"
+    assert (runs / "needs_fit" / "smoke" / "seed0" / "results.json").exists()
+    assert not (runs / "needs_fit@init").exists()
