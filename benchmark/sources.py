@@ -79,10 +79,11 @@ _facts_dirty = False
 
 
 def facts_cache_file() -> Path:
-    """Where the import facts of parsed source files are kept between processes (by content hash):
-    ``$VIDBENCH_CACHE`` or ``$XDG_CACHE_HOME/vidbench`` (default ``~/.cache/vidbench``)."""
-    root = os.environ.get("VIDBENCH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidbench"
-    return Path(root) / f"source-imports-v{_FACTS_VERSION}.json"
+    """Where the import facts of parsed source files are kept between processes (by content hash),
+    in :func:`benchmark.utils.cache_home`."""
+    from benchmark.utils import cache_home
+
+    return cache_home() / f"source-imports-v{_FACTS_VERSION}.json"
 
 
 def _store() -> dict[str, Any]:
