@@ -39,8 +39,15 @@ from benchmark.results import COLUMNS, load_table
 from benchmark.utils import UserError, write_text_atomic
 
 TASK_ORDER = ("synthesis", "prediction")
-#: figures of the last rendering, by content key (:func:`benchmark.report.plots.plot_cache`)
-PLOT_CACHE = Path(".cache") / "plots"
+
+
+def figure_cache(out_dir: Path) -> Path:
+    """Where the figures of the last rendering into ``out_dir`` are kept by content key
+    (:func:`benchmark.report.plots.plot_cache`): vidbench's cache folder, one per report folder,
+    so the report folder itself holds only the report."""
+    from benchmark.utils import cache_home, sha256_bytes
+
+    return cache_home() / "report-figures" / sha256_bytes(str(Path(out_dir).resolve()).encode())[:16]
 
 
 def environment():
@@ -94,7 +101,7 @@ def render_report(dataset: str, run_root: Path, out_dir: Path, profile: str | No
                 pname = str(t["protocol"].get("name") or task)
                 grouped.setdefault((task, pname), []).append((r, t))
         keys = sorted(grouped, key=lambda k: (TASK_ORDER.index(k[0]) if k[0] in TASK_ORDER else 99, k))
-        with plot_cache(out_dir / PLOT_CACHE):  # unchanged figures are copied, not drawn again
+        with plot_cache(figure_cache(out_dir)):  # unchanged figures are copied, not drawn again
             sections = [build_section(task, pname, grouped[(task, pname)], assets, links) for task, pname in keys]
             training = build_training(runs, assets)
         crowd = crowd_studies(out_dir, dataset, sections)
