@@ -44,7 +44,8 @@ def _run_untrained_reference(spec: RunSpec, console) -> None:
         console.print(f"    [yellow]no untrained reference[/] ({type(e).__name__}: {e})", soft_wrap=True)
 
 
-def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
+def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0,
+                  seeds: list[int] | None = None, out: Path = Path("."),
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
@@ -62,6 +63,10 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     ``untrained_references``: after each trained synthesis method, also sample and score the same
     network at its seeded initialisation (``<method>@init``, a reference row of the leaderboard that
     never ranks): a trained number means something only next to it and the uniform-grey floor.
+
+    ``seeds``: run each method once per seed (``runs/.../seed<N>/``, each cached on its own), in
+    (method, seed) order; default ``[seed]``. The real-data bound does not train or sample, so it
+    is scored once, with the first seed.
     """
     from rich.console import Console
 
@@ -74,9 +79,12 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     t_start = time.time()
     failures: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    for i, name in enumerate(names, 1):
-        console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
-        spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
+    seeds = list(seeds) if seeds else [seed]
+    jobs = [(name, s) for name in names for s in seeds]
+    for i, (name, s) in enumerate(jobs, 1):
+        job = name if len(seeds) == 1 else f"{name} seed {s}"  # the key of failures/skipped
+        console.print(f"[bold]\\[{i}/{len(jobs)}] {name}[/] on {dataset} ({profile} profile, seed {s})")
+        spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=s, out=out, device=device,
                        data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
                        dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
                        weights=weights,
@@ -91,16 +99,16 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
         except KeyboardInterrupt:
             raise
         except MethodSkipped as e:  # cannot run on this dataset at all: say why, not a failure
-            skipped[name] = str(e)
+            skipped[job] = str(e)
             console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
         except Exception as e:  # keep going; what finished stays on disk
-            failures[name] = f"{type(e).__name__}: {e}"
-            log.debug("method %s failed", name, exc_info=True)
-            console.print(f"    [red]failed[/]: {failures[name]}")
+            failures[job] = f"{type(e).__name__}: {e}"
+            log.debug("method %s seed %s failed", name, s, exc_info=True)
+            console.print(f"    [red]failed[/]: {failures[job]}")
             if log.isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
     console.print(f"[bold]real data bound[/] on {dataset}")
-    run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
+    run_real(RunSpec(method=REAL, dataset=dataset, seed=seeds[0], out=out, data_root=data_root, metrics=metrics,
                      device=device,
                      progress=progress, dataset_options=dataset_options or {}, weights=weights, max_clips=max_clips))
     if report:
