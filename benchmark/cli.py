@@ -189,6 +189,7 @@ def _seed_list(args: argparse.Namespace) -> list[int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    seeds = _seed_list(args)  # a bad --seeds fails before anything is imported or run
     from benchmark.run import run_benchmark
     from benchmark.training import distributed as D
 
@@ -198,7 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
-    return run_benchmark(args.methods, args.dataset, profile=args.profile, seeds=_seed_list(args), out=args.out,
+    return run_benchmark(args.methods, args.dataset, profile=args.profile, seeds=seeds, out=args.out,
                          device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
