@@ -96,8 +96,10 @@ INSTANCES = expanded()
 def test_expansion_covers_every_stage():
     names = {n for n, _, _ in INSTANCES}
     assert names == set(DVC["stages"])
-    # datasets x methods for the per-method stages
-    assert sum(n == "train" for n, _, _ in INSTANCES) == len(PARAMS["datasets"]) * len(PARAMS["methods"])
+    # datasets x methods x seeds for the per-method stages
+    for verb in ("train", "sample", "evaluate"):
+        assert sum(n == verb for n, _, _ in INSTANCES) == \
+            len(PARAMS["datasets"]) * len(PARAMS["methods"]) * len(PARAMS["seeds"])
 
 
 @pytest.mark.parametrize("name,item,body", INSTANCES, ids=[f"{n}-{i}" for n, i, _ in INSTANCES])
@@ -110,7 +112,9 @@ def test_params_names_exist():
     parser_choices = {a.dest: a.choices for a in PARSER._subparsers._group_actions[0]
                       .choices["train"]._actions if a.choices}
     assert PARAMS["profile"] in parser_choices["profile"], "params.yaml profile is not a CLI profile"
-    assert isinstance(PARAMS["seed"], int)
+    seeds = PARAMS["seeds"]
+    assert isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds)
+    assert all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     assert set(PARAMS["datasets"]) <= set(DATASETS.list())
     assert set(PARAMS["methods"]) <= set(METHODS.list())
     assert set(PARAMS.get("real_datasets") or []) <= set(DATASETS.list())
