@@ -159,3 +159,21 @@ def test_stage_outputs_are_what_the_command_writes(name, item, body):
         assert outs == [_norm(raw_dir(args.data_root, args.name))]
     else:
         pytest.fail(f"stage {name!r} has no output check here: add one")
+
+
+def test_the_seed_axis_gives_each_seed_its_own_stages_and_folders(monkeypatch):
+    """params.yaml ``seeds: [0, 3]``: every per-method stage is there once per seed, its command runs
+    that seed and its outputs are that seed's run folder; the real bound stays one stage per dataset."""
+    monkeypatch.setitem(PARAMS, "seeds", [0, 3])
+    instances = expanded()
+    for verb in ("train", "sample", "evaluate"):
+        per_seed: dict[int, set[str]] = {}
+        for name, item, body in instances:
+            if name != verb:
+                continue
+            args = _parse(_commands(body)[-1])
+            assert args.seed == item["seed"]
+            assert all(f"/seed{item['seed']}/" in f"{o}/" for o in _outs(body))
+            per_seed.setdefault(args.seed, set()).add(args.method)
+        assert sorted(per_seed) == [0, 3] and per_seed[0] == per_seed[3] == set(PARAMS["methods"])
+    assert sum(n == "real" for n, _, _ in instances) == len(PARAMS["datasets"])
