@@ -7,9 +7,8 @@ use_sample_covariance=False, data_range=1.0, channel_axis=...)``: an 11x11 Gauss
 (the 5-pixel border where the window leaves the image is excluded, as skimage crops it). Colour
 frames: SSIM per channel, then the mean over channels.
 
-The separable window is applied as two banded matrix products, ``Gᵀ_H · X · G_W`` in float64,
-each one large GEMM over all frames (on CPU about 10x faster than ``conv2d`` with a 1-channel
-float64 kernel, and exact to ~1e-14).
+The separable window is applied as two banded matrix products, ``Gᵀ_H · X · G_W`` in float64
+(on CPU about 10x faster than ``conv2d`` with a 1-channel float64 kernel, and exact to ~1e-14).
 """
 
 from __future__ import annotations
@@ -62,14 +61,9 @@ def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 
         g = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
     else:
         g = torch.full((window_size,), 1.0 / window_size, dtype=x.dtype, device=x.device)
-    # filter the five maps x, y, x², y², xy at once: (5, M, C, H, W) -> (5, M, C, H', W'), as two
-    # plain 2-D GEMMs (rows, then columns): one large product is ~2.5x faster on CPU than the same
-    # work as a batched ``Gᵀ · X · G`` over every frame
+    # filter the five maps x, y, x², y², xy at once: (5, M, C, H, W) -> (5, M, C, H', W')
     stack = torch.stack([x, y, x * x, y * y, x * y])
-    rows = stack.reshape(-1, w) @ _band_matrix(w, g)  # (5·M·C·H, W')
-    w_out = rows.shape[-1]
-    cols = rows.reshape(-1, h, w_out).transpose(1, 2).reshape(-1, h) @ _band_matrix(h, g)  # (5·M·C·W', H')
-    mu_x, mu_y, e_xx, e_yy, e_xy = cols.reshape(5, m, c, w_out, -1).transpose(-1, -2)
+    mu_x, mu_y, e_xx, e_yy, e_xy = _band_matrix(h, g).T @ stack @ _band_matrix(w, g)
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
     mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
