@@ -35,10 +35,11 @@ EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.ite
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"),
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper", "official"),
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
-                        "hyperparameters (GPU)")
+                        "hyperparameters (GPU); official: weights imported by `benchmark weights "
+                        "import-official` (never trained here)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default=None,
