@@ -103,7 +103,15 @@ def _spec(args: argparse.Namespace, method: str):
                    overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
                    weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
-                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
+                   dataset_options=(method_dataset_options(method, args.dataset, _dataset_options(args))
+                                    if method != "real" else _dataset_options(args)))
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    """``-o KEY=VALUE`` dataset options of train/sample/evaluate (e.g. mmnist's motion=stochastic)."""
+    from benchmark.data.cli import _options
+
+    return _options(getattr(args, "dataset_option", None))
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -347,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
+        p.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                       help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; the same "
+                            "for train, sample and evaluate of a run)")
         if verb == "train":
             p.add_argument("--stage", default=None,
                            help="train up to this stage of a multi-stage method (the earlier ones must be "

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from benchmark import paths as P
+from benchmark.methods import ProfileUnavailable
 from benchmark.utils import UserError, atomic_path, read_json, sha256_file, sha256_json, write_json_atomic
 
 #: The profile (run-folder level) of imported weights.
@@ -44,6 +45,12 @@ NOTE = "imported from an official checkpoint (not trained here)"
 
 class OfficialImportError(UserError):
     """The files cannot be imported for this method (the message says why and what to do)."""
+
+
+class NotImported(UserError, ProfileUnavailable):
+    """No imported weights in a run folder of profile ``official``: a :class:`UserError` (the CLI
+    prints it) that is also :class:`~benchmark.methods.ProfileUnavailable` (``benchmark run
+    --profile official`` skips such a method with the reason instead of failing it)."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -187,7 +194,7 @@ def _last_config(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     recs = [(p, read_json(p)) for p in cfgs]
     recs = [(p, r) for p, r in recs if r.get("imported")]
     if not recs:
-        raise UserError(f"{run_dir}: no imported official weights; run `benchmark weights import-official "
+        raise NotImported(f"{run_dir}: no imported official weights; run `benchmark weights import-official "
                         f"METHOD FILE --dataset D` first (profile {IMPORTED_PROFILE!r} is for imported weights only)")
     return recs[-1]
 
@@ -232,11 +239,12 @@ def load_imported(run_dir: Path, method: Any, method_name: str, dataset: str) ->
 # ------------------------------------------------------------------------------------ CLI ---
 
 def cmd_import_official(args: argparse.Namespace) -> int:
+    from benchmark.data.cli import _options
     from benchmark.stages.spec import method_dataset_options
 
+    options = method_dataset_options(args.method, args.dataset, _options(getattr(args, "dataset_option", None)))
     run_dir = import_official(args.method, args.files, args.dataset, out=args.out, seed=args.seed,
-                              data_root=args.data_root,
-                              dataset_options=method_dataset_options(args.method, args.dataset))
+                              data_root=args.data_root, dataset_options=options)
     print(f"{run_dir}: {args.method} imported from {', '.join(str(f) for f in args.files)} "
           f"(mapping {MAPPING_VERSION}); score it with `benchmark sample {args.method} --dataset {args.dataset} "
           f"--profile {IMPORTED_PROFILE}` then `benchmark evaluate {args.method} --dataset {args.dataset} "

@@ -326,4 +326,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--seed", type=int, default=0, help="seed of sampling (the run folder's seed<N>)")
     q.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs")
     q.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
+    q.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                   help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; pass the same "
+                        "to sample and evaluate)")
     q.set_defaults(fn=cmd_import_official)

@@ -16,13 +16,13 @@ from benchmark.official_import import MAPPING_VERSION, NOTE
 from benchmark.utils import read_json, sha256_file
 from tests.methods.official_format import save_drnet_checkpoints, save_svg_checkpoint
 
-SPLITS = {"train": 4, "val": 2, "test": 3}
+SPLITS = {"train": 4, "val": 2, "test": 2}
 SVG_SMALL = dict(channels=3, nf=8, g_dim=16, z_dim=4, rnn_size=32, n_past=5, n_future=10)
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    """64x64 moving-shapes (the size of upstream's 64x64 networks), 4/2/3 videos."""
+    """64x64 moving-shapes (the size of upstream's 64x64 networks), 4/2/2 videos."""
     from benchmark.data.moving_shapes import MovingShapes
 
     root = tmp_path_factory.mktemp("data64")
@@ -31,14 +31,12 @@ def data_root(tmp_path_factory):
 
 
 @pytest.fixture
-def cli(monkeypatch, data_root, tmp_path):
-    """``cli(*argv)``: the CLI on the small data (its split sizes as the dataset options), out in tmp_path."""
-    import benchmark.stages.spec as spec
-
-    monkeypatch.setattr(spec, "method_dataset_options", lambda method, dataset, options=None: {"split_sizes": SPLITS})
+def cli(data_root, tmp_path):
+    """``cli(*argv)``: the CLI on the small data (its split sizes given as a dataset option), out in tmp_path."""
 
     def run(*argv: str) -> int:
-        return main([*argv, "--dataset", "moving-shapes", "--out", str(tmp_path), "--data-root", str(data_root)])
+        return main([*argv, "--dataset", "moving-shapes", "-o", "split_sizes={train: 4, val: 2, test: 2}",
+                     "--out", str(tmp_path), "--data-root", str(data_root)])
 
     return run
 
@@ -85,9 +83,16 @@ def test_svg_checkpoint_imports_and_is_scored_like_a_trained_run(cli, tmp_path, 
     assert "changed since the import" in capsys.readouterr().err
 
 
-def test_profile_official_without_an_import_says_how(cli, capsys):
+def test_profile_official_without_an_import_says_how(cli, tmp_path, capsys):
     assert cli("sample", "svg_fp", "--profile", "official", "--device", "cpu") == 2
     assert "benchmark weights import-official" in capsys.readouterr().err
+    # ... and is a profile that does not fit (`benchmark run --profile official` skips such methods).
+    from benchmark.methods import ProfileUnavailable
+    from benchmark.official_import import imported_config
+    from benchmark.registry import METHODS
+
+    with pytest.raises(ProfileUnavailable):
+        imported_config(tmp_path / "no-run", METHODS.get("svg_fp"))
 
 
 def test_drnet_needs_both_official_files(cli, data_root, tmp_path, capsys):
