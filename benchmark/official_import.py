@@ -108,6 +108,40 @@ def read_official(files: list[Path]) -> tuple[dict[str, tuple[str, dict[str, tor
     return networks, options, sources
 
 
+#: Upstream ``opt.dataset`` (SVG, train_drnet.py) / ``opt.data`` (train_lstm.py) -> our dataset and
+#: the attributes the opened dataset must have.
+UPSTREAM_DATASETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "smmnist": ("mmnist", {"motion": "stochastic"}), "kth": ("kth", {}), "bair": ("bair", {}),
+    "moving_mnist": ("mmnist", {}),
+}
+
+
+def check_dataset(options: dict[str, Any], ds: Any, allow_other: bool = False) -> str | None:
+    """The upstream dataset the checkpoint was trained on (``opt.dataset``/``opt.data``), checked
+    against the dataset it is imported for: a different one is refused unless ``allow_other``.
+
+    >>> class D: name, motion = "mmnist", "deterministic"
+    >>> check_dataset({"dataset": "smmnist"}, D())
+    Traceback (most recent call last):
+    ...
+    benchmark.official_import.OfficialImportError: the checkpoint was trained on 'smmnist' (upstream opt.dataset), our mmnist with motion='stochastic'; this dataset is mmnist with motion='deterministic': import it for that dataset (e.g. -o motion=stochastic), or pass --allow-other-dataset to score it here anyway
+    """
+    theirs = options.get("dataset", options.get("data"))
+    if not isinstance(theirs, str) or theirs not in UPSTREAM_DATASETS or allow_other:
+        return theirs if isinstance(theirs, str) else None
+    name, attrs = UPSTREAM_DATASETS[theirs]
+    actual = {k: getattr(ds, k, None) for k in attrs}
+    if ds.name != name or actual != attrs:
+        want = name + "".join(f" with {k}={v!r}" for k, v in attrs.items())
+        have = ds.name + "".join(f" with {k}={v!r}" for k, v in actual.items() if ds.name == name)
+        hint = "".join(f" -o {k}={v}" for k, v in attrs.items())
+        raise OfficialImportError(f"the checkpoint was trained on {theirs!r} (upstream opt.dataset), our {want}; "
+                                  f"this dataset is {have}: import it for that dataset"
+                                  f"{f' (e.g.{hint})' if hint and ds.name == name else ''}, or pass "
+                                  f"--allow-other-dataset to score it here anyway")
+    return theirs
+
+
 def name_mapping(method: Any, networks: dict[str, tuple[str, dict[str, torch.Tensor]]]) -> dict[str, dict[str, str]]:
     """Per network, upstream's state entry -> ours, as the weights were copied (recorded with the import;
     ``{}`` for a method whose model does not name its networks as upstream's checkpoint entries)."""
@@ -121,11 +155,13 @@ def name_mapping(method: Any, networks: dict[str, tuple[str, dict[str, torch.Ten
 
 
 def import_official(method: str, files: list[Path], dataset: str, *, out: Path = Path("."), seed: int = 0,
-                    data_root: Path | None = None, dataset_options: dict[str, Any] | None = None) -> Path:
+                    data_root: Path | None = None, dataset_options: dict[str, Any] | None = None,
+                    allow_other_dataset: bool = False) -> Path:
     """Import official checkpoint ``files`` of ``method`` for ``dataset``; returns the run folder.
 
     The run folder is ``<out>/runs/<dataset>/<method>/official/seed<seed>``; ``seed`` only seeds
-    sampling (the weights are the file's)."""
+    sampling (the weights are the file's). A checkpoint whose saved ``opt`` names another dataset
+    than ``dataset`` is refused unless ``allow_other_dataset``."""
     from benchmark.registry import METHODS
     from benchmark.stages.cache import Stages, code_key
     from benchmark.stages.spec import RunSpec, data_spec, open_dataset
@@ -143,6 +179,7 @@ def import_official(method: str, files: list[Path], dataset: str, *, out: Path =
     spec = RunSpec(method=method, dataset=dataset, profile=IMPORTED_PROFILE, seed=seed, out=Path(out),
                    data_root=data_root, dataset_options=dict(dataset_options or {}))
     ds = open_dataset(spec)
+    trained_on = check_dataset(options, ds, allow_other_dataset)
     try:
         m = cls.from_official(networks, options, data_spec(ds, cls.tasks))
     except (ValueError, KeyError) as e:  # OfficialCheckpointError, StateMappingError: say which file
@@ -154,7 +191,8 @@ def import_official(method: str, files: list[Path], dataset: str, *, out: Path =
         raise OfficialImportError(f"{method}: the file(s) provide the training stage(s) {list(covered)} only, not "
                            f"{missing}; pass every official file together (e.g. drnet: train_drnet.py's "
                            f"model.pth and train_lstm.py's model.pth)")
-    provenance = {"note": NOTE, "mapping_version": MAPPING_VERSION, "sources": sources,
+    provenance = {"note": NOTE, "mapping_version": MAPPING_VERSION, "sources": sources, "trained_on": trained_on,
+                  "allow_other_dataset": bool(allow_other_dataset),
                   "networks": {k: v[0] for k, v in networks.items()}, "name_mapping": name_mapping(m, networks)}
     config = m.config_dict()
     config_class = f"{type(m.config).__module__}.{type(m.config).__qualname__}"
@@ -244,7 +282,8 @@ def cmd_import_official(args: argparse.Namespace) -> int:
 
     options = method_dataset_options(args.method, args.dataset, _options(getattr(args, "dataset_option", None)))
     run_dir = import_official(args.method, args.files, args.dataset, out=args.out, seed=args.seed,
-                              data_root=args.data_root, dataset_options=options)
+                              data_root=args.data_root, dataset_options=options,
+                              allow_other_dataset=args.allow_other_dataset)
     print(f"{run_dir}: {args.method} imported from {', '.join(str(f) for f in args.files)} "
           f"(mapping {MAPPING_VERSION}); score it with `benchmark sample {args.method} --dataset {args.dataset} "
           f"--profile {IMPORTED_PROFILE}` then `benchmark evaluate {args.method} --dataset {args.dataset} "

@@ -329,4 +329,6 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
                    help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; pass the same "
                         "to sample and evaluate)")
+    q.add_argument("--allow-other-dataset", action="store_true",
+                   help="import even though the checkpoint's saved opt names another dataset (recorded)")
     q.set_defaults(fn=cmd_import_official)

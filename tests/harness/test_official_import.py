@@ -44,11 +44,14 @@ def cli(data_root, tmp_path):
 def test_svg_checkpoint_imports_and_is_scored_like_a_trained_run(cli, tmp_path, capsys):
     ckpt = tmp_path / "svglp_smmnist.pth"
     written = save_svg_checkpoint(ckpt, **SVG_SMALL)
-    assert cli("weights", "import-official", "svg_lp", str(ckpt)) == 0
+    assert cli("weights", "import-official", "svg_lp", str(ckpt)) == 2  # trained on SM-MNIST (its opt says)
+    assert "trained on 'smmnist'" in capsys.readouterr().err
+    assert cli("weights", "import-official", "svg_lp", str(ckpt), "--allow-other-dataset") == 0
     run = P.run_dir(tmp_path, "moving-shapes", "svg_lp", "official", 0)
     rec = read_json(run / "train" / P.STAGE_RECORD)
     assert rec["imported"]["note"] == NOTE and rec["imported"]["mapping_version"] == MAPPING_VERSION
     source = rec["imported"]["sources"][0]
+    assert rec["imported"]["trained_on"] == "smmnist"
     assert source["sha256"] == sha256_file(ckpt) and source["entries"]["encoder"] == "models.dcgan_64.encoder"
     assert source["opt"]["z_dim"] == 4 and source["opt"]["optimizer"] == "<torch.optim.adam.Adam>"
     # The explicit name mapping, as applied: every upstream tensor once, onto the same-named role of ours.
@@ -98,9 +101,9 @@ def test_profile_official_without_an_import_says_how(cli, tmp_path, capsys):
 def test_drnet_needs_both_official_files(cli, data_root, tmp_path, capsys):
     model, lstm = tmp_path / "model.pth", tmp_path / "lstm.pth"
     up = save_drnet_checkpoints(model, lstm, nc=3, nf=8, content_dim=16, pose_dim=4, rnn_size=32)
-    assert cli("weights", "import-official", "drnet", str(model)) == 2
+    assert cli("weights", "import-official", "drnet", str(model), "--allow-other-dataset") == 2
     assert "train_lstm.py" in capsys.readouterr().err
-    assert cli("weights", "import-official", "drnet", str(model), str(lstm)) == 0
+    assert cli("weights", "import-official", "drnet", str(model), str(lstm), "--allow-other-dataset") == 0
     run = P.run_dir(tmp_path, "moving-shapes", "drnet", "official", 0)
     recs = [read_json(run / "train" / st / P.STAGE_RECORD) for st in ("disentangle", "lstm")]
     assert [r["stage"] for r in recs] == ["disentangle", "lstm"]
@@ -119,7 +122,7 @@ def test_drnet_needs_both_official_files(cli, data_root, tmp_path, capsys):
 def test_wrong_kind_of_checkpoint_is_refused_clearly(cli, tmp_path, capsys):
     ckpt = tmp_path / "svgfp.pth"
     save_svg_checkpoint(ckpt, learned_prior=False, **SVG_SMALL)
-    assert cli("weights", "import-official", "svg_lp", str(ckpt)) == 2
+    assert cli("weights", "import-official", "svg_lp", str(ckpt), "--allow-other-dataset") == 2
     assert "import it as svg_fp" in capsys.readouterr().err
     assert cli("weights", "import-official", "copy_last", str(ckpt)) == 2
     assert "methods that have one: drnet, svg_fp, svg_lp" in capsys.readouterr().err
