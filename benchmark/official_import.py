@@ -90,7 +90,7 @@ def read_official(files: list[Path]) -> tuple[dict[str, tuple[str, dict[str, tor
         tree = load_checkpoint(f)
         if not isinstance(tree, dict):
             raise OfficialImportError(f"{f}: expected a dict of networks and 'opt' (the official train scripts' "
-                               f"torch.save), got {type(tree).__name__}")
+                                      f"torch.save), got {type(tree).__name__}")
         opt = tree.get("opt")
         fields = opt.fields() if isinstance(opt, PickledObject) else (dict(opt) if isinstance(opt, dict) else {})
         entries = {}
@@ -170,7 +170,7 @@ def import_official(method: str, files: list[Path], dataset: str, *, out: Path =
     if not hasattr(cls, "from_official"):
         have = sorted(n for n in METHODS.list() if hasattr(METHODS.get(n), "from_official"))
         raise OfficialImportError(f"{method} has no importer for official checkpoints; methods that have one: "
-                           f"{', '.join(have)}")
+                                  f"{', '.join(have)}")
     files = [Path(f) for f in files]
     for f in files:
         if not f.is_file():
@@ -189,8 +189,8 @@ def import_official(method: str, files: list[Path], dataset: str, *, out: Path =
     if covered != stages:
         missing = [s for s in stages if s not in covered]
         raise OfficialImportError(f"{method}: the file(s) provide the training stage(s) {list(covered)} only, not "
-                           f"{missing}; pass every official file together (e.g. drnet: train_drnet.py's "
-                           f"model.pth and train_lstm.py's model.pth)")
+                                  f"{missing}; pass every official file together (e.g. drnet: train_drnet.py's "
+                                  f"model.pth and train_lstm.py's model.pth)")
     provenance = {"note": NOTE, "mapping_version": MAPPING_VERSION, "sources": sources, "trained_on": trained_on,
                   "allow_other_dataset": bool(allow_other_dataset),
                   "networks": {k: v[0] for k, v in networks.items()}, "name_mapping": name_mapping(m, networks)}
@@ -233,7 +233,7 @@ def _last_config(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     recs = [(p, r) for p, r in recs if r.get("imported")]
     if not recs:
         raise NotImported(f"{run_dir}: no imported official weights; run `benchmark weights import-official "
-                        f"METHOD FILE --dataset D` first (profile {IMPORTED_PROFILE!r} is for imported weights only)")
+                          f"METHOD FILE --dataset D` first (profile {IMPORTED_PROFILE!r} is for imported weights only)")
     return recs[-1]
 
 

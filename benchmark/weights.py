@@ -297,8 +297,8 @@ def cmd_import_official(args: argparse.Namespace) -> int:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded; import-official "
-                       "(official SVG/DRNet checkpoints -> a run)")
+    p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded; "
+                       "import-official (official SVG/DRNet checkpoints -> a run)")
     wsub = p.add_subparsers(dest="weights_verb", required=True)
     q = wsub.add_parser("status", help="which pinned weights are present and verified")
     q.add_argument("--json", action="store_true", help="print JSON instead of text")
