@@ -125,19 +125,21 @@ def svg_codec(kind: str, dim: int, nc: int, nf: int = 64) -> tuple[nn.Module, nn
             setattr(dec, f"upc{i}", _retag(_conv_block(a, b, transposed=True), upcls))
         dec.upc5 = nn.Sequential(nn.ConvTranspose2d(w[0] * 2, nc, 4, 2, 1), nn.Sigmoid())
     elif kind == "vgg_64":
-        if nf != 64:
-            raise ValueError("the vgg_64 stand-in is built at upstream's width only")
-        stages = [[(nc, 64), (64, 64)], [(64, 128), (128, 128)], [(128, 256), (256, 256), (256, 256)],
-                  [(256, 512), (512, 512), (512, 512)]]
+        w = [nf, nf * 2, nf * 4, nf * 8]
+        stages = [[(nc, w[0]), (w[0], w[0])], [(w[0], w[1]), (w[1], w[1])], [(w[1], w[2]), (w[2], w[2]), (w[2], w[2])],
+                  [(w[2], w[3]), (w[3], w[3]), (w[3], w[3])]]
         for i, st in enumerate(stages, 1):
             setattr(enc, f"c{i}", nn.Sequential(*[_retag(_vgg_layer(a, b), helper) for a, b in st]))
-        enc.c5 = nn.Sequential(nn.Conv2d(512, dim, 4, 1, 0), nn.BatchNorm2d(dim), nn.Tanh())
+        enc.c5 = nn.Sequential(nn.Conv2d(w[3], dim, 4, 1, 0), nn.BatchNorm2d(dim), nn.Tanh())
         enc.mp = nn.MaxPool2d(2, 2, 0)
-        dec.upc1 = nn.Sequential(nn.ConvTranspose2d(dim, 512, 4, 1, 0), nn.BatchNorm2d(512), nn.LeakyReLU(0.2, True))
-        ups = [[(1024, 512), (512, 512), (512, 256)], [(512, 256), (256, 256), (256, 128)], [(256, 128), (128, 64)]]
+        dec.upc1 = nn.Sequential(nn.ConvTranspose2d(dim, w[3], 4, 1, 0), nn.BatchNorm2d(w[3]),
+                                 nn.LeakyReLU(0.2, True))
+        ups = [[(w[3] * 2, w[3]), (w[3], w[3]), (w[3], w[2])], [(w[2] * 2, w[2]), (w[2], w[2]), (w[2], w[1])],
+               [(w[1] * 2, w[1]), (w[1], w[0])]]
         for i, st in enumerate(ups, 2):
             setattr(dec, f"upc{i}", nn.Sequential(*[_retag(_vgg_layer(a, b), helper) for a, b in st]))
-        dec.upc5 = nn.Sequential(_retag(_vgg_layer(128, 64), helper), nn.ConvTranspose2d(64, nc, 3, 1, 1), nn.Sigmoid())
+        dec.upc5 = nn.Sequential(_retag(_vgg_layer(w[0] * 2, w[0]), helper), nn.ConvTranspose2d(w[0], nc, 3, 1, 1),
+                                 nn.Sigmoid())
         dec.up = nn.UpsamplingNearest2d(scale_factor=2)
     else:
         raise ValueError(kind)
@@ -202,6 +204,30 @@ def ref_dcgan_encode(enc: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, lis
         h = getattr(enc, f"c{i}").main(h)
         skips.append(h)
     return enc.c5(h).flatten(1), skips
+
+
+def _run(seq: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A Sequential whose helper blocks (``vgg_layer``, ``dcgan_conv``) are stand-ins without forward."""
+    for layer in seq:
+        x = layer.main(x) if hasattr(layer, "main") else layer(x)
+    return x
+
+
+def ref_vgg_encode(enc: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """SVG ``vgg_64.encoder``: stage 1 at full size, each later stage (and ``c5``) after a 2x2 max-pool."""
+    skips, h = [], x
+    for i in range(1, 5):
+        h = _run(getattr(enc, f"c{i}"), h if i == 1 else enc.mp(h))
+        skips.append(h)
+    return enc.c5(enc.mp(h)).flatten(1), skips
+
+
+def ref_vgg_decode(dec: nn.Module, vec: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
+    """SVG ``vgg_64.decoder``: ``upc1`` on the vector, then upsample x2, join the skip, next stage."""
+    d = dec.upc1(vec[:, :, None, None])
+    for i, skip in zip(range(2, 6), (skips[3], skips[2], skips[1], skips[0])):
+        d = _run(getattr(dec, f"upc{i}"), torch.cat([dec.up(d), skip], 1))
+    return d
 
 
 def ref_dcgan_decode(dec: nn.Module, vec: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
