@@ -35,10 +35,11 @@ EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.ite
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"),
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper", "official"),
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
-                        "hyperparameters (GPU)")
+                        "hyperparameters (GPU); official: weights imported by `benchmark weights "
+                        "import-official` (never trained here)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default=None,
@@ -109,7 +110,15 @@ def _spec(args: argparse.Namespace, method: str):
                    overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
                    weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
-                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
+                   dataset_options=(method_dataset_options(method, args.dataset, _dataset_options(args))
+                                    if method != "real" else _dataset_options(args)))
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    """``-o KEY=VALUE`` dataset options of train/sample/evaluate (e.g. mmnist's motion=stochastic)."""
+    from benchmark.data.cli import _options
+
+    return _options(getattr(args, "dataset_option", None))
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -358,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
+        p.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                       help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; the same "
+                            "for train, sample and evaluate of a run)")
         if verb == "train":
             p.add_argument("--stage", default=None,
                            help="train up to this stage of a multi-stage method (the earlier ones must be "
