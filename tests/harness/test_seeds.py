@@ -69,10 +69,9 @@ def test_run_once_per_seed_one_row_per_seed_cached_per_seed(tiny_data_root, tmp_
                              dataset_options=tiny_options(), metrics=["psnr", "ssim"], progress=False,
                              untrained_references=False, **kw)
 
-    assert run("copy_last", report=False) == 0
     assert run(overrides={"train.steps": "2"}) == 0
     runs = tmp_path / "runs" / DATASET
-    for method in ("copy_last", "conv_lstm"):
+    for method in ("conv_lstm",):
         for seed in (0, 1):
             res = read_json(runs / method / "smoke" / f"seed{seed}" / "results.json")
             assert res["seeds"] == [seed] and res["method"] == method
@@ -99,3 +98,20 @@ def test_run_once_per_seed_one_row_per_seed_cached_per_seed(tiny_data_root, tmp_
     assert keys[0] != keys[1]
     assert run(overrides={"train.steps": "2"}) == 0
     assert records() == before
+
+
+@pytest.mark.slow  # two spawned worker processes: about a minute on a loaded 2-core machine
+def test_seeds_with_parallel_jobs_give_the_results_of_one_after_another(tiny_data_root, tmp_path):
+    """``--seeds 0,1 --jobs 2``: the two seeds of a method run in two worker processes, each into its
+    own folder, with the numbers of the sequential run."""
+    kw = dict(seeds=[0, 1], data_root=tiny_data_root, dataset_options=tiny_options(), metrics=["psnr"],
+              progress=False, report=False, untrained_references=False, overrides={"train.steps": "2"})
+    assert run_benchmark("conv_lstm", DATASET, out=tmp_path / "seq", jobs=1, **kw) == 0
+    assert run_benchmark("conv_lstm", DATASET, out=tmp_path / "par", jobs=2, **kw) == 0
+
+    def values(out):
+        return {seed: read_json(out / "runs" / DATASET / "conv_lstm" / "smoke" / f"seed{seed}" / "results.json")[
+            "tasks"]["prediction"]["metrics"]["psnr_best"]["value"] for seed in (0, 1)}
+
+    seq = values(tmp_path / "seq")
+    assert seq == values(tmp_path / "par") and seq[0] != seq[1]
