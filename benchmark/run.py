@@ -101,7 +101,7 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
     for split in getattr(ds, "splits", ()):  # generate / verify the data once, not once per worker
         ds.load_split(split)
     threads = threads_per_job(jobs)
-    console.print(f"{len(specs)} methods in {jobs} worker processes, {threads} thread(s) each")
+    console.print(f"{len(specs)} runs in {jobs} worker processes, {threads} thread(s) each")
     outcomes: list[tuple[str, str] | None] = [None] * len(specs)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(threads,))
