@@ -1,7 +1,7 @@
 """`benchmark` command line: one verb per function.
 
     benchmark list
-    benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
+    benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0 | --seeds 0,1,2] [--out .]
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
     benchmark report --dataset D [--format html|latex|markdown|csv]
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--preset svg] [--frames T --resolution HxW] [--json OUT]
@@ -33,13 +33,19 @@ EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.ite
           + "off a terminal, tables print as plain untruncated rows; see docs/cli.md")
 
 
-def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True, several_seeds: bool = False) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"),
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper", "official"),
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
-                        "hyperparameters (GPU)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
+                        "hyperparameters (GPU); official: weights imported by `benchmark weights "
+                        "import-official` (never trained here)")
+    seed = p.add_mutually_exclusive_group() if several_seeds else p
+    seed.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
+    if several_seeds:
+        seed.add_argument("--seeds", default=None, metavar="LIST|N",
+                          help="run every method once per seed: a comma list (0,1,2) or a count N for seeds "
+                               "0..N-1; the leaderboard shows mean ± std over seeds")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:1 or auto (CUDA if present); default: auto for --profile paper, else cpu")
@@ -70,6 +76,13 @@ SCORE_PRESETS = ("savp", "svg", "srvp")
 
 def score_presets() -> tuple[str, ...]:
     return SCORE_PRESETS
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _metric_list(spec: str | None) -> list[str] | None:
@@ -105,7 +118,15 @@ def _spec(args: argparse.Namespace, method: str):
                    overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
                    weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
-                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
+                   dataset_options=(method_dataset_options(method, args.dataset, _dataset_options(args))
+                                    if method != "real" else _dataset_options(args)))
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    """``-o KEY=VALUE`` dataset options of train/sample/evaluate (e.g. mmnist's motion=stochastic)."""
+    from benchmark.data.cli import _options
+
+    return _options(getattr(args, "dataset_option", None))
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -179,7 +200,15 @@ def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def _seed_list(args: argparse.Namespace) -> list[int]:
+    """``--seeds`` parsed (:func:`benchmark.seeds.parse_seeds`), else ``[--seed]``."""
+    from benchmark.seeds import parse_seeds
+
+    return parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else [args.seed]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    seeds = _seed_list(args)  # a bad --seeds fails before anything is imported or run
     from benchmark.run import run_benchmark
     from benchmark.training import distributed as D
 
@@ -189,11 +218,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
-    return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
+    return run_benchmark(args.methods, args.dataset, profile=args.profile, seeds=seeds, out=args.out,
                          device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
-                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args))
+                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args),
+                         jobs=args.jobs)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -336,11 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
-    _add_run_options(p)
+    _add_run_options(p, several_seeds=True)
     p.add_argument("--no-report", action="store_true", help="do not render the leaderboard")
     p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
                    help="also score each trained synthesis method's network at its seeded initialisation "
                         "(reference rows '<method> (untrained)', never ranked; default on)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="methods run at once, each in its own process with cpu_count/N threads (default 1: "
+                        "one after another); the main job's small networks train about 2x faster with "
+                        "--jobs 2 on 2 cores than one at a time with 2 threads")
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
@@ -349,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
+        p.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                       help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; the same "
+                            "for train, sample and evaluate of a run)")
         if verb == "train":
             p.add_argument("--stage", default=None,
                            help="train up to this stage of a multi-stage method (the earlier ones must be "
