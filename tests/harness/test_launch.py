@@ -1,0 +1,213 @@
+"""`benchmark run --launcher local|slurm` (benchmark/launch.py): jobs through submitit.
+
+The local executor runs the very code a Slurm job runs (the pickled stage chain, in its own process);
+a fake ``sbatch``/``srun``/``sacct`` on PATH checks what a Slurm user submits, lists and resubmits
+without a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+submitit = pytest.importorskip("submitit", reason="the launcher submits through submitit (requirements.txt)")
+
+from benchmark import cli  # noqa: E402
+from benchmark.launch import (DONE, FAILED, JobOptions, _submit, build_chains, job_rows,  # noqa: E402
+                              launch_benchmark, load_launches)
+from benchmark.report.runs import load_runs  # noqa: E402
+from benchmark.utils import UserError, read_json  # noqa: E402
+from tests.conftest import tiny_options  # noqa: E402
+
+QUICK = {"metrics": ["psnr"], "max_clips": 2, "max_samples": 1}
+
+
+def _launch(root, out, methods, **kw):
+    kw = {**QUICK, **kw}
+    return launch_benchmark(methods, "moving-shapes", [0], JobOptions(launcher="local", time_min=10), out=out,
+                            data_root=root, dataset_options=tiny_options(), poll_s=0.3, command=["test"], **kw)
+
+
+def _results(out, method, profile="smoke"):
+    return sorted((out / "runs" / "moving-shapes").glob(f"{method}/{profile}/seed*/results.json"))
+
+
+def test_local_launcher_runs_two_jobs_concurrently_and_the_report_collects_them(tiny_data_root, tmp_path):
+    assert _launch(tiny_data_root, tmp_path, "copy_last") == 0
+    assert len(_results(tmp_path, "copy_last")) == 1 and len(_results(tmp_path, "real", "data")) == 1
+    (launch,) = load_launches(tmp_path)
+    assert launch["launcher"] == "local" and [j["name"] for j in launch["jobs"]] == [
+        "copy_last/moving-shapes/smoke/seed0", "real/moving-shapes/data/seed0"]
+    rows = job_rows(tmp_path)
+    assert [r["state"] for r in rows] == [DONE, DONE]
+    # two processes, running at the same time (each job's result says when it ran, and where)
+    results = [submitit.LocalJob(r["attempt"]["folder"], r["job_id"]).result() for r in rows]
+    assert results[0]["pid"] != results[1]["pid"] and all(r["wrote"] for r in results)
+    assert max(r["started"] for r in results) < min(r["ended"] for r in results)
+    assert (tmp_path / "reports" / "moving-shapes" / "index.html").exists()
+    assert {r.method for r in load_runs("moving-shapes", tmp_path / "runs")} == {"copy_last", "real"}
+    assert Path(rows[0]["stdout"]).exists() and Path(rows[0]["stderr"]).exists()
+
+
+def test_launcher_options_are_checked_and_reach_the_executor():
+    opts = JobOptions(launcher="slurm", partition="gpu", gpus=4, tasks=4, time_min=90, slurm={"account": "lab"})
+    params = opts.parameters()
+    assert params["slurm_partition"] == "gpu" and params["gpus_per_node"] == 4 and params["tasks_per_node"] == 4
+    assert params["timeout_min"] == 90 and params["slurm_additional_parameters"] == {"account": "lab"}
+    assert JobOptions.from_json(json.loads(json.dumps(opts.to_json()))) == opts
+    with pytest.raises(UserError, match="one machine"):
+        JobOptions(launcher="local", nodes=2)
+    with pytest.raises(UserError, match="must be positive"):
+        JobOptions(launcher="local", time_min=0)
+    args = cli.build_parser().parse_args(["run", "--dataset", "moving-shapes", "--launcher", "slurm", "--no-wait",
+                                          "--slurm-partition", "p", "--slurm-gpus", "2", "--slurm-time", "30",
+                                          "--slurm-option", "qos=high"])
+    assert (args.launcher, args.wait, args.job_partition, args.job_gpus, args.job_time) == ("slurm", False, "p", 2, 30)
+    assert cli.build_parser().parse_args(["run", "--dataset", "moving-shapes"]).launcher == "none"
+
+
+def test_slurm_without_sbatch_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no srun
+    code = cli.main(["run", "--methods", "copy_last", "--dataset", "moving-shapes", "--launcher", "slurm",
+                     "--out", str(tmp_path)])
+    assert code == 2 and "sbatch/srun, which are not on PATH" in capsys.readouterr().err
+
+
+def test_jobs_without_launches_says_how_to_launch(tmp_path, capsys):
+    assert cli.main(["jobs", "--out", str(tmp_path)]) == 2
+    assert "--launcher local|slurm" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- fake Slurm ---
+
+def _fake_slurm(bin_dir: Path, first_id: int) -> Path:
+    """``sbatch`` (prints a new job id, keeps the script), ``srun`` and ``sacct`` (prints $FAKE_SACCT)."""
+    bin_dir.mkdir()
+    (bin_dir / "counter").write_text(str(first_id))
+    scripts = {
+        "sbatch": f'n=$(cat {bin_dir}/counter); echo $((n+1)) > {bin_dir}/counter; '
+                  f'cp "$1" {bin_dir}/submitted-$n.sh; echo "Submitted batch job $n"',
+        "srun": "exit 0",
+        "sacct": 'printf "JobID|State|NodeList\\n"; cat "$FAKE_SACCT" 2>/dev/null; exit 0',
+    }
+    for name, body in scripts.items():
+        f = bin_dir / name
+        f.write_text("#!/bin/sh\n" + body + "\n")
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def test_slurm_submits_one_job_array_lists_failed_jobs_with_logs_and_resubmits_them(tmp_path, monkeypatch, capsys):
+    bin_dir = _fake_slurm(tmp_path / "bin", 4242)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    sacct = tmp_path / "sacct.txt"
+    monkeypatch.setenv("FAKE_SACCT", str(sacct))
+    submitit.SlurmJob.watcher.clear()
+    out = tmp_path / "out"
+    code = cli.main(["run", "--methods", "copy_last,conv_lstm", "--dataset", "moving-shapes", "--out", str(out),
+                     "--launcher", "slurm", "--no-wait", "--profile", "paper", "--slurm-partition", "gpu",
+                     "--slurm-gpus", "2", "--slurm-tasks", "2", "--slurm-time", "90", "--slurm-option", "account=lab",
+                     "--slurm-setup", "module load cuda"])
+    assert code == 0, capsys.readouterr().err
+    script = (bin_dir / "submitted-4242.sh").read_text()  # one sbatch call: the whole grid as one array
+    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--time=90", "--array=0-2%3",
+                 "--account=lab", "module load cuda"):
+        assert line in script, line
+    (launch,) = load_launches(out)
+    ids = {j["name"]: j["attempts"][0]["job_id"] for j in launch["jobs"]}
+    assert ids == {"copy_last/moving-shapes/paper/seed0": "4242_0", "conv_lstm/moving-shapes/paper/seed0": "4242_1",
+                   "real/moving-shapes/data/seed0": "4242_2"}
+    assert launch["jobs"][1]["run_dir"].endswith("runs/moving-shapes/conv_lstm/paper/seed0")
+
+    sacct.write_text("4242_0|RUNNING|node2\n4242_1|FAILED|node1\n4242_2|PENDING|\n")
+    capsys.readouterr()
+    assert cli.main(["jobs", "--out", str(out), "--json"]) == 1  # a job failed
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    failed = rows["conv_lstm/moving-shapes/paper/seed0"]
+    assert (failed["state"], rows["copy_last/moving-shapes/paper/seed0"]["state"],
+            rows["real/moving-shapes/data/seed0"]["state"]) == ("failed", "running", "pending")
+    assert failed["stderr"].endswith("4242_1_0_log.err") and "FAILED" in failed["detail"]
+
+    assert cli.main(["jobs", "--out", str(out), "--resubmit", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    again = rows["conv_lstm/moving-shapes/paper/seed0"]
+    assert (again["job_id"], again["attempts"], again["state"]) == ("4243", 2, "unknown")  # one job: no array
+    assert "--partition=gpu" in (bin_dir / "submitted-4243.sh").read_text()  # the launch's options again
+    assert not (bin_dir / "submitted-4244.sh").exists()  # only the failed job
+
+
+# ----------------------------------------------------------------------- killed and raced ---
+
+def _wait_for(predicate, timeout=240.0, what="condition"):
+    t0 = time.time()
+    while not predicate():
+        if time.time() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_results(tiny_data_root, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path
+    # two launches into one --out, running at once: a quick copy_last, and a conv_lstm that checkpoints
+    # every step (the overrides are conv_lstm's, so it is launched on its own)
+    assert _launch(tiny_data_root, out, "copy_last", wait=False) == 0
+    assert _launch(tiny_data_root, out, "conv_lstm", wait=False, untrained_references=False,
+                   overrides={"train.steps": 40, "train.checkpoint_every": 1}) == 0
+    run = out / "runs" / "moving-shapes" / "conv_lstm" / "smoke" / "seed0"
+    _wait_for(lambda: (run / "train" / "checkpoint.pt").exists(), what="conv_lstm's first checkpoint")
+    row = next(r for r in job_rows(out) if r["name"].startswith("conv_lstm"))
+    assert row["state"] == "running"
+    for task in psutil.Process(int(row["job_id"])).children(recursive=True):
+        task.send_signal(signal.SIGKILL)  # the job dies mid-training, as on a node failure or OOM kill
+    _wait_for(lambda: next(r for r in job_rows(out) if r["name"].startswith("conv_lstm"))["state"] == FAILED,
+              what="the killed job to be listed as failed")
+    assert not (run / "results.json").exists() and (run / "train" / "pending.json").exists()
+
+    assert cli.main(["jobs", "--out", str(out), "--resubmit", "--wait"]) == 0
+    rows = {r["name"]: r for r in job_rows(out)}
+    assert {r["state"] for r in rows.values()} == {DONE}
+    assert rows["conv_lstm/moving-shapes/smoke/seed0"]["attempts"] == 2
+    stage = read_json(run / "train" / "stage.json")
+    assert stage["resumed"] is True and stage["summary"]["step"] == 40
+    steps = [json.loads(line)["step"] for line in (run / "train" / "train_log.jsonl").read_text().splitlines()]
+    assert len(steps) == len(set(steps))  # the killed run's lines after its checkpoint were dropped
+    assert len(_results(out, "conv_lstm")) == 1 and len(_results(out, "copy_last")) == 1
+    runs = load_runs("moving-shapes", out / "runs")
+    assert sorted(r.method for r in runs) == ["conv_lstm", "copy_last", "real"]  # one row set each
+
+
+@pytest.mark.slow
+def test_two_jobs_of_the_same_run_racing_write_it_once(tiny_data_root, tmp_path):
+    chain = build_chains("copy_last", "moving-shapes", [0], out=tmp_path, data_root=tiny_data_root,
+                         dataset_options=tiny_options(), **QUICK)[0]
+    jobs = _submit(JobOptions(launcher="local", time_min=10), tmp_path / "logs", [chain, chain])
+    results = [job.result() for job in jobs]
+    assert sorted(r["wrote"] for r in results) == [False, True]  # the second found it fresh: wrote nothing
+    first, second = sorted(results, key=lambda r: r["ended"])
+    assert second["ended"] > first["ended"] and len(_results(tmp_path, "copy_last")) == 1
+
+
+@pytest.mark.slow
+def test_a_job_with_two_tasks_trains_with_ddp_and_records_the_world_size(tiny_data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", os.environ.get("GLOO_SOCKET_IFNAME", "lo"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    code = launch_benchmark("conv_lstm", "moving-shapes", [0], JobOptions(launcher="local", tasks=2, time_min=10),
+                            out=tmp_path, data_root=tiny_data_root, dataset_options=tiny_options(), poll_s=0.3,
+                            max_train_steps=2, untrained_references=False, **QUICK)
+    assert code == 0
+    run = tmp_path / "runs" / "moving-shapes" / "conv_lstm" / "smoke" / "seed0"
+    stage = read_json(run / "train" / "stage.json")
+    assert stage["world_size"] == 2 and stage["hardware"]["world_size"] == 2
+    assert (run / "results.json").exists()
+    row = next(r for r in job_rows(tmp_path) if r["name"].startswith("conv_lstm"))
+    ranks = [submitit.LocalJob(row["attempt"]["folder"], row["job_id"], tasks=[0, 1]).task(t).result()
+             for t in (0, 1)]
+    assert [r.get("rank", 0) for r in ranks] == [0, 1] and "results" in ranks[0]
