@@ -99,6 +99,17 @@ class JobOptions:
                 raise UserError(f"--job-{name.replace('_', '-')} must be positive (got {getattr(self, name)})")
         if self.launcher == "local" and self.nodes != 1:
             raise UserError("--launcher local runs on this one machine: --job-nodes must be 1")
+        if 0 < self.gpus < self.tasks:
+            raise UserError(f"--slurm-tasks {self.tasks} with --slurm-gpus {self.gpus}: each DDP rank trains on its "
+                            f"own GPU, so ask for at least as many GPUs as tasks per node")
+
+    def check_device(self, device: str) -> None:
+        """A job of a run on ``device`` gets the GPUs it needs: jobs see only the GPUs they ask for
+        (submitit sets CUDA_VISIBLE_DEVICES), and ``auto`` must never fall back to the CPU silently."""
+        if self.gpus == 0 and (device == "auto" or device.startswith("cuda")):
+            why = "--profile paper runs on a GPU (--device auto)" if device == "auto" else f"--device {device}"
+            raise UserError(f"{why}, but the jobs ask for no GPU: pass --slurm-gpus N (one per --slurm-tasks "
+                            f"rank), or --device cpu to run the jobs on CPUs on purpose")
 
     def parameters(self) -> dict[str, Any]:
         """``update_parameters`` of a submitit ``AutoExecutor`` (None: the executor's default)."""
@@ -380,6 +391,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    options.check_device(run_kwargs.get("device", "cpu"))
     chains = build_chains(methods, dataset, seeds, out=Path(out), **run_kwargs)
     launch_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     folder = Path(options.log_dir or jobs_root(out) / "logs") / launch_id

@@ -65,6 +65,13 @@ def test_launcher_options_are_checked_and_reach_the_executor():
         JobOptions(launcher="local", nodes=2)
     with pytest.raises(UserError, match="must be positive"):
         JobOptions(launcher="local", time_min=0)
+    with pytest.raises(UserError, match="at least as many GPUs as tasks"):
+        JobOptions(launcher="slurm", gpus=1, tasks=2)
+    for device in ("auto", "cuda:0"):  # jobs see only the GPUs they ask for: never a silent CPU run
+        with pytest.raises(UserError, match="ask for no GPU"):
+            JobOptions(launcher="local").check_device(device)
+    JobOptions(launcher="local").check_device("cpu")
+    JobOptions(launcher="local", gpus=1).check_device("auto")
     args = cli.build_parser().parse_args(["run", "--dataset", "moving-shapes", "--launcher", "slurm", "--no-wait",
                                           "--slurm-partition", "p", "--slurm-gpus", "2", "--slurm-time", "30",
                                           "--slurm-option", "qos=high"])
@@ -160,7 +167,7 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
     # every step (the overrides are conv_lstm's, so it is launched on its own)
     assert _launch(tiny_data_root, out, "copy_last", wait=False) == 0
     assert _launch(tiny_data_root, out, "conv_lstm", wait=False, untrained_references=False,
-                   overrides={"train.steps": 40, "train.checkpoint_every": 1}) == 0
+                   overrides={"train.steps": 24, "train.checkpoint_every": 1}) == 0
     run = out / "runs" / "moving-shapes" / "conv_lstm" / "smoke" / "seed0"
     _wait_for(lambda: (run / "train" / "checkpoint.pt").exists(), what="conv_lstm's first checkpoint")
     row = next(r for r in job_rows(out) if r["name"].startswith("conv_lstm"))
@@ -176,7 +183,7 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
     assert {r["state"] for r in rows.values()} == {DONE}
     assert rows["conv_lstm/moving-shapes/smoke/seed0"]["attempts"] == 2
     stage = read_json(run / "train" / "stage.json")
-    assert stage["resumed"] is True and stage["summary"]["step"] == 40
+    assert stage["resumed"] is True and stage["summary"]["step"] == 24
     steps = [json.loads(line)["step"] for line in (run / "train" / "train_log.jsonl").read_text().splitlines()]
     assert len(steps) == len(set(steps))  # the killed run's lines after its checkpoint were dropped
     assert len(_results(out, "conv_lstm")) == 1 and len(_results(out, "copy_last")) == 1
