@@ -45,7 +45,6 @@ from benchmark import paths as P
 from benchmark.utils import UserError, read_json, write_json_atomic
 
 LAUNCHERS = ("none", "local", "slurm")
-SUBMITIT_PIN = "submitit==1.5.4"
 
 #: job states shown by ``benchmark jobs``; the first two are final successes
 DONE, SKIPPED, RUNNING, PENDING, FAILED, UNKNOWN = "done", "skipped", "running", "pending", "failed", "unknown"
@@ -54,13 +53,10 @@ _SLURM_RUNNING = {"RUNNING", "COMPLETING"}
 
 
 def _submitit():
-    """The submitit module, or a clear error saying how to install it."""
-    try:
-        import submitit
-    except ImportError as e:
-        raise UserError(f"--launcher local|slurm submits jobs with submitit, which is not installed: "
-                        f"pip install {SUBMITIT_PIN} (it is in requirements.txt)") from e
-    return submitit
+    """The submitit module (its ``cluster`` extra), or a clear error naming the extra."""
+    from benchmark.extras import require
+
+    return require("submitit", "cluster", "--launcher local|slurm and `benchmark jobs`")
 
 
 def jobs_root(out: str | os.PathLike) -> Path:
@@ -391,6 +387,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    _submitit()  # a missing extra is said before anything else happens
     options.check_device(run_kwargs.get("device", "cpu"))
     chains = build_chains(methods, dataset, seeds, out=Path(out), **run_kwargs)
     launch_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
@@ -472,7 +469,8 @@ def attempt_state(launcher: str, attempt: dict[str, Any]) -> tuple[str, str]:
     """(state, detail) of one submitted job: its result pickle decides when present (done, skipped or
     failed with the error's last line); otherwise Slurm's ``sacct`` state, or for a local job whether
     its controller process still runs (gone without a result: killed)."""
-    from submitit.core.utils import JobPaths, pickle_load
+    utils = _submitit().core.utils
+    JobPaths, pickle_load = utils.JobPaths, utils.pickle_load
 
     paths = JobPaths(attempt["folder"], attempt["job_id"], 0)
     if paths.result_pickle.exists():
@@ -557,7 +555,7 @@ def print_rows(rows: list[dict[str, Any]], console=None) -> None:
 def resubmit_failed(out: str | os.PathLike, console=None, names: set[str] | None = None) -> list:
     """Submit every failed job (its latest attempt failed) again with the options of its launch, into
     a new log folder; the launch record gains the attempt. Returns the new jobs."""
-    from submitit.core.utils import JobPaths
+    utils = _submitit().core.utils
 
     failed = [r for r in job_rows(out) if r["state"] == FAILED and (names is None or r["name"] in names)]
     new_jobs = []
@@ -570,13 +568,11 @@ def resubmit_failed(out: str | os.PathLike, console=None, names: set[str] | None
         options = JobOptions.from_json(record["options"])
         chains = []
         for r in rows:
-            pkl = JobPaths(r["attempt"]["folder"], r["job_id"], 0).submitted_pickle
+            pkl = utils.JobPaths(r["attempt"]["folder"], r["job_id"], 0).submitted_pickle
             if not pkl.exists():
                 raise UserError(f"{r['name']}: its submitted job ({pkl}) is gone, so it cannot be resubmitted; "
                                 f"run the same `benchmark run` again (finished runs are reused by content key)")
-            from submitit.core.utils import DelayedSubmission
-
-            chains.append(DelayedSubmission.load(pkl).function)
+            chains.append(utils.DelayedSubmission.load(pkl).function)
         n = 1 + max(len(j["attempts"]) for j in record["jobs"] if j["name"] in {r["name"] for r in rows})
         folder = Path(rows[0]["attempt"]["folder"]) / f"resubmit{n}"
         jobs = _submit(options, folder, chains)
@@ -618,7 +614,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.wait:
             wait_for(jobs, console)
     elif args.wait:
-        while any(r["state"] in (RUNNING, PENDING, UNKNOWN) for r in job_rows(args.out)):
+        while any(_unfinished(r) for r in job_rows(args.out)):
             time.sleep(2.0)
     rows = job_rows(args.out)
     if args.json:
@@ -627,6 +623,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     else:
         print_rows(rows)
     return 1 if any(r["state"] == FAILED for r in rows) else 0
+
+
+def _unfinished(row: dict[str, Any], unknown_grace_s: float = 300.0) -> bool:
+    """Pending or running; or unknown to ``sacct`` but submitted recently (sacct lags behind sbatch)."""
+    if row["state"] == UNKNOWN:
+        return time.time() - row["attempt"]["submitted"] < unknown_grace_s
+    return row["state"] in (RUNNING, PENDING)
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:

@@ -86,6 +86,13 @@ def test_slurm_without_sbatch_is_a_clear_error(monkeypatch, tmp_path, capsys):
     assert code == 2 and "sbatch/srun, which are not on PATH" in capsys.readouterr().err
 
 
+def test_a_missing_submitit_names_its_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "submitit", None)  # importing it now raises ImportError
+    code = cli.main(["run", "--methods", "copy_last", "--dataset", "moving-shapes", "--launcher", "local",
+                     "--out", str(tmp_path)])
+    assert code == 2 and "pip install 'vidbench[cluster]'" in capsys.readouterr().err
+
+
 def test_jobs_without_launches_says_how_to_launch(tmp_path, capsys):
     assert cli.main(["jobs", "--out", str(tmp_path)]) == 2
     assert "--launcher local|slurm" in capsys.readouterr().err
