@@ -107,6 +107,10 @@ class JobOptions:
             raise UserError(f"{why}, but the jobs ask for no GPU: pass --slurm-gpus N (one per --slurm-tasks "
                             f"rank), or --device cpu to run the jobs on CPUs on purpose")
 
+    def single(self) -> JobOptions:
+        """These options for a job of one task on one node (and at most one GPU)."""
+        return dataclasses.replace(self, tasks=1, nodes=1, gpus=min(self.gpus, 1))
+
     def parameters(self) -> dict[str, Any]:
         """``update_parameters`` of a submitit ``AutoExecutor`` (None: the executor's default)."""
         params: dict[str, Any] = {
@@ -207,6 +211,7 @@ class StageChain:
     spec: Any  # benchmark.stages.spec.RunSpec (not imported here: `benchmark --help` stays light)
     untrained_reference: bool = False
     lock_dir: Path | None = None
+    single_task: bool = False  # nothing to train with DDP (the real bound, a method without training)
 
     @property
     def name(self) -> str:
@@ -251,6 +256,8 @@ class StageChain:
         from benchmark.run import _run_untrained_reference, wants_untrained_reference
 
         spec = self.spec
+        if world > 1 and self.single_task and int(os.environ.get("RANK", 0)) != 0:
+            raise NotMainRank  # (submitted with one task; a requeue with more must not run it twice)
         if spec.method == P.REAL:
             return run_real(spec)
         after_train = None
@@ -368,11 +375,13 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
     lock_dir = jobs_root(out) / "locks"
     chains = [StageChain(RunSpec(method=name, dataset=dataset, seed=seed, out=Path(out),
                                  dataset_options=method_dataset_options(name, dataset, dataset_options),
-                                 **kw, **runtime), untrained_references, lock_dir)
+                                 **kw, **runtime), untrained_references, lock_dir,
+                         single_task=not METHODS.get(name).trainable)
               for seed in seeds for name in names]
     real_kw = {k: kw[k] for k in ("data_root", "metrics", "device", "weights", "max_clips", "progress") if k in kw}
     chains += [StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seed, out=Path(out),
-                                  dataset_options=dataset_options, **real_kw), False, lock_dir) for seed in seeds]
+                                  dataset_options=dataset_options, **real_kw), False, lock_dir, single_task=True)
+               for seed in seeds]
     return chains
 
 
@@ -425,12 +434,24 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
 
 
 def _submit(options: JobOptions, folder: Path, chains: list) -> list:
-    """Submit ``chains`` (a function object each, no arguments) as one job array."""
-    executor = make_executor(options, folder)
-    jobs = []
-    with executor.batch():  # one sbatch call: a Slurm job array (the local executor starts each)
-        for chain in chains:
-            jobs.append(executor.submit(chain))
+    """Submit ``chains`` (a function object each, no arguments) as one job array, or two: the chains
+    with nothing to train in parallel (:attr:`StageChain.single_task`) ask for one task and at most
+    one GPU. Returns the jobs in the order of ``chains``."""
+    single = options.single()
+    if single == options:
+        groups = [(options, list(range(len(chains))))]
+    else:
+        groups = [(options, [i for i, c in enumerate(chains) if not c.single_task]),
+                  (single, [i for i, c in enumerate(chains) if c.single_task])]
+    jobs: list = [None] * len(chains)
+    for opts, members in groups:
+        if not members:
+            continue
+        executor = make_executor(opts, folder)
+        with executor.batch():  # one sbatch call: a Slurm job array (the local executor starts each)
+            submitted = [executor.submit(chains[i]) for i in members]
+        for i, job in zip(members, submitted):
+            jobs[i] = job
     return jobs
 
 

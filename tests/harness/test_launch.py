@@ -124,36 +124,41 @@ def test_slurm_submits_one_job_array_lists_failed_jobs_with_logs_and_resubmits_t
     monkeypatch.setenv("FAKE_SACCT", str(sacct))
     submitit.SlurmJob.watcher.clear()
     out = tmp_path / "out"
-    code = cli.main(["run", "--methods", "copy_last,conv_lstm", "--dataset", "moving-shapes", "--out", str(out),
+    code = cli.main(["run", "--methods", "conv_lstm,copy_last", "--dataset", "moving-shapes", "--out", str(out),
                      "--launcher", "slurm", "--no-wait", "--profile", "paper", "--slurm-partition", "gpu",
                      "--slurm-gpus", "2", "--slurm-tasks", "2", "--slurm-time", "90", "--slurm-option", "account=lab",
                      "--slurm-setup", "module load cuda"])
     assert code == 0, capsys.readouterr().err
-    script = (bin_dir / "submitted-4242.sh").read_text()  # one sbatch call: the whole grid as one array
-    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--time=90", "--array=0-2%3",
-                 "--account=lab", "module load cuda"):
-        assert line in script, line
+    # conv_lstm trains with DDP: 2 tasks and 2 GPUs; copy_last (nothing to train) and the real-data bound
+    # ask for one task and one GPU, together in one job array
+    ddp, single = ((bin_dir / f"submitted-{n}.sh").read_text() for n in (4242, 4243))
+    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--time=90", "--account=lab",
+                 "module load cuda"):
+        assert line in ddp, line
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1", "--array=0-1%2", "--time=90"):
+        assert line in single, line
+    assert "--array" not in ddp
     (launch,) = load_launches(out)
     ids = {j["name"]: j["attempts"][0]["job_id"] for j in launch["jobs"]}
-    assert ids == {"copy_last/moving-shapes/paper/seed0": "4242_0", "conv_lstm/moving-shapes/paper/seed0": "4242_1",
-                   "real/moving-shapes/data/seed0": "4242_2"}
-    assert launch["jobs"][1]["run_dir"].endswith("runs/moving-shapes/conv_lstm/paper/seed0")
+    assert ids == {"conv_lstm/moving-shapes/paper/seed0": "4242", "copy_last/moving-shapes/paper/seed0": "4243_0",
+                   "real/moving-shapes/data/seed0": "4243_1"}
+    assert launch["jobs"][1]["run_dir"].endswith("runs/moving-shapes/copy_last/paper/seed0")  # registry order
 
-    sacct.write_text("4242_0|RUNNING|node2\n4242_1|FAILED|node1\n4242_2|PENDING|\n")
+    sacct.write_text("4242|FAILED|node1\n4243_0|RUNNING|node2\n4243_1|PENDING|\n")
     capsys.readouterr()
     assert cli.main(["jobs", "--out", str(out), "--json"]) == 1  # a job failed
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     failed = rows["conv_lstm/moving-shapes/paper/seed0"]
     assert (failed["state"], rows["copy_last/moving-shapes/paper/seed0"]["state"],
             rows["real/moving-shapes/data/seed0"]["state"]) == ("failed", "running", "pending")
-    assert failed["stderr"].endswith("4242_1_0_log.err") and "FAILED" in failed["detail"]
+    assert failed["stderr"].endswith("4242_0_log.err") and "FAILED" in failed["detail"]
 
     assert cli.main(["jobs", "--out", str(out), "--resubmit", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     again = rows["conv_lstm/moving-shapes/paper/seed0"]
-    assert (again["job_id"], again["attempts"], again["state"]) == ("4243", 2, "unknown")  # one job: no array
-    assert "--partition=gpu" in (bin_dir / "submitted-4243.sh").read_text()  # the launch's options again
-    assert not (bin_dir / "submitted-4244.sh").exists()  # only the failed job
+    assert (again["job_id"], again["attempts"], again["state"]) == ("4244", 2, "unknown")
+    assert "--ntasks-per-node=2" in (bin_dir / "submitted-4244.sh").read_text()  # the launch's options again
+    assert not (bin_dir / "submitted-4245.sh").exists()  # only the failed job
 
 
 # ----------------------------------------------------------------------- killed and raced ---
