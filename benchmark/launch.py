@@ -157,20 +157,21 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-wait", dest="wait", action="store_false",
                    help="return once the jobs are submitted; `benchmark jobs` shows them, `benchmark report` "
                         "collects what finished")
-    g.add_argument("--log-dir", type=Path, default=None,
+    g.add_argument("--log-dir", type=Path, default=None, metavar="DIR",
                    help="job pickles and logs (default <out>/jobs/logs; on Slurm a folder the nodes see)")
-    g.add_argument("--slurm-partition", "--partition", dest="job_partition", default=None, help="Slurm partition")
-    g.add_argument("--slurm-gpus", "--job-gpus", dest="job_gpus", type=int, default=0, help="GPUs per node of a job")
-    g.add_argument("--slurm-tasks", "--job-tasks", dest="job_tasks", type=int, default=1,
+    g.add_argument("--slurm-partition", "--partition", dest="job_partition", default=None, metavar="NAME",
+                   help="Slurm partition")
+    g.add_argument("--slurm-gpus", "--job-gpus", dest="job_gpus", type=int, metavar="N", default=0, help="GPUs per node of a job")
+    g.add_argument("--slurm-tasks", "--job-tasks", dest="job_tasks", type=int, metavar="N", default=1,
                    help="tasks per node of a job: DDP ranks of the training (one per GPU); rank 0 samples and scores")
-    g.add_argument("--slurm-nodes", "--job-nodes", dest="job_nodes", type=int, default=1, help="nodes per job")
-    g.add_argument("--slurm-cpus", "--job-cpus", dest="job_cpus", type=int, default=None, help="CPUs per task")
-    g.add_argument("--slurm-mem-gb", "--job-mem-gb", dest="job_mem_gb", type=float, default=None,
+    g.add_argument("--slurm-nodes", "--job-nodes", dest="job_nodes", type=int, metavar="N", default=1, help="nodes per job")
+    g.add_argument("--slurm-cpus", "--job-cpus", dest="job_cpus", type=int, metavar="N", default=None, help="CPUs per task")
+    g.add_argument("--slurm-mem-gb", "--job-mem-gb", dest="job_mem_gb", type=float, metavar="GB", default=None,
                    help="memory per node (GB)")
     g.add_argument("--slurm-time", "--job-time", dest="job_time", type=int, default=60, metavar="MINUTES",
                    help="time limit of a job in minutes (default 60; a job that times out is requeued and its "
                         "training resumes from its last checkpoint)")
-    g.add_argument("--slurm-array-parallelism", dest="job_array_parallelism", type=int, default=64,
+    g.add_argument("--slurm-array-parallelism", dest="job_array_parallelism", type=int, metavar="N", default=64,
                    help="at most this many jobs of the array run at once (Slurm)")
     g.add_argument("--slurm-setup", "--job-setup", dest="job_setup", action="append", default=[], metavar="LINE",
                    help="a shell line run before each job, e.g. 'module load cuda' (repeatable)")
@@ -419,7 +420,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     wait_for(jobs, console, poll_s=poll_s)
     rows = job_rows(out)
     failed = [r for r in rows if r["launch"] == launch_id and r["state"] == FAILED]
-    print_rows([r for r in rows if r["launch"] == launch_id], console)
+    print_rows([r for r in rows if r["launch"] == launch_id])
     if report:
         from benchmark.report import render_report
 
@@ -564,7 +565,7 @@ def job_rows(out: str | os.PathLike) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["name"])
 
 
-def print_rows(rows: list[dict[str, Any]], console=None) -> None:
+def print_rows(rows: list[dict[str, Any]]) -> None:
     from benchmark.console import print_tables
 
     table = [(r["name"], r["launcher"], r["job_id"], r["state"], str(r["attempts"]),

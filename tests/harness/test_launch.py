@@ -189,6 +189,13 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
     _wait_for(lambda: next(r for r in job_rows(out) if r["name"].startswith("conv_lstm"))["state"] == FAILED,
               what="the killed job to be listed as failed")
     assert not (run / "results.json").exists() and (run / "train" / "pending.json").exists()
+    _wait_for(lambda: {r["state"] for r in job_rows(out) if not r["name"].startswith("conv_lstm")} == {DONE},
+              what="copy_last and the real-data bound")
+    # a later `benchmark report` collects whatever finished
+    assert cli.main(["report", "--dataset", "moving-shapes", "--runs", str(out / "runs"),
+                     "--out", str(out / "partial"), "--format", "csv"]) == 0
+    partial = (out / "partial" / "leaderboard.csv").read_text()
+    assert "copy_last" in partial and "conv_lstm" not in partial
 
     assert cli.main(["jobs", "--out", str(out), "--resubmit", "--wait"]) == 0
     rows = {r["name"]: r for r in job_rows(out)}
