@@ -417,7 +417,12 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
                       f"failed ones again); `benchmark report --dataset {dataset} --runs {P.runs_root(out)}` "
                       f"collects what finished", soft_wrap=True)
         return 0
-    wait_for(jobs, console, poll_s=poll_s)
+    try:
+        wait_for(jobs, console, poll_s=poll_s)
+    except KeyboardInterrupt:
+        console.print(f"stopped waiting; {'the Slurm jobs go on: ' if options.launcher == 'slurm' else ''}"
+                      f"`benchmark jobs --out {out}` shows them", soft_wrap=True)
+        raise
     rows = job_rows(out)
     failed = [r for r in rows if r["launch"] == launch_id and r["state"] == FAILED]
     print_rows([r for r in rows if r["launch"] == launch_id])

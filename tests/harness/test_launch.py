@@ -79,6 +79,18 @@ def test_launcher_options_are_checked_and_reach_the_executor():
     assert cli.build_parser().parse_args(["run", "--dataset", "moving-shapes"]).launcher == "none"
 
 
+def test_a_chain_is_checkpointable_so_a_timed_out_job_is_requeued_with_it(tiny_data_root, tmp_path):
+    chains = build_chains("copy_last,conv_lstm", "moving-shapes", [0, 1], out=tmp_path, data_root=tiny_data_root,
+                          dataset_options=tiny_options(), **QUICK)
+    assert [c.name for c in chains] == [f"{m}/moving-shapes/smoke/seed{s}" for s in (0, 1)
+                                        for m in ("copy_last", "conv_lstm")] + [
+                                            "real/moving-shapes/data/seed0", "real/moving-shapes/data/seed1"]
+    assert [c.single_task for c in chains] == [True, False, True, False, True, True]
+    assert all(not c.spec.progress for c in chains)  # no progress bars in log files
+    again = chains[1].checkpoint()  # what submitit requeues on a timeout: the same chain (training resumes)
+    assert isinstance(again, submitit.helpers.DelayedSubmission) and again.function is chains[1]
+
+
 def test_slurm_without_sbatch_is_a_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no srun
     code = cli.main(["run", "--methods", "copy_last", "--dataset", "moving-shapes", "--launcher", "slurm",
@@ -179,7 +191,7 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
     # every step (the overrides are conv_lstm's, so it is launched on its own)
     assert _launch(tiny_data_root, out, "copy_last", wait=False) == 0
     assert _launch(tiny_data_root, out, "conv_lstm", wait=False, untrained_references=False,
-                   overrides={"train.steps": 24, "train.checkpoint_every": 1}) == 0
+                   overrides={"train.steps": 60, "train.checkpoint_every": 1}) == 0
     run = out / "runs" / "moving-shapes" / "conv_lstm" / "smoke" / "seed0"
     _wait_for(lambda: (run / "train" / "checkpoint.pt").exists(), what="conv_lstm's first checkpoint")
     row = next(r for r in job_rows(out) if r["name"].startswith("conv_lstm"))
@@ -202,7 +214,7 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
     assert {r["state"] for r in rows.values()} == {DONE}
     assert rows["conv_lstm/moving-shapes/smoke/seed0"]["attempts"] == 2
     stage = read_json(run / "train" / "stage.json")
-    assert stage["resumed"] is True and stage["summary"]["step"] == 24
+    assert stage["resumed"] is True and stage["summary"]["step"] == 60
     steps = [json.loads(line)["step"] for line in (run / "train" / "train_log.jsonl").read_text().splitlines()]
     assert len(steps) == len(set(steps))  # the killed run's lines after its checkpoint were dropped
     assert len(_results(out, "conv_lstm")) == 1 and len(_results(out, "copy_last")) == 1
