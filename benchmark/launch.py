@@ -400,7 +400,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     _submitit()  # a missing extra is said before anything else happens
     options.check_device(run_kwargs.get("device", "cpu"))
     chains = build_chains(methods, dataset, seeds, out=Path(out), **run_kwargs)
-    launch_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    launch_id = _stamp_id()
     folder = Path(options.log_dir or jobs_root(out) / "logs") / launch_id
     jobs = _submit(options, folder, chains)
     record = {"launch": launch_id, "launcher": options.launcher, "options": options.to_json(),
@@ -437,6 +437,11 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
                       f"again", soft_wrap=True)
         return 1
     return 0
+
+
+def _stamp_id() -> str:
+    """``<UTC time>-<pid>``: names a launch (and a resubmission's log folder) uniquely."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
 
 
 def _submit(options: JobOptions, folder: Path, chains: list) -> list:
@@ -600,10 +605,9 @@ def resubmit_failed(out: str | os.PathLike, console=None, names: set[str] | None
                 raise UserError(f"{r['name']}: its submitted job ({pkl}) is gone, so it cannot be resubmitted; "
                                 f"run the same `benchmark run` again (finished runs are reused by content key)")
             chains.append(utils.DelayedSubmission.load(pkl).function)
-        n = 1 + max(len(j["attempts"]) for j in record["jobs"] if j["name"] in {r["name"] for r in rows})
-        folder = Path(rows[0]["attempt"]["folder"]) / f"resubmit{n}"
-        jobs = _submit(options, folder, chains)
         by_name = {j["name"]: j for j in record["jobs"]}
+        folder = Path(by_name[rows[0]["name"]]["attempts"][0]["folder"]) / f"resubmit-{_stamp_id()}"
+        jobs = _submit(options, folder, chains)
         for r, job in zip(rows, jobs):
             by_name[r["name"]]["attempts"].append(_attempt(job, folder))
             if console is not None:
