@@ -440,8 +440,9 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
 
 
 def _stamp_id() -> str:
-    """``<UTC time>-<pid>``: names a launch (and a resubmission's log folder) uniquely."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    """``<UTC time>-<pid>-<random>``: names a launch (and a resubmission's log folder) uniquely, also
+    for two launches of one process within a second."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{os.urandom(3).hex()}"
 
 
 def _submit(options: JobOptions, folder: Path, chains: list) -> list:

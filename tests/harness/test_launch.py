@@ -211,7 +211,9 @@ def test_a_killed_job_is_listed_resubmitted_and_completes_without_duplicate_resu
 
     assert cli.main(["jobs", "--out", str(out), "--resubmit", "--wait"]) == 0
     rows = {r["name"]: r for r in job_rows(out)}
-    assert {r["state"] for r in rows.values()} == {DONE}
+    assert len(load_launches(out)) == 2 and {r["state"] for r in rows.values()} == {DONE}
+    assert set(rows) == {"copy_last/moving-shapes/smoke/seed0", "conv_lstm/moving-shapes/smoke/seed0",
+                         "real/moving-shapes/data/seed0"}
     assert rows["conv_lstm/moving-shapes/smoke/seed0"]["attempts"] == 2
     stage = read_json(run / "train" / "stage.json")
     assert stage["resumed"] is True and stage["summary"]["step"] == 60
