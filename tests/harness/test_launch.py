@@ -19,8 +19,8 @@ import pytest
 submitit = pytest.importorskip("submitit", reason="the launcher submits through submitit (requirements.txt)")
 
 from benchmark import cli  # noqa: E402
-from benchmark.launch import (DONE, FAILED, JobOptions, _submit, build_chains, job_rows,  # noqa: E402
-                              launch_benchmark, load_launches)
+from benchmark.launch import (DONE, FAILED, JobOptions, _stamp_id, _submit, build_chains,  # noqa: E402
+                              job_rows, launch_benchmark, load_launches)
 from benchmark.report.runs import load_runs  # noqa: E402
 from benchmark.utils import UserError, read_json  # noqa: E402
 from tests.conftest import tiny_options  # noqa: E402
@@ -77,6 +77,7 @@ def test_launcher_options_are_checked_and_reach_the_executor():
                                           "--slurm-option", "qos=high"])
     assert (args.launcher, args.wait, args.job_partition, args.job_gpus, args.job_time) == ("slurm", False, "p", 2, 30)
     assert cli.build_parser().parse_args(["run", "--dataset", "moving-shapes"]).launcher == "none"
+    assert _stamp_id() != _stamp_id()  # two launches of one process in one second keep two records
 
 
 def test_a_chain_is_checkpointable_so_a_timed_out_job_is_requeued_with_it(tiny_data_root, tmp_path):
