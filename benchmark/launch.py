@@ -59,11 +59,6 @@ def _submitit():
     return require("submitit", "cluster", "--launcher local|slurm and `benchmark jobs`")
 
 
-def jobs_root(out: str | os.PathLike) -> Path:
-    """``<out>/jobs``: launch records, run locks and (by default) the job logs."""
-    return Path(out) / "jobs"
-
-
 # ------------------------------------------------------------------------------ options ---
 
 @dataclass(frozen=True)
@@ -373,7 +368,7 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
     dataset_options = kw.pop("dataset_options", None) or {}
     runtime = kw.pop("runtime", None) or {}
     kw["progress"] = False  # progress bars do not belong in log files
-    lock_dir = jobs_root(out) / "locks"
+    lock_dir = P.jobs_root(out) / "locks"
     chains = [StageChain(RunSpec(method=name, dataset=dataset, seed=seed, out=Path(out),
                                  dataset_options=method_dataset_options(name, dataset, dataset_options),
                                  **kw, **runtime), untrained_references, lock_dir,
@@ -401,7 +396,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     options.check_device(run_kwargs.get("device", "cpu"))
     chains = build_chains(methods, dataset, seeds, out=Path(out), **run_kwargs)
     launch_id = _stamp_id()
-    folder = Path(options.log_dir or jobs_root(out) / "logs") / launch_id
+    folder = Path(options.log_dir or P.jobs_root(out) / "logs") / launch_id
     jobs = _submit(options, folder, chains)
     record = {"launch": launch_id, "launcher": options.launcher, "options": options.to_json(),
               "command": command if command is not None else sys.argv, "dataset": dataset,
@@ -490,7 +485,7 @@ def wait_for(jobs: list, console, poll_s: float = 2.0) -> None:
 # ------------------------------------------------------------------------ launch records ---
 
 def launch_file(out: str | os.PathLike, launch_id: str) -> Path:
-    return jobs_root(out) / "launches" / f"{launch_id}.json"
+    return P.jobs_root(out) / "launches" / f"{launch_id}.json"
 
 
 def _job_class(launcher: str):
@@ -552,7 +547,7 @@ def _local_controller_alive(pid: int) -> bool:
 
 
 def load_launches(out: str | os.PathLike) -> list[dict[str, Any]]:
-    folder = jobs_root(out) / "launches"
+    folder = P.jobs_root(out) / "launches"
     return [read_json(f) for f in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
@@ -637,7 +632,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     if not load_launches(args.out):
-        raise UserError(f"no jobs were launched into {args.out} (looked for {jobs_root(args.out) / 'launches'}); "
+        raise UserError(f"no jobs were launched into {args.out} (looked for {P.jobs_root(args.out) / 'launches'}); "
                         f"`benchmark run --launcher local|slurm --out {args.out}` launches them")
     if args.resubmit:
         jobs = resubmit_failed(args.out, console)
