@@ -20,7 +20,7 @@ chromium:
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
 run: setup
-	$(VENV)/bin/benchmark run --methods all --dataset moving-shapes --profile cpu
+	$(VENV)/bin/benchmark run --methods all --dataset moving-shapes --profile cpu --jobs 2
 
 test: setup chromium
 	$(PY) -m pytest -q -rs  # -rs: every skipped test says why (e.g. no chromium without root or apt)

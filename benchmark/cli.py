@@ -37,10 +37,11 @@ EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.ite
 
 def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper"),
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper", "official"),
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
-                        "hyperparameters (GPU)")
+                        "hyperparameters (GPU); official: weights imported by `benchmark weights "
+                        "import-official` (never trained here)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default=None,
@@ -69,6 +70,13 @@ def score_presets() -> tuple[str, ...]:
     from benchmark.score import PRESETS
 
     return PRESETS
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _metric_list(spec: str | None) -> list[str] | None:
@@ -104,7 +112,15 @@ def _spec(args: argparse.Namespace, method: str):
                    overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
                    weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
-                   dataset_options=method_dataset_options(method, args.dataset) if method != "real" else {})
+                   dataset_options=(method_dataset_options(method, args.dataset, _dataset_options(args))
+                                    if method != "real" else _dataset_options(args)))
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    """``-o KEY=VALUE`` dataset options of train/sample/evaluate (e.g. mmnist's motion=stochastic)."""
+    from benchmark.data.cli import _options
+
+    return _options(getattr(args, "dataset_option", None))
 
 
 # ----------------------------------------------------------------------------------- verbs ---
@@ -196,7 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
-                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args))
+                         untrained_references=args.untrained_references, runtime=_runtime_kwargs(args),
+                         jobs=args.jobs)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -346,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
                    help="also score each trained synthesis method's network at its seeded initialisation "
                         "(reference rows '<method> (untrained)', never ranked; default on)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="methods run at once, each in its own process with cpu_count/N threads (default 1: "
+                        "one after another); the main job's small networks train about 2x faster with "
+                        "--jobs 2 on 2 cores than one at a time with 2 threads")
     launch.add_run_options(p)
     p.set_defaults(fn=cmd_run)
 
@@ -355,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=helptext)
         p.add_argument("method", help="registered method name (`benchmark list`)" + ("; 'real' scores the real test clips (the bound)" if verb == "evaluate" else ""))
         _add_run_options(p)
+        p.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                       help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; the same "
+                            "for train, sample and evaluate of a run)")
         if verb == "train":
             p.add_argument("--stage", default=None,
                            help="train up to this stage of a multi-stage method (the earlier ones must be "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 import traceback
@@ -44,13 +45,92 @@ def _run_untrained_reference(spec: RunSpec, console) -> None:
         console.print(f"    [yellow]no untrained reference[/] ({type(e).__name__}: {e})", soft_wrap=True)
 
 
+def run_one(spec: RunSpec, untrained_references: bool, console) -> tuple[str, str]:
+    """Every stage of one method (and its ``@init`` reference row): ``(status, message)`` with status
+    ``done``, ``skipped`` (cannot run on this dataset at all: not a failure) or ``failed``. A failure is
+    reported, never raised: what finished stays on disk and the other methods go on."""
+    t0 = time.time()
+    try:
+        path = run_method(spec)
+        console.print(f"    {spec.method} done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
+        if untrained_references and wants_untrained_reference(spec.method):
+            _run_untrained_reference(spec, console)
+        return "done", str(path)
+    except KeyboardInterrupt:
+        raise
+    except MethodSkipped as e:
+        console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
+        return "skipped", str(e)
+    except Exception as e:
+        message = f"{type(e).__name__}: {e}"
+        log.debug("method %s failed", spec.method, exc_info=True)
+        console.print(f"    [red]{spec.method} failed[/]: {message}")
+        if log.isEnabledFor(logging.DEBUG):
+            traceback.print_exc()
+        return "failed", message
+
+
+def threads_per_job(jobs: int) -> int:
+    """Intra-op threads of each of ``jobs`` worker processes: the cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker_run(spec: RunSpec, untrained_references: bool) -> tuple[str, str]:
+    from rich.console import Console
+
+    return run_one(spec, untrained_references, Console(stderr=True))
+
+
+def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: bool, console) -> list[tuple[str, str]]:
+    """Run ``specs`` in ``jobs`` worker processes of ``cpu_count // jobs`` threads each.
+
+    The main job's small networks spend most of a step in per-op overhead, which one thread per process
+    runs as fast as two: two single-thread processes train two methods in about the time of one.
+    Each run writes only its own folder (atomically, keyed by content), so workers never share a file;
+    the dataset is prepared once here, before they start. The thread count is recorded in each
+    manifest (``torch_threads``)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for split in getattr(ds, "splits", ()):  # generate / verify the data once, not once per worker
+        ds.load_split(split)
+    threads = threads_per_job(jobs)
+    console.print(f"{len(specs)} methods in {jobs} worker processes, {threads} thread(s) each")
+    outcomes: list[tuple[str, str] | None] = [None] * len(specs)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(threads,))
+    try:
+        futures = {pool.submit(_worker_run, spec, untrained_references): i for i, spec in enumerate(specs)}
+        for done, future in enumerate(as_completed(futures), 1):
+            i = futures[future]
+            try:
+                outcomes[i] = future.result()
+            except Exception as e:  # the worker process itself died (out of memory, killed)
+                outcomes[i] = ("failed", f"worker process died: {type(e).__name__}: {e}")
+            status = outcomes[i][0]
+            style = {"done": "green", "skipped": "yellow"}.get(status, "red")
+            console.print(f"[bold]\\[{done}/{len(specs)}] {specs[i].method}[/] [{style}]{status}[/]")
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [o if o is not None else ("failed", "not run") for o in outcomes]
+
+
 def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
                   weights: str = "pinned", max_train_steps: int | None = None,
                   max_clips: int | None = None, max_samples: int | None = None,
-                  untrained_references: bool = True, runtime: dict[str, Any] | None = None) -> int:
+                  untrained_references: bool = True, runtime: dict[str, Any] | None = None,
+                  jobs: int = 1) -> int:
     """Train/sample/evaluate each method (cached by content), then render the leaderboard.
 
     A failing method does not stop the others; the exit code is 1 if any failed. A method that cannot
@@ -62,6 +142,9 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     ``untrained_references``: after each trained synthesis method, also sample and score the same
     network at its seeded initialisation (``<method>@init``, a reference row of the leaderboard that
     never ranks): a trained number means something only next to it and the uniform-grey floor.
+
+    ``jobs``: methods run at once, each in its own process with ``cpu_count // jobs`` threads
+    (:func:`_run_parallel`); 1 runs them one after another in this process.
     """
     from rich.console import Console
 
@@ -74,31 +157,25 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     t_start = time.time()
     failures: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    for i, name in enumerate(names, 1):
-        console.print(f"[bold]\\[{i}/{len(names)}] {name}[/] on {dataset} ({profile} profile, seed {seed})")
-        spec = RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
-                       data_root=data_root, metrics=metrics, overrides=overrides or {}, progress=progress,
-                       dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
-                       weights=weights,
-                       max_train_steps=max_train_steps, max_clips=max_clips,
-                       max_samples=max_samples, **(runtime or {}))
-        t0 = time.time()
-        try:
-            path = run_method(spec)
-            console.print(f"    done in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
-            if untrained_references and wants_untrained_reference(name):
-                _run_untrained_reference(spec, console)
-        except KeyboardInterrupt:
-            raise
-        except MethodSkipped as e:  # cannot run on this dataset at all: say why, not a failure
-            skipped[name] = str(e)
-            console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
-        except Exception as e:  # keep going; what finished stays on disk
-            failures[name] = f"{type(e).__name__}: {e}"
-            log.debug("method %s failed", name, exc_info=True)
-            console.print(f"    [red]failed[/]: {failures[name]}")
-            if log.isEnabledFor(logging.DEBUG):
-                traceback.print_exc()
+    specs = [RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
+                     data_root=data_root, metrics=metrics, overrides=overrides or {},
+                     progress=progress and jobs == 1,
+                     dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
+                     weights=weights, max_train_steps=max_train_steps, max_clips=max_clips,
+                     max_samples=max_samples, **(runtime or {}))
+             for name in names]
+    if jobs > 1 and len(specs) > 1:
+        outcomes = _run_parallel(specs, ds, jobs, untrained_references, console)
+    else:
+        outcomes = []
+        for i, spec in enumerate(specs, 1):
+            console.print(f"[bold]\\[{i}/{len(specs)}] {spec.method}[/] on {dataset} ({profile} profile, seed {seed})")
+            outcomes.append(run_one(spec, untrained_references, console))
+    for name, (status, message) in zip(names, outcomes):
+        if status == "skipped":
+            skipped[name] = message
+        elif status == "failed":
+            failures[name] = message
     console.print(f"[bold]real data bound[/] on {dataset}")
     run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
                      device=device,

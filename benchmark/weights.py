@@ -10,6 +10,8 @@ number is labelled "not comparable" everywhere (:class:`ResolvedWeights.comparab
     benchmark weights status [--json]
     benchmark weights install NAME FILE      # checks the hash, copies into the weights dir
     benchmark weights train-embedded         # retrains the shipped moving-shapes evaluator (same hash)
+    benchmark weights import-official METHOD FILE... --dataset D   # official SVG/DRNet checkpoints
+                                             # -> a run folder (benchmark/official_import.py)
 
 The weights dir is ``$VIDBENCH_WEIGHTS`` (default ``~/.cache/vidbench/weights``).
 
@@ -288,8 +290,15 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     return 1 if args.check else 0
 
 
+def cmd_import_official(args: argparse.Namespace) -> int:
+    from benchmark.official_import import cmd_import_official as run
+
+    return run(args)
+
+
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded")
+    p = sub.add_parser("weights", help="pinned feature-network weights: status, install, train-embedded; "
+                       "import-official (official SVG/DRNet checkpoints -> a run)")
     wsub = p.add_subparsers(dest="weights_verb", required=True)
     q = wsub.add_parser("status", help="which pinned weights are present and verified")
     q.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -307,3 +316,19 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--check", action="store_true", help="exit 1 when the hash differs from the pin")
     q.add_argument("--quiet", action="store_true", help="no per-step loss lines")
     q.set_defaults(fn=cmd_train_embedded)
+    q = wsub.add_parser("import-official", help="turn official released checkpoints (SVG, DRNet) into a run "
+                        "folder of profile 'official', read without running any pickled code")
+    q.add_argument("method", help="svg_lp, svg_fp or drnet")
+    q.add_argument("files", nargs="+", type=Path,
+                   help="the official file(s): SVG's model.pth; DRNet's train_drnet.py model.pth and "
+                        "train_lstm.py model.pth together")
+    q.add_argument("--dataset", required=True, help="the registered dataset the weights will be scored on")
+    q.add_argument("--seed", type=int, default=0, help="seed of sampling (the run folder's seed<N>)")
+    q.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs")
+    q.add_argument("--data-root", type=Path, default=None, help="prepared data (default $VIDBENCH_DATA or ./data)")
+    q.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
+                   help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; pass the same "
+                        "to sample and evaluate)")
+    q.add_argument("--allow-other-dataset", action="store_true",
+                   help="import even though the checkpoint's saved opt names another dataset (recorded)")
+    q.set_defaults(fn=cmd_import_official)

@@ -1,4 +1,4 @@
-"""Time the main job: `benchmark run --methods all --dataset moving-shapes --profile cpu`.
+"""Time the main job: `benchmark run --methods all --dataset moving-shapes --profile cpu --jobs 2`.
 
 Runs it in a fresh output folder (cold: generate data, train, sample, score, report), optionally
 once more (warm: everything cached by content), and prints the wall times and the per-method split
@@ -58,6 +58,7 @@ def main() -> int:
     ap.add_argument("--methods", default="all", help="'all' or a comma list")
     ap.add_argument("--profile", default="cpu", choices=("smoke", "cpu"), help="the main job uses cpu")
     ap.add_argument("--dataset", default="moving-shapes")
+    ap.add_argument("--jobs", type=int, default=2, help="benchmark run --jobs (the README's main job uses 2)")
     ap.add_argument("--warm", action="store_true", help="run a second time (everything cached) and time it")
     ap.add_argument("--keep", type=Path, default=None, help="output folder to keep (default: a temp dir)")
     ap.add_argument("--summarize", type=Path, default=None, metavar="DIR",
@@ -70,7 +71,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     exe = str(Path(sys.executable).with_name("benchmark"))
     cmd = [exe, "run", "--methods", args.methods, "--dataset", args.dataset, "--profile", args.profile,
-           "--out", str(out), "--data-root", str(out / "data"), "--no-progress"]
+           "--out", str(out), "--data-root", str(out / "data"), "--jobs", str(args.jobs), "--no-progress"]
     cold = timed(cmd, out)
     print(f"main job ({args.profile} profile), cold (data + train + sample + score + report): {cold:7.1f} s"
           + ("  OVER the 15-minute budget" if cold > TOTAL_BUDGET_S else ""))

@@ -122,7 +122,7 @@ _CURVES_DESCRIPTION = (
     "(mean pairwise VGG cosine distance; diversity_l1 in pixels). The table shows the mean over frames; the "
     "curves are on the leaderboard. The published numbers come from SRVP's tables, which use another "
     "protocol (KTH 10 -> 40 with the svg split; ours follows SAVP: 10 -> 30, persons 17-25) and are "
-    "[unverified]. The smoke profile runs on moving-shapes (5 -> 15, k = 10); pretrained-network metrics "
+    "[unverified]. The smoke profile runs on moving-shapes (5 -> 15, k = 5); pretrained-network metrics "
     "then need --weights random (labelled not comparable) or the pinned files.")
 
 register_recipe(Recipe(

@@ -115,6 +115,16 @@ def _already_written(run_dir: Path, results: dict[str, Any]) -> bool:
     return canonical_json(old) == canonical_json(json.loads(json.dumps(results, default=str)))
 
 
+def _imported_summary(train_records: dict[str, dict[str, Any]] | None) -> dict[str, Any] | None:
+    """For weights imported from an official checkpoint: the note, mapping version and source files."""
+    for rec in reversed(list((train_records or {}).values())):
+        if rec.get("imported"):
+            imp = rec["imported"]
+            return {"note": imp.get("note"), "mapping_version": imp.get("mapping_version"),
+                    "sources": [{"file": s.get("file"), "sha256": s.get("sha256")} for s in imp.get("sources", [])]}
+    return None
+
+
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically); a rerun whose results are unchanged
@@ -122,10 +132,12 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     run_dir = spec.run_dir
     comparable = all(is_comparable(v) for t in tasks.values() for v in t["metrics"].values())
     stages = tuple(train_records or ())
+    imported_from = _imported_summary(train_records)
     logs = {st: f"{P.train_dir(stages, st)}/{P.TRAIN_LOG}" for st in stages
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
     results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
+               **({"imported": imported_from} if imported_from else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
                "train_log": list(logs.values())[-1] if logs else None,
@@ -150,6 +162,9 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
         extra["training_hardware"] = {st: rec.get("hardware") for st, rec in train_records.items()}
     if len(stages) > 1:
         extra["training_stages"] = {st: rec.get("key") for st, rec in train_records.items()}
+    imported = [rec["imported"] for rec in (train_records or {}).values() if rec.get("imported")]
+    if imported:  # weights from an official checkpoint: its files' sha256, the mapping version
+        extra["imported"] = imported[-1]
     manifest = build_manifest(
         run_dir=run_dir, config={"method": spec.method, "profile": spec.profile, "overrides": spec.overrides,
                                  **({"untrained": True} if spec.untrained else {}),

@@ -16,6 +16,8 @@ from benchmark.registry import DATASETS, METHODS
 from benchmark.utils import UserError
 
 EVAL_BATCH = 32
+#: The profile of weights imported from an official checkpoint (benchmark/official_import.py).
+IMPORTED_PROFILE = "official"
 
 
 @dataclass
@@ -111,13 +113,13 @@ def data_spec(ds: VideoDataset, tasks: tuple[str, ...] | list[str]) -> DataSpec:
 
 def default_device(profile: str) -> str:
     """The device a run gets when none is asked for: ``auto`` (CUDA if present) for the ``paper``
-    profile, which is sized for a GPU; ``cpu`` for ``cpu``/``smoke``, which are sized for a CPU and
+    profile, which is sized for a GPU, and for imported official weights (``official``, paper-sized); ``cpu`` for ``cpu``/``smoke``, which are sized for a CPU and
     whose recorded numbers (the drift baseline) are CPU numbers.
 
     >>> default_device("paper"), default_device("cpu")
     ('auto', 'cpu')
     """
-    return "auto" if profile == "paper" else "cpu"
+    return "auto" if profile in ("paper", IMPORTED_PROFILE) else "cpu"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -140,7 +142,15 @@ def build_method(spec: RunSpec, ds: VideoDataset) -> Method:
         raise UserError(f"method {spec.method!r} does {list(cls.tasks)}; dataset {ds.name!r} "
                         f"has protocols for {list(ds.protocols)}")
     dspec = data_spec(ds, cls.tasks)
-    config = cls.profile_config(spec.profile, dspec, spec.overrides)
+    if spec.profile == IMPORTED_PROFILE:  # the config the import inferred from the official checkpoint
+        from benchmark.official_import import imported_config
+
+        if spec.overrides:
+            raise UserError(f"--set does not apply to imported weights (profile {IMPORTED_PROFILE!r}): their "
+                            f"architecture is the checkpoint's")
+        config = imported_config(spec.run_dir, cls)
+    else:
+        config = cls.profile_config(spec.profile, dspec, spec.overrides)
     if spec.max_train_steps is not None:
         config = cap_train_steps(config, spec.max_train_steps)
     # Seeded construction: initial weights depend on the run's seed only, not on which methods were

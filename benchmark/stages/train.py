@@ -24,7 +24,7 @@ from benchmark.data.base import SplitData, UnknownLabelError, VideoDataset
 from benchmark.manifest import code_version
 from benchmark.methods import SINGLE_STAGE, Method, TrainData
 from benchmark.stages.cache import Stages, code_key
-from benchmark.stages.spec import RunSpec, build_method, open_dataset
+from benchmark.stages.spec import IMPORTED_PROFILE, RunSpec, build_method, open_dataset
 from benchmark.utils import UserError, atomic_path, read_json, sha256_bytes, sha256_json, write_json_atomic
 
 
@@ -100,6 +100,10 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     if only is not None and only not in stages:
         raise UserError(f"{spec.method} has no training stage {only!r}; its stages are {list(stages)}")
     run_dir = spec.run_dir
+    if spec.profile == IMPORTED_PROFILE:  # weights imported from an official checkpoint: never trained here
+        from benchmark.official_import import load_imported
+
+        return method, load_imported(run_dir, method, spec.method, spec.dataset)
     run_dir.mkdir(parents=True, exist_ok=True)
     data, _, train_split, data_key = training_data(spec, ds, method)
     labels = data.labels

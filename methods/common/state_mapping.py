@@ -35,10 +35,44 @@ class StateMappingError(ValueError):
     """Upstream's state does not fit our module (the message names the first mismatch)."""
 
 
-def map_state_by_order(module: nn.Module, theirs: Mapping[str, Tensor], what: str = "") -> dict[str, Tensor]:
-    """Our ``state_dict`` filled with ``theirs`` entry by entry, in order (counters aside).
+def pair_state_by_order(module: nn.Module, theirs: Mapping[str, Tensor], what: str = "") -> list[tuple[str, str]]:
+    """``(our name, upstream name)`` of every state entry (counters aside), paired in order, each pair
+    checked for the same kind and shape.
 
-    Raises :class:`StateMappingError` when the numbers of entries, an entry's kind or its shape differ.
+    Raises :class:`StateMappingError` naming the first pair that differs, or -- when the numbers of
+    entries differ -- the entries left without a counterpart (missing in upstream / unexpected).
+
+    >>> a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    >>> b = nn.ModuleDict({"fc": nn.Linear(3, 4), "bn": nn.BatchNorm1d(4)})
+    >>> pair_state_by_order(a, b.state_dict())[:2]
+    [('0.weight', 'fc.weight'), ('0.bias', 'fc.bias')]
+    >>> try:
+    ...     pair_state_by_order(a, nn.Linear(3, 4).state_dict())
+    ... except StateMappingError as e:
+    ...     print(e)
+    upstream has 2 tensors, ours 6 (different architecture: check the backbone, widths and layer counts); ours without a counterpart: 1.weight, 1.bias, 1.running_mean, 1.running_var
+    """
+    label = f"{what}: " if what else ""
+    ours = module.state_dict()
+    our_names = [k for k in ours if entry_kind(k) != COUNTER]
+    their_names = [k for k in theirs if entry_kind(k) != COUNTER]
+    pairs = list(zip(our_names, their_names))
+    for mine, other in pairs:
+        t = theirs[other]
+        if entry_kind(mine) != entry_kind(other) or tuple(ours[mine].shape) != tuple(t.shape):
+            raise StateMappingError(f"{label}upstream {other} {tuple(t.shape)} does not match our {mine} "
+                                    f"{tuple(ours[mine].shape)}")
+    if len(our_names) != len(their_names):
+        extra = (f"ours without a counterpart: {', '.join(our_names[len(pairs):])}" if len(our_names) > len(pairs)
+                 else f"unexpected upstream entries: {', '.join(their_names[len(pairs):])}")
+        raise StateMappingError(f"{label}upstream has {len(their_names)} tensors, ours {len(our_names)} "
+                                f"(different architecture: check the backbone, widths and layer counts); {extra}")
+    return pairs
+
+
+def map_state_by_order(module: nn.Module, theirs: Mapping[str, Tensor], what: str = "") -> dict[str, Tensor]:
+    """Our ``state_dict`` filled with ``theirs`` entry by entry, in order (counters aside), by the
+    pairs of :func:`pair_state_by_order`.
 
     >>> a = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     >>> b = nn.ModuleDict({"fc": nn.Linear(3, 4), "bn": nn.BatchNorm1d(4)})
@@ -46,20 +80,10 @@ def map_state_by_order(module: nn.Module, theirs: Mapping[str, Tensor], what: st
     >>> sorted(mapped)[:2]
     ['0.bias', '0.weight']
     """
-    label = f"{what}: " if what else ""
     ours = module.state_dict()
-    our_names = [k for k in ours if entry_kind(k) != COUNTER]
-    their_names = [k for k in theirs if entry_kind(k) != COUNTER]
-    if len(our_names) != len(their_names):
-        raise StateMappingError(f"{label}upstream has {len(their_names)} tensors, ours {len(our_names)} "
-                                f"(different architecture: check the backbone, widths and layer counts)")
     out: dict[str, Tensor] = {}
-    for mine, other in zip(our_names, their_names):
-        t = theirs[other]
-        if entry_kind(mine) != entry_kind(other) or tuple(ours[mine].shape) != tuple(t.shape):
-            raise StateMappingError(f"{label}upstream {other} {tuple(t.shape)} does not match our {mine} "
-                                    f"{tuple(ours[mine].shape)}")
-        out[mine] = t.detach().to(ours[mine].dtype).clone()
+    for mine, other in pair_state_by_order(module, theirs, what):
+        out[mine] = theirs[other].detach().to(ours[mine].dtype).clone()
     # Counters: pair them by the module they belong to, in order.
     our_counters = [k for k in ours if entry_kind(k) == COUNTER]
     their_counters = [k for k in theirs if entry_kind(k) == COUNTER]

@@ -46,9 +46,14 @@ def config_from_official(networks: Networks, options: Mapping[str, Any], base: D
     head = [t for k, t in ec.items() if k.endswith("weight") and t.ndim == 4][-1]
     content_dim = int(head.shape[0])
     ep = networks["netEP"][1]
+    ep_first = next(t for k, t in ep.items() if k.endswith("weight") and t.ndim == 4)
+    if ep_first.shape[0] != first.shape[0]:
+        raise OfficialCheckpointError(f"drnet: the content encoder starts with {first.shape[0]} channels, the pose "
+                                      f"encoder with {ep_first.shape[0]} (ours share one width)")
     pose_dim = int([t for k, t in ep.items() if k.endswith("weight") and t.ndim == 4][-1].shape[0])
     changes: dict[str, Any] = dict(
-        model_channels=int(first.shape[1]), resolution=(width, width), content_model=mc.group(1),
+        model_channels=int(first.shape[1]), resolution=(width, width), width=int(first.shape[0]),
+        content_model=mc.group(1),
         pose_model=mp.group(1), content_dim=content_dim, pose_dim=pose_dim,
         normalize=bool(options.get("normalize", False)),
         sd_width=int(options.get("sd_nf", base.sd_width)), sd_weight=float(options.get("sd_weight", base.sd_weight)),

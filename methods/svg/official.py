@@ -58,7 +58,7 @@ def config_from_official(networks: Networks, options: Mapping[str, Any], prior: 
     layers = lambda state: len({k.split(".")[1] for k in state if k.startswith("lstm.")})  # noqa: E731
     cfg = SVGConfig(
         prior=prior, backbone=backbone, channels=int(first.shape[1]), resolution=(width, width),
-        g_dim=g_dim, z_dim=z_dim, rnn_size=rnn, predictor_layers=layers(pred), posterior_layers=layers(post),
+        width=int(first.shape[0]), g_dim=g_dim, z_dim=z_dim, rnn_size=rnn, predictor_layers=layers(pred), posterior_layers=layers(post),
         prior_layers=layers(networks["prior"][1]) if has_prior else base.prior_layers,
         context_frames=int(options.get("n_past", base.context_frames)),
         future_frames=int(options.get("n_future", base.future_frames)),

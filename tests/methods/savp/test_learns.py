@@ -1,7 +1,7 @@
 """Slow: SAVP, its ablations and SV2P learn on moving-shapes with their ``cpu`` profile (the main job's).
 
 Each trains from scratch on the embedded data (512 training videos, 64x64), then predicts the test
-protocol (5 -> 15, k = 10 samples) for 64 test clips: the best-of-k SSIM must beat ``copy_last`` on the
+protocol (5 -> 15, the dataset's k samples) for 64 test clips: the best-of-k SSIM must beat ``copy_last`` on the
 same clips, and the stochastic methods' samples must differ (the SAVP paper's diversity, here the
 mean pairwise pixel distance ``diversity_l1``, > 0). Figures measured are printed (``-s``).
 """

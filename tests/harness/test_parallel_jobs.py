@@ -1,0 +1,71 @@
+"""`benchmark run --jobs N`: methods run in N worker processes (cpu_count // N threads each) and give
+the same results as one after another; a failure stays with its method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmark.methods import Method
+from benchmark.run import run_benchmark, run_one, threads_per_job
+from benchmark.stages.spec import RunSpec
+from benchmark.utils import read_json
+from tests.conftest import tiny_options
+
+NAMES = ("copy_last", "static_frame", "mean_context")
+
+
+def _results(out: Path) -> dict[str, dict]:
+    """method -> task -> metric values of a run folder."""
+    runs = out / "runs" / "moving-shapes"
+    return {name: {task: entry["metrics"] for task, entry in
+                   read_json(runs / name / "smoke" / "seed0" / "results.json")["tasks"].items()}
+            for name in NAMES}
+
+
+def test_two_jobs_give_the_results_of_one_and_record_their_threads(tiny_data_root, tmp_path):
+    kw = dict(data_root=tiny_data_root, dataset_options=tiny_options(), metrics=["psnr", "ssim"],
+              progress=False, report=False)
+    assert run_benchmark(",".join(NAMES), "moving-shapes", out=tmp_path / "seq", jobs=1, **kw) == 0
+    assert run_benchmark(",".join(NAMES), "moving-shapes", out=tmp_path / "par", jobs=2, **kw) == 0
+    seq, par = _results(tmp_path / "seq"), _results(tmp_path / "par")
+    assert seq == par and all(seq[n] for n in NAMES)
+    assert seq["copy_last"]["prediction"]["ssim_best"]["value"] > 0
+    manifest = read_json(tmp_path / "par" / "runs" / "moving-shapes" / "copy_last" / "smoke" / "seed0" /
+                         "manifest.json")
+    assert manifest["hardware"]["torch_threads"] == threads_per_job(2)
+
+
+def test_threads_are_shared_out_and_never_zero(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [threads_per_job(j) for j in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert threads_per_job(4) == 1
+
+
+class _Broken(Method):
+    tasks = ("prediction",)
+    trainable = False
+    paper = "test"
+    profiles = {"smoke": lambda spec: None, "cpu": lambda spec: None, "paper": lambda spec: None}
+
+    def predict(self, cond, *, seed):
+        raise RuntimeError("planted failure")
+
+
+def test_a_failing_method_is_reported_not_raised(tiny_data_root, tmp_path, register_method):
+    from rich.console import Console
+
+    register_method("broken_for_jobs", _Broken)
+    spec = RunSpec(method="broken_for_jobs", dataset="moving-shapes", out=tmp_path, data_root=tiny_data_root,
+                   dataset_options=tiny_options(), metrics=["psnr"], progress=False)
+    status, message = run_one(spec, True, Console(file=open(tmp_path / "log.txt", "w")))
+    assert status == "failed" and "planted failure" in message
+
+
+def test_jobs_must_be_positive():
+    from benchmark.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--dataset", "moving-shapes", "--jobs", "0"])
