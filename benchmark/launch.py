@@ -102,6 +102,14 @@ class JobOptions:
             raise UserError(f"{why}, but the jobs ask for no GPU: pass --slurm-gpus N (one per --slurm-tasks "
                             f"rank), or --device cpu to run the jobs on CPUs on purpose")
 
+    def threads(self) -> int | None:
+        """Torch threads of each task: ``--slurm-cpus`` where given; local jobs all run at once on this
+        machine, so each gets one thread (the main job's small networks are op-overhead bound: several
+        single-thread processes beat one process with all the cores); else torch's default."""
+        if self.cpus:
+            return self.cpus
+        return 1 if self.launcher == "local" else None
+
     def single(self) -> JobOptions:
         """These options for a job of one task on one node (and at most one GPU)."""
         return dataclasses.replace(self, tasks=1, nodes=1, gpus=min(self.gpus, 1))
@@ -208,6 +216,7 @@ class StageChain:
     untrained_reference: bool = False
     lock_dir: Path | None = None
     single_task: bool = False  # nothing to train with DDP (the real bound, a method without training)
+    threads: int | None = None  # torch intra-op threads of each task (None: torch's default)
 
     @property
     def name(self) -> str:
@@ -222,6 +231,10 @@ class StageChain:
         from benchmark.training import distributed as D
 
         started = time.time()
+        if self.threads:  # jobs sharing a machine must not each take every core (recorded in the manifest)
+            import torch
+
+            torch.set_num_threads(self.threads)
         world = _export_torch_distributed()
         rank = int(os.environ.get("RANK", 0)) if world > 1 else 0
         results = self.spec.run_dir / P.RESULTS
@@ -354,7 +367,7 @@ def run_lock(lock_dir: Path | None, spec) -> Iterator[None]:
 # ------------------------------------------------------------------------------- launch ---
 
 def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, untrained_references: bool = True,
-                 **run_kwargs: Any) -> list[StageChain]:
+                 threads: int | None = None, **run_kwargs: Any) -> list[StageChain]:
     """One :class:`StageChain` per (method, seed) that ``dataset`` has a task for, then the real-data
     bound per seed; ``run_kwargs`` are :func:`benchmark.run.run_benchmark`'s (profile, device, ...)."""
     from benchmark.data import load_dataset
@@ -372,12 +385,12 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
     chains = [StageChain(RunSpec(method=name, dataset=dataset, seed=seed, out=Path(out),
                                  dataset_options=method_dataset_options(name, dataset, dataset_options),
                                  **kw, **runtime), untrained_references, lock_dir,
-                         single_task=not METHODS.get(name).trainable)
+                         single_task=not METHODS.get(name).trainable, threads=threads)
               for seed in seeds for name in names]
     real_kw = {k: kw[k] for k in ("data_root", "metrics", "device", "weights", "max_clips", "progress") if k in kw}
     chains += [StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seed, out=Path(out),
-                                  dataset_options=dataset_options, **real_kw), False, lock_dir, single_task=True)
-               for seed in seeds]
+                                  dataset_options=dataset_options, **real_kw), False, lock_dir, single_task=True,
+                          threads=threads) for seed in seeds]
     return chains
 
 
@@ -394,7 +407,7 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
     console = console or Console(stderr=True)
     _submitit()  # a missing extra is said before anything else happens
     options.check_device(run_kwargs.get("device", "cpu"))
-    chains = build_chains(methods, dataset, seeds, out=Path(out), **run_kwargs)
+    chains = build_chains(methods, dataset, seeds, out=Path(out), threads=options.threads(), **run_kwargs)
     launch_id = _stamp_id()
     folder = Path(options.log_dir or P.jobs_root(out) / "logs") / launch_id
     jobs = _submit(options, folder, chains)
@@ -619,6 +632,9 @@ def run_from_args(args: argparse.Namespace, seeds: list[int]) -> int:
     """``benchmark run --launcher local|slurm``: the in-process run's arguments, as jobs."""
     from benchmark import cli
 
+    if getattr(args, "jobs", 1) > 1:
+        raise UserError("--jobs runs methods in worker processes of this one process; with --launcher every "
+                        "method is a job of its own already (local jobs all run at once)")
     options = options_from_args(args)
     return launch_benchmark(args.methods, args.dataset, seeds, options, out=args.out, wait=args.wait,
                             report=not args.no_report, profile=args.profile, device=cli._device(args),

@@ -49,6 +49,8 @@ def test_local_launcher_runs_two_jobs_concurrently_and_the_report_collects_them(
     # two processes, running at the same time (each job's result says when it ran, and where)
     results = [submitit.LocalJob(r["attempt"]["folder"], r["job_id"]).result() for r in rows]
     assert results[0]["pid"] != results[1]["pid"] and all(r["wrote"] for r in results)
+    manifest = read_json(tmp_path / "runs" / "moving-shapes" / "copy_last" / "smoke" / "seed0" / "manifest.json")
+    assert manifest["hardware"]["torch_threads"] == 1  # local jobs share the machine: one thread each
     assert max(r["started"] for r in results) < min(r["ended"] for r in results)
     assert (tmp_path / "reports" / "moving-shapes" / "index.html").exists()
     assert {r.method for r in load_runs("moving-shapes", tmp_path / "runs")} == {"copy_last", "real"}
@@ -77,6 +79,7 @@ def test_launcher_options_are_checked_and_reach_the_executor():
                                           "--slurm-option", "qos=high"])
     assert (args.launcher, args.wait, args.job_partition, args.job_gpus, args.job_time) == ("slurm", False, "p", 2, 30)
     assert cli.build_parser().parse_args(["run", "--dataset", "moving-shapes"]).launcher == "none"
+    assert cli.main(["run", "--dataset", "moving-shapes", "--launcher", "local", "--jobs", "2"]) == 2
     assert _stamp_id() != _stamp_id()  # two launches of one process in one second keep two records
 
 
@@ -88,6 +91,8 @@ def test_a_chain_is_checkpointable_so_a_timed_out_job_is_requeued_with_it(tiny_d
                                             "real/moving-shapes/data/seed0", "real/moving-shapes/data/seed1"]
     assert [c.single_task for c in chains] == [True, False, True, False, True, True]
     assert all(not c.spec.progress for c in chains)  # no progress bars in log files
+    assert JobOptions(launcher="local").threads() == 1 and JobOptions(launcher="slurm", cpus=8).threads() == 8
+    assert JobOptions(launcher="slurm").threads() is None
     again = chains[1].checkpoint()  # what submitit requeues on a timeout: the same chain (training resumes)
     assert isinstance(again, submitit.helpers.DelayedSubmission) and again.function is chains[1]
 
