@@ -4,8 +4,7 @@ The jobs are submitted through `submitit <https://github.com/facebookincubator/s
 code a Slurm user runs is the code the tests run with submitit's local executor:
 
 * ``--launcher slurm`` submits every stage chain (train -> sample -> evaluate, plus the untrained
-  reference of a trained synthesis method) and the real-data bound of each seed as one Slurm job
-  array (partition, GPUs, tasks per node, time limit, log folder: :class:`JobOptions`);
+  reference of a trained synthesis method) and the real-data bound as Slurm job arrays (partition, GPUs, tasks per node, time limit, log folder: :class:`JobOptions`);
 * ``--launcher local`` starts the same jobs as subprocesses of this machine (all at once);
 * ``--launcher none`` (the default) is :func:`benchmark.run.run_benchmark`, in process.
 
@@ -369,7 +368,7 @@ def run_lock(lock_dir: Path | None, spec) -> Iterator[None]:
 def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, untrained_references: bool = True,
                  threads: int | None = None, **run_kwargs: Any) -> list[StageChain]:
     """One :class:`StageChain` per (method, seed) that ``dataset`` has a task for, then the real-data
-    bound per seed; ``run_kwargs`` are :func:`benchmark.run.run_benchmark`'s (profile, device, ...)."""
+    bound; ``run_kwargs`` are :func:`benchmark.run.run_benchmark`'s (profile, device, ...)."""
     from benchmark.data import load_dataset
     from benchmark.registry import METHODS
     from benchmark.stages.spec import RunSpec, method_dataset_options
@@ -387,17 +386,18 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
                                  **kw, **runtime), untrained_references, lock_dir,
                          single_task=not METHODS.get(name).trainable, threads=threads)
               for seed in seeds for name in names]
+    # the real-data bound once per dataset, under the first seed (as the in-process run and DVC do)
     real_kw = {k: kw[k] for k in ("data_root", "metrics", "device", "weights", "max_clips", "progress") if k in kw}
-    chains += [StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seed, out=Path(out),
-                                  dataset_options=dataset_options, **real_kw), False, lock_dir, single_task=True,
-                          threads=threads) for seed in seeds]
+    chains.append(StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seeds[0], out=Path(out),
+                                     dataset_options=dataset_options, **real_kw), False, lock_dir, single_task=True,
+                             threads=threads))
     return chains
 
 
 def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobOptions, *, out: Path = Path("."),
                      wait: bool = True, report: bool = True, console=None, command: list[str] | None = None,
                      poll_s: float = 2.0, **run_kwargs: Any) -> int:
-    """Submit one job per (method, seed) and the real-data bound per seed; record the launch; with
+    """Submit one job per (method, seed) and one for the real-data bound; record the launch; with
     ``wait``, wait for them, list the failed ones (with their logs) and render the leaderboard.
 
     Returns 0, or 1 if a job failed (``wait``) — the same exit codes as the in-process run.
@@ -418,8 +418,8 @@ def launch_benchmark(methods: str, dataset: str, seeds: list[int], options: JobO
                         "run_dir": str(c.spec.run_dir), "attempts": [_attempt(j, folder)]}
                        for c, j in zip(chains, jobs)]}
     path = write_json_atomic(launch_file(out, launch_id), record)
-    console.print(f"submitted {len(jobs)} {options.launcher} job(s) ({len(chains) - len(seeds)} run(s) + the "
-                  f"real-data bound per seed); logs in {folder}; record {path}", soft_wrap=True)
+    console.print(f"submitted {len(jobs)} {options.launcher} job(s) ({len(chains) - 1} run(s) + the real-data "
+                  f"bound); logs in {folder}; record {path}", soft_wrap=True)
     if not wait:
         console.print(f"not waiting: `benchmark jobs --out {out}` shows their state (and --resubmit submits the "
                       f"failed ones again); `benchmark report --dataset {dataset} --runs {P.runs_root(out)}` "

@@ -87,9 +87,8 @@ def test_a_chain_is_checkpointable_so_a_timed_out_job_is_requeued_with_it(tiny_d
     chains = build_chains("copy_last,conv_lstm", "moving-shapes", [0, 1], out=tmp_path, data_root=tiny_data_root,
                           dataset_options=tiny_options(), **QUICK)
     assert [c.name for c in chains] == [f"{m}/moving-shapes/smoke/seed{s}" for s in (0, 1)
-                                        for m in ("copy_last", "conv_lstm")] + [
-                                            "real/moving-shapes/data/seed0", "real/moving-shapes/data/seed1"]
-    assert [c.single_task for c in chains] == [True, False, True, False, True, True]
+                                        for m in ("copy_last", "conv_lstm")] + ["real/moving-shapes/data/seed0"]
+    assert [c.single_task for c in chains] == [True, False, True, False, True]
     assert all(not c.spec.progress for c in chains)  # no progress bars in log files
     assert JobOptions(launcher="local").threads() == 1 and JobOptions(launcher="slurm", cpus=8).threads() == 8
     assert JobOptions(launcher="slurm").threads() is None
@@ -135,7 +134,8 @@ def _fake_slurm(bin_dir: Path, first_id: int) -> Path:
     return bin_dir
 
 
-def test_slurm_submits_one_job_array_lists_failed_jobs_with_logs_and_resubmits_them(tmp_path, monkeypatch, capsys):
+def test_slurm_submits_job_arrays_per_seed_lists_failed_jobs_with_logs_and_resubmits_them(tmp_path, monkeypatch,
+                                                                                         capsys):
     bin_dir = _fake_slurm(tmp_path / "bin", 4242)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     sacct = tmp_path / "sacct.txt"
@@ -143,40 +143,49 @@ def test_slurm_submits_one_job_array_lists_failed_jobs_with_logs_and_resubmits_t
     submitit.SlurmJob.watcher.clear()
     out = tmp_path / "out"
     code = cli.main(["run", "--methods", "conv_lstm,copy_last", "--dataset", "moving-shapes", "--out", str(out),
-                     "--launcher", "slurm", "--no-wait", "--profile", "paper", "--slurm-partition", "gpu",
-                     "--slurm-gpus", "2", "--slurm-tasks", "2", "--slurm-time", "90", "--slurm-option", "account=lab",
-                     "--slurm-setup", "module load cuda"])
+                     "--seeds", "0,1", "--launcher", "slurm", "--no-wait", "--profile", "paper",
+                     "--slurm-partition", "gpu", "--slurm-gpus", "2", "--slurm-tasks", "2", "--slurm-time", "90",
+                     "--slurm-option", "account=lab", "--slurm-setup", "module load cuda"])
     assert code == 0, capsys.readouterr().err
-    # conv_lstm trains with DDP: 2 tasks and 2 GPUs; copy_last (nothing to train) and the real-data bound
-    # ask for one task and one GPU, together in one job array
+    # conv_lstm trains with DDP: 2 tasks and 2 GPUs per job, one job per seed; copy_last (nothing to
+    # train) and the real-data bound ask for one task and one GPU: two sbatch calls, two arrays
     ddp, single = ((bin_dir / f"submitted-{n}.sh").read_text() for n in (4242, 4243))
-    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--time=90", "--account=lab",
-                 "module load cuda"):
+    for line in ("--partition=gpu", "--gpus-per-node=2", "--ntasks-per-node=2", "--array=0-1%2", "--time=90",
+                 "--account=lab", "module load cuda"):
         assert line in ddp, line
-    for line in ("--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1", "--array=0-1%2", "--time=90"):
+    for line in ("--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1", "--array=0-2%3", "--time=90"):
         assert line in single, line
-    assert "--array" not in ddp
+    assert not (bin_dir / "submitted-4244.sh").exists()
     (launch,) = load_launches(out)
     ids = {j["name"]: j["attempts"][0]["job_id"] for j in launch["jobs"]}
-    assert ids == {"conv_lstm/moving-shapes/paper/seed0": "4242", "copy_last/moving-shapes/paper/seed0": "4243_0",
-                   "real/moving-shapes/data/seed0": "4243_1"}
-    assert launch["jobs"][1]["run_dir"].endswith("runs/moving-shapes/copy_last/paper/seed0")  # registry order
+    assert ids == {"conv_lstm/moving-shapes/paper/seed0": "4242_0", "conv_lstm/moving-shapes/paper/seed1": "4242_1",
+                   "copy_last/moving-shapes/paper/seed0": "4243_0", "copy_last/moving-shapes/paper/seed1": "4243_1",
+                   "real/moving-shapes/data/seed0": "4243_2"}
+    assert launch["seeds"] == [0, 1]
+    assert launch["jobs"][3]["run_dir"].endswith("runs/moving-shapes/copy_last/paper/seed1")
 
-    sacct.write_text("4242|FAILED|node1\n4243_0|RUNNING|node2\n4243_1|PENDING|\n")
+    sacct.write_text("4242_0|COMPLETED|node1\n4242_1|FAILED|node1\n4243_0|RUNNING|node2\n"
+                     "4243_1|TIMEOUT|node2\n4243_2|PENDING|\n")
     capsys.readouterr()
     assert cli.main(["jobs", "--out", str(out), "--json"]) == 1  # a job failed
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    failed = rows["conv_lstm/moving-shapes/paper/seed0"]
-    assert (failed["state"], rows["copy_last/moving-shapes/paper/seed0"]["state"],
-            rows["real/moving-shapes/data/seed0"]["state"]) == ("failed", "running", "pending")
-    assert failed["stderr"].endswith("4242_0_log.err") and "FAILED" in failed["detail"]
+    assert {n: r["state"] for n, r in rows.items()} == {
+        "conv_lstm/moving-shapes/paper/seed0": "failed",  # COMPLETED, yet no result file: not done
+        "conv_lstm/moving-shapes/paper/seed1": "failed", "copy_last/moving-shapes/paper/seed0": "running",
+        "copy_last/moving-shapes/paper/seed1": "failed", "real/moving-shapes/data/seed0": "pending"}
+    failed = rows["conv_lstm/moving-shapes/paper/seed1"]
+    assert failed["stderr"].endswith("4242_1_0_log.err") and "FAILED" in failed["detail"]
+    assert "TIMEOUT" in rows["copy_last/moving-shapes/paper/seed1"]["detail"]
 
     assert cli.main(["jobs", "--out", str(out), "--resubmit", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    again = rows["conv_lstm/moving-shapes/paper/seed0"]
-    assert (again["job_id"], again["attempts"], again["state"]) == ("4244", 2, "unknown")
-    assert "--ntasks-per-node=2" in (bin_dir / "submitted-4244.sh").read_text()  # the launch's options again
-    assert not (bin_dir / "submitted-4245.sh").exists()  # only the failed job
+    again = {n: (r["job_id"], r["attempts"]) for n, r in rows.items() if r["attempts"] > 1}
+    assert again == {"conv_lstm/moving-shapes/paper/seed0": ("4244_0", 2),
+                     "conv_lstm/moving-shapes/paper/seed1": ("4244_1", 2),
+                     "copy_last/moving-shapes/paper/seed1": ("4245", 2)}  # the launch's options again
+    assert "--ntasks-per-node=2" in (bin_dir / "submitted-4244.sh").read_text()
+    assert "--ntasks-per-node=1" in (bin_dir / "submitted-4245.sh").read_text()
+    assert not (bin_dir / "submitted-4246.sh").exists()  # only the failed jobs
 
 
 # ----------------------------------------------------------------------- killed and raced ---
