@@ -100,7 +100,7 @@ register_recipe(Recipe(
         "regularisers. −Z retrains with sampling='random' (the training itself is identical to +Z)."),
 ))
 
-FIXED_LATENTS = "navslp, latents not optimised"
+FIXED_LATENTS = "navslp fixed latents"
 
 register_recipe(Recipe(
     name="navslp_fig4_left",

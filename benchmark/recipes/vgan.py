@@ -2,7 +2,7 @@
 
 * ``vgan_streams`` (Table 1): one-stream vs two-stream vs the autoencoder baseline (2AFC study).
 * ``vgan_static_frame`` (§3.2 text): two-stream VGAN against a static real frame (2AFC study).
-* ``vgan_future_fig5`` (§3.4, Figure 5): futures of a static image from ``vgan_future``, as a gallery.
+* ``vgan_future_fig5`` (§3.4, Figure 5): the future of a static image from ``vgan_future``, as a gallery.
 
 The paper's only quantitative generation result is a human study: workers saw two videos and
 answered "Which video is more realistic?"; Table 1 prints the % of trials preferring the row's
@@ -141,17 +141,22 @@ FUTURE_GALLERY_SAMPLES = 3  # sampled futures per image
 def future_gallery_tiles(videos, k: int, context: int, inputs: int = FUTURE_GALLERY_INPUTS,
                          per_input: int = FUTURE_GALLERY_SAMPLES):
     """Figure 5's tiles, row by row: for each of the first ``inputs`` test images, the static input
-    (the last conditioning frame) held still, then ``per_input`` of its sampled futures.
+    (the last conditioning frame) held still, then up to ``per_input`` of its futures. A deterministic
+    model (``vgan_future`` maps an image to one video, as in the paper) has k identical samples per
+    input: then one future is shown.
 
     ``videos``: ``(N * k, T, C, H, W)`` uint8, ``k`` samples per input, context frames first.
-    Returns ``(rows * (1 + per_input), T - context, C, H, W)``."""
+    Returns ``(rows * (1 + m), T - context, C, H, W)``, ``m`` futures per row."""
     import numpy as np
 
     if context < 1:
         raise ValueError(f"a future needs at least one conditioning frame, got context={context}")
-    n, m = min(inputs, len(videos) // k), min(per_input, k)
+    n = min(inputs, len(videos) // k)
     if n < 1:
         raise ValueError("no samples to show")
+    deterministic = all(np.array_equal(np.asarray(videos[b * k]), np.asarray(videos[b * k + s]))
+                        for b in range(n) for s in range(1, k))
+    m = 1 if deterministic else min(per_input, k)
     tiles = []
     for b in range(n):
         futures = [np.asarray(videos[b * k + s][context:]) for s in range(m)]
@@ -171,7 +176,8 @@ def write_future_gallery(samples_npz: Path, out: Path) -> Path:
         k = int(z["num_samples"]) if "num_samples" in z.files else 1
         context = int(z["context_frames"]) if "context_frames" in z.files else 1
     tiles = future_gallery_tiles(videos, k, context)
-    return V.write_video(out, V.video_grid(tiles, ncol=1 + min(FUTURE_GALLERY_SAMPLES, k)), fps=4)
+    rows = min(FUTURE_GALLERY_INPUTS, len(videos) // k)
+    return V.write_video(out, V.video_grid(tiles, ncol=len(tiles) // rows), fps=4)
 
 
 def run_vgan_future(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
@@ -191,7 +197,7 @@ def run_vgan_future(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     npz = results_path(Path(runs.out), runs, "vgan_future").parent / P.samples(recipe.task)
     if npz.exists():
         gif = write_future_gallery(npz, ctx.recipe_dir / f"{recipe.name}-futures.gif")
-        outcome.artifacts["Figure 5 gallery: static input, then sampled futures (gif)"] = str(gif)
+        outcome.artifacts["Figure 5 gallery: static input, then its generated future (gif)"] = str(gif)
     else:
         outcome.notes.append("no vgan_future samples: the gallery was not written")
     outcome.notes.append("vgan_future sees one frame (the last context frame); copy_last holds that frame "
@@ -201,7 +207,7 @@ def run_vgan_future(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
 
 register_recipe(Recipe(
     name="vgan_future_fig5",
-    title="future generation from a static image: sampled futures of vgan_future (gallery)",
+    title="future generation from a static image: vgan_future's futures (gallery)",
     paper="Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics",
     reproduces="Figure 5 (§3.4 future generation)",
     methods=("vgan_future", "copy_last"),
@@ -214,7 +220,8 @@ register_recipe(Recipe(
         "VGAN conditioned on one image: a five-layer encoder in front of the two-stream generator, trained with "
         "the adversarial loss plus lambda ||x0 - G0(x0)||^2 on the first frame. The paper shows this qualitatively "
         "only (Figure 5, held-out Flickr images; no number is printed), so the paper column is empty and the "
-        "gallery beside this page is the reproduction: per test image, the static input, then sampled futures. "
+        "gallery beside this page is the reproduction: per test image, the static input, then the generated future "
+        "(the model maps an image to one video, so its k samples are identical: diversity 0 by design). "
         "The automatic prediction metrics of both rows (ours only) say how far the futures are from the real "
         "ones. The paper's Flickr videos are not released; the paper profile runs on BAIR with one conditioning "
         "frame (protocol fvd: 1 -> 15), the smoke profile on moving-shapes (its last context frame is the input)."),

@@ -89,6 +89,8 @@ def test_future_gallery_shows_the_static_input_then_the_sampled_futures(tmp_path
     assert (tiles[0] == 11).all()                            # held still over the future's length
     with pytest.raises(ValueError, match="conditioning frame"):
         future_gallery_tiles(videos, k, 0)
+    same = np.repeat(videos[::k], k, axis=0)                  # a deterministic model: k identical samples
+    assert [int(x[0, 0, 0, 0]) for x in future_gallery_tiles(same, k, ctx_frames)] == [11, 100, 21, 103]
     npz = V.save_npz(tmp_path / "prediction.npz", videos, num_samples=np.array(k),
                      context_frames=np.array(ctx_frames))
     assert V.read_video(write_future_gallery(npz, tmp_path / "g.gif")).shape[0] == t - ctx_frames
@@ -117,3 +119,33 @@ def test_pages_render_with_and_without_a_paper_column(tmp_path, name):
     assert page.with_suffix(".md").exists()
     record = json.loads(page.with_suffix(".json").read_text())
     assert len(record["reported"]) == len(r.reported)
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_navslp_optimize_latents_false_keeps_the_latents_while_g_and_the_rnn_learn(tmp_path, optimize):
+    """Fig. 4-left's ablation: with optimize_latents=False the latents stay at their (projected) initial
+    draw whatever the number of steps; the generator and the RNN still train."""
+    import torch
+
+    from benchmark.data.base import Protocol, TaskProtocols
+    from benchmark.methods import TrainData
+    from benchmark.training.loop import TrainConfig
+    from methods.navslp.method import NAVSLP
+
+    p = Protocol("synthesis-8", "synthesis", "train", 0, 8, (32, 32), 3)
+    spec = DataSpec("moving-shapes", 3, (32, 32), {"synthesis": TaskProtocols(p, p)}, train_frames=8)
+    videos = np.random.default_rng(0).integers(0, 255, (4, 8, 3, 32, 32), dtype=np.uint8)
+    fitted = []
+    for steps in (1, 3):
+        cfg = dataclasses.replace(NAVSLP.profiles["smoke"](spec), optimize_latents=optimize, max_videos=0,
+                                  train=TrainConfig(steps=steps, batch_size=2, checkpoint_every=100, log_every=100))
+        m = NAVSLP(cfg, spec)
+        m.fit(TrainData(videos=videos, protocols={"synthesis": p}), tmp_path / f"{optimize}-{steps}", seed=0,
+              progress=False)
+        fitted.append(m)
+    one, three = fitted
+    same_latents = all(torch.equal(a, b) for a, b in zip(one.latents.parameters(), three.latents.parameters()))
+    assert same_latents is (not optimize)
+    for name in ("generator", "rnn"):  # the networks learn either way
+        assert any(not torch.equal(a, b) for a, b in zip(one.modules()[name].parameters(),
+                                                          three.modules()[name].parameters()))
