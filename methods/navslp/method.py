@@ -184,6 +184,7 @@ class NAVSLP(Method):
         # Two Gaussians (§3.3): static and transient latents drawn separately, then projected.
         self.latents = LatentDictionary(cfg.dim_static, cfg.dim_transient, s_idx, t_idx, t_video, gen).to(self.device)
         lat, g, rnn = self.latents, self.generator, self.rnn
+        lat.project_(cfg.rank)   # a feasible start (rank ρ too): later only the updated rows are projected
 
         train_cfg = cfg.train
         if train_cfg.steps <= 0:  # μ_γ · μ_zθ iterations per video, batch = train.batch_size videos
