@@ -62,6 +62,7 @@ class NAVSLPConfig:
     transient_label: str = ""         # ... a transient latent sequence (Weizmann: "action"); "" = per video
     two_stage: bool = True            # the paper's eqs. 3.1/3.2: G step, then (latents, RNN) step; False:
     #                                   upstream's one joint step of G, R and Z
+    optimize_latents: bool = True     # False: the latents stay at their initial draw (Fig. 4-left ablation)
     lr_generator: float = 6.25e-5     # τ_G (Adam); Table 2's Golf 0.1 diverges, upstream uses 6.25e-5
     lr_rnn: float = 6.25e-5           # τ_R (Adam)
     lr_latent: float = 12.5           # τ_z (SGD)

@@ -196,6 +196,8 @@ class NAVSLP(Method):
         opt_rnn = torch.optim.Adam(rnn.parameters(), lr=cfg.lr_rnn, **adam)
         # per-row momentum: only the latents of the batch's videos move (and their buffers advance)
         opt_z = RowSGD([lat.static, lat.transient], lr=cfg.lr_latent, momentum=cfg.latent_momentum)
+        if not cfg.optimize_latents:  # Fig. 4-left ablation: no gradient, so SGD never moves them
+            lat.requires_grad_(False)
         kernel = gaussian_kernel().to(self.device)
         batch_rows: dict[str, Tensor] = {}
 
