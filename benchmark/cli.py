@@ -2,6 +2,8 @@
 
     benchmark list
     benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0 | --seeds 0,1,2] [--out .]
+        [--launcher slurm|local --slurm-partition P --slurm-gpus N --slurm-time MIN --no-wait]
+    benchmark jobs [--resubmit] [--wait]                   (state and logs of the launched jobs)
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
     benchmark report --dataset D [--format html|latex|markdown|csv]
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--preset svg] [--frames T --resolution HxW] [--json OUT]
@@ -215,6 +217,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
+    if args.launcher != "none":  # one cluster job per (method, dataset, profile, seed): benchmark/launch.py
+        from benchmark.launch import run_from_args
+
+        return run_from_args(args, seeds=seeds)
     return run_benchmark(args.methods, args.dataset, profile=args.profile, seeds=seeds, out=args.out,
                          device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
@@ -339,16 +345,18 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 def _add_plugins(sub: argparse._SubParsersAction) -> None:
     """The verbs of the subsystems (each module defines ``add_cli(subparsers)``), imported explicitly:
     a plugin that fails to import is an error, never a silently missing verb."""
-    from benchmark import weights
+    from benchmark import launch, weights
     from benchmark.crowd import cli as crowd_cli
     from benchmark.data import cli as data_cli
     from benchmark.reproduce import cli as reproduce_cli
 
-    for module in (weights, data_cli, reproduce_cli, crowd_cli):
+    for module in (weights, launch, data_cli, reproduce_cli, crowd_cli):
         module.add_cli(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark import launch
+
     parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
@@ -372,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="methods run at once, each in its own process with cpu_count/N threads (default 1: "
                         "one after another); the main job's small networks train about 2x faster with "
                         "--jobs 2 on 2 cores than one at a time with 2 threads")
+    launch.add_run_options(p)
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),
