@@ -190,13 +190,17 @@ class TrainData:
     training protocol of each task the method is trained for, and the class labels the method asked
     for (:meth:`Method.label_inputs`): name -> ``(N,)`` int64 indices in ``[0, DataSpec.labels[name])``;
     ``actions``: float32 ``(N, T, A)`` per-step actions aligned with ``videos`` when a training protocol
-    provides ``"actions"`` (action-conditioned prediction), else None."""
+    provides ``"actions"`` (action-conditioned prediction), else None. ``sources``: int64 ``(N,)`` id of
+    the source clip each item was cut from (a real dataset's training split holds every window of
+    each clip, so several items share a source; ascending window offsets within a source), or None
+    when every item is its own video."""
 
     videos: np.ndarray
     protocols: dict[str, Protocol]
     content_hash: str = ""
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     actions: np.ndarray | None = None
+    sources: np.ndarray | None = None
 
     def label(self, name: str, method: str) -> np.ndarray:
         """The ``(N,)`` labels called ``name``; a clear error when the data has none of that name."""

@@ -8,10 +8,14 @@ clips are kept in the tar's order. The bz2 tar is streamed once, never extracted
 
 Each clip is one store segment of ``H // 128`` frames resized to ``size`` x ``size`` (64); a JPEG
 whose height is not a multiple of 128 or whose width is not 128 is excluded and recorded.
-``max_clips`` keeps the first clips only (a subset: the golf set has ~600k clips).
+``max_clips`` keeps the first clips only (a subset: the golf set has ~600k clips); ``num_videos``
+keeps a random subset of the stored clips, drawn with ``np.random.RandomState(video_seed)`` (Aich
+et al. 2020 "randomly chose 500 videos"), which is then the training set and the scored set alike.
 
 No split (synthesis from the data distribution). Protocols: synthesis 32 frames (VGAN), or
-``frames=16`` (Aich et al. 2020, TGAN-style 16-frame evaluation on the first 16 frames of each clip).
+``frames=16`` (Aich et al. 2020: 16 frames per video), whose clips are the first 16 frames of each
+clip (one per clip, the set a method that learns one window per clip is trained on); the training
+split still holds every window, as on every real dataset.
 """
 
 from __future__ import annotations
@@ -59,11 +63,14 @@ class VGANScenes(RealVideoDataset):
 
     def __init__(self, root: Any = None, size: int = 64, frames: int = 32, max_clips: int | None = None,
                  use_list: bool = True, on_corrupt: str = "error", workers: int = 0,
-                 strict_inputs: bool = True) -> None:
+                 strict_inputs: bool = True, num_videos: int | None = None, video_seed: int = 0) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
         if frames not in (16, 32):
             raise UserError(f"{self.name}: frames must be 32 (VGAN) or 16, got {frames}")
         self.size, self.frames, self.max_clips, self.use_list = int(size), int(frames), max_clips, use_list
+        if num_videos is not None and int(num_videos) < 1:
+            raise UserError(f"{self.name}: num_videos must be a positive number of clips, got {num_videos}")
+        self.num_videos, self.video_seed = (int(num_videos) if num_videos else None), int(video_seed)
         s = (self.size, self.size)
         p = Protocol(f"synthesis-{frames}", "synthesis", "train", 0, frames, s, 3)
         self.protocols = {"synthesis": TaskProtocols(train=p, test=p)}
@@ -77,7 +84,28 @@ class VGANScenes(RealVideoDataset):
         return f"{self.scene}.txt"
 
     def options(self) -> dict[str, Any]:
-        return {"size": self.size, "frames": self.frames, "max_clips": self.max_clips, "use_list": self.use_list}
+        out = {"size": self.size, "frames": self.frames, "max_clips": self.max_clips, "use_list": self.use_list}
+        if self.num_videos:  # recorded only when set, so the identity of the whole set is unchanged
+            out |= {"num_videos": self.num_videos, "video_seed": self.video_seed}
+        return out
+
+    def split_segments(self, split: str) -> list[int]:
+        """The stored clips, or the ``num_videos`` of them drawn with ``RandomState(video_seed)``."""
+        segs = super().split_segments(split)
+        if self.num_videos:
+            if self.num_videos > len(segs):
+                raise UserError(f"{self.name}: num_videos={self.num_videos} but the store has {len(segs)} clips")
+            pick = np.sort(np.random.RandomState(self.video_seed).choice(len(segs), self.num_videos, replace=False))
+            segs = [segs[i] for i in pick]
+        return segs
+
+    def clip_windows(self, protocol: Protocol) -> np.ndarray:
+        """The first ``num_frames`` frames of every clip (one window per clip)."""
+        if protocol.num_videos:
+            return super().clip_windows(protocol)
+        segs = self.split_segments(protocol.split)
+        longest = max(self.store.segments[i]["length"] for i in segs)
+        return self.store.windows(protocol.num_frames, max(longest, protocol.num_frames), segs)
 
     def preprocessing(self) -> dict[str, Any]:
         # frames is not here: the store holds whole clips; 16-frame protocols take windows of them

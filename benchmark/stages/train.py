@@ -55,6 +55,14 @@ def train_actions(ds: VideoDataset, train: SplitData, method: Method, tasks: lis
     return None
 
 
+def clip_sources(data: SplitData) -> np.ndarray | None:
+    """``(N,)`` int64 source clip (store segment) of each item of ``data``, or None when the items carry
+    no ``segment`` in their metadata (each item is then its own video)."""
+    if not data.meta or any("segment" not in m for m in data.meta):
+        return None
+    return np.asarray([int(m["segment"]) for m in data.meta], np.int64)
+
+
 def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[TrainData, SplitData, str, dict[str, Any]]:
     """The clips the method trains on (``spec.train_clips`` of the train split, or all of it), its
     labels, the split name and what keys them."""
@@ -65,6 +73,7 @@ def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[Trai
     actions = train_actions(ds, train, method, tasks)
     videos = train.videos
     content = train.content_hash
+    sources = clip_sources(train)
     if spec.train_clips is not None:
         keep = np.asarray(spec.train_clips, np.int64)
         if len(keep) == 0 or keep.min() < 0 or keep.max() >= len(train):
@@ -72,9 +81,10 @@ def training_data(spec: RunSpec, ds: VideoDataset, method: Method) -> tuple[Trai
         videos = train.videos[keep]
         labels = {k: v[keep] for k, v in labels.items()}
         actions = None if actions is None else actions[keep]
+        sources = None if sources is None else sources[keep]
         content = sha256_json({"split": train.content_hash, "clips": keep.tolist()})
     data = TrainData(videos=videos, protocols={t: ds.protocol(t, "train") for t in tasks},
-                     content_hash=content, labels=labels, actions=actions)
+                     content_hash=content, labels=labels, actions=actions, sources=sources)
     key = {"data": content, "dataset": ds.identity(),
            "protocols": {t: ds.protocol(t, "train").to_dict() for t in tasks}}
     if labels:  # only label-using methods depend on labels (the others' keys are unchanged)

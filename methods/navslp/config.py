@@ -13,6 +13,10 @@ Weizmann        56    200   0.01   0.1    2    6.25e-5   6.25e-3   12.5   5    7
 Golf            56    200   0.01   0.01   2    0.1       0.1       12.5   10   1000  4
 ==============  ====  ====  =====  =====  ===  ========  ========  =====  ===  ====  ===
 
+Golf's τ_G = τ_R = 0.1 are kept as printed (the ``paper`` profile), but these Adam rates diverge in
+practice; the official ``train.py`` uses 6.25e-5 for both (``--set lr_generator=6.25e-5 --set
+lr_rnn=6.25e-5``).
+
 Adam (ε 1e-8, β 0.9/0.999) on the generator and the RNN, SGD with momentum 0.9 on the latents
 (supplementary B); one-layer GRU with 500 hidden units (§4.2); DCGAN generator (``ngf`` 64,
 512-256-128-64, no normalisation, no biases, tanh — ``models.py``).
@@ -41,7 +45,8 @@ class NAVSLPConfig:
     dim_static: int = 206             # D_s
     dim_transient: int = 50           # D_t
     rnn_hidden: int = 500             # one-layer GRU, 500 units (§4.2)
-    rnn_batchnorm: bool = True        # BatchNorm1d(D_t, affine=False) on the RNN output (models.py)
+    rnn_batchnorm: bool = True        # non-affine BatchNorm on the RNN output (models.py), with each video's
+    #                                   own frame statistics in training and sampling (upstream: batch 1)
     gen_width: int = 64               # ngf: generator 512-256-128-64
     pyramid_levels: int = 4           # l: Laplacian pyramid levels of l_rec and l_static
     lambda_static: float = 0.01       # λ_s
@@ -55,19 +60,20 @@ class NAVSLPConfig:
     static_groups: str = "video"      # "video": one static latent per training video; "shared": one
     static_label: str = ""            # dataset label whose classes share a static latent (Weizmann: "identity")
     transient_label: str = ""         # ... a transient latent sequence (Weizmann: "action"); "" = per video
-    two_stage: bool = True            # eqs. 3.1/3.2: G step, then (latents, RNN) step; False: one joint step
+    two_stage: bool = True            # the paper's eqs. 3.1/3.2: G step, then (latents, RNN) step; False:
+    #                                   upstream's one joint step of G, R and Z
     optimize_latents: bool = True     # False: the latents stay at their initial draw (Fig. 4-left ablation)
-    lr_generator: float = 6.25e-5     # τ_G (Adam)
+    lr_generator: float = 6.25e-5     # τ_G (Adam); Table 2's Golf 0.1 diverges, upstream uses 6.25e-5
     lr_rnn: float = 6.25e-5           # τ_R (Adam)
     lr_latent: float = 12.5           # τ_z (SGD)
-    latent_momentum: float = 0.9
+    latent_momentum: float = 0.9      # per row: only the batch's latents and their buffers move
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     epochs_generator: int = 5         # μ_γ
     iterations_per_video: int = 300   # μ_{z,θ}
     sampling: str = "combine"         # generation: random static x random transient (the paper's test time)
-    max_videos: int = 0               # learn latents for the first N training videos only (0: all); the
-    #                                   paper picks 820 chairs / 500 golf videos, upstream 100 per epoch
+    max_videos: int = 0               # learn latents for N distinct clips picked at random (seeded; 0: all
+    #                                   clips), one window each; the paper picks 820 chairs / 500 golf videos
     # steps = 0: derived at fit time as μ_γ · μ_zθ · N_videos / batch_size (upstream: batch = one video).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=0, batch_size=1, checkpoint_every=10_000, log_every=500))

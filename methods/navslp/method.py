@@ -37,8 +37,8 @@ from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import OptimizerGroup
 from methods.common.resize import check_model_frames, resize_frames
 from methods.navslp import config as C
-from methods.navslp.model import (LatentDictionary, TransientRNN, gaussian_kernel, laplacian_l1, make_generator,
-                                  max_pyramid_levels, project_unit_ball_, triplet_loss)
+from methods.navslp.model import (LatentDictionary, RowSGD, TransientRNN, gaussian_kernel, laplacian_l1,
+                                  make_generator, max_pyramid_levels, project_unit_ball_, triplet_loss)
 
 
 def _dense_ids(ids: np.ndarray | Tensor | None, n: int, what: str) -> Tensor:
@@ -50,6 +50,29 @@ def _dense_ids(ids: np.ndarray | Tensor | None, n: int, what: str) -> Tensor:
         raise ValueError(f"navslp: {what} must give one id per training video ({n}), got shape {arr.shape}")
     _, dense = np.unique(arr, return_inverse=True)
     return torch.from_numpy(dense.astype(np.int64))
+
+
+def pick_videos(sources: np.ndarray | None, n_items: int, max_videos: int, seed: int
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which training items NAVSLP learns latents for: ``(item indices, their source clip ids or None)``.
+
+    One item (the first window) per distinct source clip; with ``max_videos`` > 0 and more clips than
+    that, ``max_videos`` clips drawn without replacement by ``np.random.RandomState(seed)`` (the paper
+    "randomly chose 500 videos"), in ascending order. Without ``sources`` every item is a clip.
+
+    >>> pick_videos(np.array([0, 0, 0, 1, 1, 2]), 6, 0, seed=0)
+    (array([0, 3, 5]), array([0, 1, 2]))
+    >>> pick_videos(None, 4, 0, seed=0)
+    (array([0, 1, 2, 3]), None)
+    """
+    if sources is None:
+        clips, first = np.arange(n_items), np.arange(n_items)
+    else:
+        clips, first = np.unique(np.asarray(sources), return_index=True)   # first window of each clip
+    if max_videos and len(clips) > max_videos:
+        chosen = np.sort(np.random.RandomState(seed).choice(len(clips), max_videos, replace=False))
+        clips, first = clips[chosen], first[chosen]
+    return first.astype(np.int64), (None if sources is None else clips.astype(np.int64))
 
 
 @METHODS.register("navslp")
@@ -143,11 +166,13 @@ class NAVSLP(Method):
         transient_ids = data.label(cfg.transient_label, self.name) if cfg.transient_label else None
         proto = data.protocols.get("synthesis")
         frames = proto.num_frames if proto else cfg.frames
-        if cfg.max_videos and len(data.videos) > cfg.max_videos:
-            keep = cfg.max_videos
-            data = dataclasses.replace(data, videos=data.videos[:keep])
-            static_ids = None if static_ids is None else np.asarray(static_ids)[:keep]
-            transient_ids = None if transient_ids is None else np.asarray(transient_ids)[:keep]
+        # The training videos: distinct source clips picked at random (seeded), one window each (its
+        # first); N (the step budget μ_γ·μ_zθ·N) and max_videos count these, not step-1 windows.
+        keep, picked_sources = pick_videos(data.sources, len(data.videos), cfg.max_videos, seed)
+        if len(keep) != len(data.videos) or (keep != np.arange(len(keep))).any():
+            data = dataclasses.replace(data, videos=data.videos[keep], sources=None)
+            static_ids = None if static_ids is None else np.asarray(static_ids)[keep]
+            transient_ids = None if transient_ids is None else np.asarray(transient_ids)[keep]
         n, t_video = data.videos.shape[:2]
         check_model_frames("navslp", tuple(data.videos.shape), cfg, "videos")
         if cfg.static_groups == "shared" and static_ids is None:
@@ -159,6 +184,7 @@ class NAVSLP(Method):
         # Two Gaussians (§3.3): static and transient latents drawn separately, then projected.
         self.latents = LatentDictionary(cfg.dim_static, cfg.dim_transient, s_idx, t_idx, t_video, gen).to(self.device)
         lat, g, rnn = self.latents, self.generator, self.rnn
+        lat.project_(cfg.rank)   # a feasible start (rank ρ too): later only the updated rows are projected
 
         train_cfg = cfg.train
         if train_cfg.steps <= 0:  # μ_γ · μ_zθ iterations per video, batch = train.batch_size videos
@@ -168,10 +194,12 @@ class NAVSLP(Method):
         adam = dict(betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
         opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_generator, **adam)
         opt_rnn = torch.optim.Adam(rnn.parameters(), lr=cfg.lr_rnn, **adam)
-        opt_z = torch.optim.SGD(lat.parameters(), lr=cfg.lr_latent, momentum=cfg.latent_momentum)
+        # per-row momentum: only the latents of the batch's videos move (and their buffers advance)
+        opt_z = RowSGD([lat.static, lat.transient], lr=cfg.lr_latent, momentum=cfg.latent_momentum)
         if not cfg.optimize_latents:  # Fig. 4-left ablation: no gradient, so SGD never moves them
             lat.requires_grad_(False)
         kernel = gaussian_kernel().to(self.device)
+        batch_rows: dict[str, Tensor] = {}
 
         def make_batch(batch: Batch) -> dict[str, Tensor]:
             x = resize_frames(batch.videos, tuple(cfg.resolution)) * 2 - 1   # [-1, 1] as upstream
@@ -179,11 +207,18 @@ class NAVSLP(Method):
                               device=batch.generator.device).to(x.device)  # l_static's random frame
             return {"x": x, "index": batch.index, "start": batch.start, "k": k}
 
-        def losses(b: dict[str, Tensor], latent_grads: bool) -> tuple[Tensor, dict[str, Tensor]]:
+        def losses(b: dict[str, Tensor], latent_grads: bool, generator_grads: bool = True
+                   ) -> tuple[Tensor, dict[str, Tensor]]:
             x, idx = b["x"], b["index"]
             bsz, t = x.shape[:2]
+            # stage 2 never steps γ: no weight gradients for G then (its input gradients still flow)
+            g.requires_grad_(generator_grads)
+            s_rows, t_rows = lat.static_index[idx], lat.transient_index[idx]
+            if latent_grads:
+                batch_rows.update(static=s_rows, transient=t_rows)
+                opt_z.set_rows([s_rows, t_rows])
             with torch.set_grad_enabled(latent_grads):
-                codes, r = self.codes(lat.static_index[idx], lat.transient_index[idx], b["start"], t)
+                codes, r = self.codes(s_rows, t_rows, b["start"], t)
             if not latent_grads:
                 codes = codes.detach()
             x_hat = self.render(codes)
@@ -202,20 +237,26 @@ class NAVSLP(Method):
                 extras["triplet"] = trip.mean().detach()
             return total, extras
 
-        def project() -> None:
-            lat.project_(cfg.rank)
+        def project() -> None:  # the rows just updated (the others are untouched and stay so)
+            lat.project_(cfg.rank, batch_rows["static"], batch_rows["transient"])
 
         if cfg.two_stage:
             phases = [Phase("generator", opt_g, lambda b: losses(b, latent_grads=False)),
-                      Phase("latents", OptimizerGroup(opt_z, opt_rnn), lambda b: losses(b, latent_grads=True),
-                            after_step=project)]
+                      Phase("latents", OptimizerGroup(opt_z, opt_rnn),
+                            lambda b: losses(b, latent_grads=True, generator_grads=False), after_step=project)]
         else:  # the official code's single joint update of G, R and Z from one loss
             phases = [Phase("joint", OptimizerGroup(opt_z, opt_rnn, opt_g), lambda b: losses(b, latent_grads=True),
                             after_step=project)]
         parts = TrainParts(method=self.name, modules=self.modules(), phases=phases, make_batch=make_batch,
                            config=self.config_dict())
-        summary = loop.train(parts, data, train_cfg, run_dir, seed=seed, clip_frames=frames, resume=resume,
-                             progress=progress)
+        try:
+            summary = loop.train(parts, data, train_cfg, run_dir, seed=seed, clip_frames=frames, resume=resume,
+                                 progress=progress)
+        finally:
+            g.requires_grad_(True)
+        summary["videos"] = {"count": int(n), "windows": [int(i) for i in keep],
+                             "source_clips": None if picked_sources is None else [int(i) for i in picked_sources],
+                             "pick_seed": int(seed)}
         summary["latents"] = {"static": int(lat.static.shape[0]), "transient": int(lat.transient.shape[0]),
                               "frames": int(lat.frames)}
         return summary

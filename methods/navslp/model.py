@@ -40,17 +40,25 @@ def make_generator(dim_static: int, dim_transient: int, channels: int, resolutio
 
 
 class TransientRNN(nn.Module):
-    """``R``: transient latents ``(B, T, D_t)`` -> correlated transient codes ``(B, T, D_t)``."""
+    """``R``: transient latents ``(B, T, D_t)`` -> correlated transient codes ``(B, T, D_t)``.
 
-    def __init__(self, dim: int, hidden: int = 500, batchnorm: bool = True) -> None:
+    The output is normalised per video over its own ``T`` frames (zero mean, unit biased variance
+    per channel, eps 1e-5): exactly what upstream's non-affine ``BatchNorm1d`` computes in training,
+    where a batch is one video's frames. The same statistics are used in training *and* sampling
+    (no running statistics), so a video is generated the way it was trained, whatever the batch size.
+    """
+
+    def __init__(self, dim: int, hidden: int = 500, batchnorm: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
         self.gru = GRUSequence(dim, hidden, output_dim=dim)
-        self.bn = nn.BatchNorm1d(dim, affine=False) if batchnorm else nn.Identity()
+        self.batchnorm, self.eps = batchnorm, eps
 
     def forward(self, z: Tensor) -> Tensor:
         r = self.gru(z)                                  # h_0 = 0 as upstream initHidden
-        b, t, d = r.shape
-        return self.bn(r.reshape(b * t, d)).reshape(b, t, d)
+        if not self.batchnorm:
+            return r
+        # (B, D, T): instance norm = BatchNorm over each video's frames with batch statistics
+        return F.instance_norm(r.transpose(1, 2), eps=self.eps).transpose(1, 2)
 
 
 def project_unit_ball_(z: Tensor) -> Tensor:
@@ -103,10 +111,66 @@ class LatentDictionary(nn.Module):
         return self.transient.shape[1]
 
     @torch.no_grad()
-    def project_(self, rank: int = 0) -> None:
-        project_rank_(self.transient.data, rank)
-        project_unit_ball_(self.static.data)
-        project_unit_ball_(self.transient.data)
+    def project_(self, rank: int = 0, static_rows: Tensor | None = None, transient_rows: Tensor | None = None) -> None:
+        """Project every row (or only ``static_rows`` / ``transient_rows``: the ones just updated, so
+        the others stay bitwise unchanged)."""
+        if static_rows is None and transient_rows is None:
+            project_rank_(self.transient.data, rank)
+            project_unit_ball_(self.static.data)
+            project_unit_ball_(self.transient.data)
+            return
+        s = torch.unique(static_rows)
+        t = torch.unique(transient_rows)
+        zt = self.transient.data[t]
+        self.transient.data[t] = project_unit_ball_(project_rank_(zt, rank))
+        self.static.data[s] = project_unit_ball_(self.static.data[s])
+
+
+class RowSGD(torch.optim.Optimizer):
+    """SGD with per-row momentum for latent tables ``(rows, ...)``: only the rows named by
+    :meth:`set_rows` (the latents of the videos in the batch) are updated and only their momentum
+    buffers advance, as if each video had its own optimiser (upstream's one-video steps). Plain
+    ``torch.optim.SGD`` on the dense table would move every row with a non-zero buffer at every step.
+
+    ``buf[r] = momentum * buf[r] + grad[r]; p[r] -= lr * buf[r]`` for the rows ``r`` of each parameter
+    (``torch.optim.SGD`` with dampening 0 and a zero-initialised buffer, restricted to the rows).
+
+    >>> p = nn.Parameter(torch.ones(3, 2))
+    >>> opt = RowSGD([p], lr=1.0, momentum=0.9)
+    >>> (p ** 2).sum().backward(); opt.set_rows([torch.tensor([0])]); opt.step()
+    >>> p[:, 0].tolist()
+    [-1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0) -> None:
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+        self._rows: list[Tensor] | None = None
+
+    def set_rows(self, rows: list[Tensor]) -> None:
+        """Rows to update at the next :meth:`step`, one index tensor per parameter (in order)."""
+        self._rows = [torch.unique(r) for r in rows]
+
+    @torch.no_grad()
+    def step(self, closure=None) -> None:  # noqa: D102
+        if self._rows is None:
+            raise RuntimeError("RowSGD: call set_rows() before step() (which latent rows are in the batch)")
+        params = [p for g in self.param_groups for p in g["params"]]
+        if len(self._rows) != len(params):
+            raise ValueError(f"RowSGD: {len(self._rows)} row sets for {len(params)} parameters")
+        rows_of = dict(zip(map(id, params), self._rows))
+        for group in self.param_groups:
+            for p in group["params"]:
+                rows = rows_of[id(p)].to(p.device)
+                if p.grad is None or not len(rows):
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                b = buf[rows].mul_(group["momentum"]).add_(p.grad[rows])
+                buf[rows] = b
+                p[rows] = p[rows] - group["lr"] * b
+        self._rows = None
 
 
 def gaussian_kernel(size: int = 5, sigma: float = 2.0) -> Tensor:

@@ -25,7 +25,18 @@ def test_golf_listed_clips_unstacked_and_resized(tmp_path):
     assert np.abs(got - [level(i + 10) for i in range(32)]).max() < 3  # frame i = the i-th 128-row tile
     sixteen = VGANGolf(tmp_path, frames=16, strict_inputs=False)
     assert sixteen.store.path == ds.store.path  # same store, 16-frame windows
-    assert sixteen.clips(sixteen.protocol("synthesis")).videos.shape == (6, 16, 3, 64, 64)
+    # the first 16 frames of each clip: one per clip, as Aich et al. 2020 (the halves were 2 per clip)
+    firsts = sixteen.clips(sixteen.protocol("synthesis")).videos
+    assert firsts.shape == (3, 16, 3, 64, 64) and np.array_equal(firsts, clips.videos[:, :16])
+    # a seeded random subset of the clips is the training split and the scored set alike
+    two = VGANGolf(tmp_path, frames=16, num_videos=2, video_seed=1, strict_inputs=False)
+    picked = two.split_segments("train")
+    assert len(picked) == 2 and picked == sorted(picked)
+    assert [m["segment"] for m in two.clips(two.protocol("synthesis")).meta] == picked
+    assert sorted({m["segment"] for m in two.load_split("train").meta}) == picked
+    assert two.options()["num_videos"] == 2 and "num_videos" not in sixteen.options()
+    with pytest.raises(UserError, match="num_videos=9"):
+        VGANGolf(tmp_path, frames=16, num_videos=9, strict_inputs=False).split_segments("train")
     with pytest.raises(UserError, match="frames must be"):
         VGANGolf(tmp_path, frames=8)
 

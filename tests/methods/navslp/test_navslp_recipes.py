@@ -73,3 +73,41 @@ def test_table4_ablation_rows_run_at_smoke(small_data_root, tmp_path):
     assert not record["failed"]
     fcs = {o["row"]: o["value"] for o in record["ours"] if o["metric"] == "fcs"}
     assert set(fcs) == {v.label for v in get_recipe("navslp_table4").rows()} and all(0 < v <= 1 for v in fcs.values())
+
+
+@pytest.mark.parametrize("dataset,rows", [
+    ("chairs", {"navslp", "mocogan", "navslp −triplet −static"}),
+    ("weizmann", {"navslp", "mocogan", "navslp −triplet −static"}),
+    ("vgan-golf", {"navslp", "vgan", "navslp −triplet −static"}),
+    ("moving-shapes", {"navslp", "mocogan", "vgan", "navslp −triplet −static"}),
+])
+def test_table2_runs_each_panels_rows_and_golf_at_16_frames(dataset, rows, monkeypatch, tmp_path):
+    """Issue 11 item 11: VGAN only on the Golf panel (MoCoGAN only on the other two), and every method
+    on Golf at the paper's 16 frames (the dataset's clips and the VGAN row's temporal depth)."""
+    import benchmark.reproduce.runner as runner
+    from benchmark.reproduce import RecipeContext, RecipeOutcome
+
+    seen = {}
+
+    def fake(recipe, ctx):
+        seen["rows"], seen["ctx"] = recipe.rows(), ctx
+        return RecipeOutcome()
+
+    monkeypatch.setattr(runner, "run_methods", fake)
+    recipe = get_recipe("navslp_table2")
+    ctx = RecipeContext(profile="paper", dataset=dataset, out=tmp_path)
+    outcome = recipe.runner(recipe, ctx)
+    assert {v.label for v in seen["rows"]} == rows
+    if dataset == "vgan-golf":
+        assert seen["ctx"].dataset_options == {"frames": 16, "num_videos": 500}
+        assert {v.label: v.overrides for v in seen["rows"]}["vgan"] == {"frames": 16}
+        assert all("frames" not in v.overrides for v in seen["rows"] if v.method == "navslp")
+        assert any("16-frame" in n for n in outcome.notes) and any("mocogan" in n for n in outcome.notes)
+        from benchmark.utils import UserError
+        with pytest.raises(UserError, match="16-frame clips"):
+            recipe.runner(recipe, RecipeContext(profile="paper", dataset=dataset, out=tmp_path,
+                                                dataset_options={"frames": 32}))
+    else:
+        assert "frames" not in seen["ctx"].dataset_options
+        assert seen["ctx"].dataset_options == ({"num_models": 820} if dataset == "chairs" else {})
+        assert all("frames" not in v.overrides for v in seen["rows"])
