@@ -1,7 +1,9 @@
 """`benchmark` command line: one verb per function.
 
     benchmark list
-    benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0] [--out .]
+    benchmark run --methods all --dataset moving-shapes [--profile smoke|cpu|paper] [--seed 0 | --seeds 0,1,2] [--out .]
+        [--launcher slurm|local --slurm-partition P --slurm-gpus N --slurm-time MIN --no-wait]
+    benchmark jobs [--resubmit] [--wait]                   (state and logs of the launched jobs)
     benchmark train|sample|evaluate METHOD --dataset D     (the DVC stages, one at a time)
     benchmark report --dataset D [--format html|latex|markdown|csv]
     benchmark score REAL FAKE --metrics psnr,ssim,fcs [--preset svg] [--frames T --resolution HxW] [--json OUT]
@@ -33,14 +35,19 @@ EPILOG = ("exit codes:\n" + "".join(f"  {k}    {v}\n" for k, v in EXIT_CODES.ite
           + "off a terminal, tables print as plain untruncated rows; see docs/cli.md")
 
 
-def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True) -> None:
+def _add_run_options(p: argparse.ArgumentParser, dataset_required: bool = True, several_seeds: bool = False) -> None:
     p.add_argument("--dataset", required=dataset_required, help="registered dataset name")
     p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "paper", "official"),
                    help="smoke: tiny, CPU, seconds (pipeline check); cpu: learns on a 2-core CPU in about a "
                         "minute (methods without one are skipped, with the reason); paper: the paper's "
                         "hyperparameters (GPU); official: weights imported by `benchmark weights "
                         "import-official` (never trained here)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
+    seed = p.add_mutually_exclusive_group() if several_seeds else p
+    seed.add_argument("--seed", type=int, default=0, help="random seed of training, sampling and metrics")
+    if several_seeds:
+        seed.add_argument("--seeds", default=None, metavar="LIST|N",
+                          help="run every method once per seed: a comma list (0,1,2) or a count N for seeds "
+                               "0..N-1; the leaderboard shows mean ± std over seeds")
     p.add_argument("--out", type=Path, default=Path("."), help="writes <out>/runs and <out>/reports")
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:1 or auto (CUDA if present); default: auto for --profile paper, else cpu")
@@ -192,7 +199,15 @@ def _profiles_on(method: str, args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def _seed_list(args: argparse.Namespace) -> list[int]:
+    """``--seeds`` parsed (:func:`benchmark.seeds.parse_seeds`), else ``[--seed]``."""
+    from benchmark.seeds import parse_seeds
+
+    return parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else [args.seed]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    seeds = _seed_list(args)  # a bad --seeds fails before anything is imported or run
     from benchmark.run import run_benchmark
     from benchmark.training import distributed as D
 
@@ -202,7 +217,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                         "trained weights (cached by content) to sample, score and report")
     DATASETS.get(args.dataset)
     METHODS.resolve(args.methods)
-    return run_benchmark(args.methods, args.dataset, profile=args.profile, seed=args.seed, out=args.out,
+    if args.launcher != "none":  # one cluster job per (method, dataset, profile, seed): benchmark/launch.py
+        from benchmark.launch import run_from_args
+
+        return run_from_args(args, seeds=seeds)
+    return run_benchmark(args.methods, args.dataset, profile=args.profile, seeds=seeds, out=args.out,
                          device=_device(args), data_root=args.data_root, metrics=_metric_list(args.metrics),
                          overrides=_overrides(args.overrides), progress=not args.no_progress,
                          report=not args.no_report, resume=args.resume, weights=args.weights,
@@ -326,16 +345,18 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 def _add_plugins(sub: argparse._SubParsersAction) -> None:
     """The verbs of the subsystems (each module defines ``add_cli(subparsers)``), imported explicitly:
     a plugin that fails to import is an error, never a silently missing verb."""
-    from benchmark import weights
+    from benchmark import launch, weights
     from benchmark.crowd import cli as crowd_cli
     from benchmark.data import cli as data_cli
     from benchmark.reproduce import cli as reproduce_cli
 
-    for module in (weights, data_cli, reproduce_cli, crowd_cli):
+    for module in (weights, launch, data_cli, reproduce_cli, crowd_cli):
         module.add_cli(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark import launch
+
     parser = argparse.ArgumentParser(prog="benchmark", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
@@ -350,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="train, sample, evaluate methods on a dataset and render the report")
     p.add_argument("--methods", default="all", help="'all', a comma list, or globs")
-    _add_run_options(p)
+    _add_run_options(p, several_seeds=True)
     p.add_argument("--no-report", action="store_true", help="do not render the leaderboard")
     p.add_argument("--untrained-references", action=argparse.BooleanOptionalAction, default=True,
                    help="also score each trained synthesis method's network at its seeded initialisation "
@@ -359,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="methods run at once, each in its own process with cpu_count/N threads (default 1: "
                         "one after another); the main job's small networks train about 2x faster with "
                         "--jobs 2 on 2 cores than one at a time with 2 threads")
+    launch.add_run_options(p)
     p.set_defaults(fn=cmd_run)
 
     for verb, fn, helptext in (("train", cmd_train, "train one method (cached)"),

@@ -33,9 +33,16 @@ Baseline file (JSON, meant to be read and edited by hand)::
   Edit an entry's band by hand to loosen or tighten one number.
 * ``value`` is a JSON number, ``null`` for "no finite value" (NaN / None), or the strings
   ``"Infinity"`` / ``"-Infinity"`` (so the file stays strict JSON).
-* ``seeds`` (optional) is the space-separated seed list the value was computed with; when both the
-  baseline and the fresh run record seeds and they differ, the number is ``not-comparable``.
-  Several fresh rows with the same key (several seed folders) are averaged.
+* ``seeds`` (optional) is the space-separated seed list the value was computed with. Several fresh
+  rows with the same key (several seed folders, ``benchmark run --seeds``) are averaged (the mean
+  over seeds, :func:`benchmark.seeds.mean_std`). When the fresh results hold every baseline seed
+  (and maybe more), ``value`` is compared with the fresh mean over the *baseline's* seeds (the
+  extra seeds are named in the note); when a baseline seed is absent, the number is
+  ``not-comparable``.
+* ``per_seed`` (optional, written for entries of several seeds) maps each seed to its own value,
+  ``{"0": 21.0, "1": 22.0}``; each is checked against that seed's fresh value under the entry's
+  band (rows with ``seed`` = the seed; the row of ``value`` then says ``mean``). An entry of one
+  seed holds no ``per_seed``: its ``value`` is that seed's, so single-seed baselines read as before.
 * ``metric_bands`` (optional) maps a metric family (``psnr`` for ``psnr_best``), an exact metric name,
   or an ``fnmatch`` pattern to a band; ``--update-baseline`` uses it for entries it adds.
 
@@ -94,6 +101,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from benchmark.results import COLUMNS, REAL, find_results, load_table
+from benchmark.seeds import mean_std
 from benchmark.utils import UserError, read_json, write_json_atomic
 
 SCHEMA = "vidbench.baseline/1"
@@ -278,6 +286,16 @@ class _Fresh:
     value: float
     comparable: bool
     seeds: tuple[int, ...]
+    #: seed -> (value, comparable), from the rows of exactly one seed (one seed folder each)
+    per_seed: dict[int, tuple[float, bool]] = field(default_factory=dict)
+
+    def over(self, seeds: tuple[int, ...]) -> "_Fresh | None":
+        """The fresh number restricted to ``seeds`` (their mean), or None if a seed has no row of its own."""
+        if not all(s in self.per_seed for s in seeds):
+            return None
+        values = [self.per_seed[s] for s in seeds]
+        return _Fresh(mean_std(v for v, _ in values)[0], all(c for _, c in values), tuple(seeds),
+                      {s: self.per_seed[s] for s in seeds})
 
 
 def select(table, dataset: str | None, profile: str | None):
@@ -311,20 +329,16 @@ def _collect(table) -> dict[Key, _Fresh]:
         groups.setdefault(key, []).append((value, _truthy(rec.get("comparable")), _seeds(rec.get("seeds"))))
     out = {}
     for key, vals in groups.items():
-        values = [v for v, _, _ in vals]
-        if all(math.isfinite(v) for v in values):
-            mean = math.fsum(values) / len(values)
-        else:  # NaN propagates on purpose: one NaN seed is a change worth seeing
-            mean = _nonfinite_mean(values)
+        # NaN propagates on purpose (mean_std): one NaN seed is a change worth seeing
+        mean = mean_std(v for v, _, _ in vals)[0]
         seeds = tuple(sorted({s for _, _, ss in vals for s in ss}))
-        out[key] = _Fresh(mean, all(c for _, c, _ in vals), seeds)
+        by_seed: dict[int, list[tuple[float, bool]]] = {}
+        for v, c, ss in vals:
+            if len(ss) == 1:
+                by_seed.setdefault(ss[0], []).append((v, c))
+        per_seed = {s: (mean_std(v for v, _ in vs)[0], all(c for _, c in vs)) for s, vs in sorted(by_seed.items())}
+        out[key] = _Fresh(mean, all(c for _, c, _ in vals), seeds, per_seed)
     return out
-
-
-def _nonfinite_mean(values: list[float]) -> float:
-    if any(math.isnan(v) for v in values) or (math.inf in values and -math.inf in values):
-        return math.nan
-    return math.inf if math.inf in values else -math.inf
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,6 +412,8 @@ def make_baseline(table, dataset: str, profile: str, abs_tol: float | None = Non
         entry.update(value=_encode(f.value), abs=band["abs"], rel=band["rel"])
         if f.seeds:
             entry["seeds"] = _seeds_str(f.seeds)
+        if len(f.seeds) > 1 and all(s in f.per_seed for s in f.seeds):
+            entry["per_seed"] = {str(s): _encode(f.per_seed[s][0]) for s in f.seeds}
         entries.append(entry)
     baseline: dict[str, Any] = {"schema": SCHEMA, "dataset": dataset, "profile": profile,
                                 "created": _now(), "default_band": default,
@@ -439,6 +455,15 @@ def validate_baseline(baseline: Any, source: str = "baseline") -> dict[str, Any]
         except (TypeError, ValueError):
             raise bad(f"entries[{i}] value {e['value']!r} is not a number, null or '(-)Infinity'")
         _check_band(e, f"entries[{i}]", bad)
+        per_seed = e.get("per_seed")
+        if per_seed is not None:
+            if not isinstance(per_seed, dict):
+                raise bad(f"entries[{i}] per_seed must be an object of seed -> value")
+            for seed, v in per_seed.items():
+                try:
+                    int(seed), to_float(v)
+                except (TypeError, ValueError):
+                    raise bad(f"entries[{i}] per_seed {seed!r}: {v!r} (a seed -> a number, null or '(-)Infinity')")
         key = tuple(str(e[k]) for k in KEY_FIELDS)
         if key in seen:
             raise bad(f"entries[{i}] duplicates {'/'.join(key)}")
@@ -500,6 +525,9 @@ class CheckRow:
     status: str
     failed: bool = False
     note: str = ""
+    #: "" for an entry of one seed (or none recorded); for an entry of several: "mean" (its ``value``,
+    #: the mean over its seeds) or the one seed a ``per_seed`` row checks
+    seed: str = ""
 
     @property
     def key(self) -> Key:
@@ -549,7 +577,7 @@ class CheckReport:
                 "exit_code": self.exit_code, "checked": self.n_checked,
                 "counts": {s: self.count(s) for s in STATUSES}, "summary": self.summary(),
                 "rows": [{"method": r.method, "task": r.task, "protocol": r.protocol, "metric": r.metric,
-                          "old": num(r.old), "new": num(r.new),
+                          "seed": r.seed, "old": num(r.old), "new": num(r.new),
                           "band": None if r.band is None else {"abs": r.band[0], "rel": r.band[1]},
                           "status": r.status, "failed": r.failed, "note": r.note} for r in self.rows]}
 
@@ -593,20 +621,17 @@ def check(table, baseline: dict[str, Any], strict: bool = False) -> CheckReport:
         old = to_float(e["value"])
         f = fresh.get(key)
         old_seeds = _seeds(e.get("seeds"))
-        if f is None:
-            row = CheckRow(*key, old=old, new=None, band=band, status="missing", failed=True,
-                           note="in the baseline, not in the fresh results")
-        elif not f.comparable:
-            row = CheckRow(*key, old=old, new=f.value, band=band, status="not-comparable",
-                           failed=True, note="fresh value made with unpinned/random weights")
-        elif old_seeds and f.seeds and old_seeds != f.seeds:
-            row = CheckRow(*key, old=old, new=f.value, band=band, status="not-comparable",
-                           failed=True, note=f"seeds {_seeds_str(old_seeds)} -> {_seeds_str(f.seeds)}")
-        elif within_band(old, f.value, *band):
-            row = CheckRow(*key, old=old, new=f.value, band=band, status="ok")
-        else:
-            row = CheckRow(*key, old=old, new=f.value, band=band, status="drift", failed=True)
-        report.rows.append(row)
+        per_seed = {int(k): to_float(v) for k, v in (e.get("per_seed") or {}).items()}
+        which = "mean" if len(old_seeds) > 1 or per_seed else ""
+        note = ""
+        if f is not None and old_seeds and f.seeds and old_seeds != f.seeds and f.over(old_seeds):
+            # every baseline seed was rerun (and more): compare the mean over the baseline's seeds
+            note = f"fresh seed(s) {_seeds_str(sorted(set(f.seeds) - set(old_seeds)))} not in the baseline"
+            f = f.over(old_seeds)
+        report.rows.append(_compare(key, old, f, band, old_seeds, which, note))
+        for seed, value in sorted(per_seed.items()):
+            fs = None if f is None or seed not in f.per_seed else _Fresh(*f.per_seed[seed], (seed,))
+            report.rows.append(_compare(key, value, fs, band, (seed,), str(seed), ""))
     for key in sorted(set(fresh) - in_baseline):
         f = fresh[key]
         status = "new" if f.comparable else "not-comparable"
@@ -614,6 +639,24 @@ def check(table, baseline: dict[str, Any], strict: bool = False) -> CheckReport:
         report.rows.append(CheckRow(*key, old=None, new=f.value, band=None, status=status,
                                     failed=strict, note=note))
     return report
+
+
+def _compare(key: Key, old: float, f: _Fresh | None, band: tuple[float, float], old_seeds: tuple[int, ...],
+             seed: str, note: str) -> CheckRow:
+    """One baseline number against its fresh counterpart (``seed``: the row's :attr:`CheckRow.seed`)."""
+    if f is None:
+        what = f"seed {seed}" if seed and seed != "mean" else "in the baseline"
+        return CheckRow(*key, old=old, new=None, band=band, status="missing", failed=True, seed=seed,
+                        note=f"{what}, not in the fresh results")
+    if not f.comparable:
+        return CheckRow(*key, old=old, new=f.value, band=band, status="not-comparable", failed=True, seed=seed,
+                        note="fresh value made with unpinned/random weights")
+    if old_seeds and f.seeds and old_seeds != f.seeds:
+        return CheckRow(*key, old=old, new=f.value, band=band, status="not-comparable", failed=True, seed=seed,
+                        note=f"seeds {_seeds_str(old_seeds)} -> {_seeds_str(f.seeds)}")
+    if within_band(old, f.value, *band):
+        return CheckRow(*key, old=old, new=f.value, band=band, status="ok", seed=seed, note=note)
+    return CheckRow(*key, old=old, new=f.value, band=band, status="drift", failed=True, seed=seed, note=note)
 
 
 def _fmt(x: float | None) -> str:
@@ -639,6 +682,9 @@ def format_report(report: CheckReport, show_all: bool = False) -> str:
     lines = []
     if rows:
         header = ("method", "task", "protocol", "metric", "old", "new", "delta", "band", "status", "note")
+        with_seed = any(r.seed for r in rows)  # a column of its own only when some entry has several seeds
+        if with_seed:
+            header = header[:4] + ("seed",) + header[4:]
         cells = []
         for r in rows:
             delta = "-"
@@ -646,8 +692,8 @@ def format_report(report: CheckReport, show_all: bool = False) -> str:
                 d = to_float(r.new) - to_float(r.old)
                 delta = "nan" if math.isnan(d) else f"{d:+.4g}"
             status = r.status.upper() if r.failed else r.status
-            cells.append((r.method, r.task, r.protocol, r.metric, _fmt(r.old), _fmt(r.new), delta,
-                          _fmt_band(r), status, r.note))
+            cells.append((r.method, r.task, r.protocol, r.metric, *((r.seed,) if with_seed else ()),
+                          _fmt(r.old), _fmt(r.new), delta, _fmt_band(r), status, r.note))
         widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
         fmt = lambda c: "  ".join(s.ljust(w) for s, w in zip(c, widths)).rstrip()  # noqa: E731
         lines += [fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, cells), ""]

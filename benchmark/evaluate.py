@@ -85,15 +85,22 @@ def _weight_kwargs(name: str, weights: str, cache_dir: Path | None, device: str 
 
 
 def build_metrics(names: list[str], *, weights: str = "pinned", cache_dir: Path | None = None,
-                  likelihood_protocol: dict[str, Any] | None = None, device: str = "cpu") -> dict[str, Any]:
+                  likelihood_protocol: dict[str, Any] | None = None, device: str = "cpu",
+                  preset: str | None = None) -> dict[str, Any]:
     """Fresh metric instances by name (pretrained-network metrics get ``weights``, ``cache_dir`` and
-    ``device``: on a GPU machine the extractors run there, e.g. C3D over UCF101's clips)."""
+    ``device``: on a GPU machine the extractors run there, e.g. C3D over UCF101's clips). ``preset``
+    (``savp``, ``svg``, ``srvp``) goes to the metrics that take one (psnr, ssim) and is recorded in
+    their protocol."""
+    import inspect
+
     metrics = {}
     for name in names:
         cls = METRICS.get(name)
         if cls.kind not in KINDS:
             raise ValueError(f"metric {name!r} has unknown kind {cls.kind!r}; kinds: {KINDS}")
         kwargs = _weight_kwargs(name, weights, cache_dir, device)
+        if preset is not None and "preset" in inspect.signature(cls.__init__).parameters:
+            kwargs["preset"] = preset
         if cls.kind == "likelihood":
             kwargs["likelihood_protocol"] = likelihood_protocol or {}
         metrics[name] = METRICS.build(name, **kwargs)
@@ -170,7 +177,8 @@ def collect(metrics: dict[str, Any], *, context_frames_counted: bool | None = No
 def evaluate(task: str, samples: np.ndarray, k: int, reference: np.ndarray, metric_names: list[str], *,
              context_frames: int = 0, real_reference: np.ndarray | None = None, weights: str = "pinned",
              cache_dir: Path | None = None, likelihood: tuple[np.ndarray, dict[str, Any]] | None = None,
-             progress: bool = False, label: str = "", device: str = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+             progress: bool = False, label: str = "", device: str = "cpu",
+             preset: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score a run's samples against its reference clips. Returns ``(values, protocols)``.
 
     Args:
@@ -186,9 +194,12 @@ def evaluate(task: str, samples: np.ndarray, k: int, reference: np.ndarray, metr
         weights, cache_dir: pretrained-network metrics' weights mode and feature cache.
         likelihood: ``(nats (N,), likelihood protocol)`` for ``likelihood`` metrics.
         device: where the metrics' feature networks run (``cpu``, ``cuda``, ``cuda:1``).
+        preset: a prediction paper's metric conventions for the metrics that have presets
+            (``savp``, ``svg``, ``srvp``; None: each metric's defaults).
     """
     metrics = build_metrics(metric_names, weights=weights, cache_dir=cache_dir,
-                            likelihood_protocol=likelihood[1] if likelihood else None, device=device)
+                            likelihood_protocol=likelihood[1] if likelihood else None, device=device,
+                            preset=preset)
     if any(m.kind == "likelihood" for m in metrics.values()) and likelihood is None:
         from benchmark.utils import UserError
 

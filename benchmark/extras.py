@@ -8,7 +8,8 @@ extras, declared in ``pyproject.toml`` (``make setup`` installs all of them from
 * ``tf``: tensorflow, tensorflow-hub, setuptools<81, tensorboard (the TF reference FVD backend;
   TensorBoard event files of training curves);
 * ``dvc``: the DVC pipeline (``make repro``);
-* ``test``: pytest, playwright (the test suite; the browser tests).
+* ``test``: pytest, playwright (the test suite; the browser tests);
+* ``cluster``: submitit (``benchmark run --launcher slurm|local``, ``benchmark jobs``).
 
 :func:`require` imports an optional module or says which extra to install.
 
@@ -34,6 +35,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tf": ("tensorflow", "tensorflow_hub", "tensorboard"),
     "dvc": ("dvc",),
     "test": ("pytest", "playwright"),
+    "cluster": ("submitit",),
 }
 
 

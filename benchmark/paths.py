@@ -12,6 +12,7 @@
         scores/<task>.json          metric values of a task, scores/stage-<task>.json
         results.json, manifest.json
     <out>/cache/features/           content-keyed feature cache of the pretrained-network metrics
+    <out>/jobs/                     `benchmark run --launcher`: launches/<launch>.json, locks/, logs/
     <out>/reports/<dataset>/        the leaderboard
 
 >>> run_dir(Path("out"), "kth", "svg", "smoke", 0).as_posix()
@@ -57,6 +58,11 @@ def runs_root(out: str | Path) -> Path:
 
 def report_dir(out: str | Path, dataset: str) -> Path:
     return Path(out) / "reports" / dataset
+
+
+def jobs_root(out: str | Path) -> Path:
+    """``<out>/jobs``: launch records, run locks and (by default) the logs of cluster jobs."""
+    return Path(out) / "jobs"
 
 
 def feature_cache_dir(out: str | Path) -> Path:

@@ -14,6 +14,7 @@ The names below are re-exported from the stage modules for callers of the whole 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from benchmark.data import load_dataset  # noqa: F401  (re-exported)
 from benchmark.evaluate import applicable_metrics  # noqa: F401
@@ -40,11 +41,13 @@ class MethodSkipped(UserError):
     goes on (it is not a failure)."""
 
 
-def run_method(spec: RunSpec) -> Path:
+def run_method(spec: RunSpec, *, after_train: Callable[[], None] | None = None) -> Path:
     """train -> sample -> evaluate for every task the method and dataset share (each cached).
 
     Raises :class:`MethodSkipped` when the profile cannot fit the dataset, the dataset cannot be
-    opened with the options the method needs (``Method.dataset_options``), or no task can run."""
+    opened with the options the method needs (``Method.dataset_options``), or no task can run.
+    ``after_train``: called once training is done (a DDP job of :mod:`benchmark.launch` leaves its
+    process group there; ranks other than 0 stop, rank 0 samples and scores alone)."""
     try:
         ds = open_dataset(spec)
     except UserError as e:
@@ -63,6 +66,8 @@ def run_method(spec: RunSpec) -> Path:
     if not tasks:
         raise MethodSkipped("; ".join(why.values()))
     method, train_rec = stage_train(spec, ds, method)
+    if after_train is not None:
+        after_train()
     for task in tasks:
         stage_sample(spec, method, task, ds, train_key=train_rec["key"])
     return evaluate_run(spec, ds, tasks=tasks)

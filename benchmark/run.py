@@ -101,7 +101,7 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
     for split in getattr(ds, "splits", ()):  # generate / verify the data once, not once per worker
         ds.load_split(split)
     threads = threads_per_job(jobs)
-    console.print(f"{len(specs)} methods in {jobs} worker processes, {threads} thread(s) each")
+    console.print(f"{len(specs)} runs in {jobs} worker processes, {threads} thread(s) each")
     outcomes: list[tuple[str, str] | None] = [None] * len(specs)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(threads,))
@@ -115,7 +115,7 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
                 outcomes[i] = ("failed", f"worker process died: {type(e).__name__}: {e}")
             status = outcomes[i][0]
             style = {"done": "green", "skipped": "yellow"}.get(status, "red")
-            console.print(f"[bold]\\[{done}/{len(specs)}] {specs[i].method}[/] [{style}]{status}[/]")
+            console.print(f"[bold]\\[{done}/{len(specs)}] {specs[i].method}[/] (seed {specs[i].seed}) [{style}]{status}[/]")
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -123,7 +123,8 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
     return [o if o is not None else ("failed", "not run") for o in outcomes]
 
 
-def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0, out: Path = Path("."),
+def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: int = 0,
+                  seeds: list[int] | None = None, out: Path = Path("."),
                   device: str = "cpu", data_root: Path | None = None, metrics: list[str] | None = None,
                   overrides: dict[str, Any] | None = None, progress: bool = True, report: bool = True,
                   dataset_options: dict[str, Any] | None = None, resume: bool = True, console=None,
@@ -143,6 +144,10 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     network at its seeded initialisation (``<method>@init``, a reference row of the leaderboard that
     never ranks): a trained number means something only next to it and the uniform-grey floor.
 
+    ``seeds``: run each method once per seed (``runs/.../seed<N>/``, each cached on its own), in
+    (method, seed) order; default ``[seed]``. The real-data bound does not train or sample, so it
+    is scored once, with the first seed.
+
     ``jobs``: methods run at once, each in its own process with ``cpu_count // jobs`` threads
     (:func:`_run_parallel`); 1 runs them one after another in this process.
     """
@@ -157,27 +162,30 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     t_start = time.time()
     failures: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    specs = [RunSpec(method=name, dataset=dataset, profile=profile, seed=seed, out=out, device=device,
+    seeds = list(seeds) if seeds else [seed]
+    runs = [(name, s) for name in names for s in seeds]  # one run per (method, seed)
+    specs = [RunSpec(method=name, dataset=dataset, profile=profile, seed=s, out=out, device=device,
                      data_root=data_root, metrics=metrics, overrides=overrides or {},
                      progress=progress and jobs == 1,
                      dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
                      weights=weights, max_train_steps=max_train_steps, max_clips=max_clips,
                      max_samples=max_samples, **(runtime or {}))
-             for name in names]
+             for name, s in runs]
     if jobs > 1 and len(specs) > 1:
         outcomes = _run_parallel(specs, ds, jobs, untrained_references, console)
     else:
         outcomes = []
         for i, spec in enumerate(specs, 1):
-            console.print(f"[bold]\\[{i}/{len(specs)}] {spec.method}[/] on {dataset} ({profile} profile, seed {seed})")
+            console.print(f"[bold]\\[{i}/{len(specs)}] {spec.method}[/] on {dataset} ({profile} profile, seed {spec.seed})")
             outcomes.append(run_one(spec, untrained_references, console))
-    for name, (status, message) in zip(names, outcomes):
+    for (name, s), (status, message) in zip(runs, outcomes):
+        key = name if len(seeds) == 1 else f"{name} seed {s}"
         if status == "skipped":
-            skipped[name] = message
+            skipped[key] = message
         elif status == "failed":
-            failures[name] = message
+            failures[key] = message
     console.print(f"[bold]real data bound[/] on {dataset}")
-    run_real(RunSpec(method=REAL, dataset=dataset, seed=seed, out=out, data_root=data_root, metrics=metrics,
+    run_real(RunSpec(method=REAL, dataset=dataset, seed=seeds[0], out=out, data_root=data_root, metrics=metrics,
                      device=device,
                      progress=progress, dataset_options=dataset_options or {}, weights=weights, max_clips=max_clips))
     if report:

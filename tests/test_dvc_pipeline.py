@@ -96,8 +96,10 @@ INSTANCES = expanded()
 def test_expansion_covers_every_stage():
     names = {n for n, _, _ in INSTANCES}
     assert names == set(DVC["stages"])
-    # datasets x methods for the per-method stages
-    assert sum(n == "train" for n, _, _ in INSTANCES) == len(PARAMS["datasets"]) * len(PARAMS["methods"])
+    # datasets x methods x seeds for the per-method stages
+    for verb in ("train", "sample", "evaluate"):
+        assert sum(n == verb for n, _, _ in INSTANCES) == \
+            len(PARAMS["datasets"]) * len(PARAMS["methods"]) * len(PARAMS["seeds"])
 
 
 @pytest.mark.parametrize("name,item,body", INSTANCES, ids=[f"{n}-{i}" for n, i, _ in INSTANCES])
@@ -110,7 +112,9 @@ def test_params_names_exist():
     parser_choices = {a.dest: a.choices for a in PARSER._subparsers._group_actions[0]
                       .choices["train"]._actions if a.choices}
     assert PARAMS["profile"] in parser_choices["profile"], "params.yaml profile is not a CLI profile"
-    assert isinstance(PARAMS["seed"], int)
+    seeds = PARAMS["seeds"]
+    assert isinstance(seeds, list) and seeds and len(set(seeds)) == len(seeds)
+    assert all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     assert set(PARAMS["datasets"]) <= set(DATASETS.list())
     assert set(PARAMS["methods"]) <= set(METHODS.list())
     assert set(PARAMS.get("real_datasets") or []) <= set(DATASETS.list())
@@ -155,3 +159,21 @@ def test_stage_outputs_are_what_the_command_writes(name, item, body):
         assert outs == [_norm(raw_dir(args.data_root, args.name))]
     else:
         pytest.fail(f"stage {name!r} has no output check here: add one")
+
+
+def test_the_seed_axis_gives_each_seed_its_own_stages_and_folders(monkeypatch):
+    """params.yaml ``seeds: [0, 3]``: every per-method stage is there once per seed, its command runs
+    that seed and its outputs are that seed's run folder; the real bound stays one stage per dataset."""
+    monkeypatch.setitem(PARAMS, "seeds", [0, 3])
+    instances = expanded()
+    for verb in ("train", "sample", "evaluate"):
+        per_seed: dict[int, set[str]] = {}
+        for name, item, body in instances:
+            if name != verb:
+                continue
+            args = _parse(_commands(body)[-1])
+            assert args.seed == item["seed"]
+            assert all(f"/seed{item['seed']}/" in f"{o}/" for o in _outs(body))
+            per_seed.setdefault(args.seed, set()).add(args.method)
+        assert sorted(per_seed) == [0, 3] and per_seed[0] == per_seed[3] == set(PARAMS["methods"])
+    assert sum(n == "real" for n, _, _ in instances) == len(PARAMS["datasets"])

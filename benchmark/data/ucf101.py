@@ -18,7 +18,9 @@ official train/test lists; every fold shares one store.
 
 Protocols: synthesis 16 frames at 64x64x3; training draws a uniformly random 16-frame window of a
 training video (every window is an item of ``load_split("train")``); evaluation cuts windows of
-test videos.
+test videos. ``train_frames=N`` (default: ``frames``) trains on N-frame windows while the test
+protocol keeps ``frames``: e.g. VGAN's 32-frame clips scored on their first 16 (a model's
+``generate`` returns the first ``num_frames`` of its clip); recorded as a dataset option.
 
 >>> from benchmark.data.ucf101 import parse_class_ind
 >>> parse_class_ind("1 ApplyEyeMakeup\\r\\n2 ApplyLipstick\\r\\n")
@@ -113,22 +115,30 @@ class UCF101(RealVideoDataset):
 
     def __init__(self, root: Any = None, fold: int = 1, frames: int = 16, classes: list[str] | None = None,
                  videos_dir: str | None = None, max_frames: int | None = None, on_corrupt: str = "error",
-                 workers: int = 0, strict_inputs: bool = True) -> None:
+                 workers: int = 0, strict_inputs: bool = True, train_frames: int | None = None) -> None:
         super().__init__(root, on_corrupt=on_corrupt, workers=workers, strict_inputs=strict_inputs)
         if fold not in (1, 2, 3):
             raise UserError(f"ucf101: fold must be 1, 2 or 3, got {fold!r}")
         self.fold, self.frames, self.max_frames = fold, int(frames), max_frames
+        self.train_frames_option = int(train_frames) if train_frames else None
+        if self.train_frames_option is not None and self.train_frames_option < self.frames:
+            raise UserError(f"ucf101: train_frames ({train_frames}) must be at least frames ({frames}): the test "
+                            "clips are scored on the first `frames` frames of a model's training-length clip")
+        train_t = self.train_frames_option or self.frames
         self.classes = sorted(classes) if classes else None
         self.videos_dir = Path(videos_dir) if videos_dir else None
         s = (64, 64)
         self.protocols = {"synthesis": TaskProtocols(
-            train=Protocol(f"synthesis-{frames}", "synthesis", "train", 0, frames, s, 3),
+            train=Protocol(f"synthesis-{train_t}", "synthesis", "train", 0, train_t, s, 3),
             test=Protocol(f"synthesis-{frames}", "synthesis", "test", 0, frames, s, 3))}
         self._folds: dict[int, dict[str, set[str]]] | None = None
 
     def options(self) -> dict[str, Any]:
-        return {"fold": self.fold, "frames": self.frames, "classes": self.classes, "max_frames": self.max_frames,
+        opts = {"fold": self.fold, "frames": self.frames, "classes": self.classes, "max_frames": self.max_frames,
                 "videos": self._source()[0] if self._has_raw() else None}
+        if self.train_frames_option is not None:  # only when set: the default identity stays as it was
+            opts["train_frames"] = self.train_frames_option
+        return opts
 
     def _has_raw(self) -> bool:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from benchmark.recipes.presets import with_preset
 from benchmark.registry import METHODS
 from benchmark.reproduce import (Ours, Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe,
                                  results_path, run_methods)
@@ -30,6 +31,8 @@ CURVE_METRICS = ("psnr", "ssim", "vgg_cosine", "lpips", "diversity", "diversity_
 CURVE_KEYS = ("psnr_best", "psnr_mean", "ssim_best", "ssim_mean", "vgg_cosine_best", "vgg_cosine_mean",
               "lpips_best", "lpips_mean", "diversity", "diversity_l1")
 SRVP = "Franceschi et al. 2020 (SRVP, ICML, arXiv 2002.09219)"
+#: SAVP's metric conventions (benchmark.metrics.psnr / ssim PRESETS): pooled-MSE PSNR, 11x11 Gaussian SSIM
+METRIC_PRESET = "savp"
 UNVERIFIED = "[unverified] transcribed, not yet checked against the table"
 # SRVP Table 2 (KTH, 10 -> 40, best of 100, svg split) and Table 3 (BAIR, 2 context frames, best of 100):
 # PSNR, SSIM, LPIPS, FVD
@@ -79,12 +82,15 @@ def run_curves(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
     outcome = run_methods(recipe, ctx) if recipe.methods else RecipeOutcome()
     outcome.failed.update(pre.failed)
     curves: dict[str, dict] = {}
+    preset_record: dict[str, dict] = {}
     for v in recipe.rows():
         path = results_path(Path(ctx.out), ctx, v.method)
         if not path.exists():
             continue
         res = read_json(path)
         metrics = ((res.get("tasks") or {}).get(recipe.task) or {}).get("metrics") or {}
+        metrics = with_preset(metrics, path.parent, recipe.task, CURVE_METRICS, METRIC_PRESET, ctx.data_root,
+                              preset_record, v.label)
         for key in CURVE_KEYS:
             mv = metrics.get(key)
             if not isinstance(mv, dict):
@@ -93,7 +99,8 @@ def run_curves(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
             outcome.ours.append(Ours(row=v.label, metric=key, value=mv.get("value"), ci_low=mv.get("ci_low"),
                                      ci_high=mv.get("ci_high"), n=mv.get("n"), dataset=ctx.dataset,
                                      profile=ctx.profile, comparable=bool(comparable), results=str(path),
-                                     note="mean over the predicted frames of the per-frame curve"))
+                                     note="mean over the predicted frames of the per-frame curve"
+                                     + (f"; {mv['preset']} metric preset" if mv.get("preset") else "")))
             curves.setdefault(v.label, {})[key] = {"curve": mv.get("curve"), "ci_low": mv.get("curve_ci_low"),
                                                     "ci_high": mv.get("curve_ci_high"), "comparable": comparable}
     if curves:
@@ -101,6 +108,9 @@ def run_curves(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
         path = ctx.recipe_dir / f"{recipe.name}-curves.json"
         write_json_atomic(path, {"dataset": ctx.dataset, "profile": ctx.profile, "curves": curves})
         outcome.artifacts["per-frame curves (json)"] = str(path)
+    if preset_record:
+        outcome.notes.append(f"PSNR and SSIM use the {METRIC_PRESET!r} metric preset (SAVP's conventions, the "
+                             "metrics' defaults: the runs' own values).")
     outcome.notes.append("The per-frame curves (SAVP Figs. 5-7) are plotted on the leaderboard linked above, "
                          "one plot per metric and reduction, with 95% bands.")
     return outcome

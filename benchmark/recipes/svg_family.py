@@ -21,12 +21,18 @@ import dataclasses
 import math
 from pathlib import Path
 
+from benchmark.recipes.presets import with_preset
 from benchmark.reproduce import (Ours, Recipe, RecipeContext, RecipeOutcome, Reported, register_recipe, results_path,
                                  run_methods)
 from benchmark.results import is_comparable
 from benchmark.utils import read_json, write_json_atomic
 
 SRVP = "Franceschi et al. 2020 (SRVP; ICML 2020, arXiv 2002.09219)"
+#: recipe -> the metric preset (benchmark.metrics.psnr / ssim PRESETS) its PSNR / SSIM are computed with:
+#: SRVP's conventions where the paper column is SRVP's tabulation; SVG's evaluation code (skimage SSIM,
+#: 7x7 uniform window on [-1, 1], per-channel PSNR) for DRNet and P2P, which share it
+METRIC_PRESETS = {"svg_smmnist": "srvp", "svg_kth": "srvp", "svg_bair": "srvp",
+                  "drnet_kth_long_range": "svg", "p2p_table": "svg"}
 UNVERIFIED = "[unverified] transcription, not checked against the paper here"
 
 
@@ -41,6 +47,8 @@ def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None
     (``<recipe>_curves.json`` beside the recipe page)."""
     runs = runs or ctx
     outcome = run_methods(recipe, runs)
+    preset = METRIC_PRESETS.get(recipe.name)
+    preset_record: dict[str, dict] = {}
     curves: dict[str, dict[str, list[float]]] = {}
     for row in recipe.rows():
         path = results_path(Path(runs.out), runs, row.method)
@@ -48,6 +56,8 @@ def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None
             continue
         res = read_json(path)
         metrics = ((res.get("tasks") or {}).get(recipe.task) or {}).get("metrics") or {}
+        metrics = with_preset(metrics, path.parent, recipe.task, tuple(recipe.metrics or ()), preset,
+                              runs.data_root, preset_record, row.label)
         for metric in recipe.metrics or ():
             mv = metrics.get(f"{metric}_best") or metrics.get(metric)
             if not isinstance(mv, dict) or any(o.row == row.label and o.metric == metric for o in outcome.ours):
@@ -56,9 +66,17 @@ def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None
                                      ci_low=_number(mv.get("ci_low")), ci_high=_number(mv.get("ci_high")),
                                      n=mv.get("n"), dataset=runs.dataset, profile=runs.profile,
                                      comparable=bool(is_comparable(mv, res)), results=str(path),
-                                     note="best of k by the mean over time"))
+                                     note="best of k by the mean over time"
+                                     + (f"; {mv['preset']} metric preset" if mv.get("preset") else "")))
             if mv.get("curve"):
                 curves.setdefault(row.label, {})[metric] = [float(v) for v in mv["curve"]]
+    if preset_record:
+        path = ctx.recipe_dir / f"{recipe.name}-preset-{preset}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"preset": preset, "rows": preset_record})
+        outcome.artifacts[f"PSNR / SSIM under the {preset} preset (protocols)"] = str(path)
+        outcome.notes.append(f"PSNR and SSIM are computed with the {preset!r} metric preset (the paper column's "
+                             "conventions), recomputed from each run's saved samples.")
     if curves:
         path = ctx.recipe_dir / f"{recipe.name}_curves.json"
         path.parent.mkdir(parents=True, exist_ok=True)

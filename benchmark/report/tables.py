@@ -23,7 +23,6 @@ and writes ``reports/<D>/leaderboard.{tex,md,csv}`` (the HTML report writes and 
 from __future__ import annotations
 
 import json
-import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from benchmark.report.format import describe_protocol, finite, format_metric, metric_direction, metric_order
 from benchmark.report.runs import Run, load_runs
 from benchmark.report.views import mark_best
+from benchmark.seeds import mean_std
 from benchmark.utils import UserError, write_text_atomic
 
 #: ``--format`` name -> file suffix of ``leaderboard.<suffix>``
@@ -82,7 +82,7 @@ def _pool(values: list[dict[str, Any]]) -> tuple[float | None, float | None, str
     if not xs:
         return None, None, "—"
     if len(xs) > 1:
-        mean, std = statistics.fmean(xs), statistics.stdev(xs)
+        mean, std = mean_std(xs)
         f = format_metric(mean, mean - std, mean + std)
         return mean, std, f"{f['value']} {f['ci']}".strip()
     v = values[[finite(v.get("value")) for v in values].index(True)]

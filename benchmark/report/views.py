@@ -20,6 +20,7 @@ from benchmark.report.format import (comparable_with, describe_protocol, finite,
                                      metric_order, settings_rows, settings_text, slug, sort_key)
 from benchmark.report.plots import plot_curves, plot_train_log
 from benchmark.report.runs import Run, read_train_log, run_file
+from benchmark.seeds import mean_std
 
 
 @dataclass
@@ -159,6 +160,113 @@ def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[d
             competing[i]["cells"][j]["best"] = True
 
 
+def run_cell(r: Run, m: str, mv: Any) -> dict[str, Any]:
+    """The cell of metric ``m`` of one run: its value ± 95% CI half-width (n), and a tooltip."""
+    if not isinstance(mv, dict):
+        return {"value": "—", "ci": "", "n": "", "sort": "", "title": "not reported",
+                "nc": False, "best": False, "raw": None}
+    text = format_metric(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n"))
+    nc = not r.value_comparable(mv)
+    title = f"{m} = {mv.get('value')}"
+    extra = mv.get("extra") or {}
+    if r.is_real and extra.get("same_set"):  # a set against itself: 0 by construction, no bound
+        return {"value": SAME_SET, "ci": "", "n": "", "sort": "", "nc": False, "best": False,
+                "raw": None, "title": f"{m}: the real set was scored against itself "
+                                      f"({(extra.get('real_bound_sides') or {}).get('how', '')}); "
+                                      f"{m} = {mv.get('value')} by construction, not a bound"}
+    sides = extra.get("real_bound_sides")
+    if r.is_real and isinstance(sides, dict):
+        title += f"; real bound: {sides.get('how')}"
+    if finite(mv.get("ci_low")) and finite(mv.get("ci_high")):
+        title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
+    if mv.get("n"):
+        title += f"; n = {mv['n']}"
+    if mv.get("extra"):
+        title += f"; {settings_text(mv['extra'])}"
+    if nc:
+        title += "; NOT COMPARABLE"
+    return {**text, "sort": sort_key(mv.get("value")), "title": title, "nc": nc,
+            "best": False, "raw": mv.get("value")}
+
+
+def seed_group_key(run: Run, entry: dict[str, Any]) -> str:
+    """Runs that pool into one leaderboard row: the same method and profile, task protocol and metric
+    settings (sample counts aside); only their seeds differ. A seed scored under another protocol
+    keeps a row of its own (flagged), rather than moving a mean."""
+    settings = {fam: settings_key(st) for fam, st in (entry.get("metric_protocols") or {}).items()}
+    return json.dumps([run.method, run.profile, entry.get("protocol"), settings], sort_keys=True, default=str)
+
+
+def _number(x: Any) -> float:
+    """A metric value as a float: None (no finite value) is NaN."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
+
+
+def pooled_cell(m: str, seeds: list[str], cells: list[dict[str, Any]], values: list[Any]) -> dict[str, Any]:
+    """One metric over several seeds: mean ± sample std over seeds (n seeds)
+    (:func:`benchmark.seeds.mean_std`), each seed's own value ± 95% CI listed beside it.
+
+    ``cells``: the per-seed cells (:func:`run_cell`), ``values``: the seeds' MetricValue dicts (or None).
+    A seed without the metric is left out (the count says how many made it); one NaN seed makes the
+    mean NaN, shown as "—", so a broken seed is seen rather than averaged away."""
+    have = [(s, c, v) for s, c, v in zip(seeds, cells, values) if isinstance(v, dict)]
+    if not have:
+        return cells[0]
+    if any(c["value"] == SAME_SET for _, c, _ in have):  # the real bound's same-set note stands
+        return next(c for _, c, _ in have if c["value"] == SAME_SET)
+    mean, std = mean_std(_number(v.get("value")) for _, _, v in have)
+    k = len(have)
+    text = format_metric(mean, mean - std, mean + std) if finite(std) else format_metric(mean)
+    per_seed = [{"seed": s, "value": c["value"], "ci": c["ci"]} for s, c, _ in have]
+    nc = any(c["nc"] for _, c, _ in have)
+    title = (f"{m}: mean ± std over {k} seeds = {mean:.6g} ± {std:.6g}; "
+             + "; ".join(f"seed {s}: {v.get('value')}" + (f" (95% CI [{v['ci_low']:.6g}, {v['ci_high']:.6g}])"
+                                                          if finite(v.get("ci_low")) and finite(v.get("ci_high"))
+                                                          else "") for s, _, v in have)
+             + ("; NOT COMPARABLE" if nc else ""))
+    return {"value": text["value"], "ci": text["ci"], "n": f"({k} seeds)", "sort": sort_key(mean),
+            "title": title, "nc": nc, "best": False, "raw": None if math.isnan(mean) else mean,
+            "per_seed": per_seed, "std": std, "n_seeds": k}
+
+
+def pool_seeds(run_rows: list[dict[str, Any]], entries: list[dict[str, Any]], names: list[str],
+               links: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a section: runs that differ only in their seed (:func:`seed_group_key`) become one
+    row of mean ± std over seeds; a run alone keeps its row as it was (value ± CI)."""
+    groups: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for row, entry in zip(run_rows, entries):
+        groups.setdefault(seed_group_key(row["run"], entry), []).append((row, entry))
+    per_method_profile = Counter((g[0][0]["run"].method, g[0][0]["run"].profile) for g in groups.values())
+    profiles = {}
+    for g in groups.values():
+        profiles.setdefault(g[0][0]["run"].method, set()).add(g[0][0]["run"].profile)
+    out = []
+    for g in groups.values():
+        if len(g) == 1:
+            out.append(g[0][0])
+            continue
+        runs = sorted((row["run"] for row, _ in g), key=lambda r: (r.data.get("seeds") or [0], r.slug))
+        by_slug = {row["run"].slug: (row, entry) for row, entry in g}
+        first = runs[0]
+        extra = []
+        if len(profiles[first.method]) > 1:
+            extra.append(first.profile or "no profile")
+        if per_method_profile[(first.method, first.profile)] > 1:
+            extra.append(f"seeds {' '.join(r.seeds for r in runs)}")
+        label = first.base_label + (f" ({', '.join(extra)})" if extra else "")
+        cells = []
+        for j, m in enumerate(names):
+            ms = [by_slug[r.slug][1].get("metrics") or {} for r in runs]
+            cells.append(pooled_cell(m, [r.seeds for r in runs], [by_slug[r.slug][0]["cells"][j] for r in runs],
+                                     [x.get(m) for x in ms]))
+        head = by_slug[first.slug][0]
+        out.append({**head, "runs": runs, "method": label, "comparable": all(r.comparable for r in runs),
+                    "note": next((r.note for r in runs if r.note), ""),
+                    "seeds": " ".join(r.seeds for r in runs), "cells": cells,
+                    "seed_links": [{"seed": r.seeds, **links[r.slug]} for r in runs]})
+    return out
+
+
 def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]], assets: Assets,
                  links: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Everything one (task, protocol) section shows."""
@@ -193,45 +301,17 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             {"text": settings_text(st) or "(defaults)", "rows": settings_rows(st, meanings), "methods": who}
             for st, who in variants.values()]})
 
-    rows = []
+    run_rows = []
     for r, t in members:
         ms = t.get("metrics") or {}
         diff = [k for k in sorted(set(protocol) | set(t["protocol"]))
                 if canon(protocol.get(k)) != canon(t["protocol"].get(k))]
-        cells = []
-        for m in names:
-            mv = ms.get(m)
-            if not isinstance(mv, dict):
-                cells.append({"value": "—", "ci": "", "n": "", "sort": "", "title": "not reported",
-                              "nc": False, "best": False, "raw": None})
-                continue
-            text = format_metric(mv.get("value"), mv.get("ci_low"), mv.get("ci_high"), mv.get("n"))
-            nc = not r.value_comparable(mv)
-            title = f"{m} = {mv.get('value')}"
-            extra = mv.get("extra") or {}
-            if r.is_real and extra.get("same_set"):  # a set against itself: 0 by construction, no bound
-                cells.append({"value": SAME_SET, "ci": "", "n": "", "sort": "", "nc": False, "best": False,
-                              "raw": None, "title": f"{m}: the real set was scored against itself "
-                                                    f"({(extra.get('real_bound_sides') or {}).get('how', '')}); "
-                                                    f"{m} = {mv.get('value')} by construction, not a bound"})
-                continue
-            sides = extra.get("real_bound_sides")
-            if r.is_real and isinstance(sides, dict):
-                title += f"; real bound: {sides.get('how')}"
-            if finite(mv.get("ci_low")) and finite(mv.get("ci_high")):
-                title += f"; 95% CI [{mv['ci_low']:.6g}, {mv['ci_high']:.6g}]"
-            if mv.get("n"):
-                title += f"; n = {mv['n']}"
-            if mv.get("extra"):
-                title += f"; {settings_text(mv['extra'])}"
-            if nc:
-                title += "; NOT COMPARABLE"
-            cells.append({**text, "sort": sort_key(mv.get("value")), "title": title, "nc": nc,
-                          "best": False, "raw": mv.get("value")})
-        rows.append({"run": r, "method": r.label(), "is_real": r.is_real, "is_reference": r.is_reference,
-                     "comparable": r.comparable,
-                     "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
-                     "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
+        cells = [run_cell(r, m, ms.get(m)) for m in names]
+        run_rows.append({"run": r, "runs": [r], "method": r.label(), "is_real": r.is_real,
+                         "is_reference": r.is_reference, "comparable": r.comparable,
+                         "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
+                         "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
+    rows = pool_seeds(run_rows, [t for _, t in members], names, links)
 
     mark_best(names, metrics, rows, {r.slug: t for r, t in members})
     smoke_rows = [row["method"] for row in rows if not row["is_real"] and row["profile"] == SMOKE_PROFILE]
@@ -271,13 +351,11 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
 
     # Galleries: real first, then table order.
     galleries = []
-    for row in rows:
-        if row["placeholder"]:
-            continue
-        r = row["run"]
+    for row, r in [(row, r) for row in rows if not row["placeholder"] for r in row["runs"]]:
         t = r.data["tasks"][task]
         src = run_file(r, t.get("gallery"))
-        item = {"method": row["method"], "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
+        label = row["method"] + (f" · seed {r.seeds}" if len(row["runs"]) > 1 else "")
+        item = {"method": label, "caption": f"{r.profile or '—'} · seed {r.seeds or '—'}",
                 "is_real": r.is_real, "nc": not r.comparable}
         if src is None:
             item["missing"] = "no gallery recorded"
@@ -305,6 +383,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             "metric_protocols": metric_protocols,
             "metrics": [{"name": m, "higher": metrics[m]} for m in names],
             "rows": rows, "plots": plots, "galleries": galleries, "smoke_rows": smoke_rows,
+            "seed_pooled": any(len(row.get("runs") or ()) > 1 for row in rows),
             "n_comparable": sum(1 for row in rows if not row["is_real"] and row["comparable"]
                                 and row["profile"] != SMOKE_PROFILE)}
 

@@ -8,6 +8,7 @@ feature networks' weight files (:func:`benchmark.stages.cache.weights_identity`)
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -27,7 +28,7 @@ from benchmark.stages.cache import Stages, metric_code_key, weights_identity
 from benchmark.stages.sample import load_likelihoods
 from benchmark.stages.spec import RunSpec, open_dataset, reference_for, resolve_device
 from benchmark.stages.train import read_train_records, train_outputs
-from benchmark.utils import UserError, read_json, sha256_file, sha256_json, write_json_atomic
+from benchmark.utils import UserError, canonical_json, read_json, sha256_file, sha256_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,17 @@ def _warn_small_n(method: str, task: str, values: dict[str, Any]) -> None:
                             method, task, name, v.get("n"))
 
 
+def _already_written(run_dir: Path, results: dict[str, Any]) -> bool:
+    """Whether ``run_dir`` holds a manifest and a results.json equal to ``results`` (as JSON)."""
+    if not ((run_dir / P.RESULTS).is_file() and (run_dir / P.MANIFEST).is_file()):
+        return False
+    try:
+        old = read_json(run_dir / P.RESULTS)
+    except (OSError, ValueError):
+        return False
+    return canonical_json(old) == canonical_json(json.loads(json.dumps(results, default=str)))
+
+
 def _imported_summary(train_records: dict[str, dict[str, Any]] | None) -> dict[str, Any] | None:
     """For weights imported from an official checkpoint: the note, mapping version and source files."""
     for rec in reversed(list((train_records or {}).values())):
@@ -115,7 +127,8 @@ def _imported_summary(train_records: dict[str, dict[str, Any]] | None) -> dict[s
 
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
-    """Write results.json and manifest.json for a run (atomically)."""
+    """Write results.json and manifest.json for a run (atomically); a rerun whose results are unchanged
+    rewrites neither (what the manifest says about how the numbers were made still holds)."""
     run_dir = spec.run_dir
     comparable = all(is_comparable(v) for t in tasks.values() for v in t["metrics"].values())
     stages = tuple(train_records or ())
@@ -130,6 +143,8 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
                "train_log": list(logs.values())[-1] if logs else None,
                **({"train_logs": logs} if len(stages) > 1 else {}),
                "manifest": P.MANIFEST}
+    if _already_written(run_dir, results):  # a cached rerun, or a second job of the same run: the files
+        return run_dir / P.RESULTS          # hold these very numbers and the manifest of how they were made
     write_json_atomic(run_dir / P.RESULTS, results)
     artifacts = [P.RESULTS, *(f for t in tasks.values() for f in (t["samples"], t["gallery"]) if f)]
     artifacts += [f for t in tasks.values() for f in t.get("extra_galleries", {}).values()]

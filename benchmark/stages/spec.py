@@ -63,8 +63,8 @@ class RunSpec:
 
         return RuntimeOptions(precision=self.precision, cudnn_benchmark=self.cudnn_benchmark,
                               deterministic=self.deterministic, compile=self.compile)
-    # Seeds are one run each today (``seed``); a ``--seeds`` axis (several RunSpecs aggregated into
-    # mean +- std) belongs to the runner, not here.
+    # One seed per RunSpec: ``--seeds`` makes one RunSpec per (method, seed) in the runner
+    # (benchmark/run.py); reports and the drift check pool them (benchmark/seeds.py).
 
     @property
     def run_name(self) -> str:

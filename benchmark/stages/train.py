@@ -118,8 +118,9 @@ def stage_train(spec: RunSpec, ds: VideoDataset | None = None, method: Method | 
     except ValueError as e:
         raise UserError(f"{spec.method}: {e}") from e
     hardware = D.training_hardware(method.device, options)
-    if hardware != D.SINGLE_CPU_FP32:  # weights trained elsewhere are another cache entry; the
-        base["hardware"] = hardware    # default single-process CPU runs keep their keys
+    keyed = D.keyed_hardware(hardware)
+    if keyed != D.keyed_hardware(D.SINGLE_CPU_FP32):  # weights trained on other hardware are another cache
+        base["hardware"] = keyed                      # entry; default CPU fp32 runs keep their keys
     records = Stages(run_dir)
     if spec.untrained:
         return method, _record_untrained(spec, method, records, base)

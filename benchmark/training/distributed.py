@@ -91,6 +91,18 @@ def setup(backend: str | None = None, *, timeout_s: float = 1800.0) -> DistInfo:
 SINGLE_CPU_FP32 = {"device": "cpu", "gpu": None, "world_size": 1, "precision": "fp32"}
 
 
+def keyed_hardware(hardware: dict[str, object]) -> dict[str, object]:
+    """The part of :func:`training_hardware` that keys trained weights: all of it but the world size.
+    DDP at the same global batch trains like one process (synchronised BatchNorm, global-batch noise),
+    so weights trained under ``torchrun`` are reused by a later one-process ``benchmark run``; the
+    world size stays in the train record and the manifest.
+
+    >>> keyed_hardware({"device": "cpu", "gpu": None, "world_size": 4, "precision": "fp32"})
+    {'device': 'cpu', 'gpu': None, 'precision': 'fp32'}
+    """
+    return {k: v for k, v in hardware.items() if k != "world_size"}
+
+
 def training_hardware(device: torch.device | str, options=None) -> dict[str, object]:
     """What a training on ``device`` in this process group runs on: device type, GPU model (CUDA
     only), world size, and the numeric options it trains under (precision always; cuDNN autotuning,

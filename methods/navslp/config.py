@@ -56,6 +56,7 @@ class NAVSLPConfig:
     static_label: str = ""            # dataset label whose classes share a static latent (Weizmann: "identity")
     transient_label: str = ""         # ... a transient latent sequence (Weizmann: "action"); "" = per video
     two_stage: bool = True            # eqs. 3.1/3.2: G step, then (latents, RNN) step; False: one joint step
+    optimize_latents: bool = True     # False: the latents stay at their initial draw (Fig. 4-left ablation)
     lr_generator: float = 6.25e-5     # τ_G (Adam)
     lr_rnn: float = 6.25e-5           # τ_R (Adam)
     lr_latent: float = 12.5           # τ_z (SGD)

@@ -169,6 +169,8 @@ class NAVSLP(Method):
         opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_generator, **adam)
         opt_rnn = torch.optim.Adam(rnn.parameters(), lr=cfg.lr_rnn, **adam)
         opt_z = torch.optim.SGD(lat.parameters(), lr=cfg.lr_latent, momentum=cfg.latent_momentum)
+        if not cfg.optimize_latents:  # Fig. 4-left ablation: no gradient, so SGD never moves them
+            lat.requires_grad_(False)
         kernel = gaussian_kernel().to(self.device)
 
         def make_batch(batch: Batch) -> dict[str, Tensor]:

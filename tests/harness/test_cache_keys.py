@@ -150,7 +150,9 @@ def test_swapping_a_weight_file_recomputes_features_and_scores(tiny_data_root, t
 def test_training_hardware_keys_the_weights_and_is_recorded(tiny_data_root, tmp_path, spy, monkeypatch):
     """Device type, GPU model, world size and precision of the training are in the train record and
     the manifest, and weights trained on other hardware are never reused as these (the default
-    single-process CPU fp32 training keeps a key without a hardware entry)."""
+    single-process CPU fp32 training keeps a key without a hardware entry). The world size alone does
+    not key them: DDP at the same global batch trains like one process, so weights trained under
+    torchrun are what a later one-process `benchmark run` reuses."""
     from benchmark.training import distributed as D
 
     spec = _spec(tiny_data_root, tmp_path, "conv_lstm")
@@ -161,8 +163,11 @@ def test_training_hardware_keys_the_weights_and_is_recorded(tiny_data_root, tmp_
     assert list(manifest["training_hardware"].values()) == [D.SINGLE_CPU_FP32]
 
     keys = [rec["key"]]
-    for hardware in ({**D.SINGLE_CPU_FP32, "world_size": 2},
-                     {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "tf32"},
+    spy["train"].clear()
+    monkeypatch.setattr(D, "training_hardware", lambda device, options=None: {**D.SINGLE_CPU_FP32, "world_size": 2})
+    train_stage.stage_train(spec)
+    assert spy["train"] == []  # same key: reused
+    for hardware in ({"device": "cuda", "gpu": "NVIDIA H200", "world_size": 2, "precision": "tf32"},
                      {"device": "cuda", "gpu": "NVIDIA H200", "world_size": 1, "precision": "fp32"}):
         spy["train"].clear()
         monkeypatch.setattr(D, "training_hardware", lambda device, options=None, hw=hardware: hw)
