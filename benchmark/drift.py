@@ -136,7 +136,7 @@ def metric_class_bands() -> dict[str, dict[str, float]]:
 
     bands: dict[str, dict[str, float]] = {}
     for n in METRICS.list():
-        band = getattr(METRICS.get(n), "drift_band", None)
+        band = getattr(METRICS.info(n), "drift_band", None)
         if band:
             # ``n_*`` too: a metric's result keys are its name or ``name_<suffix>`` (factors_shapes_static,
             # diversity_l1); a family lookup would miss a name that itself contains ``_``.

@@ -55,7 +55,7 @@ def applicable_metrics(task: str, requested: list[str] | None = None, *, likelih
     names = requested if requested is not None else METRICS.list()
     out = []
     for name in names:
-        cls = METRICS.get(name)
+        cls = METRICS.info(name)  # the declared facts: planning imports no metric code
         only = getattr(cls, "datasets", None)
         why = None
         if task not in cls.tasks:
@@ -79,7 +79,7 @@ def applicable_metrics(task: str, requested: list[str] | None = None, *, likelih
 def _weight_kwargs(name: str, weights: str, cache_dir: Path | None, device: str = "cpu") -> dict[str, Any]:
     """Pretrained-network metrics get the weights mode, the feature cache folder and the device their
     feature network runs on."""
-    if not getattr(METRICS.get(name), "requires_weights", False):
+    if not getattr(METRICS.info(name), "requires_weights", False):
         return {}
     return {"weights": weights, "device": device, **({"cache_dir": cache_dir} if cache_dir is not None else {})}
 

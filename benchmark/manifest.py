@@ -50,6 +50,14 @@ def code_version() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
+    """Python, platform and the versions of :data:`PACKAGES` (looked up once per process)."""
+    import copy
+
+    return copy.deepcopy(_environment())
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> dict[str, Any]:
     versions = {}
     for p in PACKAGES:
         try:

@@ -2,24 +2,90 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 
+def cache_home() -> Path:
+    """vidbench's own cache folder (file hashes, parsed sources): ``$VIDBENCH_CACHE``, else
+    ``$XDG_CACHE_HOME/vidbench`` (default ``~/.cache/vidbench``)."""
+    root = os.environ.get("VIDBENCH_CACHE")
+    return Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidbench"
+
+
+#: files at least this big have their sha256 remembered (smaller ones hash faster than a lookup pays)
+HASH_CACHE_MIN_BYTES = 1 << 20
+#: a file changed this recently (ns) is hashed again: a second write within the timestamp resolution
+#: could leave size, mtime and ctime equal (git's "racily clean" rule)
+_RACY_NS = 2_000_000_000
+_file_hashes: dict[str, list[Any]] | None = None
+_file_hashes_dirty = False
+
+
+def _hash_store() -> dict[str, list[Any]]:
+    global _file_hashes
+    if _file_hashes is None:
+        try:
+            loaded = json.loads((cache_home() / "file-hashes-v1.json").read_text())
+            _file_hashes = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            _file_hashes = {}
+        atexit.register(_save_hash_store)
+    return _file_hashes
+
+
+def _save_hash_store(limit: int = 20000) -> None:
+    if not _file_hashes_dirty or _file_hashes is None:
+        return
+    keep = _file_hashes
+    if len(keep) > limit:  # forget files that are gone, then the oldest entries
+        keep = {k: v for k, v in keep.items() if os.path.exists(k)}
+        keep = dict(list(keep.items())[-limit:])
+    path = cache_home() / "file-hashes-v1.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(keep, separators=(",", ":")))
+        os.replace(tmp, path)
+    except OSError:  # a cache that cannot be written only costs hashing again
+        pass
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    A file of :data:`HASH_CACHE_MIN_BYTES` or more whose size, mtime, ctime and inode are those it
+    had when it was hashed (and that was not changed in the last two seconds) reuses the remembered
+    digest (in :func:`cache_home`), as git and DVC do: any write changes the ctime, so changed bytes
+    are always hashed again, while a cached rerun does not re-read every weight and sample file."""
+    global _file_hashes_dirty
+    where = os.path.abspath(path)
+    st = os.stat(where)
+    signature = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    remember = (st.st_size >= HASH_CACHE_MIN_BYTES
+                and time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS)
+    if remember:
+        hit = _hash_store().get(where)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(where, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if remember:
+        _hash_store()[where] = [signature, digest]
+        _file_hashes_dirty = True
+    return digest
 
 
 def sha256_bytes(data: bytes) -> str:

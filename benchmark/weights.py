@@ -23,6 +23,7 @@ False
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -88,9 +89,20 @@ def weights_dir() -> Path:
 
 
 def load_specs() -> dict[str, WeightsSpec]:
+    path = manifest_path()
+    try:
+        st = path.stat()
+        return dict(_load_specs(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    except OSError:
+        return dict(_load_specs.__wrapped__(str(path), 0, 0, 0))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_specs(path: str, size: int, mtime_ns: int, ctime_ns: int) -> dict[str, WeightsSpec]:
+    """The pins of ``path``, parsed once per (size, mtime, ctime) of the file."""
     import yaml
 
-    data = yaml.safe_load(manifest_path().read_text())
+    data = yaml.safe_load(Path(path).read_text())
     out = {}
     for name, d in (data.get("weights") or {}).items():
         out[name] = WeightsSpec(name=name, file=d["file"], source=str(d.get("source", "")),

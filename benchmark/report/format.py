@@ -67,7 +67,7 @@ def metric_direction(name: str, declared: bool | None) -> bool | None:
 
 def metric_order(name: str) -> tuple:
     """Sort key of a result column: the metric class's ``display_order``, then name, then variant."""
-    cls = facts.metric_class(name)
+    cls = facts.metric_facts(name)
     family = cls.name if cls is not None else name.partition("_")[0]
     variant = name[len(family):].lstrip("_")
     var = VARIANT_ORDER.index(variant) if variant in VARIANT_ORDER else len(VARIANT_ORDER)

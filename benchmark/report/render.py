@@ -33,11 +33,21 @@ from typing import Any
 import benchmark
 from benchmark.report.format import describe_protocol, format_metric, metric_direction, metric_order  # noqa: F401
 from benchmark.report.runs import Run, load_runs, read_train_log  # noqa: F401
+from benchmark.report.plots import plot_cache
 from benchmark.report.views import Assets, build_section, build_training, crowd_studies, run_links
 from benchmark.results import COLUMNS, load_table
 from benchmark.utils import UserError, write_text_atomic
 
 TASK_ORDER = ("synthesis", "prediction")
+
+
+def figure_cache(out_dir: Path) -> Path:
+    """Where the figures of the last rendering into ``out_dir`` are kept by content key
+    (:func:`benchmark.report.plots.plot_cache`): vidbench's cache folder, one per report folder,
+    so the report folder itself holds only the report."""
+    from benchmark.utils import cache_home, sha256_bytes
+
+    return cache_home() / "report-figures" / sha256_bytes(str(Path(out_dir).resolve()).encode())[:16]
 
 
 def environment():
@@ -91,8 +101,9 @@ def render_report(dataset: str, run_root: Path, out_dir: Path, profile: str | No
                 pname = str(t["protocol"].get("name") or task)
                 grouped.setdefault((task, pname), []).append((r, t))
         keys = sorted(grouped, key=lambda k: (TASK_ORDER.index(k[0]) if k[0] in TASK_ORDER else 99, k))
-        sections = [build_section(task, pname, grouped[(task, pname)], assets, links) for task, pname in keys]
-        training = build_training(runs, assets)
+        with plot_cache(figure_cache(out_dir)):  # unchanged figures are copied, not drawn again
+            sections = [build_section(task, pname, grouped[(task, pname)], assets, links) for task, pname in keys]
+            training = build_training(runs, assets)
         crowd = crowd_studies(out_dir, dataset, sections)
 
         from benchmark.report.tables import FORMATS, build_tables, render_tables

@@ -135,7 +135,7 @@ def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[d
     metric settings, comparable weights and a non-smoke profile compete; the rule is the metric
     class's ``best_rule`` (:func:`best_indices`). ``members``: row slug -> the run's task entry."""
     for j, m in enumerate(names):
-        cls = facts.metric_class(m)
+        cls = facts.metric_facts(m)
         family = cls.name if cls is not None else m.partition("_")[0]
 
         def settings(row: dict[str, Any]) -> str:
@@ -295,7 +295,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
             entry[1].append(r.label())
     metric_protocols = []
     for fam, variants in sorted(mp.items()):
-        cls = facts.metric_class(fam)
+        cls = facts.metric_facts(fam)
         meanings = getattr(cls, "setting_meanings", None) if cls is not None else None
         metric_protocols.append({"name": fam, "variants": [
             {"text": settings_text(st) or "(defaults)", "rows": settings_rows(st, meanings), "methods": who}

@@ -50,7 +50,7 @@ def run_methods(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
             else None
         if metrics is None:
             for name in recipe.metrics or ():
-                if getattr(METRICS.get(name), "requires_weights", False):
+                if getattr(METRICS.info(name), "requires_weights", False):
                     outcome.pending[name] = (f"not computed: {name} needs pretrained feature-network weights; a "
                                              f"smoke run computes it only with --weights random (random weights, "
                                              f"labelled not comparable) or with --profile paper")

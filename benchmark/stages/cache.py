@@ -60,7 +60,7 @@ def code_key(*objs: Any) -> str:
 
 def metric_code_key(names: Iterable[str]) -> str:
     """Source hash of the metrics ``names`` (their classes' import closures) and the feeding code."""
-    return source_hash("benchmark.evaluate", *(METRICS.get(n) for n in names))
+    return source_hash("benchmark.evaluate", *(METRICS.module_of(n) for n in names))  # read, not imported
 
 
 def weights_identity(names: Iterable[str], mode: str) -> dict[str, str]:
@@ -71,7 +71,7 @@ def weights_identity(names: Iterable[str], mode: str) -> dict[str, str]:
 
     out = {}
     for name in names:
-        for w in getattr(METRICS.get(name), "weight_names", ()):
+        for w in getattr(METRICS.info(name), "weight_names", ()):
             if w not in out:
                 out[w] = get_weights(w, mode).sha256
     return out

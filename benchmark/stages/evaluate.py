@@ -94,11 +94,11 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
 
 
 def _warn_small_n(method: str, task: str, values: dict[str, Any]) -> None:
-    from benchmark.metrics.facts import metric_class
+    from benchmark.metrics.facts import metric_facts
 
     for name, v in values.items():
         if v.get("ci_low") is None or (isinstance(v.get("ci_low"), float) and math.isnan(v["ci_low"])):
-            cls = metric_class(name)
+            cls = metric_facts(name)
             if v.get("n", 0) < 2 and (cls is None or cls.kind != "set"):  # set metrics have no per-video CI
                 log.warning("%s/%s: %s has n=%s, too few samples for a confidence interval",
                             method, task, name, v.get("n"))

@@ -85,7 +85,7 @@ def run_real(spec: RunSpec) -> Path:
         if stages.fresh(f"evaluate/{task}", key):
             tasks[task] = read_json(run_dir / out_rel)
             continue
-        set_names = [n for n in names if METRICS.get(n).kind == "set"]
+        set_names = [n for n in names if METRICS.info(n).kind == "set"]
         own_names = [n for n in names if n not in set_names]
         sides = None
         # Intrinsic bounds: the real clips play the role of samples (k = 1).

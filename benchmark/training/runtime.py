@@ -76,6 +76,14 @@ def active() -> RuntimeOptions:
     return _ACTIVE[-1] if _ACTIVE else RuntimeOptions()
 
 
+def _use_deterministic_algorithms(mode: bool) -> None:
+    """``torch.use_deterministic_algorithms(mode)``, skipped when already so: the call imports
+    ``torch._inductor`` (seconds), which a run whose training is cached never needs."""
+    if torch.are_deterministic_algorithms_enabled() == mode and not torch.is_deterministic_algorithms_warn_only_enabled():
+        return
+    torch.use_deterministic_algorithms(mode)
+
+
 @contextlib.contextmanager
 def applied(options: RuntimeOptions) -> Iterator[RuntimeOptions]:
     """Set the backend switches ``options`` ask for while a training runs, and restore them after.
@@ -93,7 +101,7 @@ def applied(options: RuntimeOptions) -> Iterator[RuntimeOptions]:
     torch.backends.cudnn.deterministic = options.deterministic
     if options.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-    torch.use_deterministic_algorithms(options.deterministic)
+    _use_deterministic_algorithms(options.deterministic)
     _ACTIVE.append(options)
     try:
         yield options
@@ -101,7 +109,7 @@ def applied(options: RuntimeOptions) -> Iterator[RuntimeOptions]:
         _ACTIVE.pop()
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
          torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) = saved[:4]
-        torch.use_deterministic_algorithms(saved[4])
+        _use_deterministic_algorithms(saved[4])
         if saved[5] is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:
