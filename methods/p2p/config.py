@@ -101,10 +101,12 @@ def cpu(spec: DataSpec) -> P2PConfig:
     c, frames = _two_ended(spec)
     h, w = spec.resolution
     return P2PConfig(backbone="dcgan", channels=spec.channels, resolution=(h, w),
-                     model_resolution=(32, 32) if (h, w) == (64, 64) else None, width=16, g_dim=64, z_dim=8,
+                     model_resolution=(32, 32) if (h, w) == (64, 64) else None, width=24, g_dim=64, z_dim=8,
                      rnn_size=128, context_frames=c, max_seq_len=frames, delta_len=_delta(frames, 2),
                      weight_cpc=100.0, weight_align=0.0, skip_prob=0.1, lr=2e-3,
-                     train=TrainConfig(steps=150, batch_size=16, checkpoint_every=50, log_every=10))
+                     # Width 24 with batches of 8 (was 16 / 16): a sharper decoder, and a cheaper step
+                     # (0.16 vs 0.21 CPU-s single-threaded); best-of-5 SSIM 0.7321 vs 0.6790 before.
+                     train=TrainConfig(steps=150, batch_size=8, checkpoint_every=50, log_every=10))
 
 
 def smoke(spec: DataSpec) -> P2PConfig:

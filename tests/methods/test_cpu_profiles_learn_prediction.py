@@ -32,10 +32,10 @@ DATASET = "moving-shapes"
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
     "conv_lstm": "ssim_best 0.6926 vs copy_last 0.7617 (300 steps at 32x32; ~64 CPU-s)",
-    "svg_lp": "ssim_best 0.7100 vs copy_last 0.7617 (250 steps at 32x32; ~130 CPU-s)",
-    "svg_fp": "ssim_best 0.7307 vs copy_last 0.7617 (250 steps at 32x32; ~103 CPU-s)",
+    "svg_lp": "ssim_best 0.7546 vs copy_last 0.7617 (k 5; 250 steps at 32x32, width 24; ~118 CPU-s)",
+    "svg_fp": "ssim_best 0.7536 vs copy_last 0.7617 (k 5; 250 steps at 32x32, width 24; ~115 CPU-s)",
     "drnet": "ssim_best 0.6890 vs copy_last 0.7617 (250 + 150 steps at 32x32; ~33 CPU-s)",
-    "p2p": "ssim_best 0.6790 vs copy_last 0.7534 on the two-ended protocol (150 steps at 32x32; ~74 CPU-s)",
+    "p2p": "ssim_best 0.7321 vs copy_last 0.7534, two-ended (k 5; 150 steps at 32x32, width 24; ~110 CPU-s)",
     "videoflow": "ssim_best 0.7367 vs copy_last 0.7617 (150 steps; temperature 0; ~81 CPU-s)",
     "encodedec": "ssim_best 0.7418 vs copy_last 0.7617 (160 steps at 32x32; ~65 CPU-s)",
     "video_vqvae": "ssim_best 0.7444 vs copy_last 0.7617 (300 + 150 + 150 steps; ~103 CPU-s)",

@@ -177,3 +177,5 @@ def test_cpu_profile_runs_at_32x32_inside(small_dataset):
     model = SVGModel(cfg).eval()
     out = model.rollout(torch.rand(1, 5, 3, 64, 64), 3, 2)
     assert cfg.model_resolution == (32, 32) and out.shape == (1, 2, 3, 3, 64, 64)
+    # Skips from the last context frame (the paper's text): upstream's c - 2 learned less on moving-shapes.
+    assert cfg.skip_from == "paper"
