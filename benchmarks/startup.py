@@ -1,8 +1,8 @@
 """Start-up and warm-rerun times of the `benchmark` CLI, as ratios to ``python -c "import torch"``.
 
 Goals (issue 20 §4): ``benchmark list`` <= 1.3x and a fully cached rerun of the main job
-(``benchmark run --methods all --dataset moving-shapes --profile smoke``, run again into the same
-``--out``) <= 3x the bare ``import torch`` of the same interpreter on the same machine. The light
+(the README's ``benchmark run --methods all --dataset moving-shapes --profile cpu --jobs 2``, run again
+into the same ``--out``) <= 3x the bare ``import torch`` of the same interpreter on the same machine. The light
 verbs (``--help``, ``data info``, ``weights status``) are timed too.
 
 Every command runs ``--repeats`` times, interleaved with the baseline so that a load change on a
@@ -13,7 +13,8 @@ timed reruns.
 
     python benchmarks/startup.py                                  # light verbs only
     python benchmarks/startup.py --rerun --out /tmp/startup-job   # + the cached main job
-    python benchmarks/startup.py --rerun --methods copy_last,conv_lstm,tgan --out /tmp/sub
+    python benchmarks/startup.py --rerun --out DIR --data-root DIR/data   # on benchmarks/main_job.py --keep DIR
+    python benchmarks/startup.py --rerun --methods copy_last,conv_lstm,tgan --profile smoke --jobs 1 --out /tmp/sub
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("startup-job"), help="--out of the main job (reused)")
     ap.add_argument("--methods", default="all", help="--methods of the job (a subset is quicker to prepare)")
     ap.add_argument("--dataset", default="moving-shapes")
-    ap.add_argument("--profile", default="smoke")
+    ap.add_argument("--profile", default="cpu", help="the main job's (cpu)")
+    ap.add_argument("--jobs", type=int, default=2, help="benchmark run --jobs (the main job's: 2)")
+    ap.add_argument("--data-root", type=Path, default=None, help="benchmark run --data-root (default: its own)")
     args = ap.parse_args(argv)
 
     bench = cli()
@@ -62,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                 "weights status": [*bench, "weights", "status"]}
     if args.rerun:
         job = [*bench, "run", "--methods", args.methods, "--dataset", args.dataset, "--profile", args.profile,
-               "--out", str(args.out), "--no-progress"]
+               "--out", str(args.out), "--jobs", str(args.jobs), "--no-progress"]
+        if args.data_root is not None:
+            job += ["--data-root", str(args.data_root)]
         if not (args.out / "runs" / args.dataset).is_dir():
             print(f"preparing the job's outputs in {args.out} (first run, untimed) ...", flush=True)
             t0 = time.perf_counter()
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(f'{t:.2f}' for t in ts)}{mark}")
     if args.rerun:
         print(f"rerun: benchmark run --methods {args.methods} --dataset {args.dataset} --profile {args.profile} "
-              f"--out {args.out} (every stage cached)")
+              f"--jobs {args.jobs} --out {args.out} (every stage cached)")
     print(f"load average (1, 5, 15 min): before {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after {', '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
     return 1 if failed else 0
