@@ -41,6 +41,16 @@ from methods.navslp.model import (LatentDictionary, RowSGD, TransientRNN, gaussi
                                   make_generator, max_pyramid_levels, project_unit_ball_, triplet_loss)
 
 
+def _rows_of_all_ranks(rows: Tensor) -> Tensor:
+    """The latent rows of every rank's batch (``rows`` itself in one process): the latents' gradients
+    are averaged over ranks, so each rank must step the union of the rows to stay identical."""
+    from benchmark.training import distributed as D
+
+    if not D.is_distributed():
+        return rows
+    return torch.cat([torch.as_tensor(r) for r in D.all_gather_objects(rows.cpu())]).to(rows.device)
+
+
 def _dense_ids(ids: np.ndarray | Tensor | None, n: int, what: str) -> Tensor:
     """``(n,)`` int64 group ids renumbered 0..K-1 (identity if None)."""
     if ids is None:
@@ -214,9 +224,10 @@ class NAVSLP(Method):
             # stage 2 never steps γ: no weight gradients for G then (its input gradients still flow)
             g.requires_grad_(generator_grads)
             s_rows, t_rows = lat.static_index[idx], lat.transient_index[idx]
-            if latent_grads:
-                batch_rows.update(static=s_rows, transient=t_rows)
-                opt_z.set_rows([s_rows, t_rows])
+            if latent_grads:  # the rows of the global batch: under DDP every rank steps the same rows
+                moved = [_rows_of_all_ranks(s_rows), _rows_of_all_ranks(t_rows)]
+                batch_rows.update(static=moved[0], transient=moved[1])
+                opt_z.set_rows(moved)
             with torch.set_grad_enabled(latent_grads):
                 codes, r = self.codes(s_rows, t_rows, b["start"], t)
             if not latent_grads:
