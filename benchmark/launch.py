@@ -60,6 +60,16 @@ def _submitit():
 
 # ------------------------------------------------------------------------------ options ---
 
+def _process_started(fallback: float) -> float:
+    """When this job's process started (epoch seconds): before it imported the job's code, unlike the
+    time the job function was entered. ``fallback`` where psutil is missing."""
+    try:
+        import psutil
+    except ImportError:
+        return fallback
+    return psutil.Process(os.getpid()).create_time()
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """What each submitted job asks the scheduler for (recorded with the launch, reused on resubmit).
@@ -218,7 +228,7 @@ class StageChain:
     threads: int | None = None  # torch intra-op threads of each task (None: torch's default)
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # noqa: D102
         return job_name(self.spec.run_name, self.spec.dataset,
                         P.REAL_PROFILE if self.spec.method == P.REAL else self.spec.profile, self.spec.seed)
 
@@ -255,7 +265,8 @@ class StageChain:
         print(f"{self.name}: {'wrote' if wrote else 'reused (fresh by content key)'} {path} in "
               f"{time.time() - started:.1f}s", flush=True)
         return {"status": DONE, "job": self.name, "results": str(path), "wrote": wrote, "pid": os.getpid(),
-                "started": started, "ended": time.time(), "world_size": world}
+                "process_started": _process_started(started), "started": started, "ended": time.time(),
+                "world_size": world}
 
     def _run(self, world: int) -> Path:
         from rich.console import Console

@@ -51,7 +51,9 @@ def test_local_launcher_runs_two_jobs_concurrently_and_the_report_collects_them(
     assert results[0]["pid"] != results[1]["pid"] and all(r["wrote"] for r in results)
     manifest = read_json(tmp_path / "runs" / "moving-shapes" / "copy_last" / "smoke" / "seed0" / "manifest.json")
     assert manifest["hardware"]["torch_threads"] == 1  # local jobs share the machine: one thread each
-    assert max(r["started"] for r in results) < min(r["ended"] for r in results)
+    # both processes existed before either job ended (a process's start, not its job's: a quick job can
+    # finish while the other process is still importing)
+    assert max(r["process_started"] for r in results) < min(r["ended"] for r in results)
     assert (tmp_path / "reports" / "moving-shapes" / "index.html").exists()
     assert {r.method for r in load_runs("moving-shapes", tmp_path / "runs")} == {"copy_last", "real"}
     assert Path(rows[0]["stdout"]).exists() and Path(rows[0]["stderr"]).exists()
