@@ -62,12 +62,14 @@ def _submitit():
 
 def _process_started(fallback: float) -> float:
     """When this job's process started (epoch seconds): before it imported the job's code, unlike the
-    time the job function was entered. ``fallback`` where psutil is missing."""
+    time the job function was entered. From Linux's /proc (the process's start in clock ticks since
+    boot, against the uptime now); ``fallback`` elsewhere."""
     try:
-        import psutil
-    except ImportError:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return fallback
-    return psutil.Process(os.getpid()).create_time()
 
 
 @dataclass(frozen=True)
