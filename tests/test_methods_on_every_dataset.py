@@ -40,6 +40,8 @@ BUILDS: dict[str, tuple[Callable[[Path], Any], dict[str, Any]]] = {
                {"strict_inputs": False, "classes": ["YoYo"]}),
     "kinetics600": (lambda r: B.build_kinetics(r / "raw" / "kinetics600", per_label=2, frames=20),
                     {"strict_inputs": False, "classes": ["abseiling", "juggling balls"]}),
+    # generated (no files): small frames, few videos
+    "bouncing-balls": (lambda r: None, {"size": 32, "split_sizes": {"train": 4, "test": 2}}),
 }
 
 

@@ -11,7 +11,8 @@ from benchmark.registry import DATASETS
 
 for _name, _module in (("moving-shapes", "moving_shapes"), ("kth", "kth"), ("bair", "bair"), ("mmnist", "mmnist"),
                        ("weizmann", "weizmann"), ("chairs", "chairs"), ("vgan-golf", "vgan_scenes"),
-                       ("vgan-beach", "vgan_scenes"), ("ucf101", "ucf101"), ("kinetics600", "kinetics")):
+                       ("vgan-beach", "vgan_scenes"), ("ucf101", "ucf101"), ("kinetics600", "kinetics"),
+                       ("bouncing-balls", "bouncing_balls")):
     DATASETS.declare(_name, f"benchmark.data.{_module}")
 del _name, _module
 

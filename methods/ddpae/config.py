@@ -62,7 +62,7 @@ def paper(spec: DataSpec) -> DDPAEConfig:
         return DDPAEConfig(**_shape(spec), num_components=4, hidden_dim=128, scale_prior=4.0,
                            train=TrainConfig(steps=200_000, batch_size=100, checkpoint_every=5_000, log_every=100))
     raise ProfileUnavailable(f"ddpae: the paper evaluates Moving MNIST 10 -> 10 (mmnist, deterministic motion) and "
-                             f"bouncing balls (not a dataset here yet), not {spec.dataset!r}; "
+                             f"bouncing balls (bouncing-balls, 10 -> 10 at 128x128), not {spec.dataset!r}; "
                              f"use --profile cpu or smoke")
 
 

@@ -36,6 +36,8 @@ class EncODEDecConfig:
     skip_level: int = 0                  # official --skip_level: first frame's block-s features into the
     #                                      decoder block of the same size (0: none, the final command)
     noise_std: float = 0.3               # likelihood sd on [-1, 1] frames (official noise_std)
+    residual_from_last: bool = False     # cpu deviation: decoded frames are offsets (2 * tanh, [-1, 1] scale)
+    #                                      added to the last context frame (official: absolute frames)
     kl_weight: float = 1.0
     # Time of one frame in ODE units: the official loader puts the c + p training frames at
     # linspace(0, 1, c + p), i.e. 1 / (c + p - 1); frame time t (first context frame at 0) -> t * frame_dt.

@@ -107,6 +107,9 @@ class EncODEDec(Method):
         out = []
         for chunk in context.split(32):
             x = resize_frames(chunk.to(self.device, torch.float32), tuple(cfg.resolution))
-            y = self.model.predict(x, times, max(1, cond.num_samples), gen)
-            out.append(resize_frames(y, tuple(cfg.io_resolution or cfg.resolution)).clamp(0, 1).cpu())
+            y = resize_frames(self.model.predict(x, times, max(1, cond.num_samples), gen),
+                              tuple(cfg.io_resolution or cfg.resolution))
+            if cfg.residual_from_last:  # offsets added to the last context frame at the data's resolution
+                y = chunk[:, -1, None, None].to(y) + y
+            out.append(y.clamp(0, 1).cpu())
         return torch.cat(out)

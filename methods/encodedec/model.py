@@ -115,6 +115,10 @@ class EncODEDecModel(nn.Module):
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
         self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
                                     cfg.skip_level, cfg.group_norm)
+        if cfg.residual_from_last:  # offsets start at zero: the untrained model repeats the last context frame
+            last = self.decoder.blocks[-1]
+            for p in (last.conv2.weight, last.resample.weight, last.resample.bias):
+                nn.init.zeros_(p)
 
     # ---------------------------------------------------------------------------------- parts ---
     def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -147,8 +151,17 @@ class EncODEDecModel(nn.Module):
         return path[inverse].transpose(0, 1)
 
     def decode(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
-        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1]."""
-        return (self.decoder(z, skip) + 1) / 2
+        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1] (with ``residual_from_last``:
+        offsets in [-1, 1] from the last context frame, on the [0, 1] scale)."""
+        out = self.decoder(z, skip)
+        return out if self.cfg.residual_from_last else (out + 1) / 2
+
+    def frames_from_decoder(self, decoded: Tensor, context: Tensor) -> Tensor:
+        """Decoder output ``(B, T, C, H, W)`` (tanh) -> frames on the [-1, 1] scale: the output itself, or
+        with ``residual_from_last`` twice it added to the last context frame ``context[:, -1]`` ([0, 1])."""
+        if not self.cfg.residual_from_last:
+            return decoded
+        return (context[:, -1:] * 2 - 1) + 2 * decoded
 
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, loss_frames: str,
@@ -163,7 +176,7 @@ class EncODEDecModel(nn.Module):
         z0 = sample_gaussian(mean, logvar, generator)
         n = context if loss_frames == "context" else clip.shape[1]
         times = torch.arange(n, device=clip.device, dtype=torch.float64)
-        recon = self.decoder(self.latent_path(z0, times), skip)  # [-1, 1]
+        recon = self.frames_from_decoder(self.decoder(self.latent_path(z0, times), skip), clip[:, :context])
         target = clip[:, :n] * 2 - 1
         nll = -gaussian_log_prob(target, recon, 2 * torch.log(torch.tensor(cfg.noise_std))).flatten(1).sum(1)
         kl = gaussian_kl(mean, logvar).sum(1)
@@ -176,8 +189,9 @@ class EncODEDecModel(nn.Module):
                 generator: torch.Generator | None = None) -> Tensor:
         """Frames at ``frame_times`` ``(p,)`` for each of ``num_samples`` draws of ``z_0 ~ q(z_0 | context)``.
 
-        Returns ``(B, k, p, C, H, W)`` in [0, 1]. All ``k`` draws are made before any solve, so the
-        draws (given the generator) do not depend on the times asked for.
+        Returns ``(B, k, p, C, H, W)`` in [0, 1] (with ``residual_from_last``: the offsets from the
+        last context frame, in [-1, 1]; the caller adds them, at its own resolution). All ``k`` draws
+        are made before any solve, so the draws (given the generator) do not depend on the times asked for.
         """
         b = context.shape[0]
         mean, logvar, skip = self.posterior(context)
@@ -185,4 +199,5 @@ class EncODEDecModel(nn.Module):
         path = self.latent_path(z0.flatten(0, 1), frame_times)  # (B*k, p, D)
         if skip is not None:
             skip = skip.repeat_interleave(num_samples, 0)
-        return self.decode(path, skip).view(b, num_samples, *path.shape[1:2], *context.shape[2:]).clamp(0, 1)
+        out = self.decode(path, skip).view(b, num_samples, *path.shape[1:2], *context.shape[2:])
+        return out if self.cfg.residual_from_last else out.clamp(0, 1)

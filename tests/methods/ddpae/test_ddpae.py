@@ -43,6 +43,17 @@ def test_paper_profile_matches_the_official_parameter_counts():
     assert _count(balls.pose_rnn) == 1_293_420 and _count(balls) == 1_807_420
 
 
+def test_paper_profile_for_bouncing_balls_follows_train_balls_sh():
+    """``bouncing-balls`` (the dataset generated as the paper's): 128x128x1, 10 -> 10, 4 components, hidden 128,
+    scale prior 4, batch 100, lr 1e-3 decayed, 200k iterations -> the official network sizes."""
+    cfg = C.paper(spec_of("bouncing-balls"))
+    assert (cfg.resolution, cfg.channels, cfg.context_frames, cfg.future_frames) == ((128, 128), 1, 10, 10)
+    assert (cfg.num_components, cfg.hidden_dim, cfg.scale_prior, cfg.content_dim) == (4, 128, 4.0, 128)
+    assert (cfg.lr, cfg.lr_decay, cfg.train.batch_size, cfg.train.steps) == (1e-3, True, 100, 200_000)
+    assert not cfg.subtract_background
+    assert _count(DDPAEModel(cfg)) == 1_807_420
+
+
 @pytest.mark.parametrize("name", ["bair", "kth"])
 def test_paper_profile_is_unavailable_where_the_paper_did_not_run(name):
     from benchmark.methods import ProfileUnavailable
