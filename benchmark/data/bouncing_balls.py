@@ -36,6 +36,7 @@ per index (50,000 x 60 x 128 x 128 bytes would be 49 GB), like ``mmnist``'s trai
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ class BouncingBalls(VideoDataset):
         side = cfg.world - 2 * cfg.radius
         if cfg.num_balls < 1 or side <= 2:
             raise UserError("bouncing-balls: needs at least one ball and a world wider than a ball")
-        self.root = Path(root) if root is not None else None  # nothing is stored: clips are generated
+        self.root = Path(root) if root is not None else Path(os.environ.get("VIDBENCH_DATA", "data"))  # nothing is stored
         s = (cfg.size, cfg.size)
         self.protocols = {"prediction": TaskProtocols(
             train=Protocol("prediction-10to10", "prediction", "train", 10, 10, s, 1),
@@ -226,7 +227,7 @@ class BouncingBalls(VideoDataset):
     def train_frames(self, split: str = "train") -> int:
         return self.config.num_frames  # whole 60-frame videos: training clips are random windows of them
 
-    def prepare(self) -> Path | None:
+    def prepare(self) -> Path:
         """Nothing to fetch or write: every clip is generated from its index when read."""
         return self.root
 

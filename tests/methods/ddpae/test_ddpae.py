@@ -3,8 +3,6 @@ check that its components separate the objects of moving-shapes."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
@@ -118,56 +116,107 @@ def test_smoke_trains_and_predicts(smoke_method, small_dataset):
     assert parts["pose"].shape == (2, ctx.shape[1] + fut.shape[1], 2, 3)
 
 
-def component_iou(components: np.ndarray, true_masks: np.ndarray, threshold: float) -> float:
-    """Mean IoU of the best one-to-one assignment of components to objects.
-
-    ``components`` ``(K, T, H, W)`` intensities, ``true_masks`` ``(N, T, H, W)`` bool with ``N <= K``;
-    each component's mask is its intensity above ``threshold``; IoU is over all frames together.
-    """
+def iou_matrix(components: np.ndarray, true_masks: np.ndarray, threshold: float) -> np.ndarray:
+    """``(K, N)`` IoU of each component's mask (its intensity above ``threshold``) with each object's mask,
+    over all frames together; ``components`` ``(K, T, H, W)`` intensities, ``true_masks`` ``(N, T, H, W)`` bool."""
     pred = components > threshold
-    best = 0.0
-    for perm in itertools.permutations(range(len(pred)), len(true_masks)):
-        ious = [(pred[k] & t).sum() / max(1, (pred[k] | t).sum()) for k, t in zip(perm, true_masks)]
-        best = max(best, float(np.mean(ious)))
-    return best
+    return np.array([[(p & t).sum() / max(1, (p | t).sum()) for t in true_masks] for p in pred])
 
 
-def test_component_iou_scores_a_perfect_and_a_swapped_decomposition():
+def matched_iou(components: np.ndarray, true_masks: np.ndarray, threshold: float) -> float:
+    """Mean IoU of the one-to-one matching of components to objects that maximises it (Hungarian over
+    :func:`iou_matrix`; ``N <= K``): the mean is over the ``N`` objects, each with its own component."""
+    from scipy.optimize import linear_sum_assignment
+
+    iou = iou_matrix(components, true_masks, threshold)
+    rows, cols = linear_sum_assignment(-iou)
+    return float(iou[rows, cols].sum() / len(true_masks))
+
+
+def test_matched_iou_scores_perfect_swapped_merged_and_empty_decompositions():
     masks = np.zeros((2, 3, 8, 8), bool)
     masks[0, :, :3, :3] = masks[1, :, 5:, 5:] = True
-    assert component_iou(masks[::-1].astype(float), masks, 0.5) == 1.0  # order does not matter
-    assert component_iou(np.zeros((2, 3, 8, 8)), masks, 0.5) == 0.0
+    assert matched_iou(masks[::-1].astype(float), masks, 0.5) == 1.0  # order does not matter
+    assert matched_iou(np.zeros((2, 3, 8, 8)), masks, 0.5) == 0.0
+    both_on_one = np.stack([masks[0], masks[0]]).astype(float)
+    assert matched_iou(both_on_one, masks, 0.5) == 0.5   # two components on the same object: one object unmatched
+    three = np.concatenate([np.zeros((1, 3, 8, 8)), masks[::-1]]).astype(float)
+    assert matched_iou(three, masks, 0.5) == 1.0         # a spare component is left out
 
 
-# The oracle's bar: mean IoU of the matched component masks (component intensity > 0.1) with the
-# generator's visible object masks, over the 15 frames (5 input + 10 predicted) of 24 two-object
-# test videos. A model whose two components follow the same object scores about 0.2.
-ORACLE_IOU = 0.3
+# The oracle: the cpu model trained ORACLE_STEPS steps on the 243 two-object training videos (one torch
+# thread: ~195 CPU-s), then the posterior-mean decomposition of the 5 input frames of the first 24
+# two-object test videos. A component's mask: its intensity over the background (max over the colour
+# channels, at 64x64) above 0.1; components are matched to the generator's visible object masks by the
+# Hungarian algorithm. Measured (seed 0, 3000 steps): matched IoU 0.299 (0.226 on the 10 predicted
+# frames); planted bugs on the same model: the masks of frames 10-14 instead of 0-4 0.134, one
+# component taken from another video 0.241; the two components overlap most with different objects
+# in 33% of the videos.
+#
+# Localisation (asserted): IoU above LOCALISE_IOU = 0.2, which the wrong-frame masks stay below:
+# the components sit on the objects of their own frames and follow them.
+# Separation (the issue's goal; xfail until it emerges): each component on its own object in at least
+# SEPARATE_FRACTION of the videos, and the IoU at least SEPARATE_MARGIN above the one-shuffled-component
+# figure (two components on one object score about what one component alone does).
+ORACLE_STEPS = 3000
+ORACLE_THRESHOLD = 0.1
+LOCALISE_IOU = 0.2
+SEPARATE_FRACTION = 0.75
+SEPARATE_MARGIN = 0.1
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 0.195 after 2,000 cpu-profile steps with pixel sd 0.3 (~30 min on a loaded 2-core CPU): "
-    "both components localise and track one object but have not yet split the two (upstream needs ~50k "
-    "iterations to separate Moving MNIST digits); passes when the decomposition emerges"))
 def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
-    """Oracle check: trained (cpu profile, 2,000 steps, upstream's pixel sd 0.3), each of the 2 components
-    follows one object."""
+    """Oracle check: each of the 2 components follows one of the 2 objects the generator drew (localisation
+    asserted; separation xfails with its figures until it emerges, see the constants above)."""
     from benchmark.data.moving_shapes import MovingShapes, object_masks
+    from benchmark.methods import TrainData
+    from benchmark.pipeline import data_spec
 
     ds = MovingShapes(root=tmp_path / "data")
-    spec, data = shapes_train(ds)
-    method = METHODS.get("ddpae").from_profile("cpu", spec, {"train.steps": 2000, "obs_std": 0.3})
-    method.fit(data, tmp_path / "run", seed=0, progress=False)
+    train = ds.load_split("train")
+    pairs = [i for i, m in enumerate(train.meta) if len(m["objects"]) == 2]
+    data = TrainData(np.asarray(train.videos)[pairs], {"prediction": ds.protocol("prediction", "train")},
+                     "moving-shapes-two-object-train")
+    method = METHODS.get("ddpae").from_profile("cpu", data_spec(ds, ("prediction",)), {"train.steps": ORACLE_STEPS})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        method.fit(data, tmp_path / "run", seed=0, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     test = ds.load_split("test")
-    p = ds.protocol("prediction", "test")
+    c = ds.protocol("prediction", "test").context_frames
     two = [i for i, m in enumerate(test.meta) if len(m["objects"]) == 2][:24]
-    videos = torch.from_numpy(np.asarray(test.videos)[two, :p.num_frames].copy()).float() / 255
-    comps = method.decompose(videos[:, :p.context_frames], p.future_frames)["components"].amax(3).numpy()
-    ious = [component_iou(comps[j].transpose(1, 0, 2, 3), object_masks(test.meta[i], 64, p.num_frames), 0.1)
-            for j, i in enumerate(two)]
-    print(f"ddpae oracle: mean matched-component IoU {np.mean(ious):.3f} over {len(two)} two-object videos")
-    assert np.mean(ious) > ORACLE_IOU
+    videos = torch.from_numpy(np.asarray(test.videos)[two, :2 * c + 5].copy()).float() / 255
+    parts = method.decompose(videos[:, :c], c + 5)["components"].amax(3).numpy().transpose(0, 2, 1, 3, 4)
+    comps = parts[:, :, :c]  # (B, K, c, H, W): the decomposition of the input frames
+    masks = [object_masks(test.meta[i], 64, 2 * c + 5) for i in two]  # (2, T, H, W) each
+
+    def mean_iou(components, masks_of) -> float:
+        return float(np.mean([matched_iou(k, masks_of(j), ORACLE_THRESHOLD) for j, k in enumerate(components)]))
+
+    ours = mean_iou(comps, lambda j: masks[j][:, :c])
+    # how often the two components overlap most with different objects (1: each follows its own object)
+    distinct = float(np.mean([len(set(iou_matrix(k, masks[j][:, :c], ORACLE_THRESHOLD).argmax(1))) == 2
+                              for j, k in enumerate(comps)]))
+    # planted bugs on the same model: masks of later frames (the objects have moved on), and one
+    # component taken from another video
+    wrong_frames = mean_iou(comps, lambda j: masks[j][:, c + 5:2 * c + 5])
+    shuffled = comps.copy()
+    shuffled[:, 1] = np.roll(comps[:, 1], 1, axis=0)
+    one_shuffled = mean_iou(shuffled, lambda j: masks[j][:, :c])
+    predicted = mean_iou(parts[:, :, c:], lambda j: masks[j][:, c:])
+    print(f"ddpae oracle: matched-component IoU {ours:.3f} over {len(two)} two-object videos' input frames "
+          f"({predicted:.3f} on the {c + 5} predicted frames; "
+          f"masks of frames {c + 5}-{2 * c + 4}: {wrong_frames:.3f}; one component from another video: "
+          f"{one_shuffled:.3f}); components on distinct objects in {distinct:.0%} of the videos")
+    assert ours > LOCALISE_IOU > wrong_frames
+    if distinct < SEPARATE_FRACTION or ours < one_shuffled + SEPARATE_MARGIN:
+        pytest.xfail(f"the components localise the objects but have not split them yet: distinct objects in "
+                     f"{distinct:.0%} of the videos (bar {SEPARATE_FRACTION:.0%}), IoU {ours:.3f} vs {one_shuffled:.3f} "
+                     f"with one component shuffled (bar +{SEPARATE_MARGIN}); measured 0.299 / 0.241 / 33% after "
+                     f"{ORACLE_STEPS} steps (upstream needs ~50k iterations to separate Moving MNIST digits)")
 
 
 @pytest.mark.slow

@@ -49,6 +49,22 @@ def test_shapes_and_frame_range():
     assert out.shape == (1, 2, 3, 1, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
 
 
+def test_residual_from_last_starts_as_copy_last_at_the_data_resolution():
+    """``residual_from_last`` (an experiment, off in every profile): frames are offsets from the last context
+    frame, added at the data's size; the offsets start at zero, so the untrained model repeats that frame."""
+    spec = spec_of("moving-shapes")
+    method = METHODS.get("encodedec").from_profile("cpu", spec, {"residual_from_last": True})
+    assert method.config.io_resolution == (64, 64) and method.config.resolution == (32, 32)
+    ctx = torch.rand(2, 5, 3, 64, 64)
+    out = method.predict(cond(ctx, 4, 2), seed=0)
+    assert out.shape == (2, 2, 4, 3, 64, 64) and torch.equal(out, ctx[:, -1, None, None].expand_as(out))
+    clip = torch.rand(2, 15, 3, 32, 32)
+    loss, stats = method.model.negative_elbo(clip, 5, "all")
+    assert torch.isfinite(loss) and float(stats["mse"]) == pytest.approx(
+        float(((clip - clip[:, 4:5]) ** 2).mean()), rel=1e-5)
+    assert not C.cpu(spec).residual_from_last and not C.paper(spec_of("mmnist")).residual_from_last
+
+
 @pytest.mark.parametrize("name", ["moving-shapes", "bair", "kth"])
 def test_paper_profile_is_unavailable_off_moving_mnist(name):
     from benchmark.methods import ProfileUnavailable
