@@ -120,7 +120,7 @@ def test_the_listing_keeps_its_names_and_order():
         "svg_fp", "drnet", "p2p", "video_vqvae", "videoflow", "savp", "savp_vae", "savp_gan", "savp_det", "sv2p"]
     assert list(DATASETS.declared()) == [
         "moving-shapes", "kth", "bair", "mmnist", "weizmann", "chairs", "vgan-golf", "vgan-beach", "ucf101",
-        "kinetics600"]
+        "kinetics600", "bouncing-balls"]
     assert list(METRICS.declared()) == [
         "psnr", "ssim", "fcs", "fvd", "is_frame", "fid_frame", "mcs", "lpips", "is_video", "vgg_cosine",
         "diversity_l1", "diversity", "bits_per_dim", "fvd_shapes", "is_shapes", "factors_shapes"]
