@@ -216,7 +216,7 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
         pytest.xfail(f"the components localise the objects but have not split them yet: distinct objects in "
                      f"{distinct:.0%} of the videos (bar {SEPARATE_FRACTION:.0%}), IoU {ours:.3f} vs {one_shuffled:.3f} "
                      f"with one component shuffled (bar +{SEPARATE_MARGIN}); measured 0.299 / 0.241 / 33% after "
-                     f"{ORACLE_STEPS} steps (upstream needs ~50k iterations to separate Moving MNIST digits)")
+                     f"{ORACLE_STEPS} steps (upstream trains 200k iterations on Moving MNIST)")
 
 
 @pytest.mark.slow
