@@ -214,7 +214,8 @@ class BouncingBalls(VideoDataset):
         side = cfg.world - 2 * cfg.radius
         if cfg.num_balls < 1 or side <= 2:
             raise UserError("bouncing-balls: needs at least one ball and a world wider than a ball")
-        self.root = Path(root) if root is not None else Path(os.environ.get("VIDBENCH_DATA", "data"))  # nothing is stored
+        # nothing is stored: every clip is generated when read
+        self.root = Path(root) if root is not None else Path(os.environ.get("VIDBENCH_DATA", "data"))
         s = (cfg.size, cfg.size)
         self.protocols = {"prediction": TaskProtocols(
             train=Protocol("prediction-10to10", "prediction", "train", 10, 10, s, 1),
