@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from methods.common.glow import (ActNorm, EdgeConv2d, FlowStep, TemporalLatentToGaussian, gaussian_log_prob, squeeze2d,
+from methods.common.glow import (EdgeConv2d, FlowStep, TemporalLatentToGaussian, gaussian_log_prob, squeeze2d,
                                  unsqueeze2d)
 
 Latents = list[Tensor]  # one tensor per split level (levels 0 .. L-2)
@@ -208,58 +208,7 @@ class VideoFlowModel(nn.Module):
         """Continuous log-density (nats) of frames ``t >= num_context`` given the earlier ones.
 
         ``frames``: ``(N, T, C, H, W)`` already dequantised into [-0.5, 0.5 + 1/256). Returns ``(N,)``.
-        Once every actnorm is initialised this is :meth:`_log_prob_batched` (the same density with all
-        frames in one batch); the very first training call, which initialises them from its batch's
-        statistics, takes the frame-by-frame path of upstream's graph.
         """
-        if all(bool(m.initialized) for m in self.modules() if isinstance(m, ActNorm)):
-            return self._log_prob_batched(frames, num_context)
-        return self._log_prob_sequential(frames, num_context)
-
-    def _log_prob_batched(self, frames: Tensor, num_context: int) -> Tensor:
-        """:meth:`log_prob` with the flow steps of all ``T`` frames run as one ``N * T`` batch (a
-        frame's flow never depends on other frames; only the priors look at past latents) and each
-        prior run once over every frame it conditions (``N * (T - k)`` windows of ``k`` past latents).
-        Far fewer, larger ops than frame by frame, the per-op overhead that dominates small models."""
-        n, t_all = frames.shape[:2]
-        k = self.num_cond
-        x = frames.flatten(0, 1)
-        logdet = x.new_zeros(x.shape[0])
-        halves: list[tuple[Tensor, Tensor]] = []        # per split level: (x1, x2), (N * T, ...)
-        for level, steps in enumerate(self.levels):
-            x = squeeze2d(x)
-            for step in steps:
-                x, ld = step(x)
-                logdet = logdet + ld
-            if level < self.n_levels - 1:
-                x1, x2 = x.chunk(2, dim=1)
-                halves.append((x1, x2))
-                x = x1
-
-        def sel(z: Tensor, start: int, stop: int) -> Tensor:  # frames start..stop-1 of every clip, flattened
-            return z.view(n, t_all, *z.shape[1:])[:, start:stop].flatten(0, 1)
-
-        def windows(z: Tensor, start: int) -> list[Tensor]:     # the k past latents of frames start..T-1
-            return [sel(z, start - k + j, t_all - k + j) for j in range(k)]
-
-        # frames before the k-th have no k past latents: unconditional priors (as _past returns None)
-        first_cond = k if 0 < k < t_all else t_all
-        prior_lp = []
-        for start, stop, conditional in ((0, first_cond, False), (first_cond, t_all, True)):
-            if stop <= start:
-                continue
-            lp = frames.new_zeros(n * (stop - start))
-            for level, (x1, x2) in enumerate(halves):
-                mean, log_scale = self.splits[level](sel(x1, start, stop), windows(x2, start) if conditional else None)
-                lp = lp + gaussian_log_prob(sel(x2, start, stop), mean, log_scale)
-            z_top = sel(x, start, stop)
-            mean, log_scale = self.top(z_top, windows(x, start) if conditional else None)
-            prior_lp.append((lp + gaussian_log_prob(z_top, mean, log_scale)).view(n, stop - start))
-        obj = logdet.view(n, t_all) + torch.cat(prior_lp, dim=1)
-        return obj[:, num_context:].sum(1)
-
-    def _log_prob_sequential(self, frames: Tensor, num_context: int) -> Tensor:
-        """:meth:`log_prob` frame by frame (upstream's graph; the reference of the batched path)."""
         levels_hist: list[Latents] = []
         top_hist: list[Tensor] = []
         total = frames.new_zeros(frames.shape[0])

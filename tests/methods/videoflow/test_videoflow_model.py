@@ -218,35 +218,3 @@ def test_uniform_density_is_8_bits_per_dim_reference():
     # Sanity of the bits formula used by the method: log2(256) bits per dim for a density of 1 on
     # [-0.5, 0.5]^D with 256 bins per unit.
     assert math.isclose(-(0.0 - math.log(256)) / math.log(2), 8.0)
-
-
-@pytest.mark.parametrize("num_cond, frames, context", [(2, 5, 2), (1, 4, 0), (0, 3, 1), (3, 3, 1)])
-def test_batched_log_prob_equals_frame_by_frame(num_cond, frames, context):
-    """The all-frames-in-one-batch density (used once the actnorms are initialised) is the
-    frame-by-frame graph's, in value and in gradient; before initialisation log_prob takes the
-    frame-by-frame path (so the data-dependent init sees upstream's first-frame batch)."""
-    model = tiny(num_cond_latents=num_cond)
-    x = torch.rand(3, frames, 3, 8, 8) - 0.5
-    model.train()
-    model.log_prob(x, context)   # data-dependent init (sequential path)
-    randomise_zero_inits(model)
-    a = model._log_prob_sequential(x, context)
-    b = model.log_prob(x, context)
-    assert torch.allclose(a, b, rtol=1e-5, atol=1e-3), (a, b)
-    ga = torch.autograd.grad(a.sum(), list(model.parameters()), allow_unused=True)
-    gb = torch.autograd.grad(b.sum(), list(model.parameters()), allow_unused=True)
-    for p, u, v in zip(model.parameters(), ga, gb):  # None: not used (the context's own prior terms)
-        u = torch.zeros_like(p) if u is None else u
-        v = torch.zeros_like(p) if v is None else v
-        assert torch.allclose(u, v, rtol=1e-4, atol=1e-4)
-
-
-def test_first_training_call_initialises_actnorm_frame_by_frame():
-    model = tiny()
-    model.train()
-    calls = []
-    original = model._log_prob_sequential
-    model._log_prob_sequential = lambda *a: calls.append(1) or original(*a)
-    model.log_prob(torch.rand(2, 3, 3, 8, 8) - 0.5, 2)
-    model.log_prob(torch.rand(2, 3, 3, 8, 8) - 0.5, 2)
-    assert calls == [1]
