@@ -106,20 +106,6 @@ class MaskedConv3d(nn.Module):
         return F.conv3d(buffer[:, :, t:t + kt, r0:r0 + kh, c0:c1], self.masked_weight(), self.bias)
 
 
-def row_linear(buffer: Tensor, t: int, y: int, pad: int, kernel: tuple[int, int, int], weight: Tensor,
-               bias: Tensor | None) -> Tensor:
-    """A conv with ``kernel`` applied VALID along a whole row of a padded buffer (as
-    :meth:`MaskedConv3d.crop_forward` with ``x=None``), as one matrix product: the row's kernel crops
-    ``(N, W, C kt kh kw)`` against the flattened kernel ``weight (C_out, C kt kh kw)`` -> ``(N, C_out, W)``.
-    On the CPU a small ``conv3d`` call costs far more than the product itself (weight reordering)."""
-    kt, kh, kw = kernel
-    r0 = y + pad - kh // 2
-    c0, c1 = pad - kw // 2, buffer.shape[-1] - pad + kw // 2
-    crops = buffer[:, :, t:t + kt, r0:r0 + kh, c0:c1].unfold(-1, kw, 1)      # (N, C, kt, kh, W, kw)
-    crops = crops.permute(0, 4, 1, 2, 3, 5).flatten(2)                      # (N, W, C kt kh kw)
-    return F.linear(crops, weight, bias).transpose(1, 2)
-
-
 def _gate(x: Tensor) -> Tensor:
     a, b = x.chunk(2, dim=1)
     return torch.tanh(a) * torch.sigmoid(b)
@@ -168,31 +154,6 @@ class GatedCausalLayer(nn.Module):
             v_pre = v_pre + self.cond_v(cond_row)
         v_in = vbuf[:, :, t + kt - 1:t + kt, y + pad:y + pad + 1, pad:vbuf.shape[-1] - pad]
         return v_in + self.v_out(_gate(v_pre)), v_pre
-
-    def row_weights(self) -> dict[str, Tensor | None]:
-        """The vertical stream's two convs (``y-t`` taps on the centre column, ``x-t`` taps on the centre
-        row) as one ``kt x k x k`` kernel -- their sum is a conv with the summed kernels -- flattened,
-        plus the 1x1 convs as matrices, for :meth:`v_row_fast` (computed once per sampling call)."""
-        kt, k, _ = self.v_yt.kernel
-        r2 = self.link.weight.shape[0]
-        w = self.v_yt.weight.new_zeros(r2, self.v_yt.weight.shape[1], kt, k, k)
-        w[..., :, k // 2:k // 2 + 1] += self.v_yt.masked_weight()
-        w[..., k // 2:k // 2 + 1, :] += self.v_xt.masked_weight()
-        return {"v": w.flatten(1), "v_bias": self.v_yt.bias, "kernel": (kt, k, k),
-                "cond_v": self.cond_v.weight.flatten(1) if self.cond_v is not None else None,
-                "v_out": self.v_out.weight.flatten(1), "v_out_bias": self.v_out.bias}
-
-    def v_row_fast(self, vbuf: Tensor, t: int, y: int, pad: int, cond_row: Tensor | None,
-                   w: dict[str, Tensor | None]) -> tuple[Tensor, Tensor]:
-        """:meth:`v_row` as matrix products (``w`` from :meth:`row_weights`): ``v_new (N, hidden, W)``,
-        ``v_pre (N, 2R, W)``; ``cond_row (N, C_cond, W)``."""
-        kt = w["kernel"][0]
-        v_pre = row_linear(vbuf, t, y, pad, w["kernel"], w["v"], w["v_bias"])
-        if w["cond_v"] is not None and cond_row is not None:
-            v_pre = v_pre + torch.matmul(w["cond_v"], cond_row)
-        v_in = vbuf[:, :, t + kt - 1, y + pad, pad:vbuf.shape[-1] - pad]
-        gated = _gate(v_pre)
-        return v_in + torch.matmul(w["v_out"], gated) + w["v_out_bias"][:, None], v_pre
 
     def pixel_weights(self) -> dict[str, Tensor | None]:
         """The horizontal stream's weights as matrices, for :meth:`h_pixel` (computed once per sampling call)."""
@@ -338,27 +299,24 @@ class CausalPixelCNN(nn.Module):
         # the per-position path as matrix products (see GatedCausalLayer.h_pixel)
         first_h = self.first_h.masked_weight().reshape(self.hidden, -1)
         weights = [layer.pixel_weights() for layer in self.layers]
-        row_weights = [layer.row_weights() for layer in self.layers]
-        first_v = self.first_v.masked_weight().flatten(1)
         head1, head2 = self.head[1], self.head[3]
         head = (head1.weight.flatten(1), head1.bias, head2.weight.flatten(1), head2.bias)
         for t in range(T):
             tb = t + kt - 1
             for y in range(H):
                 yb = y + p
-                cond_row = cond[:, :, t, y, :] if cond is not None else None   # (N, C_cond, W)
-                vbufs[0][:, :, tb, yb, p:p + W] = row_linear(ebuf, t, y, p, self.first_v.kernel, first_v,
-                                                             self.first_v.bias)
+                cond_row = cond[:, :, t:t + 1, y:y + 1, :] if cond is not None else None
+                vbufs[0][:, :, tb, yb, p:p + W] = self.first_v.crop_forward(ebuf, t, y, None, p)[:, :, 0, 0]
                 v_pres = []
                 for i, layer in enumerate(self.layers):
-                    v_new, v_pre = layer.v_row_fast(vbufs[i], t, y, p, cond_row, row_weights[i])
-                    vbufs[i + 1][:, :, tb, yb, p:p + W] = v_new
-                    v_pres.append(v_pre)                       # (N, 2R, W)
+                    v_new, v_pre = layer.v_row(vbufs[i], t, y, p, cond_row)
+                    vbufs[i + 1][:, :, tb, yb, p:p + W] = v_new[:, :, 0, 0]
+                    v_pres.append(v_pre[:, :, 0, 0])          # (N, 2R, W)
                 for x in range(W):
                     region = ebuf[:, :, t:t + kt, y:y + 2 * p + 1, x:x + 2 * p + 1]
                     h = F.linear(region.reshape(batch, -1), first_h, self.first_h.bias)
                     hbufs[0][:, :, tb, yb, x + p] = h
-                    cond_px = cond_row[:, :, x] if cond_row is not None else None
+                    cond_px = cond_row[:, :, 0, 0, x] if cond_row is not None else None
                     for i, layer in enumerate(self.layers):
                         h = layer.h_pixel(hbufs[i], t, y, x, p, v_pres[i][..., x], cond_px, weights[i])
                         if str(i) in self.attention:
