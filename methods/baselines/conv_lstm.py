@@ -10,7 +10,9 @@ predictions back for ``p`` steps.
 
 Deviations from SVG's code: the LSTM output has no BatchNorm; the loss is the MSE averaged over
 predicted frames (SVG sums per-step MSEs, a constant factor Adam absorbs); clips are sampled by
-the shared loop rather than a DataLoader.
+the shared loop rather than a DataLoader; the ``cpu`` profile composites the decoder's drawing
+over the skip frame with a copy mask and trains with L1 (README: flat backgrounds are copied, not
+redrawn with a texture SSIM punishes).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class ConvLSTMConfig:
     # SVG: batch 100, 300 epochs x 600 iterations.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=180_000, batch_size=100, checkpoint_every=5_000, log_every=100))
+
+    def __post_init__(self) -> None:
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"conv_lstm: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
 
 
 def _paper(spec: DataSpec) -> ConvLSTMConfig:

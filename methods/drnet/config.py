@@ -50,6 +50,10 @@ class DRNetConfig:
     train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)       # stage "disentangle"
     lstm_train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)  # stage "lstm"
 
+    def __post_init__(self) -> None:
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"drnet: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
+
     @property
     def net_channels(self) -> int:
         return self.model_channels or self.channels

@@ -124,7 +124,7 @@ class DRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         res, nc, w = tuple(cfg.model_resolution or cfg.resolution), cfg.net_channels, cfg.width
-        n_out = nc + int(getattr(cfg, "copy_mask", False))  # + the copy mask's map (cpu profile)
+        n_out = nc + int(cfg.copy_mask)  # + the copy mask's map (cpu profile)
         spatial_levels(res)  # a clear error for sizes the conv stacks cannot take
         if cfg.content_model == "vgg_unet":
             self.content_encoder = VGGFrameEncoder(nc, cfg.content_dim, res, w)
@@ -170,7 +170,7 @@ class DRNet(nn.Module):
         """The frame of ``pose`` with ``content``; with ``cfg.copy_mask`` (cpu profile) the decoder's
         mask composites its drawing over ``content_frame`` (the content encoder's input)."""
         out = self.decoder(torch.cat([content, pose], dim=1), skips if self.unet else None, groups)
-        if getattr(self.cfg, "copy_mask", False):
+        if self.cfg.copy_mask:
             out = composite_copy(out, content_frame)
         return out
 
@@ -190,7 +190,7 @@ class DRNet(nn.Module):
         h_p1 = self.pose_encoder(x_p1)
         h_p2 = self.pose_encoder(x_p2).detach()
         sim = F.mse_loss(h_c1, h_c2)
-        recon = F.l1_loss if getattr(self.cfg, "recon_loss", "mse") == "l1" else F.mse_loss
+        recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
         rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1), x_p1)
         out = self.scene_discriminator(h_p1, h_p2)
         sd = F.binary_cross_entropy(out, torch.full_like(out, 0.5))

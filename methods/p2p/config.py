@@ -58,6 +58,8 @@ class P2PConfig:
     def __post_init__(self) -> None:
         if self.align not in ("upstream", "paper"):
             raise ValueError(f"p2p: align must be 'upstream' or 'paper', got {self.align!r}")
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"p2p: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"p2p: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
         if self.max_seq_len - 2 * self.delta_len < 3:

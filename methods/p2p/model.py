@@ -66,7 +66,7 @@ class P2PModel(nn.Module):
         g, z, r = cfg.g_dim, cfg.z_dim, cfg.rnn_size
         res = tuple(cfg.model_resolution or cfg.resolution)
         self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, g, res, cfg.width,
-                                                  extra_outputs=int(getattr(cfg, "copy_mask", False)))
+                                                  extra_outputs=int(cfg.copy_mask))
         self.frame_predictor = VectorLSTM(g + z + 2, r, g, cfg.predictor_layers)
         self.posterior = GaussianLSTM(2 * g + 2, r, z, cfg.posterior_layers)
         self.prior = GaussianLSTM(2 * g + 2, r, z, cfg.prior_layers)
@@ -132,10 +132,10 @@ class P2PModel(nn.Module):
         skips = [s[src_t].reshape((m + 1) * b, *s.shape[2:]) for s in skips_all]
         frames = self.decoder(dec_h.transpose(0, 1).reshape((m + 1) * b, -1), skips, groups=m + 1)
         frames = frames.view(m + 1, b, *frames.shape[1:]).transpose(0, 1)
-        if getattr(cfg, "copy_mask", False):
+        if cfg.copy_mask:
             frames = composite_copy(frames, x[:, src_t.tolist()])
         x_pred, x_cpc = frames[:, :m], frames[:, m]
-        recon = F.l1_loss if getattr(cfg, "recon_loss", "mse") == "l1" else F.mse_loss
+        recon = F.l1_loss if cfg.recon_loss == "l1" else F.mse_loss
         mse = recon(x_pred, x[:, steps]) * m
         kld = gaussian_kl(mu, logvar, mu_p, logvar_p).sum() / b
         cpc = F.mse_loss(x_cpc, x[:, cp])
@@ -200,7 +200,7 @@ class P2PModel(nn.Module):
             (z, _, _), prior_state = self.prior(torch.cat([h, glob, time], -1), prior_state, noise=noise())
             h_pred, pred_state = self.frame_predictor(torch.cat([h, z, time], -1), pred_state)
             frame = self.decoder(h_pred, skip)
-            if getattr(cfg, "copy_mask", False):
+            if cfg.copy_mask:
                 frame = composite_copy(frame, base)
             frames.append(frame)
             if j + 1 < num_future:

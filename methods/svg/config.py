@@ -59,6 +59,8 @@ class SVGConfig:
             raise ValueError(f"svg: prior must be 'learned' or 'fixed', got {self.prior!r}")
         if self.skip_from not in ("code", "paper"):
             raise ValueError(f"svg: skip_from must be 'code' or 'paper', got {self.skip_from!r}")
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"svg: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"svg: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
 

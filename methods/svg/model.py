@@ -53,7 +53,7 @@ class SVGModel(nn.Module):
         self.cfg = cfg
         res = tuple(cfg.model_resolution or cfg.resolution)
         self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, cfg.g_dim, res, cfg.width,
-                                                  extra_outputs=int(getattr(cfg, "copy_mask", False)))
+                                                  extra_outputs=int(cfg.copy_mask))
         self.frame_predictor = VectorLSTM(cfg.g_dim + cfg.z_dim, cfg.rnn_size, cfg.g_dim, cfg.predictor_layers)
         self.posterior = GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.posterior_layers)
         self.prior = (GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.prior_layers)
@@ -121,7 +121,7 @@ class SVGModel(nn.Module):
     def loss(self, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Upstream's objective: ``sum_t mse_t + beta * sum_t KL_t / B`` and its two terms."""
         steps, b = out["x_pred"].shape[1], out["x_pred"].shape[0]
-        recon = F.l1_loss if getattr(self.cfg, "recon_loss", "mse") == "l1" else F.mse_loss
+        recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
         mse = recon(out["x_pred"], out["x_target"]) * steps
         kld = gaussian_kl(out["mu"], out["logvar"], out["mu_p"], out["logvar_p"]).sum() / b
         return mse + self.cfg.beta * kld, {"mse": mse.detach(), "kld": kld.detach()}
