@@ -33,9 +33,10 @@ DATASET = "moving-shapes"
 # an L1 loss (their READMEs' cpu-profile deviations). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
-    "videoflow": "ssim_best 0.7367 vs copy_last 0.7617 (150 steps; temperature 0; ~81 CPU-s)",
+    "videoflow": ("ssim_best 0.7131 vs copy_last 0.7617 (150 steps, 1 conditioning latent; temperature 0; ~44 CPU-s): "
+                  "the 1st predicted frame ties copy_last (0.880 vs 0.883), later ones drift (0.612 vs 0.719 at the "
+                  "15th); any temperature lowers best-of-5 (methods/videoflow/README.md)"),
     "encodedec": "ssim_best 0.7418 vs copy_last 0.7617 (160 steps at 32x32; ~65 CPU-s)",
-    "video_vqvae": "ssim_best 0.7444 vs copy_last 0.7617 (300 + 150 + 150 steps; ~103 CPU-s)",
 }
 
 
