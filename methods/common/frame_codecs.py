@@ -296,13 +296,30 @@ BACKBONES = {"dcgan": (DCGANFrameEncoder, DCGANFrameDecoder), "vgg": (VGGFrameEn
 
 
 def frame_codec(backbone: str, channels: int, dim: int, resolution: Sequence[int], width: int = 64,
-                decoder_dim: int | None = None, skip: bool = True) -> tuple[FrameEncoder, FrameDecoder]:
-    """``(encoder, decoder)`` of ``backbone`` (``"dcgan" | "vgg"``); ``decoder_dim`` defaults to ``dim``."""
+                decoder_dim: int | None = None, skip: bool = True,
+                extra_outputs: int = 0) -> tuple[FrameEncoder, FrameDecoder]:
+    """``(encoder, decoder)`` of ``backbone`` (``"dcgan" | "vgg"``); ``decoder_dim`` defaults to ``dim``;
+    the decoder writes ``channels + extra_outputs`` maps (e.g. a copy mask, :func:`composite_copy`)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown frame backbone {backbone!r}; choose one of {sorted(BACKBONES)}")
     enc_cls, dec_cls = BACKBONES[backbone]
     return (enc_cls(channels, dim, resolution, width),
-            dec_cls(decoder_dim or dim, channels, resolution, width, skip=skip))
+            dec_cls(decoder_dim or dim, channels + extra_outputs, resolution, width, skip=skip))
+
+
+def composite_copy(decoded: Tensor, reference: Tensor) -> Tensor:
+    """Frames ``m * reference + (1 - m) * g`` from a decoder output ``(..., C + 1, H, W)`` in [0, 1]
+    whose last map is the copy mask ``m`` and the others the drawn frame ``g`` (``reference``:
+    ``(..., C, H, W)``). Pixels that do not change are copied exactly once ``m`` saturates, instead of
+    being redrawn (VGAN / SAVP-style compositing; used by some ``cpu`` profiles).
+
+    >>> ref = torch.rand(2, 3, 4, 4)
+    >>> out = torch.cat([torch.zeros(2, 3, 4, 4), torch.ones(2, 1, 4, 4)], dim=1)
+    >>> bool(torch.equal(composite_copy(out, ref), ref))
+    True
+    """
+    mask, drawn = decoded[..., -1:, :, :], decoded[..., :-1, :, :]
+    return mask * reference + (1 - mask) * drawn
 
 
 def frames_in(x: Tensor, channels: int, resolution: Sequence[int] | None) -> Tensor:

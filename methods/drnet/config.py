@@ -36,6 +36,9 @@ class DRNetConfig:
     sd_width: int = 100                # --sd_nf: scene discriminator hidden units
     sd_weight: float = 1e-4            # --sd_weight: adversarial weight on the pose encoder
     max_step: int = 20                 # --max_step: frames of a clip the four training frames come from
+    copy_mask: bool = False            # not upstream (cpu profile): the decoder also writes a mask m, frame =
+                                       # m * (content frame) + (1 - m) * (drawn frame), unchanged pixels copied
+    recon_loss: str = "mse"            # upstream "mse"; "l1" (cpu profile) pushes flat regions to exact values
     lr: float = 2e-3                   # train_drnet.py --lr
     beta1: float = 0.5                 # train_drnet.py --beta1
     rnn_size: int = 256                # train_lstm.py --rnn_size
@@ -46,6 +49,10 @@ class DRNetConfig:
     lstm_beta1: float = 0.9            # train_lstm.py --beta1
     train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)       # stage "disentangle"
     lstm_train: TrainConfig = field(default_factory=lambda: PAPER_TRAIN)  # stage "lstm"
+
+    def __post_init__(self) -> None:
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"drnet: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
 
     @property
     def net_channels(self) -> int:
@@ -78,6 +85,9 @@ def cpu(spec: DataSpec) -> DRNetConfig:
                        model_resolution=(32, 32) if (h, w) == (64, 64) else None,
                        width=16, content_dim=64, pose_dim=8, sd_width=64, rnn_size=128,
                        context_frames=c, future_frames=p, max_step=c + p, lstm_lr=2e-3,
+                       # Not upstream: the decoder's copy mask over the content frame and an L1 loss, so
+                       # the flat backgrounds are copied rather than redrawn with a texture SSIM punishes.
+                       copy_mask=True, recon_loss="l1",
                        train=TrainConfig(steps=250, batch_size=32, checkpoint_every=125, log_every=25),
                        lstm_train=TrainConfig(steps=150, batch_size=16, checkpoint_every=75, log_every=25))
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from methods.common.dcgan import spatial_levels
 from methods.common.frame_codecs import (DCGANFrameDecoder, DCGANFrameEncoder, FrameBatchNorm2d, Grouped,
-                                         VGGFrameDecoder, VGGFrameEncoder, frames_in, frames_out)
+                                         VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out)
 from methods.common.lstm import VectorLSTM
 
 CONTENT_MODELS = ("dcgan_unet", "vgg_unet", "dcgan")
@@ -124,13 +124,14 @@ class DRNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         res, nc, w = tuple(cfg.model_resolution or cfg.resolution), cfg.net_channels, cfg.width
+        n_out = nc + int(cfg.copy_mask)  # + the copy mask's map (cpu profile)
         spatial_levels(res)  # a clear error for sizes the conv stacks cannot take
         if cfg.content_model == "vgg_unet":
             self.content_encoder = VGGFrameEncoder(nc, cfg.content_dim, res, w)
-            self.decoder = VGGFrameDecoder(cfg.content_dim + cfg.pose_dim, nc, res, w, skip=True)
+            self.decoder = VGGFrameDecoder(cfg.content_dim + cfg.pose_dim, n_out, res, w, skip=True)
         elif cfg.content_model in ("dcgan_unet", "dcgan"):
             self.content_encoder = DCGANFrameEncoder(nc, cfg.content_dim, res, w)
-            self.decoder = DCGANFrameDecoder(cfg.content_dim + cfg.pose_dim, nc, res, w,
+            self.decoder = DCGANFrameDecoder(cfg.content_dim + cfg.pose_dim, n_out, res, w,
                                              skip=cfg.content_model == "dcgan_unet")
         else:
             raise ValueError(f"drnet: content_model must be one of {CONTENT_MODELS}, got {cfg.content_model!r}")
@@ -164,8 +165,14 @@ class DRNet(nn.Module):
         h, skips = self.content_encoder(x, groups)
         return h, (skips if self.unet else [])
 
-    def decode(self, content: Tensor, skips: list[Tensor], pose: Tensor, groups: int = 1) -> Tensor:
-        return self.decoder(torch.cat([content, pose], dim=1), skips if self.unet else None, groups)
+    def decode(self, content: Tensor, skips: list[Tensor], pose: Tensor, groups: int = 1,
+               content_frame: Tensor | None = None) -> Tensor:
+        """The frame of ``pose`` with ``content``; with ``cfg.copy_mask`` (cpu profile) the decoder's
+        mask composites its drawing over ``content_frame`` (the content encoder's input)."""
+        out = self.decoder(torch.cat([content, pose], dim=1), skips if self.unet else None, groups)
+        if self.cfg.copy_mask:
+            out = composite_copy(out, content_frame)
+        return out
 
     # ------------------------------------------------------------------------ stage 1 losses ---
     def disentangle_losses(self, x_c1: Tensor, x_c2: Tensor, x_p1: Tensor, x_p2: Tensor
@@ -183,7 +190,8 @@ class DRNet(nn.Module):
         h_p1 = self.pose_encoder(x_p1)
         h_p2 = self.pose_encoder(x_p2).detach()
         sim = F.mse_loss(h_c1, h_c2)
-        rec = F.mse_loss(self.decode(h_c1, skips, h_p1), x_p1)
+        recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
+        rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1), x_p1)
         out = self.scene_discriminator(h_p1, h_p2)
         sd = F.binary_cross_entropy(out, torch.full_like(out, 0.5))
         return sim + rec + self.cfg.sd_weight * sd, {"sim": sim.detach(), "rec": rec.detach(), "sd": sd.detach()}
@@ -240,5 +248,5 @@ class DRNet(nn.Module):
         frames = []
         for _ in range(num_future):
             pose, state = self.lstm(torch.cat([pose, h_c], dim=-1), state)
-            frames.append(self.decode(h_c, skips, pose))
+            frames.append(self.decode(h_c, skips, pose, content_frame=context[:, -1]))
         return self.unadapt(torch.stack(frames, dim=1))

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.common.frame_codecs import frame_codec, frames_in, frames_out
+from methods.common.frame_codecs import composite_copy, frame_codec, frames_in, frames_out
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
@@ -65,7 +65,8 @@ class P2PModel(nn.Module):
         self.cfg = cfg
         g, z, r = cfg.g_dim, cfg.z_dim, cfg.rnn_size
         res = tuple(cfg.model_resolution or cfg.resolution)
-        self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, g, res, cfg.width)
+        self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, g, res, cfg.width,
+                                                  extra_outputs=int(cfg.copy_mask))
         self.frame_predictor = VectorLSTM(g + z + 2, r, g, cfg.predictor_layers)
         self.posterior = GaussianLSTM(2 * g + 2, r, z, cfg.posterior_layers)
         self.prior = GaussianLSTM(2 * g + 2, r, z, cfg.prior_layers)
@@ -131,8 +132,11 @@ class P2PModel(nn.Module):
         skips = [s[src_t].reshape((m + 1) * b, *s.shape[2:]) for s in skips_all]
         frames = self.decoder(dec_h.transpose(0, 1).reshape((m + 1) * b, -1), skips, groups=m + 1)
         frames = frames.view(m + 1, b, *frames.shape[1:]).transpose(0, 1)
+        if cfg.copy_mask:
+            frames = composite_copy(frames, x[:, src_t.tolist()])
         x_pred, x_cpc = frames[:, :m], frames[:, m]
-        mse = F.mse_loss(x_pred, x[:, steps]) * m
+        recon = F.l1_loss if cfg.recon_loss == "l1" else F.mse_loss
+        mse = recon(x_pred, x[:, steps]) * m
         kld = gaussian_kl(mu, logvar, mu_p, logvar_p).sum() / b
         cpc = F.mse_loss(x_cpc, x[:, cp])
         if m > 1:
@@ -172,7 +176,9 @@ class P2PModel(nn.Module):
         skips = [s.view(c, b, *s.shape[1:]).repeat_interleave(k, dim=1) for s in skips]
         glob, _ = self.encoder(end)
         glob = glob.repeat_interleave(k, dim=0)
-        skip = [s[c - 1 if cfg.last_frame_skip else max(0, c - 2)] for s in skips]
+        skip_ix = c - 1 if cfg.last_frame_skip else max(0, c - 2)
+        skip = [s[skip_ix] for s in skips]
+        base = ctx[:, skip_ix].repeat_interleave(k, dim=0)  # the skip frame, the copy mask's source
         pred_state = post_state = prior_state = None
 
         def tc(i: int) -> Tensor:
@@ -194,10 +200,12 @@ class P2PModel(nn.Module):
             (z, _, _), prior_state = self.prior(torch.cat([h, glob, time], -1), prior_state, noise=noise())
             h_pred, pred_state = self.frame_predictor(torch.cat([h, z, time], -1), pred_state)
             frame = self.decoder(h_pred, skip)
+            if cfg.copy_mask:
+                frame = composite_copy(frame, base)
             frames.append(frame)
             if j + 1 < num_future:
                 h, new_skips = self.encoder(frame)
                 if cfg.last_frame_skip:
-                    skip = new_skips
+                    skip, base = new_skips, frame
         out = self._out(torch.stack(frames, dim=1))
         return out.view(b, k, num_future, *out.shape[2:])

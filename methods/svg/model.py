@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.common.frame_codecs import frame_codec, frames_in, frames_out
+from methods.common.frame_codecs import composite_copy, frame_codec, frames_in, frames_out
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
@@ -52,7 +52,8 @@ class SVGModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         res = tuple(cfg.model_resolution or cfg.resolution)
-        self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, cfg.g_dim, res, cfg.width)
+        self.encoder, self.decoder = frame_codec(cfg.backbone, cfg.channels, cfg.g_dim, res, cfg.width,
+                                                  extra_outputs=int(cfg.copy_mask))
         self.frame_predictor = VectorLSTM(cfg.g_dim + cfg.z_dim, cfg.rnn_size, cfg.g_dim, cfg.predictor_layers)
         self.posterior = GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.posterior_layers)
         self.prior = (GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.prior_layers)
@@ -112,13 +113,16 @@ class SVGModel(nn.Module):
         h_pred, _ = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
         src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device, self.cfg.skip_from)
         x_pred = self.decode(h_pred, [s[src] for s in skips])
+        if self.cfg.copy_mask:
+            x_pred = composite_copy(x_pred, x[:, src.tolist()])
         return {"x_pred": x_pred, "x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p,
                 "logvar_p": logvar_p}
 
     def loss(self, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Upstream's objective: ``sum_t mse_t + beta * sum_t KL_t / B`` and its two terms."""
         steps, b = out["x_pred"].shape[1], out["x_pred"].shape[0]
-        mse = F.mse_loss(out["x_pred"], out["x_target"]) * steps
+        recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
+        mse = recon(out["x_pred"], out["x_target"]) * steps
         kld = gaussian_kl(out["mu"], out["logvar"], out["mu_p"], out["logvar_p"]).sum() / b
         return mse + self.cfg.beta * kld, {"mse": mse.detach(), "kld": kld.detach()}
 
@@ -155,6 +159,7 @@ class SVGModel(nn.Module):
         h_in = h[:, -1]
         last = c - 1 if (cfg.last_frame_skip or cfg.skip_from == "paper") else max(c - 2, 0)
         skip = [s[last] for s in skips]
+        base = ctx[:, last].repeat_interleave(k, dim=0)  # the skip frame, the copy mask's source
         frames = []
         for step in range(num_future):
             if self.prior is not None:
@@ -163,10 +168,12 @@ class SVGModel(nn.Module):
                 z = noise()
             h_pred, pred_state = self.frame_predictor(torch.cat([h_in, z], dim=-1), pred_state)
             frame = self.decoder(h_pred, skip)
+            if cfg.copy_mask:
+                frame = composite_copy(frame, base)
             frames.append(frame)
             if step + 1 < num_future:
                 h_in, new_skips = self.encoder(frame)
                 if cfg.last_frame_skip:
-                    skip = new_skips
+                    skip, base = new_skips, frame
         out = self._out(torch.stack(frames, dim=1))
         return out.view(b, k, num_future, *out.shape[2:])

@@ -28,14 +28,11 @@ DATASET = "moving-shapes"
 # figures (ssim_best, 128 test clips; copy_last 0.7617 on 5 -> 15). Non-strict: a param that starts to
 # pass shows as XPASS; then delete its entry. Models that warp or move the previous frame's pixels
 # (SAVP, SV2P, DDPAE) win; the ones that redraw each frame with a narrow decoder lose already on
-# the first predicted frame (conv_lstm 0.83 vs 0.88, DRNet 0.79 vs 0.88 by frame). CPU-s: the whole
+# the first predicted frame (conv_lstm 0.83 vs 0.88 by frame with MSE and no mask). The SVG family's
+# cpu profiles (svg_lp, svg_fp, p2p, drnet, conv_lstm) pass with a copy mask over the skip frame and
+# an L1 loss (their READMEs' cpu-profile deviations). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
-    "conv_lstm": "ssim_best 0.6926 vs copy_last 0.7617 (300 steps at 32x32; ~64 CPU-s)",
-    "svg_lp": "ssim_best 0.7546 vs copy_last 0.7617 (k 5; 250 steps at 32x32, width 24; ~118 CPU-s)",
-    "svg_fp": "ssim_best 0.7536 vs copy_last 0.7617 (k 5; 250 steps at 32x32, width 24; ~115 CPU-s)",
-    "drnet": "ssim_best 0.6890 vs copy_last 0.7617 (250 + 150 steps at 32x32; ~33 CPU-s)",
-    "p2p": "ssim_best 0.7321 vs copy_last 0.7534, two-ended (k 5; 150 steps at 32x32, width 24; ~110 CPU-s)",
     "videoflow": ("ssim_best 0.7131 vs copy_last 0.7617 (150 steps, 1 conditioning latent; temperature 0; ~44 CPU-s): "
                   "the 1st predicted frame ties copy_last (0.880 vs 0.883), later ones drift (0.612 vs 0.719 at the "
                   "15th); any temperature lowers best-of-5 (methods/videoflow/README.md)"),
