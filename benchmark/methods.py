@@ -227,6 +227,9 @@ class Method:
     tasks: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
     trainable: ClassVar[bool] = False
+    #: False where sampling needs state that only fitting makes (a GMM over codes, learned latents): such
+    #: a method has no untrained reference row (``<method>@init``) and none is attempted
+    samples_untrained: ClassVar[bool] = True
     paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
     #: profile name -> function(DataSpec) -> config dataclass (raises ProfileUnavailable when it cannot fit)
     profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}

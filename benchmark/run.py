@@ -12,27 +12,31 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
+from benchmark.stages.cache import NotCached, cached_only
 from benchmark.stages.spec import method_dataset_options
 from benchmark.registry import METHODS
+from benchmark.paths import RESULTS
 from benchmark.results import REAL
 
 log = logging.getLogger(__name__)
 
 
 def wants_untrained_reference(method: str) -> bool:
-    """Trained synthesis methods get an ``@init`` reference run (prediction has ``copy_last``)."""
+    """Trained synthesis methods get an ``@init`` reference run (prediction has ``copy_last``), unless
+    they cannot sample before fitting (``Method.samples_untrained``)."""
     cls = METHODS.get(method)
-    return bool(cls.trainable) and "synthesis" in cls.tasks
+    return bool(cls.trainable) and "synthesis" in cls.tasks and cls.samples_untrained
 
 
 def _run_untrained_reference(spec: RunSpec, console) -> None:
-    """Sample and score ``spec``'s network at its seeded initialisation; a method that cannot sample
-    untrained (it needs fitted state, e.g. a GMM over codes) is noted, not a failure."""
+    """Sample and score ``spec``'s network at its seeded initialisation; a method that fails to sample
+    untrained is noted, not a failure (those known to need fitted state are not tried:
+    :func:`wants_untrained_reference`)."""
     t0 = time.time()
     try:
         path = run_method(dataclasses.replace(spec, untrained=True))
         console.print(f"    untrained reference in {time.time() - t0:.1f}s -> {path}", soft_wrap=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, NotCached):
         raise
     except Exception as e:
         log.debug("untrained reference of %s failed", spec.method, exc_info=True)
@@ -56,7 +60,7 @@ def run_one(spec: RunSpec, untrained_references: bool, console) -> tuple[str, st
         if untrained_references and wants_untrained_reference(spec.method):
             _run_untrained_reference(spec, console)
         return "done", str(path)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, NotCached):
         raise
     except MethodSkipped as e:
         console.print(f"    [yellow]skipped[/]: {e}", soft_wrap=True)
@@ -87,6 +91,23 @@ def _worker_run(spec: RunSpec, untrained_references: bool) -> tuple[str, str]:
     return run_one(spec, untrained_references, Console(stderr=True))
 
 
+def _finish_if_cached(spec: RunSpec, untrained_references: bool, console) -> tuple[str, str] | None:
+    """``run_one``'s outcome when every stage of ``spec`` (and of its untrained reference) is cached,
+    reusing them in this process; ``None`` (nothing computed, nothing written) when something is not.
+    A run that never finished (no results.json) is not even tried."""
+    ref = dataclasses.replace(spec, untrained=True)
+    if not (spec.run_dir / RESULTS).is_file():
+        return None
+    if untrained_references and wants_untrained_reference(spec.method) and not (ref.run_dir / RESULTS).is_file():
+        return None
+    try:
+        with cached_only():
+            return run_one(spec, untrained_references, console)
+    except NotCached as e:
+        log.debug("not cached: %s", e)
+        return None
+
+
 def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: bool, console) -> list[tuple[str, str]]:
     """Run ``specs`` in ``jobs`` worker processes of ``cpu_count // jobs`` threads each.
 
@@ -98,15 +119,26 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    outcomes: list[tuple[str, str] | None] = [None] * len(specs)
+    todo = []
+    for i, spec in enumerate(specs):
+        outcome = _finish_if_cached(spec, untrained_references, console)
+        if outcome is None:
+            todo.append(i)
+        else:
+            outcomes[i] = outcome
+            console.print(f"[bold]\\[{i + 1}/{len(specs)}] {spec.method}[/] (seed {spec.seed}) cached")
+    if not todo:
+        return [o for o in outcomes if o is not None]
     for split in getattr(ds, "splits", ()):  # generate / verify the data once, not once per worker
         ds.load_split(split)
     threads = threads_per_job(jobs)
-    console.print(f"{len(specs)} runs in {jobs} worker processes, {threads} thread(s) each")
-    outcomes: list[tuple[str, str] | None] = [None] * len(specs)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+    console.print(f"{len(todo)} runs in {jobs} worker processes, {threads} thread(s) each"
+                  + (f" ({len(specs) - len(todo)} cached)" if len(todo) < len(specs) else ""))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(threads,))
     try:
-        futures = {pool.submit(_worker_run, spec, untrained_references): i for i, spec in enumerate(specs)}
+        futures = {pool.submit(_worker_run, specs[i], untrained_references): i for i in todo}
         for done, future in enumerate(as_completed(futures), 1):
             i = futures[future]
             try:
@@ -115,7 +147,7 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
                 outcomes[i] = ("failed", f"worker process died: {type(e).__name__}: {e}")
             status = outcomes[i][0]
             style = {"done": "green", "skipped": "yellow"}.get(status, "red")
-            console.print(f"[bold]\\[{done}/{len(specs)}] {specs[i].method}[/] (seed {specs[i].seed}) [{style}]{status}[/]")
+            console.print(f"[bold]\\[{done}/{len(todo)}] {specs[i].method}[/] (seed {specs[i].seed}) [{style}]{status}[/]")
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

@@ -110,8 +110,14 @@ def normalize_layout(arr: np.ndarray, source: str = "array") -> np.ndarray:
                            f"expected (N, T, H, W, C) or (N, T, C, H, W)")
 
 
+#: zlib level of :func:`save_npz`: 1 compresses the samples of a k = 5 prediction run (157 MB of
+#: uint8) about 5x faster than ``np.savez_compressed``'s default 6 (1.5 vs 7.9 CPU-s) for 11% more bytes
+NPZ_COMPRESSLEVEL = 1
+
+
 def save_npz(path: str | os.PathLike, videos: torch.Tensor | np.ndarray, **extra: np.ndarray) -> Path:
-    """Write videos atomically as ``videos`` = uint8 ``(N, T, H, W, C)`` in a compressed npz.
+    """Write videos atomically as ``videos`` = uint8 ``(N, T, H, W, C)`` in a compressed npz
+    (a zip of ``.npy`` files, as ``np.savez_compressed`` writes, at zlib level ``NPZ_COMPRESSLEVEL``).
 
     ``videos`` is float ``(N, T, C, H, W)`` in [0, 1] or already uint8.
     """
@@ -119,8 +125,10 @@ def save_npz(path: str | os.PathLike, videos: torch.Tensor | np.ndarray, **extra
         videos = to_uint8(videos) if videos.is_floating_point() else videos
     arr = to_thwc(videos).astype(np.uint8, copy=False)
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, videos=arr, **extra)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESSLEVEL) as z:
+            for name, value in {"videos": arr, **extra}.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
     return Path(path)
 
 

@@ -15,6 +15,7 @@ utilisation from which full paper-schedule training times follow.
     .venv/bin/python benchmarks/train_step_time.py --methods vgan --profiles smoke --json out.json
     .venv/bin/python benchmarks/train_step_time.py --methods all --device cuda
     .venv/bin/python benchmarks/train_step_time.py --methods all --profiles paper --paper-batch --device cuda --precision bf16
+    .venv/bin/python benchmarks/train_step_time.py --methods all --profiles paper --flops-only   # FLOPs/step table (CPU)
 
 Not a test: numbers depend on the machine and its load (the 2-core CPU box is shared).
 """
@@ -39,12 +40,12 @@ CONV_OPS = ("conv", "mkldnn_convolution", "convolution_backward", "slow_conv")
 DEFAULT = "vgan,vgan_one_stream,vgan_future,tgan"
 
 
-def _spec(frames: int, future: int):
+def _spec(frames: int, future: int, context: int = 1, conditioning: tuple[str, ...] = ()):
     from benchmark.data.base import Protocol, TaskProtocols
     from benchmark.methods import DataSpec
 
     syn = Protocol("synthesis", "synthesis", "train", 0, frames, (64, 64), 3)
-    pred = Protocol("prediction", "prediction", "train", 1, future, (64, 64), 3)
+    pred = Protocol("prediction", "prediction", "train", context, future, (64, 64), 3, conditioning=conditioning)
     return DataSpec("bench", 3, (64, 64), {"synthesis": TaskProtocols(syn, syn), "prediction": TaskProtocols(pred, pred)})
 
 
@@ -80,6 +81,115 @@ def step_flops(name: str, profile: str, device: str, batch: int | None) -> int:
     with counter, tempfile.TemporaryDirectory() as tmp:
         method.fit_stages(data, Path(tmp), seed=0, progress=False)
     return int(counter.get_total_flops())
+
+
+def _train_fields(config) -> list[str]:
+    """Names of ``config``'s training-loop configs (``train``, and e.g. ``lstm_train``, ``top_train``)."""
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(config)
+            if dataclasses.is_dataclass(getattr(config, f.name)) and hasattr(getattr(config, f.name), "batch_size")]
+
+
+def _stage_field(config, stage: str, fields: list[str]) -> str:
+    """The training-loop config that stage ``stage`` runs with."""
+    if hasattr(config, "stage_train"):
+        chosen = config.stage_train(stage)
+        return next(f for f in fields if getattr(config, f) == chosen)
+    return f"{stage}_train" if f"{stage}_train" in fields else "train"
+
+
+#: method -> (dataset, options) of the paper setting its FLOPs are counted on with --flops-only (the
+#: dataset's training protocol: frames, resolution, channels; no data is read). Others (TGAN and MoCoGAN's
+#: UCF101 needs its files to tell its protocol) use the bench spec, which is UCF101's 16 x 64 x 64 x 3.
+PAPER_DATA: dict[str, tuple[str, dict]] = {
+    "vgan": ("vgan-golf", {}), "vgan_one_stream": ("vgan-golf", {}), "vgan_ae_gmm": ("vgan-golf", {}),
+    "svg_lp": ("kth", {}), "svg_fp": ("kth", {}), "drnet": ("kth", {}), "p2p": ("kth", {"two_ended": True}),
+    "vrnn_hier": ("bair", {}), "savp": ("bair", {}), "savp_vae": ("bair", {}), "savp_gan": ("bair", {}),
+    "savp_det": ("bair", {}), "sv2p": ("bair", {}), "videoflow": ("bair", {"protocol": "videoflow"}),
+    "ddpae": ("mmnist", {"motion": "deterministic"}), "encodedec": ("mmnist", {"motion": "deterministic"}),
+    "video_vqvae": ("kinetics600", {"size": 256}),
+}
+
+
+def paper_step_flops(name: str, profile: str, device: str, counted_batch: int) -> dict:
+    """FLOPs of one optimiser step of every training stage at the profile's own batch sizes.
+
+    Counted on a real step at ``min(counted_batch, batch)`` clips and scaled by ``batch / counted``:
+    the counter's ops (convolutions, matrix products, attention) act on each clip independently, so
+    their FLOPs are linear in the batch; BatchNorm and element-wise ops are not counted by
+    ``torch.utils.flop_counter`` at any batch. Returns stage -> {batch, counted_batch, flops}."""
+    import dataclasses
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from benchmark.methods import TrainData
+    from benchmark.registry import METHODS
+
+    cls = METHODS.get(name)
+    if name in PAPER_DATA:
+        from benchmark.data import load_dataset
+        from benchmark.stages.spec import data_spec
+
+        dataset, options = PAPER_DATA[name]
+        with tempfile.TemporaryDirectory() as root:
+            ds = load_dataset(dataset, root, **options)
+            spec = data_spec(ds, [t for t in cls.tasks if t in ds.protocols])
+    else:
+        two_ended = ("end_frame",) if cls.dataset_options.get("two_ended") else ()
+        spec = _spec(16, 14, context=2, conditioning=two_ended)  # SVG-style models need 2 context frames
+    config = cls.profile_config(profile, spec)
+    fields = _train_fields(config)
+    paper_batch = {f: getattr(config, f).batch_size for f in fields}
+    counted = {f: min(counted_batch, b) for f, b in paper_batch.items()}
+    small = dataclasses.replace(config, **{f: dataclasses.replace(getattr(config, f), steps=1, batch_size=counted[f],
+                                                                   checkpoint_every=10**9, log_every=10**9)
+                                           for f in fields})
+    method = cls(small, spec).to(device)
+    protocols = {t: p.train for t, p in spec.protocols.items()}
+    frames = max([getattr(small, "frames", 16), *(p.num_frames for p in protocols.values())])
+    first = next(iter(protocols.values()))
+    (h, w), c = first.resolution, first.channels
+    videos = np.random.default_rng(0).integers(0, 256, size=(16, frames, c, h, w), dtype=np.uint8)
+    data = TrainData(videos, protocols, "random")
+    if spec.action_dim:
+        data = dataclasses.replace(data, actions=np.zeros((16, frames, spec.action_dim), np.float32))
+    out = {"dataset": {"name": spec.dataset, "protocols": {t: p.describe() for t, p in protocols.items()}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        stages = method.stages()
+        for stage in stages:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                method.fit(data, Path(tmp) / stage, seed=0, progress=False, stage=stage)
+            method.load_state_dict(method.state_dict())
+            field = _stage_field(config, stage, fields)
+            flops = int(counter.get_total_flops())
+            out[stage] = {"batch": paper_batch[field], "counted_batch": counted[field],
+                          "flops": flops * paper_batch[field] / counted[field]}
+    return out
+
+
+def flops_table(names: list[str], profile: str, device: str, counted_batch: int) -> list[dict]:
+    """Print and return the per-method FLOPs of one training step at the profile's batch."""
+    from benchmark.methods import ProfileUnavailable
+    from benchmark.utils import UserError
+
+    rows = []
+    print(f"{'method':16s} {'stage':13s} {'batch':>5s} {'counted':>7s} {'GFLOP/step':>12s}   "
+          f"(profile {profile}; each on its paper's training protocol, else 64x64x3, 16 frames / 2 -> 14)", flush=True)
+    for name in names:
+        try:
+            stages = paper_step_flops(name, profile, device, counted_batch)
+        except (MemoryError, RuntimeError, ProfileUnavailable, UserError) as e:  # e.g. a billion-parameter prior in 24 GiB
+            print(f"{name:16s} not counted: {type(e).__name__}: {str(e)[:120]}", flush=True)
+            rows.append({"method": name, "profile": profile, "error": f"{type(e).__name__}: {e}"})
+            continue
+        data = stages.pop("dataset")
+        print(f"{name:16s} on {data['name']}: " + "; ".join(data["protocols"].values()), flush=True)
+        for stage, r in stages.items():
+            print(f"{name:16s} {stage:13s} {r['batch']:5d} {r['counted_batch']:7d} {r['flops'] / 1e9:12.2f}", flush=True)
+            rows.append({"method": name, "profile": profile, "stage": stage, "dataset": data, **r})
+    return rows
 
 
 def bench(name: str, profile: str, device: str, warmup: int, steps: int, batch: int | None) -> dict:
@@ -160,12 +270,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="training precision (benchmark.training.runtime), as `benchmark train --precision`")
     p.add_argument("--paper-batch", action="store_true",
                    help="paper profile at its own (paper) batch size instead of batch 8")
+    p.add_argument("--flops-only", action="store_true",
+                   help="only the FLOPs of one step of every training stage at the profile's own batch "
+                        "(counted at --flops-batch clips and scaled; no timing): the table a GPU run divides by")
+    p.add_argument("--flops-batch", type=int, default=4, help="clips per counted step with --flops-only")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from benchmark.registry import METHODS
 
     names = [n for n in METHODS.list() if METHODS.get(n).trainable] if args.methods == "all" else args.methods.split(",")
+    if args.flops_only:
+        rows = [r for profile in args.profiles.split(",")
+                for r in flops_table(names, profile, args.device, args.flops_batch)]
+        if args.json:
+            args.json.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=2))
+        return 0
     from benchmark.training.runtime import RuntimeOptions, applied
 
     rows = []

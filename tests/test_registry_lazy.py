@@ -179,3 +179,27 @@ def test_a_declared_module_that_registers_nothing_is_an_error(toy_module):
     toy_module.declare("toy", "lazy_toy_registry")
     with pytest.raises(ValueError, match="does not register it"):
         toy_module.get("toy")
+
+
+def test_building_every_method_imports_no_feature_network_library_nor_dynamo(tmp_path):
+    """A cached rerun builds each method (its config and code key) and uses none: construction must stay
+    light (a meta-device build of an ``nn.Embedding`` once imported ``torch._dynamo``, ~1 s per run)."""
+    probe = textwrap.dedent("""
+        import json, sys
+        from benchmark.data import load_dataset
+        from benchmark.methods import DataSpec
+        from benchmark.registry import METHODS
+        from benchmark.stages.spec import method_dataset_options
+        heavy, watched = {}, json.loads(sys.argv[2])
+        for name in METHODS.list():
+            cls = METHODS.get(name)
+            ds = load_dataset("moving-shapes", sys.argv[1], **method_dataset_options(name, "moving-shapes"))
+            cls.from_profile("cpu", DataSpec.of(ds, [t for t in cls.tasks if t in ds.protocols]))
+            new = [h for h in watched if h in sys.modules and h not in heavy]
+            heavy.update({h: name for h in new})
+        print(json.dumps(heavy))
+    """)
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "data"), json.dumps(HEAVY)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {}, "package -> the method whose construction imported it"

@@ -14,13 +14,40 @@ every output still has the recorded bytes. A key covers everything the output de
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from benchmark import paths as P
 from benchmark.registry import METRICS
 from benchmark.sources import source_hash
 from benchmark.utils import read_json, sha256_file, write_json_atomic
+
+
+class NotCached(Exception):
+    """Raised under :func:`cached_only` where a stage would have to compute instead of reuse."""
+
+
+_CACHED_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("cached_only", default=False)
+
+
+@contextlib.contextmanager
+def cached_only() -> Iterator[None]:
+    """Within this block a stage whose outputs are not cached raises :class:`NotCached` before it
+    computes or writes anything (``benchmark run --jobs N`` finishes the cached runs in-process and
+    starts worker processes only for the rest)."""
+    token = _CACHED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CACHED_ONLY.reset(token)
+
+
+def must_compute(run_dir: Path, stage: str) -> None:
+    """Called where ``stage`` of ``run_dir`` is about to be computed (its record is not fresh)."""
+    if _CACHED_ONLY.get():
+        raise NotCached(f"{run_dir}: stage {stage} is not cached")
 
 
 class Stages:

@@ -24,7 +24,7 @@ from benchmark.evaluate import applicable_metrics, evaluate
 from benchmark.manifest import build_manifest
 from benchmark.registry import METHODS
 from benchmark.results import REAL, SCHEMA, is_comparable
-from benchmark.stages.cache import Stages, metric_code_key, weights_identity
+from benchmark.stages.cache import Stages, metric_code_key, must_compute, weights_identity
 from benchmark.stages.sample import load_likelihoods
 from benchmark.stages.spec import RunSpec, open_dataset, reference_for, resolve_device
 from benchmark.stages.train import read_train_records, train_outputs
@@ -66,6 +66,7 @@ def stage_evaluate(spec: RunSpec, task: str, ds: VideoDataset | None = None) -> 
     out_rel = P.scores(task)
     if stages.fresh(f"evaluate/{task}", key):
         return read_json(run_dir / out_rel)
+    must_compute(run_dir, f"evaluate/{task}")
     t0 = time.time()
     with np.load(samples_path) as z:
         k = int(z["num_samples"]) if "num_samples" in z else 1

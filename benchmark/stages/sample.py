@@ -23,7 +23,7 @@ from benchmark import paths as P
 from benchmark import video as V
 from benchmark.data.base import Protocol, SplitData, UnknownLabelError, VideoDataset
 from benchmark.methods import Conditioning, Method
-from benchmark.stages.cache import Stages, code_key
+from benchmark.stages.cache import Stages, code_key, must_compute
 from benchmark.stages.spec import EVAL_BATCH, RunSpec, open_dataset, progress_bar, reference_for
 from benchmark.utils import UserError, atomic_path, sha256_json
 
@@ -202,6 +202,7 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
     stages = Stages(run_dir)
     if stages.fresh(f"sample/{task}", key):
         return stages.get(f"sample/{task}")
+    must_compute(run_dir, f"sample/{task}")
     t0 = time.time()
     inputs = reference_inputs(ds, protocol, ref)
     videos = generate_samples(method, task, protocol, ref, seed=spec.seed + 1, progress=spec.progress, inputs=inputs)

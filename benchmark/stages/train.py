@@ -23,7 +23,7 @@ from benchmark import paths as P
 from benchmark.data.base import SplitData, UnknownLabelError, VideoDataset
 from benchmark.manifest import code_version
 from benchmark.methods import SINGLE_STAGE, Method, TrainData
-from benchmark.stages.cache import Stages, code_key
+from benchmark.stages.cache import Stages, code_key, must_compute
 from benchmark.stages.spec import IMPORTED_PROFILE, RunSpec, build_method, open_dataset
 from benchmark.utils import UserError, atomic_path, read_json, sha256_bytes, sha256_json, write_json_atomic
 
@@ -159,6 +159,7 @@ def _train_stages(spec, ds, method, stages, only, base, data, train_split, label
                             f"run `benchmark train {spec.method} --dataset {spec.dataset} --stage {stage}` "
                             f"first (or train without --stage)")
         else:
+            must_compute(run_dir, name)
             if to_load is not None:  # the earlier stages' weights, as a fresh process would see them
                 _load_weights(method, to_load)
             rec = _fit_stage(spec, ds, method, data, stage, rel, name, key, train_split, labels, hardware)
@@ -175,6 +176,7 @@ def _record_untrained(spec: RunSpec, method: Method, records: Stages, base: dict
     key = sha256_json({**base, "config": method.config_dict(), "untrained": True})
     if records.fresh("train", key):
         return records.get("train")
+    must_compute(spec.run_dir, "train")
     from benchmark.training import distributed as D
 
     if not D.is_main_process():

@@ -169,6 +169,7 @@ class AutoencoderGMM(Method):
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
+    samples_untrained = False  # sampling needs the fitted GMM
     paper = "Vondrick, Pirsiavash & Torralba 2016 (VGAN), §3.2 baseline: autoencoder + 256-component GMM"
     profiles = {"paper": _paper, "cpu": _cpu, "smoke": _smoke}
 

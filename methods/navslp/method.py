@@ -92,6 +92,7 @@ class NAVSLP(Method):
     tasks = ("synthesis",)
     stochastic = True
     trainable = True
+    samples_untrained = False  # sampling needs the learned latents
     paper = ("Aich, Gupta, Panda, Hyder, Asif & Roy-Chowdhury 2020, Non-Adversarial Video Synthesis with "
              "Learned Priors (CVPR 2020)")
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}

@@ -101,13 +101,20 @@ class VideoVQVAE(Method):
     def __init__(self, config: C.VideoVQVAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         config.validate()
-        with torch.device("meta"):   # shapes only until a stage trains, loads or samples (see module doc)
-            self._nets: dict[str, nn.Module] = {name: build(config) for name, build in BUILDERS.items()}
+        # Networks are built when first needed: on the meta device (shapes only) for modules(), for
+        # real when a stage trains, loads or samples (see module doc). Not in __init__: a cached rerun
+        # constructs the method without using it, and a meta build of nn.Embedding runs its init
+        # through torch._refs, which imports torch._dynamo (~1 s).
+        self._nets: dict[str, nn.Module] = {}
         self._real: set[str] = set()
 
     # ------------------------------------------------------------------------------- modules ---
     def modules(self) -> dict[str, nn.Module]:
-        return dict(self._nets)
+        for name, build in BUILDERS.items():
+            if name not in self._nets:
+                with torch.device("meta"):
+                    self._nets[name] = build(self.config)
+        return {name: self._nets[name] for name in BUILDERS}
 
     def _materialize(self, name: str, seed: int = 0) -> nn.Module:
         """Build network ``name`` for real, initialised from ``seed``, on the method's device."""

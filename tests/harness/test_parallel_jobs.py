@@ -3,12 +3,13 @@ the same results as one after another; a failure stays with its method."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
 import pytest
 
 from benchmark.methods import Method
-from benchmark.run import run_benchmark, run_one, threads_per_job
+from benchmark.run import _finish_if_cached, run_benchmark, run_one, threads_per_job
 from benchmark.stages.spec import RunSpec
 from benchmark.utils import read_json
 from tests.conftest import tiny_options
@@ -24,7 +25,7 @@ def _results(out: Path) -> dict[str, dict]:
             for name in NAMES}
 
 
-def test_two_jobs_give_the_results_of_one_and_record_their_threads(tiny_data_root, tmp_path):
+def test_two_jobs_give_the_results_of_one_and_record_their_threads(tiny_data_root, tmp_path, monkeypatch):
     kw = dict(data_root=tiny_data_root, dataset_options=tiny_options(), metrics=["psnr", "ssim"],
               progress=False, report=False)
     assert run_benchmark(",".join(NAMES), "moving-shapes", out=tmp_path / "seq", jobs=1, **kw) == 0
@@ -35,6 +36,34 @@ def test_two_jobs_give_the_results_of_one_and_record_their_threads(tiny_data_roo
     manifest = read_json(tmp_path / "par" / "runs" / "moving-shapes" / "copy_last" / "smoke" / "seed0" /
                          "manifest.json")
     assert manifest["hardware"]["torch_threads"] == threads_per_job(2)
+
+    # A fully cached rerun finishes in this process: no worker is started, nothing is rewritten.
+    def no_pool(*a, **k):
+        raise AssertionError("a worker pool was started although every run is cached")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    results = tmp_path / "par" / "runs" / "moving-shapes" / "copy_last" / "smoke" / "seed0" / "results.json"
+    before = results.stat().st_mtime_ns
+    assert run_benchmark(",".join(NAMES), "moving-shapes", out=tmp_path / "par", jobs=2, **kw) == 0
+    assert _results(tmp_path / "par") == par and results.stat().st_mtime_ns == before
+
+
+def test_a_run_with_a_stage_to_compute_is_left_to_the_workers_untouched(tiny_data_root, tmp_path):
+    """``_finish_if_cached`` gives up before computing or writing anything when a stage is stale."""
+    from rich.console import Console
+
+    spec = RunSpec(method="copy_last", dataset="moving-shapes", out=tmp_path, data_root=tiny_data_root,
+                   dataset_options=tiny_options(), metrics=["psnr"], progress=False)
+    console = Console(file=open(tmp_path / "log.txt", "w"))
+    assert _finish_if_cached(spec, True, console) is None  # never run: not even tried
+    assert run_one(spec, True, console)[0] == "done"
+    assert _finish_if_cached(spec, True, console) == ("done", str(spec.run_dir / "results.json"))
+    scores = spec.run_dir / "scores" / "stage-prediction.json"
+    assert scores.exists()
+    scores.unlink()  # the evaluate stage is no longer cached
+    written = {p: p.stat().st_mtime_ns for p in spec.run_dir.rglob("*") if p.is_file()}
+    assert _finish_if_cached(spec, True, console) is None
+    assert {p: p.stat().st_mtime_ns for p in spec.run_dir.rglob("*") if p.is_file()} == written
 
 
 def test_threads_are_shared_out_and_never_zero(monkeypatch):

@@ -36,9 +36,10 @@ KNOWN_SHORT: dict[str, str] = {
     "svg_fp": "ssim_best 0.7536 vs copy_last 0.7617 (k 5; 250 steps at 32x32, width 24; ~115 CPU-s)",
     "drnet": "ssim_best 0.6890 vs copy_last 0.7617 (250 + 150 steps at 32x32; ~33 CPU-s)",
     "p2p": "ssim_best 0.7321 vs copy_last 0.7534, two-ended (k 5; 150 steps at 32x32, width 24; ~110 CPU-s)",
-    "videoflow": "ssim_best 0.7367 vs copy_last 0.7617 (150 steps; temperature 0; ~81 CPU-s)",
+    "videoflow": ("ssim_best 0.7131 vs copy_last 0.7617 (150 steps, 1 conditioning latent; temperature 0; ~44 CPU-s): "
+                  "the 1st predicted frame ties copy_last (0.880 vs 0.883), later ones drift (0.612 vs 0.719 at the "
+                  "15th); any temperature lowers best-of-5 (methods/videoflow/README.md)"),
     "encodedec": "ssim_best 0.7418 vs copy_last 0.7617 (160 steps at 32x32; ~65 CPU-s)",
-    "video_vqvae": "ssim_best 0.7444 vs copy_last 0.7617 (300 + 150 + 150 steps; ~103 CPU-s)",
 }
 
 

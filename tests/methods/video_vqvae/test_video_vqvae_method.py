@@ -130,5 +130,7 @@ def test_cpu_profile_learns_on_moving_shapes(tmp_path):
           f"bits/dim {bpd:.3f}; SSIM best-of-5 {s_ours:.4f} vs copy_last {s_copy:.4f}; "
           f"reconstructions {s_rec:.4f}")
     assert bits_per_code < 0.5 * math.log2(cfg.num_codes)
-    assert bpd < 8.0
+    # well below the uniform 8 (measured 6.81 on 128 clips): the Gaussian pixel term around the
+    # decoder's output dominates, log2(sigma * 255 * sqrt(2 pi e)) ~ 6.6 bits for sigma ~ 0.1 (README)
+    assert bpd < 7.3
     assert s_ours > 0.6

@@ -127,5 +127,5 @@ def test_cpu_profile_learns_on_moving_shapes(tmp_path):
                 clips[:, p.context_frames:])
     ssim, ssim_copy = ours.compute()["ssim_best"].value, copy.compute()["ssim_best"].value
     print(f"videoflow cpu: test bits/dim {bpd:.3f}; SSIM best-of-5 {ssim:.4f} vs copy_last {ssim_copy:.4f}")
-    assert bpd < 4.0
+    assert bpd < 4.0   # uniform: 8; measured 2.40 on 128 clips
     assert ssim > 0.6   # sane frames (no saturation); copy_last is not beaten at this budget (README)
