@@ -64,8 +64,17 @@ def _ssim_best(out: Path, method: str, profile: str) -> float:
 
 
 def _run(name: str, profile: str, out: Path, options: dict) -> None:
-    code = run_benchmark(name, DATASET, profile=profile, out=out, data_root=out / "data", progress=False,
-                         report=False, dataset_options=options, metrics=["ssim"])
+    """One run as the main job's worker makes it (``benchmark run --jobs 2``: one torch thread), so
+    the printed CPU seconds are the main job's per-method cost."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = run_benchmark(name, DATASET, profile=profile, out=out, data_root=out / "data", progress=False,
+                             report=False, dataset_options=options, metrics=["ssim"])
+    finally:
+        torch.set_num_threads(threads)
     assert code == 0, f"{name} ({profile} profile) failed on {DATASET} {options or ''}"
 
 
