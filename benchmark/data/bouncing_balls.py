@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.base import Protocol, SplitData, TaskProtocols, VideoDataset
+from benchmark.data.generated import GeneratedVideos
 from benchmark.registry import DATASETS
 from benchmark.utils import UserError, sha256_json
 
@@ -157,17 +158,13 @@ def render(positions: np.ndarray, cfg: BouncingBallsConfig) -> np.ndarray:
     return out
 
 
-class BallVideos:
+class BallVideos(GeneratedVideos):
     """Virtual uint8 ``(N, T, 1, size, size)`` array of one split, each video generated from its index."""
 
     def __init__(self, cfg: BouncingBallsConfig, split: str, n: int, num_frames: int | None = None) -> None:
-        self.cfg, self.split, self.n = cfg, split, n
+        self.cfg, self.split = cfg, split
         self.t = cfg.num_frames if num_frames is None else num_frames
         self.shape = (n, self.t, 1, cfg.size, cfg.size)
-        self.dtype, self.ndim = np.dtype(np.uint8), 5
-
-    def __len__(self) -> int:
-        return self.n
 
     def trajectory(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Ball positions and velocities of video ``i``: float64 ``(T, num_balls, 2)`` each, world units."""
@@ -180,19 +177,6 @@ class BallVideos:
     def clip(self, i: int) -> np.ndarray:
         return render(self.trajectory(i)[0], self.cfg)
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        if isinstance(first, (int, np.integer)):
-            c = self.clip(int(first) % self.n if first < 0 else int(first))
-            return c[rest] if rest else c
-        idx = np.arange(self.n)[first]
-        if len(idx) == 0:
-            return np.zeros((0, *self.shape[1:]), np.uint8)[(slice(None), *rest)]
-        return np.stack([self.clip(int(i))[rest] if rest else self.clip(int(i)) for i in idx])
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = self[:]
-        return out if dtype is None else out.astype(dtype)
 
 
 @DATASETS.register("bouncing-balls")

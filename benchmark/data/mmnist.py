@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.data.base import Protocol, SplitData, TaskProtocols
+from benchmark.data.generated import GeneratedVideos
 from benchmark.data.real import CorruptInputError, RealVideoDataset
 from benchmark.data.store import StoreWriter
 from benchmark.data.two_ended import two_ended as two_ended_protocols
@@ -61,18 +62,14 @@ def read_idx(path: str | Path) -> np.ndarray:
     return body.reshape(dims)
 
 
-class MovingDigits:
+class MovingDigits(GeneratedVideos):
     """Virtual uint8 ``(N, T, 1, 64, 64)`` array of bouncing-digit clips, generated per index."""
 
     def __init__(self, digits: np.ndarray, n: int, t: int, seed: int, num_digits: int = 2,
                  digit_size: int = 28, motion: str = "deterministic", size: int = 64) -> None:
-        self.digits, self.n, self.t, self.seed = digits, n, t, seed
+        self.digits, self.t, self.seed = digits, t, seed
         self.num_digits, self.digit_size, self.motion, self.size = num_digits, digit_size, motion, size
         self.shape = (n, t, 1, size, size)
-        self.dtype, self.ndim = np.dtype(np.uint8), 5
-
-    def __len__(self) -> int:
-        return self.n
 
     def clip(self, i: int) -> np.ndarray:
         if self.motion == "stochastic":
@@ -127,16 +124,6 @@ class MovingDigits:
                 sy, sx = sy + dy, sx + dx
         return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)[:, None]
 
-    def __getitem__(self, key: Any) -> np.ndarray:
-        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        if isinstance(first, (int, np.integer)):
-            c = self.clip(int(first) % self.n if first < 0 else int(first))
-            return c[rest] if rest else c
-        idx = np.arange(self.n)[first]
-        return np.stack([self.clip(int(i))[rest] if rest else self.clip(int(i)) for i in idx])
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self[:]
 
 
 @DATASETS.register("mmnist")
