@@ -30,14 +30,13 @@ DATASET = "moving-shapes"
 # (SAVP, SV2P, DDPAE) win; the ones that redraw each frame with a narrow decoder lose already on
 # the first predicted frame (conv_lstm 0.83 vs 0.88 by frame with MSE and no mask). The SVG family's
 # cpu profiles (svg_lp, svg_fp, p2p, drnet, conv_lstm) pass with a copy mask over the skip frame and
-# an L1 loss (their READMEs' cpu-profile deviations). CPU-s: the whole
+# an L1 loss (their READMEs' cpu-profile deviations); encodedec's with an L1 (Laplace) likelihood
+# alone (its copy mask saturates to a plain copy, methods/encodedec/README.md). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
     "videoflow": ("ssim_best 0.7131 vs copy_last 0.7617 (150 steps, 1 conditioning latent; temperature 0; ~44 CPU-s): "
                   "the 1st predicted frame ties copy_last (0.880 vs 0.883), later ones drift (0.612 vs 0.719 at the "
                   "15th); any temperature lowers best-of-5 (methods/videoflow/README.md)"),
-    "encodedec": ("ssim_best 0.7403-0.7418 vs copy_last 0.7617 (160 steps at 32x32; ~32 CPU-s one thread); "
-                  "decoding offsets from the last context frame only ties copy_last (methods/encodedec/README.md)"),
 }
 
 

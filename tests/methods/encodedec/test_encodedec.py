@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -175,3 +176,37 @@ def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
 def test_encodedec_recipe_runs_with_the_smoke_profile(tmp_path):
     record = run_recipe_smoke("encodedec_mmnist", tmp_path)
     assert {(o["row"], o["metric"]) for o in record["ours"]} == {("encodedec", "psnr"), ("encodedec", "ssim")}
+
+
+def test_laplace_recon_loss_is_the_l1_likelihood_and_only_the_cpu_profile_uses_it():
+    """``recon_loss="laplace"``: nll = sum |x - x_hat| / b + log(2b) on the [-1, 1] scale (b = noise_std);
+    paper and smoke keep the official Gaussian and no copy mask."""
+    spec = spec_of("moving-shapes")
+    assert C.cpu(spec).recon_loss == "laplace" and not C.cpu(spec).copy_mask
+    for cfg in (C.smoke(spec), C.paper(spec_of("mmnist"))):
+        assert (cfg.recon_loss, cfg.copy_mask) == ("gaussian", False)
+    cfg = dataclasses.replace(C.smoke(spec), resolution=(32, 32), io_resolution=None, kl_weight=0.0)
+    clip = torch.rand(2, 6, 3, 32, 32)
+    losses = {}
+    for kind in ("gaussian", "laplace"):
+        torch.manual_seed(0)
+        m = EncODEDecModel(dataclasses.replace(cfg, recon_loss=kind))
+        mean, logvar, skip = m.posterior(clip[:, :3])
+        gen = torch.Generator().manual_seed(1)
+        loss, _ = m.negative_elbo(clip, 3, "all", torch.Generator().manual_seed(1))
+        z0 = mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=gen)
+        recon = m.decoder(m.latent_path(z0, torch.arange(6.0)), skip)
+        diff, b = (clip * 2 - 1 - recon).flatten(1), cfg.noise_std
+        expected = (diff.abs() / b + math.log(2 * b)).sum(1) if kind == "laplace" else \
+            (diff ** 2 / (2 * b ** 2) + math.log(b) + 0.5 * math.log(2 * math.pi)).sum(1)
+        torch.testing.assert_close(loss, expected.mean(), rtol=1e-4, atol=1e-2)
+        losses[kind] = float(loss.detach())
+    assert losses["gaussian"] != losses["laplace"]
+
+
+def test_bad_recon_loss_and_conflicting_frame_options_are_refused():
+    spec = spec_of("moving-shapes")
+    with pytest.raises(ValueError, match="recon_loss"):
+        METHODS.get("encodedec").from_profile("smoke", spec, {"recon_loss": "l2"})
+    with pytest.raises(ValueError, match="copy_mask and residual_from_last"):
+        METHODS.get("encodedec").from_profile("smoke", spec, {"copy_mask": True, "residual_from_last": True})
