@@ -92,7 +92,7 @@ def cpu(spec: DataSpec) -> VideoFlowConfig:
     depth 1, width 16, a skip-connected 3D prior over the last latent, no gating/dilations, a higher
     learning rate with gradient clipping; trains 550 steps in ~21 one-thread s (the whole run,
     train + sample + score, ~35 in a fresh process). At this budget steps pay more than levels or
-    depth: the former 3 levels of depth 2 managed 150 steps in the same time and scored ssim_best
+    depth: the former 3 levels of depth 2 managed 150 steps in ~44 CPU-s and scored ssim_best
     0.713-0.729, 2 levels 0.748-0.753, this 0.758 (README). Two conditioning latents (3-frame
     patches) cost 1.5x the training and 2x the prior per frame for no better SSIM (README). Sampling
     temperature 0: after so short a run the latent dynamics are not stable in closed loop --
