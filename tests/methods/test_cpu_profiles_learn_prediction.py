@@ -34,9 +34,9 @@ DATASET = "moving-shapes"
 # alone (its copy mask saturates to a plain copy, methods/encodedec/README.md). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
-    "videoflow": ("ssim_best 0.7131 vs copy_last 0.7617 (150 steps, 1 conditioning latent; temperature 0; ~44 CPU-s): "
-                  "the 1st predicted frame ties copy_last (0.880 vs 0.883), later ones drift (0.612 vs 0.719 at the "
-                  "15th); any temperature lowers best-of-5 (methods/videoflow/README.md)"),
+    "videoflow": ("ssim_best 0.758 vs copy_last 0.7617 (1 level of depth 1, 550 steps, 1 conditioning latent; "
+                  "temperature 0; ~35 CPU-s): fewer levels and more steps took it from 0.713; no variant within "
+                  "the budget passed copy_last (methods/videoflow/README.md)"),
 }
 
 
