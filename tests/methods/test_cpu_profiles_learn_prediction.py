@@ -35,8 +35,8 @@ DATASET = "moving-shapes"
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
     "vgan_future": ("ssim_best 0.2042 vs copy_last 0.7617 (cpu profile, ~41 s): VGAN's image-conditioned generator "
-                    "trains on the adversarial loss alone, as in the paper (no reconstruction term), so nothing ties "
-                    "its frames to the true future; it beats its untrained network and grey predictions on the "
+                    "trains, as the paper does, on the adversarial loss plus a reconstruction of the input frame only "
+                    "(Eq. 3: lambda ||x0 - G0(x0)||^2), so nothing ties the future frames to the true future; it beats its untrained network and grey predictions on the "
                     "evaluator's Fréchet distance (test_cpu_profiles_learn_synthesis.py)"),
     "videoflow": ("ssim_best 0.758 vs copy_last 0.7617 (1 level of depth 1, 550 steps, 1 conditioning latent; "
                   "temperature 0; ~35 CPU-s): fewer levels and more steps took it from 0.713; no variant within "
