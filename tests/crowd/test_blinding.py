@@ -235,3 +235,24 @@ def test_sides_are_balanced_per_rater_and_check_kind_does_not_predict_side(demo_
         worst = max(worst, *(abs(v) for v in systems.values()))
     app.db.close()
     assert worst <= 1, f"a rater saw one system {worst} more times on one side than the other"
+
+
+@pytest.mark.parametrize("secret_index", [54, 143])
+def test_every_copy_differs_even_where_a_small_nudge_is_quantised_away(tmp_path, secret_index):
+    """With these secrets every +-2 dither pattern of some copy left a coded frame equal to another
+    copy's (the encoder quantised the nudge away), and the design gave up after 8 attempts; retries
+    now nudge harder, and every coded frame of every file is unique."""
+    import hashlib
+
+    from benchmark.crowd.demo import DATASET, build_demo_runs
+    from benchmark.crowd.design import StudyConfig, design_study
+    from benchmark.video import mp4_packets
+
+    build_demo_runs(tmp_path / "runs", methods=("zeta_lstm", "omega_gan"))
+    cfg = StudyConfig(dataset=DATASET, task="prediction", systems=("real", "zeta_lstm", "omega_gan"),
+                      judgements_per_pair=2, answers=3, checks=2, fps=64)
+    secret = hashlib.sha256(f"dither-regression-{secret_index}".encode()).digest()
+    study = design_study(cfg, tmp_path / "runs", tmp_path / "study", real_source="run", secret=secret)
+    digests = [hashlib.sha256(p).hexdigest() for f in sorted((study.parent / "media").glob("*.mp4"))
+               for p in mp4_packets(f)]
+    assert digests and len(digests) == len(set(digests))
