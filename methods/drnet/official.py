@@ -21,6 +21,8 @@ from methods.drnet.config import DRNetConfig
 Networks = Mapping[str, tuple[str, Mapping[str, Tensor]]]
 CONTENT_RE = re.compile(r"models\.(dcgan_unet|vgg_unet|dcgan)_(64|128)\.content_encoder$")
 POSE_RE = re.compile(r"models\.(dcgan|resnet)_(64|128)\.pose_encoder$")
+#: train_drnet.py's --content_model / --pose_model choices (all at --image_width 64 and 128).
+CONTENT_MODELS, POSE_MODELS = ("dcgan_unet", "vgg_unet", "dcgan"), ("dcgan", "resnet")
 
 
 class OfficialCheckpointError(ValueError):
@@ -34,13 +36,30 @@ def config_from_official(networks: Networks, options: Mapping[str, Any], base: D
     if missing:
         raise OfficialCheckpointError(f"drnet: the checkpoint has no {', '.join(missing)} (entries: "
                                       f"{', '.join(sorted(networks)) or 'none'}); expected train_drnet.py's model.pth")
-    mc, mp = CONTENT_RE.match(networks["netEC"][0]), POSE_RE.match(networks["netEP"][0])
+    classes = {n: networks[n][0] for n in ("netEC", "netEP", "netD")}
+    unsupported = sorted({c for c in classes.values() if c.startswith("models.unet_64.")})
+    if unsupported:
+        raise OfficialCheckpointError(f"drnet: {', '.join(unsupported)} is upstream's models/unet_64.py (the "
+                                      f"multi-pose 'unet' variant, which train_drnet.py does not build); only "
+                                      f"train_drnet.py's --content_model {{{', '.join(CONTENT_MODELS)}}} and "
+                                      f"--pose_model {{{', '.join(POSE_MODELS)}}} at 64 or 128 can be imported")
+    mc, mp = CONTENT_RE.match(classes["netEC"]), POSE_RE.match(classes["netEP"])
     if not mc or not mp:
-        raise OfficialCheckpointError(f"drnet: unexpected classes {networks['netEC'][0]!r} / {networks['netEP'][0]!r}"
-                                      f" (upstream's models.*_{{64,128}}.content_encoder / pose_encoder)")
+        raise OfficialCheckpointError(f"drnet: unexpected classes {classes['netEC']!r} / {classes['netEP']!r}"
+                                      f" (upstream's models.{{{'|'.join(CONTENT_MODELS)}}}_{{64,128}}.content_encoder"
+                                      f" / models.{{{'|'.join(POSE_MODELS)}}}_{{64,128}}.pose_encoder)")
     width = int(mc.group(2))
     if int(mp.group(2)) != width:
         raise OfficialCheckpointError(f"drnet: content encoder is {width}x{width}, pose encoder {mp.group(2)}")
+    decoder = f"models.{mc.group(1)}_{width}.decoder"
+    if classes["netD"] != decoder:
+        raise OfficialCheckpointError(f"drnet: the decoder is {classes['netD']!r}; content model {mc.group(1)} at "
+                                      f"{width}x{width} has {decoder!r}")
+    said = {"content_model": mc.group(1), "pose_model": mp.group(1), "image_width": width}
+    for key, value in said.items():
+        if key in options and options[key] != value:
+            raise OfficialCheckpointError(f"drnet: opt says {key}={options[key]!r}, the saved networks' classes "
+                                          f"({classes['netEC']}, {classes['netEP']}) say {value!r}")
     ec = networks["netEC"][1]
     first = next(t for k, t in ec.items() if k.endswith("weight") and t.ndim == 4)
     head = [t for k, t in ec.items() if k.endswith("weight") and t.ndim == 4][-1]

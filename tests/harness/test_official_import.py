@@ -145,3 +145,33 @@ def test_a_checkpoint_that_would_run_code_is_refused_unrun(cli, tmp_path, capsys
     assert "refusing to load global" in capsys.readouterr().err
     assert not marker.exists()
     assert not P.run_dir(tmp_path, "moving-shapes", "svg_lp", "official", 0).exists()
+
+
+def test_128_variants_import_through_the_cli(tmp_path, capsys):
+    """The 128x128 variants (SVG ``models.vgg_128``; DRNet ``vgg_unet_128`` content with the
+    ``resnet_128`` pose encoder) import for 128x128 frames and are refused for 64x64 ones."""
+    from benchmark.data.moving_shapes import MovingShapes
+
+    root = tmp_path / "data128"
+    MovingShapes(root=root, split_sizes=SPLITS, size=128).prepare()
+
+    def cli128(*argv: str, size: int = 128) -> int:
+        return main([*argv, "--dataset", "moving-shapes", "-o", f"split_sizes={SPLITS}", "-o", f"size={size}",
+                     "--out", str(tmp_path), "--data-root", str(root), "--allow-other-dataset"])
+
+    svg = tmp_path / "svg128.pth"
+    save_svg_checkpoint(svg, backbone="vgg", image_width=128, **SVG_SMALL)
+    assert cli128("weights", "import-official", "svg_lp", str(svg)) == 0
+    rec = read_json(P.run_dir(tmp_path, "moving-shapes", "svg_lp", "official", 0) / "train" / P.STAGE_RECORD)
+    assert rec["imported"]["networks"]["encoder"] == "models.vgg_128.encoder"
+    model, lstm = tmp_path / "model.pth", tmp_path / "lstm.pth"
+    save_drnet_checkpoints(model, lstm, nc=3, nf=8, content_dim=16, pose_dim=4, rnn_size=32, image_width=128,
+                           content_model="vgg_unet", pose_model="resnet")
+    assert cli128("weights", "import-official", "drnet", str(model), str(lstm)) == 0
+    run = P.run_dir(tmp_path, "moving-shapes", "drnet", "official", 0)
+    cfg = read_json(run / "train" / "disentangle" / P.CONFIG)["config"]
+    assert (cfg["content_model"], cfg["pose_model"], cfg["resolution"]) == ("vgg_unet", "resnet", [128, 128])
+    capsys.readouterr()
+    MovingShapes(root=root, split_sizes=SPLITS).prepare()
+    assert cli128("weights", "import-official", "drnet", str(model), str(lstm), size=64) == 2
+    assert "for 128x128 frames, the data is 64x64" in capsys.readouterr().err

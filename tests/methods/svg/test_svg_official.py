@@ -43,6 +43,39 @@ def test_upstream_checkpoint_maps_onto_ours(tmp_path, backbone, channels, z):
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
 
 
+# The 128x128 variants (train_svg_*.py --image_width 128: models.dcgan_128 / models.vgg_128, one more
+# stage each; KTH 128 in the paper), small widths so that they run in the default suite.
+@pytest.mark.parametrize("backbone", ["dcgan", "vgg"])
+def test_upstream_128_checkpoint_maps_onto_ours(tmp_path, backbone):
+    path = tmp_path / "model.pth"
+    written = save_svg_checkpoint(path, backbone=backbone, channels=1, nf=8, g_dim=16, z_dim=4, rnn_size=32,
+                                  n_past=10, n_future=10, image_width=128, learned_prior=False)
+    tree = load_checkpoint(path)
+    assert class_path(tree["encoder"]) == f"models.{backbone}_128.encoder"
+    assert class_path(tree["decoder"]) == f"models.{backbone}_128.decoder"
+    nets = _networks(tree)
+    # Five stages and the head (c1..c6), the vector stage and five up-stages (upc1..upc6).
+    assert {k.split(".")[0] for k in nets["encoder"][1]} == {f"c{i}" for i in range(1, 7)}
+    assert {k.split(".")[0] for k in nets["decoder"][1]} == {f"upc{i}" for i in range(1, 7)}
+    cfg = config_from_official(nets, tree["opt"].fields(), "fixed", C.SVGConfig())
+    assert (cfg.backbone, cfg.resolution, cfg.channels, cfg.width, cfg.g_dim, cfg.z_dim, cfg.rnn_size,
+            cfg.context_frames, cfg.prior) == (backbone, (128, 128), 1, 8, 16, 4, 32, 10, "fixed")
+    model = SVGModel(cfg)
+    load_official_state(model, nets)
+    for name, net in model.networks().items():
+        ours = [t for k, t in net.state_dict().items() if not k.endswith("num_batches_tracked")]
+        theirs = [t for k, t in written[name].state_dict().items() if not k.endswith("num_batches_tracked")]
+        assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs)), name
+
+
+def test_a_128_checkpoint_is_not_mapped_onto_64_networks(tmp_path):
+    save_svg_checkpoint(tmp_path / "m.pth", nf=8, g_dim=16, z_dim=4, rnn_size=32, image_width=128)
+    tree = load_checkpoint(tmp_path / "m.pth")
+    nets = _networks(tree)
+    with pytest.raises(OfficialCheckpointError, match="image_width=64, the encoder class is models.dcgan_128"):
+        config_from_official(nets, {**tree["opt"].fields(), "image_width": 64}, "learned", C.SVGConfig())
+
+
 def test_lp_checkpoint_is_refused_as_fp_and_vice_versa(tmp_path):
     save_svg_checkpoint(tmp_path / "lp.pth", learned_prior=True)
     save_svg_checkpoint(tmp_path / "fp.pth", learned_prior=False)

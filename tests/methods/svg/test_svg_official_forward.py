@@ -18,8 +18,9 @@ SMALL = dict(channels=1, nf=8, g_dim=16, z_dim=4, rnn_size=32, n_past=5, n_futur
 CODECS = {"dcgan": (ref_dcgan_encode, ref_dcgan_decode), "vgg": (ref_vgg_encode, ref_vgg_decode)}
 
 
-def _imported(path, learned_prior=True, backbone="dcgan"):
-    written = save_svg_checkpoint(path, learned_prior=learned_prior, backbone=backbone, **SMALL)
+def _imported(path, learned_prior=True, backbone="dcgan", image_width=64):
+    written = save_svg_checkpoint(path, learned_prior=learned_prior, backbone=backbone, image_width=image_width,
+                                  **SMALL)
     tree = load_checkpoint(path)
     nets = {k: (class_path(v), module_state(v)) for k, v in tree.items() if k != "opt"}
     cfg = config_from_official(nets, tree["opt"].fields(), "learned" if learned_prior else "fixed", C.SVGConfig())
@@ -30,18 +31,20 @@ def _imported(path, learned_prior=True, backbone="dcgan"):
     return model, written
 
 
-@pytest.mark.parametrize("backbone", ["dcgan", "vgg"])  # SM-MNIST's models; KTH's and BAIR's
-def test_imported_svg_networks_match_upstreams_forward(tmp_path, backbone):
-    model, up = _imported(tmp_path / "model.pth", backbone=backbone)
-    assert (model.cfg.backbone, model.cfg.width, model.cfg.g_dim, model.cfg.z_dim, model.cfg.rnn_size) == (
-        backbone, 8, 16, 4, 32)
+# SM-MNIST's models (DCGAN-64); KTH's and BAIR's (VGG-64); the 128x128 variants (KTH 128).
+@pytest.mark.parametrize("backbone,image_width", [("dcgan", 64), ("vgg", 64), ("dcgan", 128), ("vgg", 128)])
+def test_imported_svg_networks_match_upstreams_forward(tmp_path, backbone, image_width):
+    model, up = _imported(tmp_path / "model.pth", backbone=backbone, image_width=image_width)
+    assert (model.cfg.backbone, model.cfg.resolution, model.cfg.width, model.cfg.g_dim, model.cfg.z_dim,
+            model.cfg.rnn_size) == (backbone, (image_width, image_width), 8, 16, 4, 32)
     ref_encode, ref_decode = CODECS[backbone]
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(3, 1, 64, 64, generator=g)
+    x = torch.rand(3, 1, image_width, image_width, generator=g)
     with torch.no_grad():
         h_ref, skips_ref = ref_encode(up["encoder"], x)
         h, skips = model.encoder(x)
         torch.testing.assert_close(h, h_ref, rtol=1e-5, atol=1e-5)
+        assert len(skips) == len(skips_ref) == (4 if image_width == 64 else 5)
         for a, b in zip(skips, skips_ref):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(model.decoder(h, skips), ref_decode(up["decoder"], h_ref, skips_ref),
