@@ -113,6 +113,11 @@ def _head(c_in: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, dim, 4, 1, 0), nn.BatchNorm2d(dim), nn.Tanh())
 
 
+def _vector_up(dim: int, c_out: int) -> nn.Sequential:
+    """``upc1`` of every upstream U-Net decoder: the vector to a 4x4 map (4x4 transposed conv, BN, LeakyReLU)."""
+    return nn.Sequential(nn.ConvTranspose2d(dim, c_out, 4, 1, 0), nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True))
+
+
 # The (in, out) channels of each block as written out in upstream's ``models/<file>.py`` for
 # --image_width 64 and 128 (nf = 64 there; a parameter here only to keep tests fast).
 
@@ -161,7 +166,7 @@ def unet_codec(module: str, names: tuple[str, str], backbone: str, width: int, n
             setattr(enc, f"c{i}", _retag(_conv_block(a, b), conv))
         top = blocks[-1][1]
         setattr(enc, f"c{len(blocks) + 1}", _head(top, enc_dim))
-        dec.upc1 = nn.Sequential(nn.ConvTranspose2d(dec_dim, top, 4, 1, 0), nn.BatchNorm2d(top), nn.LeakyReLU(0.2, True))
+        dec.upc1 = _vector_up(dec_dim, top)
         ups = _dcgan_decoder_blocks(nf, width, skip=True)
         for i, (a, b) in enumerate(ups, 2):
             setattr(dec, f"upc{i}", _retag(_conv_block(a, b, transposed=True), upconv))
@@ -174,7 +179,7 @@ def unet_codec(module: str, names: tuple[str, str], backbone: str, width: int, n
         top = stages[-1][-1][1]
         setattr(enc, f"c{len(stages) + 1}", _head(top, enc_dim))
         enc.mp = nn.MaxPool2d(2, 2, 0)
-        dec.upc1 = nn.Sequential(nn.ConvTranspose2d(dec_dim, top, 4, 1, 0), nn.BatchNorm2d(top), nn.LeakyReLU(0.2, True))
+        dec.upc1 = _vector_up(dec_dim, top)
         ups = _vgg_decoder_stages(nf, width)
         for i, st in enumerate(ups, 2):
             setattr(dec, f"upc{i}", nn.Sequential(*[_retag(_vgg_layer(a, b), layer) for a, b in st]))
