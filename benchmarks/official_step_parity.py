@@ -6,14 +6,22 @@ update then the encoders/decoder update). Theirs, with ``--official-dir``: the o
 classes imported from a local checkout (``edenton/svg`` or ``edenton/drnet-py``; nothing of it is in
 this repository), given the same weights (mapped by ``methods.{svg,drnet}.official``), driven by the
 per-step procedure of the official training scripts (``train_svg_lp.py`` / ``train_svg_fp.py`` /
-``train_drnet.py`` ``train()``: one encoder call per frame and time step, LSTM cells stepped one
-time step at a time), on the same batch. Steps are interleaved (ours, theirs, ours, ...) so that
+``train_drnet.py`` ``train()``, p2pvg's ``P2PModel.forward``: one encoder call per frame and time
+step, LSTM cells stepped one time step at a time), on the same batch. Steps are interleaved (ours, theirs, ours, ...) so that
 machine load hits both alike; the median wall time per step and the ratio ours / theirs are printed.
 
     python benchmarks/official_step_parity.py svg_lp/mmnist --threads 2 --steps 3
     git clone https://github.com/edenton/svg /tmp/svg        # the official code (not vendored)
     python benchmarks/official_step_parity.py svg_lp/mmnist --official-dir /tmp/svg --threads 2
     python benchmarks/official_step_parity.py drnet/kth128 --official-dir /tmp/drnet-py --threads 2
+    python benchmarks/official_step_parity.py p2p/mmnist --official-dir /tmp/p2pvg --threads 1 --batch 16
+
+P2P: upstream's ``P2PModel.forward`` steps four optimisers between its two backward passes (the
+second, ``kld + w_cpc * cpc`` for the prior, runs through the graph whose parameters the steps
+have just changed in place), which PyTorch >= 1.5 refuses. Their step here is that forward
+restated with the same work: the first backward's gradients of the four networks are recorded,
+the prior's backward runs, the recorded gradients are put back and all five optimisers step. Its
+frame-skip draws are the same ``kept`` steps as ours (upstream draws them inside ``forward``).
 
 The official modules only need their ``models/`` package (their ``utils.py`` / training scripts,
 which import data loaders and call ``.cuda()``, are not imported): the LSTM hidden states are set
@@ -27,6 +35,7 @@ import importlib
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -39,13 +48,18 @@ from benchmark.pipeline import data_spec
 from methods.common.lstm import init_svg_
 from methods.drnet import config as drnet_config
 from methods.drnet.model import DRNet
+from methods.common.state_mapping import map_state_by_order
 from methods.drnet.official import load_official_state as load_drnet_state
+from methods.p2p import config as p2p_config
+from methods.p2p.model import P2PModel, kept_steps
 from methods.svg import config as svg_config
 from methods.svg.model import SVGModel
 from methods.svg.official import load_official_state as load_svg_state
 
-DATASETS = {"mmnist": lambda: MovingMNIST(motion="stochastic"), "kth": lambda: KTH(), "kth128": lambda: KTH(size=128)}
-REPOS = {"svg": "https://github.com/edenton/svg", "drnet": "https://github.com/edenton/drnet-py"}
+DATASETS = {"mmnist": lambda: MovingMNIST(motion="stochastic"), "kth": lambda: KTH(), "kth128": lambda: KTH(size=128),
+            "mmnist-two-ended": lambda: MovingMNIST(motion="stochastic", two_ended=True)}
+REPOS = {"svg": "https://github.com/edenton/svg", "drnet": "https://github.com/edenton/drnet-py",
+         "p2p": "https://github.com/yccyenchicheng/p2pvg"}
 Step = Callable[[], float]
 
 
@@ -216,29 +230,140 @@ def drnet_steps(dataset: str, batch: int | None, official_dir: Path | None) -> t
     return our_step, their_step, what
 
 
+# --------------------------------------------------------------------------------------- P2P ---
+def p2p_steps(batch: int | None, official_dir: Path | None) -> tuple[Step, Step | None, str]:
+    """P2P on SM-MNIST (upstream README's command: dcgan-64, |z| 10, clips of 30, w_cpc 100,
+    w_align 0.5, skip_prob 0.5), one full-length clip with the same kept steps on both sides."""
+    cfg = p2p_config.paper(_spec("mmnist-two-ended"))
+    b = batch or cfg.train.batch_size
+    t, cp = cfg.max_seq_len, cfg.max_seq_len - 1
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(b, t, cfg.channels, *cfg.resolution, generator=gen)
+    kept = kept_steps(t, cfg.context_frames, cfg.skip_prob, torch.rand(t - 1, generator=gen))
+    ours = init_svg_(P2PModel(cfg)).train()
+    adam = lambda ps: torch.optim.Adam(ps, lr=cfg.lr, betas=(cfg.beta1, 0.999))  # noqa: E731
+    prior_params = list(ours.prior.parameters())
+    opt_m = adam([p for n, p in ours.named_parameters() if not n.startswith("prior.")])
+    opt_p = adam(prior_params)
+
+    def our_step() -> float:
+        # methods/p2p/method.py's step: the prior's gradients of its own loss, then the main backward.
+        opt_m.zero_grad(set_to_none=True)
+        opt_p.zero_grad(set_to_none=True)
+        main, prior_loss = ours.losses(ours(x, kept))
+        grads = torch.autograd.grad(prior_loss, prior_params, retain_graph=True)
+        main.backward()
+        for p, g in zip(prior_params, grads):
+            p.grad = g
+        opt_m.step()
+        opt_p.step()
+        return main.item()
+
+    what = (f"P2P {cfg.backbone}-{cfg.resolution[0]}, {t} frames ({len(kept)} steps kept), batch {b}")
+    if official_dir is None:
+        return our_step, None, what
+    lstm_mod = _official(official_dir, "lstm")
+    codec = _official(official_dir, f"{cfg.backbone}_{cfg.resolution[0]}")
+    g_dim, z_dim, rnn = cfg.g_dim, cfg.z_dim, cfg.rnn_size
+    nets = {"encoder": codec.encoder(g_dim, cfg.channels), "decoder": codec.decoder(g_dim, cfg.channels)}
+    saved = lstm_mod.gaussian_lstm.init_hidden  # called by its constructor, with .cuda()
+    lstm_mod.gaussian_lstm.init_hidden = lambda self, batch_size=1: None
+    try:  # P2PModel.__init__: time counter (+2) on every LSTM input, the global descriptor on the Gaussian ones
+        nets["frame_predictor"] = lstm_mod.lstm(g_dim + z_dim + 2, g_dim, rnn, cfg.predictor_layers, b)
+        nets["posterior"] = lstm_mod.gaussian_lstm(2 * g_dim + 2, z_dim, rnn, cfg.posterior_layers, b)
+        nets["prior"] = lstm_mod.gaussian_lstm(2 * g_dim + 2, z_dim, rnn, cfg.prior_layers, b)
+    finally:
+        lstm_mod.gaussian_lstm.init_hidden = saved
+    for net in nets.values():
+        init_svg_(net).train()
+    for name, net in ours.networks().items():  # the same weights on both sides
+        net.load_state_dict(map_state_by_order(net, nets[name].state_dict(), name))
+    opts = {k: adam(n.parameters()) for k, n in nets.items()}  # one Adam per network, as upstream
+    enc, dec, pred, post, prior = (nets[k] for k in ("encoder", "decoder", "frame_predictor", "posterior", "prior"))
+    frames, kept_set = list(x.unbind(1)), set(kept)
+
+    def kl(mu1, logvar1, mu2, logvar2):  # misc/criterion.py KLCriterion
+        sigma1, sigma2 = logvar1.mul(0.5).exp(), logvar2.mul(0.5).exp()
+        return (torch.log(sigma2 / sigma1) + (logvar1.exp() + (mu1 - mu2) ** 2) / (2 * logvar2.exp()) - 0.5).sum() / b
+
+    def their_step() -> float:
+        # train.py train(): model.zero_grad(); P2PModel.forward (restated: see the module docstring).
+        for n in nets.values():
+            n.zero_grad()
+        for n in (pred, post, prior):
+            n.hidden = _zeros_hidden(n, b)
+        mse = kld = cpc = align = 0
+        global_z = enc(frames[cp])[0]
+        prev_i, h, h_pred, skip = 0, None, None, None
+        for i in range(1, t):
+            if i not in kept_set:
+                continue
+            if i > 1:  # upstream's MSELoss(h[0], h_pred): sample 0's encoding broadcast (warns)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    align = align + F.mse_loss(h[0], h_pred)
+            tuc = torch.zeros(b, 1).fill_((cp - i + 1) / cp)
+            dt = torch.zeros(b, 1).fill_((i - prev_i) / cp)
+            prev_i = i
+            h = enc(frames[i - 1])
+            h_target = enc(frames[i])[0]
+            if cfg.last_frame_skip or i <= cfg.context_frames:
+                h, skip = h
+            else:
+                h = h[0]
+            zt, mu, logvar = post(torch.cat([h_target, global_z, tuc, dt], 1))
+            zt_p, mu_p, logvar_p = prior(torch.cat([h, global_z, tuc, dt], 1))
+            h_pred = pred(torch.cat([h, zt, tuc, dt], 1))
+            x_pred = dec([h_pred, skip])
+            if i == cp:
+                cpc = F.mse_loss(dec([pred(torch.cat([h, zt_p, tuc, dt], 1)), skip]), frames[cp])
+            mse = mse + F.mse_loss(x_pred, frames[i])
+            kld = kld + kl(mu, logvar, mu_p, logvar_p)
+        loss = mse + kld * cfg.beta + align * cfg.weight_align
+        loss.backward(retain_graph=True)
+        others = [k for k in nets if k != "prior"]
+        recorded = {k: [p.grad.clone() for p in nets[k].parameters()] for k in others}
+        prior.zero_grad()
+        (kld + cpc * cfg.weight_cpc).backward()
+        for k in others:
+            for p, g in zip(nets[k].parameters(), recorded[k]):
+                p.grad = g
+        for k in ("frame_predictor", "posterior", "encoder", "decoder", "prior"):
+            opts[k].step()
+        return loss.item()
+
+    return our_step, their_step, what
+
+
 CASES = {
     "svg_lp/mmnist": ("svg", lambda b, d: svg_steps("learned", "mmnist", b, d)),
     "svg_fp/mmnist": ("svg", lambda b, d: svg_steps("fixed", "mmnist", b, d)),
     "svg_lp/kth": ("svg", lambda b, d: svg_steps("learned", "kth", b, d)),
     "drnet/kth": ("drnet", lambda b, d: drnet_steps("kth", b, d)),
     "drnet/kth128": ("drnet", lambda b, d: drnet_steps("kth128", b, d)),
+    "p2p/mmnist": ("p2p", lambda b, d: p2p_steps(b, d)),
 }
 
 
-def time_interleaved(steps: list[Step], n: int, warmup: int) -> tuple[list[list[float]], list[float]]:
-    """Wall seconds of ``n`` calls of each step, interleaved (a, b, a, b, ...) after ``warmup`` calls
-    each, and each step's first loss (equal weights and batch: equal losses, a check of the set-up)."""
+def time_interleaved(steps: list[Step], n: int, warmup: int
+                     ) -> tuple[list[list[float]], list[list[float]], list[float]]:
+    """Wall and CPU seconds (this process: user + system, all threads) of ``n`` calls of each step,
+    interleaved (a, b, a, b, ...) after ``warmup`` calls each, and each step's first loss (equal
+    weights and batch: equal losses, a check of the set-up). On a shared machine the CPU seconds of
+    a one-thread run are the figure to compare; wall time also counts the other jobs' load."""
     first = [s() for s in steps]
     for _ in range(warmup - 1):
         for s in steps:
             s()
-    times: list[list[float]] = [[] for _ in steps]
+    wall: list[list[float]] = [[] for _ in steps]
+    cpu: list[list[float]] = [[] for _ in steps]
     for _ in range(n):
-        for s, out in zip(steps, times):
-            t0 = time.perf_counter()
+        for s, w, c in zip(steps, wall, cpu):
+            t0, c0 = time.perf_counter(), time.process_time()
             s()
-            out.append(time.perf_counter() - t0)
-    return times, first
+            w.append(time.perf_counter() - t0)
+            c.append(time.process_time() - c0)
+    return wall, cpu, first
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,17 +379,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     repo, build = CASES[args.case]
     ours, theirs, what = build(args.batch, args.official_dir)
-    times, first = time_interleaved([ours] if theirs is None else [ours, theirs], args.steps, max(1, args.warmup))
-    ms = [1e3 * statistics.median(t) for t in times]
+    wall, cpu, first = time_interleaved([ours] if theirs is None else [ours, theirs], args.steps,
+                                        max(1, args.warmup))
+    med = lambda xs: 1e3 * statistics.median(xs)  # noqa: E731
+    every = lambda xs: ", ".join(f"{1e3 * v:.0f}" for v in xs)  # noqa: E731
     print(f"{args.case}: {what}; {args.threads} threads, median of {args.steps} steps after {max(1, args.warmup)} warm-up")
-    print(f"ours   {ms[0]:10.1f} ms/step   (all: {', '.join(f'{1e3 * v:.0f}' for v in times[0])})")
+    print(f"ours   {med(wall[0]):10.1f} ms/step wall (all: {every(wall[0])}), {med(cpu[0]):10.1f} ms CPU "
+          f"(all: {every(cpu[0])})")
     if theirs is None:
         print(f"theirs  (not timed: pass --official-dir PATH to a checkout of {REPOS[repo]})")
         return
-    print(f"theirs {ms[1]:10.1f} ms/step   (all: {', '.join(f'{1e3 * v:.0f}' for v in times[1])})")
-    note = "; the posterior noise is drawn independently on each side" if repo == "svg" else ""
+    print(f"theirs {med(wall[1]):10.1f} ms/step wall (all: {every(wall[1])}), {med(cpu[1]):10.1f} ms CPU "
+          f"(all: {every(cpu[1])})")
+    note = "; the posterior noise is drawn independently on each side" if repo in ("svg", "p2p") else ""
     print(f"first-step loss ours {first[0]:.9g} theirs {first[1]:.9g} (same weights and batch{note})")
-    print(f"ratio ours/theirs {ms[0] / ms[1]:.3f}")
+    print(f"ratio ours/theirs {med(wall[0]) / med(wall[1]):.3f} wall, {med(cpu[0]) / med(cpu[1]):.3f} CPU")
 
 
 if __name__ == "__main__":
