@@ -31,7 +31,10 @@ here on the CPU instead of through their ``init_hidden`` (which calls ``.cuda()`
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import importlib
+import resource
 import statistics
 import sys
 import time
@@ -46,9 +49,9 @@ from benchmark.data.kth import KTH
 from benchmark.data.mmnist import MovingMNIST
 from benchmark.pipeline import data_spec
 from methods.common.lstm import init_svg_
+from methods.common.state_mapping import map_state_by_order
 from methods.drnet import config as drnet_config
 from methods.drnet.model import DRNet
-from methods.common.state_mapping import map_state_by_order
 from methods.drnet.official import load_official_state as load_drnet_state
 from methods.p2p import config as p2p_config
 from methods.p2p.model import P2PModel, kept_steps
@@ -346,24 +349,39 @@ CASES = {
 
 
 def time_interleaved(steps: list[Step], n: int, warmup: int
-                     ) -> tuple[list[list[float]], list[list[float]], list[float]]:
-    """Wall and CPU seconds (this process: user + system, all threads) of ``n`` calls of each step,
+                     ) -> tuple[list[list[float]], list[list[float]], list[list[float]], list[float]]:
+    """Wall, user-CPU and system-CPU seconds (this process, all threads) of ``n`` calls of each step,
     interleaved (a, b, a, b, ...) after ``warmup`` calls each, and each step's first loss (equal
     weights and batch: equal losses, a check of the set-up). On a shared machine the CPU seconds of
-    a one-thread run are the figure to compare; wall time also counts the other jobs' load."""
+    a one-thread run are the figure to compare; wall time also counts the other jobs' load. System
+    time is mostly the kernel zero-filling fresh pages of large tensors (glibc maps every block
+    over 32 MB anew, see ``--no-mmap``)."""
     first = [s() for s in steps]
     for _ in range(warmup - 1):
         for s in steps:
             s()
     wall: list[list[float]] = [[] for _ in steps]
-    cpu: list[list[float]] = [[] for _ in steps]
+    user: list[list[float]] = [[] for _ in steps]
+    system: list[list[float]] = [[] for _ in steps]
     for _ in range(n):
-        for s, w, c in zip(steps, wall, cpu):
-            t0, c0 = time.perf_counter(), time.process_time()
+        for i, s in enumerate(steps):
+            t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
             s()
-            w.append(time.perf_counter() - t0)
-            c.append(time.process_time() - c0)
-    return wall, cpu, first
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            wall[i].append(time.perf_counter() - t0)
+            user[i].append(r1.ru_utime - r0.ru_utime)
+            system[i].append(r1.ru_stime - r0.ru_stime)
+    return wall, user, system, first
+
+
+def keep_freed_memory() -> None:
+    """glibc ``mallopt``: no ``mmap`` for large blocks and no trimming, so a freed tensor's pages are
+    reused by the next one instead of being unmapped and zero-filled again by the kernel (the
+    effect of a caching allocator; both sides run in this process, so both get it)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    m_mmap_max, m_trim_threshold = -4, -1
+    if not (libc.mallopt(m_mmap_max, 0) and libc.mallopt(m_trim_threshold, 2 ** 31 - 1)):
+        raise SystemExit("--no-mmap: mallopt failed (not glibc?)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -374,26 +392,33 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=3, help="timed steps of each side")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-mmap", action="store_true", help="keep freed memory for reuse (glibc mallopt; see "
+                   "keep_freed_memory): removes the page-fault cost of large tensors, as a caching allocator does")
     args = p.parse_args(argv)
+    if args.no_mmap:
+        keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     repo, build = CASES[args.case]
     ours, theirs, what = build(args.batch, args.official_dir)
-    wall, cpu, first = time_interleaved([ours] if theirs is None else [ours, theirs], args.steps,
-                                        max(1, args.warmup))
+    wall, user, system, first = time_interleaved([ours] if theirs is None else [ours, theirs], args.steps,
+                                                 max(1, args.warmup))
     med = lambda xs: 1e3 * statistics.median(xs)  # noqa: E731
     every = lambda xs: ", ".join(f"{1e3 * v:.0f}" for v in xs)  # noqa: E731
-    print(f"{args.case}: {what}; {args.threads} threads, median of {args.steps} steps after {max(1, args.warmup)} warm-up")
-    print(f"ours   {med(wall[0]):10.1f} ms/step wall (all: {every(wall[0])}), {med(cpu[0]):10.1f} ms CPU "
-          f"(all: {every(cpu[0])})")
+    cpu = [[u + k for u, k in zip(us, ks)] for us, ks in zip(user, system)]
+    print(f"{args.case}: {what}; {args.threads} threads, median of {args.steps} steps after {max(1, args.warmup)} "
+          f"warm-up{'; --no-mmap' if args.no_mmap else ''}")
+    sides = ["ours", "theirs"][:len(wall)]
+    for i, side in enumerate(sides):
+        print(f"{side:6} {med(wall[i]):10.1f} ms/step wall (all: {every(wall[i])}); CPU {med(cpu[i]):.1f} ms "
+              f"(all: {every(cpu[i])}) = user {med(user[i]):.1f} + system {med(system[i]):.1f}")
     if theirs is None:
         print(f"theirs  (not timed: pass --official-dir PATH to a checkout of {REPOS[repo]})")
         return
-    print(f"theirs {med(wall[1]):10.1f} ms/step wall (all: {every(wall[1])}), {med(cpu[1]):10.1f} ms CPU "
-          f"(all: {every(cpu[1])})")
     note = "; the posterior noise is drawn independently on each side" if repo in ("svg", "p2p") else ""
     print(f"first-step loss ours {first[0]:.9g} theirs {first[1]:.9g} (same weights and batch{note})")
-    print(f"ratio ours/theirs {med(wall[0]) / med(wall[1]):.3f} wall, {med(cpu[0]) / med(cpu[1]):.3f} CPU")
+    print(f"ratio ours/theirs {med(wall[0]) / med(wall[1]):.3f} wall, {med(cpu[0]) / med(cpu[1]):.3f} CPU, "
+          f"{med(user[0]) / med(user[1]):.3f} user CPU")
 
 
 if __name__ == "__main__":
