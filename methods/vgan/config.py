@@ -58,6 +58,11 @@ class VGANFutureConfig:
     init_std: float = 0.01
     recon_weight: float = 10.0     # upstream opt.lambda = 10 (the paper gives no value)
     recon_loss: str = "l2"         # paper Eq. 3: lambda ||x0 - G0(x0)||^2 (upstream code: L1, AbsCriterion)
+    # Not the paper's (cpu profile only; README "Deviations"): the defaults are the paper's model.
+    future_recon_weight: float = 0.0  # > 0: the same norm also ties frames 1.. to the true future
+    copy_background: bool = False     # the background stream is the input frame itself (no background net)
+    condition_frames: int = 1         # > 1: the last c frames, stacked on channels (velocity is knowable)
+    mask_bias: float = 0.0            # initial bias of the mask head (< 0 with copy_background: starts as a copy)
     lr: float = 2e-4
     beta1: float = 0.5
     # Upstream batchSize = 32 for the conditional model.
@@ -159,5 +164,6 @@ def one_stream_cpu(spec: DataSpec) -> VGANConfig:
 
 def future_cpu(spec: DataSpec) -> VGANFutureConfig:
     return VGANFutureConfig(channels=spec.channels, **model_size(spec.resolution, 2), frames=fitting_future_frames(spec),
-                            width=16, d_width=16, train=TrainConfig(steps=200, batch_size=16, checkpoint_every=100,
-                                                                     log_every=20))
+                            width=16, d_width=16, recon_loss="l1", recon_weight=1000.0, future_recon_weight=1000.0,
+                            copy_background=True,
+                            train=TrainConfig(steps=200, batch_size=16, checkpoint_every=100, log_every=20))

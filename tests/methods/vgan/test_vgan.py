@@ -224,3 +224,49 @@ def test_paper_profile_with_short_videos_errors_clearly(shapes, tmp_path):
     m = METHODS.get("vgan").from_profile("paper", spec, {"g_width": 2, "d_width": 2, **TINY})
     with pytest.raises(ValueError, match="32-frame clips"):
         m.fit(data, tmp_path, seed=0, progress=False)
+
+
+# ---------------------------------------------- vgan_future's cpu-profile options (not the paper's) ---
+
+def test_future_options_are_off_outside_the_cpu_profile():
+    """The paper and smoke profiles keep the paper's model: one frame, a learned background, frame 0 only."""
+    shapes_spec = DataSpec("moving-shapes", 3, (64, 64), MovingShapes(root="unused").protocols)
+    for cfg in (C.VGANFutureConfig(), C.future_smoke(shapes_spec)):
+        assert (cfg.future_recon_weight, cfg.copy_background, cfg.condition_frames, cfg.mask_bias) == (0.0, False, 1, 0.0)
+    cpu = C.future_cpu(shapes_spec)
+    assert cpu.copy_background and cpu.future_recon_weight > 0 and cpu.condition_frames == 1
+
+
+def test_copy_background_is_the_input_frame_and_condition_frames_stack():
+    torch.manual_seed(0)
+    g = FutureGenerator(3, 16, (32, 32), 4, condition_frames=2, copy_background=True).eval()
+    assert g.generator.background is None                      # no background network to train
+    x = torch.rand(2, 6, 32, 32) * 2 - 1                       # two frames, oldest first
+    video, (f, m, b) = g(x, return_streams=True)
+    assert torch.equal(b, x[:, 3:])                            # the background stream is the last frame
+    with torch.no_grad():
+        g.generator.mask[0].bias.fill_(-100.0)                 # a closed mask: every frame is a copy of x0
+    assert torch.allclose(g(x), x[:, 3:, None].expand(-1, -1, 16, -1, -1), atol=1e-6)
+    with pytest.raises(ValueError, match="two-stream"):
+        FutureGenerator(3, 16, (32, 32), 4, two_stream=False, copy_background=True)
+
+
+def test_future_options_train_and_predict_from_the_last_frames(shapes, tmp_path):
+    spec, data, test = shapes
+    opts = {**TINY, "condition_frames": 2, "copy_background": True, "future_recon_weight": 1.0, "mask_bias": -3.0}
+    m = METHODS.get("vgan_future").from_profile("smoke", spec, opts)
+    assert torch.all(m.generator.generator.mask[0].bias == -3.0)
+    m.fit(data, tmp_path, seed=0, progress=False)
+    log = (tmp_path / "train_log.jsonl").read_text()
+    assert '"generator/future"' in log and '"generator/first_frame"' in log
+    ctx = torch.from_numpy(test[:2, :5].copy()).float() / 255
+    other = ctx.clone()
+    other[:, :-2] = torch.rand_like(other[:, :-2])
+    a = m.predict(Conditioning(2, 7, context=ctx), seed=0)
+    assert torch.equal(a, m.predict(Conditioning(2, 7, context=other), seed=0))      # the last 2 frames only
+    other[:, -2] = torch.rand_like(other[:, -2])
+    assert not torch.equal(a, m.predict(Conditioning(2, 7, context=other), seed=0))
+    one = m.config.frames - 1                                  # continuation passes read the last 2 frames too
+    assert m.predict(Conditioning(2, one + 3, context=ctx), seed=0).shape == (2, 1, one + 3, 3, 32, 32)
+    with pytest.raises(ValueError, match="condition_frames"):
+        METHODS.get("vgan_future").from_profile("smoke", spec, {"condition_frames": 0})
