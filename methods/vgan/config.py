@@ -65,9 +65,6 @@ class VGANFutureConfig:
     future_recon_weight: float = 0.0  # > 0: the same norm (recon_loss) also ties frames 1.. to the true future
     copy_background: bool = False     # the background stream is the input frame itself (no background net):
                                       # a closed mask (m = 0) copies the input frame
-    condition_frames: int = 1         # > 1: the last c frames, stacked on channels (velocity is knowable)
-    mask_bias: float = 0.0            # initial bias of the mask head (< 0 with copy_background: starts near a
-                                      # copy; the cpu profile keeps 0, else its untrained network is a copy too)
     lr: float = 2e-4
     beta1: float = 0.5
     # Upstream batchSize = 32 for the conditional model.
@@ -172,7 +169,7 @@ def one_stream_cpu(spec: DataSpec) -> VGANConfig:
 # the future frames to the data in 200 steps. An L1 term on every frame (weight 1000, frame 0 too) and
 # the input frame as the background stream make it a (slightly faded) copy of its input: 0.768 / 0.767,
 # 32.8 train CPU-s. It does not learn motion (one frame does not show the direction; stacking the last
-# 2 frames, condition_frames=2, did not learn it either within the budget); its margin over copy_last
+# 2 frames, an experiment since removed, did not learn it either within the budget); its margin over copy_last
 # comes from the 32x32 round trip: copy_last resized 64 -> 32 -> 64 scores 0.7703 on its own.
 def future_cpu(spec: DataSpec) -> VGANFutureConfig:
     return VGANFutureConfig(channels=spec.channels, **model_size(spec.resolution, 2), frames=fitting_future_frames(spec),

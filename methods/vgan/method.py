@@ -42,22 +42,15 @@ def _io_size(cfg: Any) -> tuple[int, int]:
     return tuple(cfg.io_resolution or cfg.resolution)
 
 
-def _clip_frames(cfg: Any) -> int:
-    """Frames of one training clip: the generated clip, plus the conditioning frames before its first
-    (``vgan_future``'s ``condition_frames - 1``; 0 for the paper's one-frame model)."""
-    return cfg.frames + getattr(cfg, "condition_frames", 1) - 1
-
-
 def _check_frames(name: str, cfg: Any, videos: np.ndarray) -> None:
     c, h, w = videos.shape[-3:]
     io = _io_size(cfg)
     if c != cfg.channels or (h, w) != io:
         raise ValueError(f"{name}: videos have frames {c}x{h}x{w}, the model was built for "
                          f"{cfg.channels}x{io[0]}x{io[1]}")
-    if videos.shape[1] < _clip_frames(cfg):
-        n = videos.shape[1] - (_clip_frames(cfg) - cfg.frames)
-        raise ValueError(f"{name}: the model trains on {_clip_frames(cfg)}-frame clips but the training videos have "
-                         f"{videos.shape[1]} frames; use --set frames=N with N <= {n} "
+    if videos.shape[1] < cfg.frames:
+        raise ValueError(f"{name}: the model generates {cfg.frames}-frame clips but the training videos have "
+                         f"{videos.shape[1]} frames; use --set frames=N with N <= {videos.shape[1]} "
                          f"(the paper profile keeps the paper's {C.PAPER_FRAMES})")
 
 
@@ -133,7 +126,7 @@ class _AdversarialVGAN(Method):
         parts = TrainParts(method=self.name, modules=self.modules(), make_batch=self._batch,
                            phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
                            config=self.config_dict())
-        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=_clip_frames(cfg), resume=resume,
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
                           progress=progress)
 
 
@@ -239,78 +232,51 @@ class VGANFuture(_AdversarialVGAN):
     def __init__(self, config: C.VGANFutureConfig, spec: DataSpec) -> None:
         if config.recon_loss not in ("l1", "l2"):
             raise ValueError(f"vgan_future: recon_loss must be 'l1' or 'l2', got {config.recon_loss!r}")
-        if config.condition_frames < 1:
-            raise ValueError(f"vgan_future: condition_frames must be >= 1, got {config.condition_frames}")
         if config.future_recon_weight < 0:
             raise ValueError(f"vgan_future: future_recon_weight must be >= 0, got {config.future_recon_weight}")
         if config.copy_background and not config.two_stream:
-            raise ValueError("vgan_future: copy_background needs two_stream=True (the background stream)")
+            raise ValueError("vgan_future: copy_background needs two_stream=True (it replaces the background stream)")
         super().__init__(config, spec)
 
     def _make_generator(self) -> nn.Module:
         cfg = self.config
         return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream,
-                               condition_frames=cfg.condition_frames, copy_background=cfg.copy_background)
+                               copy_background=cfg.copy_background)
 
-    def _build(self, seed: int) -> tuple[nn.Module, nn.Module]:
-        g, d = super()._build(seed)
-        if self.config.mask_bias and self.config.two_stream:   # not the paper's (cpu profile)
-            with torch.no_grad():
-                g.generator.mask[0].bias.fill_(self.config.mask_bias)
-        return g, d
-
-    @staticmethod
-    def _stack(frames: Tensor) -> Tensor:
-        """``(B, c, C, H, W)`` -> the generator's input ``(B, c * C, H, W)`` (oldest frame first)."""
-        return frames.reshape(frames.shape[0], -1, *frames.shape[-2:])
-
-    def _batch(self, batch: Batch) -> dict[str, Any]:
-        """A clip of ``condition_frames - 1 + frames`` frames: the first ``condition_frames`` condition
-        G; the generated clip (and D's real example) starts at the last of them (paper: frame 0)."""
-        clip = super()._batch(batch)["real"]                   # (B, C, T, H, W) in [-1, 1]
-        first = self.config.condition_frames - 1
-        cond = self._stack(clip[:, :, :first + 1].transpose(1, 2))
-        return {"real": clip[:, :, first:], "cond": cond}
-
+    # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
     def _generate_fake(self, b: dict[str, Any]) -> None:
-        b["fake"] = self.generator(b["cond"])
+        b["fake"] = self.generator(b["real"][:, :, 0])
 
     def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
         cfg = self.config
         recon = F.mse_loss if cfg.recon_loss == "l2" else F.l1_loss
         first = recon(b["fake"][:, :, 0], b["real"][:, :, 0])
         loss, logs = cfg.recon_weight * first, {"first_frame": first.detach()}
-        if cfg.future_recon_weight > 0:   # not the paper's (cpu profile): regression on the future too
+        if cfg.future_recon_weight > 0:   # not the paper's (cpu profile): the same norm on the future frames
             future = recon(b["fake"][:, :, 1:], b["real"][:, :, 1:])
-            loss = loss + cfg.future_recon_weight * future
-            logs["future"] = future.detach()
+            loss, logs["future"] = loss + cfg.future_recon_weight * future, future.detach()
         return loss, logs
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
-        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame
-        (the last ``condition_frames``; fewer given: the earliest is repeated).
+        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame.
 
         One generator pass gives ``config.frames - 1`` future frames. A longer horizon (our extension;
-        the paper generates one clip) continues from the last generated frame(s), pass after pass."""
+        the paper generates one clip) continues from the last generated frame, pass after pass."""
         if cond.first_frame is not None:
-            frames = cond.first_frame[:, None]
+            frame = cond.first_frame
         elif cond.context is not None and cond.context.shape[1] >= 1:
-            frames = cond.context
+            frame = cond.context[:, -1]
         else:
             raise ValueError("vgan_future: needs a first frame or at least one context frame")
-        c = self.config.condition_frames
-        frames = frames[:, -c:]
-        if frames.shape[1] < c:
-            frames = torch.cat([frames[:, :1].expand(-1, c - frames.shape[1], -1, -1, -1), frames], dim=1)
         self.generator.eval()
         per_pass = self.config.frames - 1
-        history = resize_frames(frames.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1
+        x0 = resize_frames(frame.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1  # [-1, 1]
         parts, left = [], cond.num_frames
         while left > 0:
             n = min(per_pass, left)
-            video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in self._stack(history).split(32)])
-            parts.append(video[:, 1:1 + n])                    # video: (B, T, C, H, W)
-            history, left = torch.cat([history, video[:, 1:1 + n]], dim=1)[:, -c:], left - n
+            video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in x0.split(32)])   # (B, T, C, H, W)
+            parts.append(video[:, 1:1 + n])
+            x0, left = video[:, n], left - n
         future = resize_frames(torch.cat(parts, dim=1), _io_size(self.config))
         return future.add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()

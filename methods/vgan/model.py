@@ -64,24 +64,22 @@ class FutureGenerator(nn.Module):
     (``from_map=True``: the foreground trunk lifts the map to time with a ``t0 x 1 x 1`` layer, the
     background decodes the map directly). No noise: as upstream, the future is a function of x0.
 
-    Two options that are not the paper's (``vgan_future``'s cpu profile): ``condition_frames = c > 1``
-    reads the last ``c`` frames stacked on channels, ``(N, c * C, H, W)`` oldest first (so velocity is
-    knowable), and ``copy_background`` uses the last input frame itself as the background stream
-    (``m * f + (1 - m) * x0``: a zero mask is a copy of x0) instead of decoding one.
+    ``copy_background`` (not the paper's; ``vgan_future``'s cpu profile): the background stream is the
+    input frame itself (``m * f + (1 - m) * x0``: a closed mask copies x0), no background network.
 
     >>> import torch
-    >>> g = FutureGenerator(3, 16, (32, 32), 4, condition_frames=2, copy_background=True)
-    >>> tuple(g(torch.zeros(2, 6, 32, 32)).shape)
+    >>> g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True)
+    >>> tuple(g(torch.zeros(2, 3, 32, 32)).shape)
     (2, 3, 16, 32, 32)
     """
 
     def __init__(self, channels: int, frames: int, resolution: tuple[int, int], width: int,
-                 two_stream: bool = True, condition_frames: int = 1, copy_background: bool = False) -> None:
+                 two_stream: bool = True, copy_background: bool = False) -> None:
         super().__init__()
         if copy_background and not two_stream:
             raise ValueError("copy_background needs the two-stream generator")
-        self.channels, self.copy_background = channels, copy_background
-        self.encoder = ImageEncoder(channels * condition_frames, resolution, width)
+        self.copy_background = copy_background
+        self.encoder = ImageEncoder(channels, resolution, width)
         if two_stream:
             self.generator = TwoStreamGenerator(self.encoder.out_channels, channels, frames, tuple(resolution), width,
                                                 from_map=True, learned_background=not copy_background)
@@ -94,7 +92,7 @@ class FutureGenerator(nn.Module):
         if return_streams and not isinstance(self.generator, TwoStreamGenerator):
             raise ValueError("return_streams needs the two-stream generator")
         if self.copy_background:
-            return self.generator(h, return_streams=return_streams, background=frame[:, -self.channels:])
+            return self.generator(h, return_streams=return_streams, background=frame)
         if return_streams:
             return self.generator(h, return_streams=True)
         return self.generator(h)

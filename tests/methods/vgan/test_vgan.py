@@ -226,47 +226,43 @@ def test_paper_profile_with_short_videos_errors_clearly(shapes, tmp_path):
         m.fit(data, tmp_path, seed=0, progress=False)
 
 
+
 # ---------------------------------------------- vgan_future's cpu-profile options (not the paper's) ---
 
 def test_future_options_are_off_outside_the_cpu_profile():
-    """The paper and smoke profiles keep the paper's model: one frame, a learned background, frame 0 only."""
+    """The paper and smoke profiles keep the paper's model: a learned background, frame 0 reconstructed only."""
     shapes_spec = DataSpec("moving-shapes", 3, (64, 64), MovingShapes(root="unused").protocols)
     for cfg in (C.VGANFutureConfig(), C.future_smoke(shapes_spec)):
-        assert (cfg.future_recon_weight, cfg.copy_background, cfg.condition_frames, cfg.mask_bias) == (0.0, False, 1, 0.0)
+        assert (cfg.future_recon_weight, cfg.copy_background) == (0.0, False)
     cpu = C.future_cpu(shapes_spec)
-    assert cpu.copy_background and cpu.future_recon_weight > 0 and cpu.condition_frames == 1
+    assert cpu.copy_background and cpu.future_recon_weight > 0
 
 
-def test_copy_background_is_the_input_frame_and_condition_frames_stack():
+def test_copy_background_is_the_input_frame():
     torch.manual_seed(0)
-    g = FutureGenerator(3, 16, (32, 32), 4, condition_frames=2, copy_background=True).eval()
+    g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True).eval()
     assert g.generator.background is None                      # no background network to train
-    x = torch.rand(2, 6, 32, 32) * 2 - 1                       # two frames, oldest first
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
     video, (f, m, b) = g(x, return_streams=True)
-    assert torch.equal(b, x[:, 3:])                            # the background stream is the last frame
+    assert torch.equal(b, x) and torch.allclose(video, m * f + (1 - m) * x[:, :, None])
     with torch.no_grad():
         g.generator.mask[0].bias.fill_(-100.0)                 # a closed mask: every frame is a copy of x0
-    assert torch.allclose(g(x), x[:, 3:, None].expand(-1, -1, 16, -1, -1), atol=1e-6)
+    assert torch.allclose(g(x), x[:, :, None].expand(-1, -1, 16, -1, -1), atol=1e-6)
     with pytest.raises(ValueError, match="two-stream"):
         FutureGenerator(3, 16, (32, 32), 4, two_stream=False, copy_background=True)
 
 
-def test_future_options_train_and_predict_from_the_last_frames(shapes, tmp_path):
-    spec, data, test = shapes
-    opts = {**TINY, "condition_frames": 2, "copy_background": True, "future_recon_weight": 1.0, "mask_bias": -3.0}
-    m = METHODS.get("vgan_future").from_profile("smoke", spec, opts)
-    assert torch.all(m.generator.generator.mask[0].bias == -3.0)
-    m.fit(data, tmp_path, seed=0, progress=False)
-    log = (tmp_path / "train_log.jsonl").read_text()
-    assert '"generator/future"' in log and '"generator/first_frame"' in log
-    ctx = torch.from_numpy(test[:2, :5].copy()).float() / 255
-    other = ctx.clone()
-    other[:, :-2] = torch.rand_like(other[:, :-2])
-    a = m.predict(Conditioning(2, 7, context=ctx), seed=0)
-    assert torch.equal(a, m.predict(Conditioning(2, 7, context=other), seed=0))      # the last 2 frames only
-    other[:, -2] = torch.rand_like(other[:, -2])
-    assert not torch.equal(a, m.predict(Conditioning(2, 7, context=other), seed=0))
-    one = m.config.frames - 1                                  # continuation passes read the last 2 frames too
-    assert m.predict(Conditioning(2, one + 3, context=ctx), seed=0).shape == (2, 1, one + 3, 3, 32, 32)
-    with pytest.raises(ValueError, match="condition_frames"):
-        METHODS.get("vgan_future").from_profile("smoke", spec, {"condition_frames": 0})
+def test_future_recon_term_ties_the_future_frames(shapes):
+    spec, _, test = shapes
+    m = METHODS.get("vgan_future").from_profile("smoke", spec, {"future_recon_weight": 2.0, "recon_loss": "l1"})
+    real = torch.rand(2, 3, 16, 32, 32) * 2 - 1
+    fake = real.clone()
+    fake[:, :, 0] += 0.5                                        # frame 0 off by 0.5, the future off by 0.25
+    fake[:, :, 1:] += 0.25
+    loss, logs = m._generator_terms({"real": real, "fake": fake})
+    assert logs["first_frame"].item() == pytest.approx(0.5) and logs["future"].item() == pytest.approx(0.25)
+    assert loss.item() == pytest.approx(m.config.recon_weight * 0.5 + 2.0 * 0.25)
+    paper = METHODS.get("vgan_future").from_profile("smoke", spec)
+    assert "future" not in paper._generator_terms({"real": real, "fake": fake})[1]   # the paper's loss
+    with pytest.raises(ValueError, match="future_recon_weight"):
+        METHODS.get("vgan_future").from_profile("smoke", spec, {"future_recon_weight": -1.0})
