@@ -126,6 +126,13 @@ def _imported_summary(train_records: dict[str, dict[str, Any]] | None) -> dict[s
     return None
 
 
+def _reference_kind(spec: RunSpec) -> str | None:
+    """``Method.reference_row`` of a trivial predictor's run (never ranked), else None."""
+    if spec.untrained or spec.method not in METHODS:
+        return None
+    return METHODS.get(spec.method).reference_row
+
+
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically); a rerun whose results are unchanged
@@ -138,6 +145,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
     results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
+               **({"reference": reference_kind} if (reference_kind := _reference_kind(spec)) else {}),
                **({"imported": imported_from} if imported_from else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
