@@ -1,14 +1,20 @@
 """Hsieh et al., "Learning to Decompose and Disentangle Representations for Video Prediction"
-(NeurIPS 2018, arXiv:1806.04166) as a recipe: Moving MNIST 10 -> 10, the paper's per-frame
-binary cross-entropy and squared error.
+(NeurIPS 2018, arXiv:1806.04166) as recipes.
 
-The paper's metrics (upstream ``utils/metrics.py``) are, per predicted frame, the BCE and the
+``ddpae_mmnist``: Moving MNIST 10 -> 10, the paper's per-frame binary cross-entropy and squared
+error. The paper's metrics (upstream ``utils/metrics.py``) are, per predicted frame, the BCE and the
 squared error *summed over the 64x64 pixels* (frames in [0, 1], predictions clipped to
 [1e-4, 1 - 1e-4] for the BCE), averaged over frames and test sequences. They are not harness
 metrics, so the runner computes them from the run's saved samples (``samples/prediction.npz``,
 first sample of each clip) and the reference clips, after the ordinary run (which also scores
 PSNR/SSIM). The DDPAE row's printed values are from the paper's Table 1 and stay [unverified] until
 re-checked there.
+
+``ddpae_balls``: bouncing balls 10 -> 10 (4 components), the accuracy of the velocities of the
+components against the balls' (upstream ``test.py`` + ``VelocityMetrics``; see
+:func:`velocity_errors`). The runner reads each component's window centre per frame from the
+run's trained weights (:meth:`methods.ddpae.method.DDPAE.object_positions`) and the balls' drawn
+centres from the dataset (:meth:`benchmark.data.bouncing_balls.BouncingBalls.ball_centres`).
 """
 
 from __future__ import annotations
