@@ -110,7 +110,7 @@ register_recipe(Recipe(
 # averaged over components and videos (entries with a speed below 1e-4 left out).
 VELOCITY_SHIFT = 2
 MIN_SPEED = 1e-4
-BALLS_SOURCE = "arXiv:1806.04166 §4.2 (Bouncing Balls), velocity accuracy per predicted frame (a figure)"
+BALLS_SOURCE = "arXiv:1806.04166, Bouncing Balls experiment: velocity accuracy per predicted frame"
 
 
 def match_components_to_objects(pred: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +239,7 @@ register_recipe(Recipe(
     name="ddpae_balls",
     title="DDPAE on bouncing balls 10 -> 10: velocity accuracy of the components (relative speed error, cosine)",
     paper=PAPER,
-    reproduces="§4.2 Bouncing Balls (velocity accuracy per predicted frame)",
+    reproduces="Bouncing Balls experiment (velocity accuracy per predicted frame)",
     methods=("ddpae",),
     datasets={"smoke": "bouncing-balls", "paper": "bouncing-balls"},
     metrics=("psnr", "ssim"),
@@ -254,8 +254,8 @@ register_recipe(Recipe(
         "are left out), velocities are differences over 2 frames, and per predicted frame the relative error of "
         "the speed and the cosine similarity of the direction are averaged over components and videos; the table "
         "shows their mean over the 10 predicted frames and the first and last predicted frame (the whole curve is "
-        "linked). The paper plots these curves (" + BALLS_SOURCE + "); their values were not read for this "
-        "recipe, so no paper column is printed [unverified]. Our balls are generated with exact elastic "
+        "linked). The paper reports this evaluation (" + BALLS_SOURCE + "); its values could not be read for "
+        "this recipe [unverified], so no paper column is printed. Our balls are generated with exact elastic "
         "collisions instead of the Matter.js simulator (benchmark/data/bouncing_balls.py). A smoke run without "
         "dataset options uses 64 training and 8 test videos at 64x64."),
 ))
