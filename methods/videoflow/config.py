@@ -41,6 +41,10 @@ class VideoFlowConfig:
     num_train_frames: int = 4         # bair_quant: random 4-frame patches, loss on the 4th
     n_bits: int = 8                   # upstream n_bits_x; dequantisation bins 2**n_bits
     temperature: float = 1.0          # sampling temperature (bair_qual samples at 0.5)
+    # Prediction on discrete frames (ours; False: upstream): the context is dequantised to its bins'
+    # centres (not a random draw), and each predicted frame is decoded to the level whose bin centre
+    # is nearest and fed back, re-encoded, as that discrete frame (as the context is).
+    bin_centres: bool = False
     # --- optimisation (glow_hparams / basic_params1 / bair_quant) ---
     lr: float = 3e-4                  # learning_rate_constant
     warmup_steps: int = 10_000        # "constant*linear_warmup"
@@ -104,7 +108,7 @@ def cpu(spec: DataSpec) -> VideoFlowConfig:
                            coupling="additive", coupling_width=16, activation="relu", num_cond_latents=1,
                            num_train_frames=2, latent_encoder_width=16, latent_encoder_depth=1,
                            latent_activation="relu", latent_apply_dilations=False, temperature=0.0,
-                           init_batch_size=16, lr=3e-3, warmup_steps=20, beta1=0.9, beta2=0.999, adam_eps=1e-8,
+                           bin_centres=True, init_batch_size=16, lr=3e-3, warmup_steps=20, beta1=0.9, beta2=0.999, adam_eps=1e-8,
                            train=TrainConfig(steps=550, batch_size=6, checkpoint_every=110, log_every=10,
                                              grad_clip=5.0))
 
