@@ -37,9 +37,11 @@ DATASET = "moving-shapes"
 # scores 0.7703; methods/vgan/README.md "Deviations"). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
-    "videoflow": ("ssim_best 0.758 vs copy_last 0.7617 (1 level of depth 1, 550 steps, 1 conditioning latent; "
-                  "temperature 0; ~35 CPU-s): fewer levels and more steps took it from 0.713; no variant within "
-                  "the budget passed copy_last (methods/videoflow/README.md)"),
+    "videoflow": ("ssim_best 0.7618 on seeds 0 and 1 vs copy_last 0.7617: a tie, not the ~0.003 margin (1 level "
+                  "of depth 1, 550 steps, 1 conditioning latent, temperature 0, bin-centre decoding; ~16 training "
+                  "CPU-s): the priors explain moving edges by a large scale, so the mean learns no motion; "
+                  "1250 steps, 2 conditioning latents (up to 3000 steps) or a bounded scale (the mean moves but "
+                  "blurs) did not pass either (methods/videoflow/README.md)"),
 }
 
 
