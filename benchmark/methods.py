@@ -230,6 +230,10 @@ class Method:
     #: False where sampling needs state that only fitting makes (a GMM over codes, learned latents): such
     #: a method has no untrained reference row (``<method>@init``) and none is attempted
     samples_untrained: ClassVar[bool] = True
+    #: set on a trivial predictor that is shown for scale and never ranked (results.json ``reference``,
+    #: as an untrained network's ``@init`` row): e.g. ``"trivial fill"`` for a prediction that erases
+    #: every object, which paired pixel metrics can score above any learned method
+    reference_row: ClassVar[str | None] = None
     paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
     #: profile name -> function(DataSpec) -> config dataclass (raises ProfileUnavailable when it cannot fit)
     profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}

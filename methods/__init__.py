@@ -11,7 +11,7 @@ from benchmark.registry import METHODS
 
 #: module -> the method names it registers, in the order ``benchmark list`` shows them
 _DECLARED = {
-    "methods.baselines.simple": ("copy_last", "mean_context", "static_frame", "uniform_grey"),
+    "methods.baselines.simple": ("copy_last", "mean_context", "background_fill", "static_frame", "uniform_grey"),
     "methods.baselines.ae_gmm": ("vgan_ae_gmm",),
     "methods.baselines.conv_lstm": ("conv_lstm",),
     "methods.vgan.method": ("vgan", "vgan_one_stream", "vgan_future"),

@@ -115,8 +115,8 @@ def test_every_registration_is_declared_with_its_module(registry):
 def test_the_listing_keeps_its_names_and_order():
     """The names (and order) `benchmark list` showed when every module was imported eagerly."""
     assert list(METHODS.declared()) == [
-        "copy_last", "mean_context", "static_frame", "uniform_grey", "vgan_ae_gmm", "conv_lstm", "vgan",
-        "vgan_one_stream", "vgan_future", "mocogan", "tgan", "navslp", "vrnn_hier", "ddpae", "encodedec", "svg_lp",
+        "copy_last", "mean_context", "background_fill", "static_frame", "uniform_grey", "vgan_ae_gmm", "conv_lstm",
+        "vgan", "vgan_one_stream", "vgan_future", "mocogan", "tgan", "navslp", "vrnn_hier", "ddpae", "encodedec", "svg_lp",
         "svg_fp", "drnet", "p2p", "video_vqvae", "videoflow", "savp", "savp_vae", "savp_gan", "savp_det", "sv2p"]
     assert list(DATASETS.declared()) == [
         "moving-shapes", "kth", "bair", "mmnist", "weizmann", "chairs", "vgan-golf", "vgan-beach", "ucf101",

@@ -31,7 +31,9 @@ exceed ``sqrt(4 * 2 * 20^2) < 60``, so upstream's rejection never applies.
 
 Clip ``i`` of a split depends only on ``(seed, split, i)``: the split is a virtual array generated
 per index (50,000 x 60 x 128 x 128 bytes would be 49 GB), like ``mmnist``'s training clips.
-:func:`simulate` gives a video's ball trajectories for oracle checks.
+:func:`simulate` gives a video's ball trajectories for oracle checks; :meth:`BallVideos.centres` (and
+:meth:`BouncingBalls.ball_centres` for a set of clips) where the balls are drawn in each frame, in
+``[0, 1]`` image coordinates: the ground-truth states of DDPAE's velocity evaluation.
 """
 
 from __future__ import annotations
@@ -139,13 +141,32 @@ def simulate(pos: np.ndarray, vel: np.ndarray, num_frames: int, cfg: BouncingBal
     return positions, velocities
 
 
+def _pixel_centres(positions: np.ndarray, cfg: BouncingBallsConfig) -> np.ndarray:
+    """The pixel (column, row) at which each ball is drawn: world positions scaled and rounded (upstream)."""
+    return np.round(positions * (cfg.size / cfg.world)).astype(np.int64)
+
+
+def drawn_centres(positions: np.ndarray, cfg: BouncingBallsConfig) -> np.ndarray:
+    """Where :func:`render` draws balls at world positions ``(..., 2)``: float64 ``(..., 2)`` ``(x, y)`` in
+    ``[0, 1]`` image coordinates (``x`` along the width), pixel ``i``'s centre at ``(i + 0.5) / size``
+    (the convention of ``align_corners=False`` grids, e.g. spatial transformers' window centres).
+
+    Upstream's evaluation (``data/bouncing_balls.py``, ``return_positions``) takes the same rounded
+    pixel centres, divided by the size without the half pixel (a constant shift: velocities are equal).
+
+    >>> drawn_centres(np.array([[400.0, 0.0]]), BouncingBallsConfig(size=128)).tolist()
+    [[0.50390625, 0.00390625]]
+    """
+    return (_pixel_centres(positions, cfg) + 0.5) / cfg.size
+
+
 def render(positions: np.ndarray, cfg: BouncingBallsConfig) -> np.ndarray:
     """Draw ball centres ``(T, num_balls, 2)`` (world units): uint8 ``(T, 1, size, size)``, white disks of
     radius ``int(radius * scale)`` on black at the rounded scaled centres (upstream's drawing)."""
     s = cfg.size
     scale = s / cfg.world
     rad = int(cfg.radius * scale)
-    centres = np.round(positions * scale).astype(np.int64)
+    centres = _pixel_centres(positions, cfg)
     out = np.zeros((len(positions), 1, s, s), np.uint8)
     off = np.arange(-rad, rad + 1)
     disk = off[:, None] ** 2 + off[None, :] ** 2 <= rad * rad
@@ -174,9 +195,13 @@ class BallVideos(GeneratedVideos):
         pos, vel = initial_state(rng, self.cfg)
         return simulate(pos, vel, self.t, self.cfg)
 
+    def centres(self, i: int) -> np.ndarray:
+        """Where the balls of video ``i`` are drawn: float64 ``(T, num_balls, 2)`` ``(x, y)`` in ``[0, 1]``
+        image coordinates (:func:`drawn_centres`)."""
+        return drawn_centres(self.trajectory(i)[0], self.cfg)
+
     def clip(self, i: int) -> np.ndarray:
         return render(self.trajectory(i)[0], self.cfg)
-
 
 
 @DATASETS.register("bouncing-balls")
@@ -236,6 +261,17 @@ class BouncingBalls(VideoDataset):
         videos = BallVideos(self.config, protocol.split, n, protocol.num_frames)
         h = sha256_json({"split": data.content_hash, "n": n, "frames": protocol.num_frames})
         return SplitData(videos=videos, meta=[], content_hash=h)  # type: ignore[arg-type]
+
+    def ball_centres(self, clips: SplitData, indices: Any = None) -> np.ndarray:
+        """Ground-truth ball states of clips from :meth:`clips` (or :meth:`reference`): float64
+        ``(N, T, num_balls, 2)``, where each ball is drawn in each frame, ``(x, y)`` in ``[0, 1]`` image
+        coordinates (:func:`drawn_centres`); ``indices`` picks clips (default all)."""
+        videos = clips.videos
+        if not isinstance(videos, BallVideos):
+            raise TypeError(f"bouncing-balls: ball_centres needs clips of this dataset, got {type(videos).__name__}")
+        idx = range(len(videos)) if indices is None else indices
+        return np.stack([videos.centres(int(i)) for i in idx]) if len(idx) else \
+            np.zeros((0, videos.t, self.config.num_balls, 2))
 
     def split_info(self, split: str) -> dict[str, Any]:
         v = self.load_split(split).videos

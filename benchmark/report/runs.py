@@ -42,8 +42,14 @@ class Run:
 
     @property
     def is_reference(self) -> bool:
-        """A reference row (an untrained network, ``<method>@init``): shown for scale, never ranked."""
+        """A reference row (an untrained network, ``<method>@init``, or a trivial predictor such as
+        ``background_fill``): shown for scale, never ranked."""
         return bool(self.data.get("reference"))
+
+    @property
+    def reference_kind(self) -> str:
+        """What a reference row is: ``untrained`` (an ``@init`` run) or the trivial predictor's kind."""
+        return str(self.data.get("reference") or "")
 
     @property
     def comparable(self) -> bool:

@@ -11,7 +11,7 @@ and writes ``reports/<D>/leaderboard.{tex,md,csv}`` (the HTML report writes and 
   to the seed means: rows that are not comparable (random/unpinned weights, marked †), smoke
   profiles, another protocol or other metric settings never get a best.
 * The real-data bound is the first row when there is one; reference rows (an untrained network,
-  ``vgan (untrained)``) follow the methods and are never ranked, as on the page.
+  ``vgan (untrained)``, or a trivial fill, ``background_fill (trivial fill)``) follow the methods and are never ranked, as on the page.
 
 >>> rows = [{"method": "a_b", "cells": [{"text": "1.0 ± 0.1", "best": True}]}]
 >>> print(markdown_rows(["psnr_best"], [True], rows))
@@ -130,7 +130,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
                               "nc": nc, "best": False, "title": ""})
             seed_list = sorted({s for r, _ in seeds for s in (r.data.get("seeds") or [])})
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
-                         "is_reference": first_run.is_reference,
+                         "is_reference": first_run.is_reference, "reference_kind": first_run.reference_kind,
                          "placeholder": False, "slug": f"{method}__{profile}", "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
                          "cells": cells, "entry": first_entry})

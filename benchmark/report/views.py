@@ -115,7 +115,7 @@ def not_ranked_reason(row: dict[str, Any], cell: dict[str, Any], same_settings: 
     if row["is_real"] or row.get("placeholder"):
         return "the real-data bound"
     if row.get("is_reference"):
-        return "a reference row (untrained network), shown for scale"
+        return f"a reference row ({row.get('reference_kind') or 'untrained network'}), shown for scale"
     if cell["raw"] is None:
         return "not reported"
     if cell["nc"]:
@@ -308,7 +308,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
                 if canon(protocol.get(k)) != canon(t["protocol"].get(k))]
         cells = [run_cell(r, m, ms.get(m)) for m in names]
         run_rows.append({"run": r, "runs": [r], "method": r.label(), "is_real": r.is_real,
-                         "is_reference": r.is_reference, "comparable": r.comparable,
+                         "is_reference": r.is_reference, "reference_kind": r.reference_kind, "comparable": r.comparable,
                          "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                          "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
     rows = pool_seeds(run_rows, [t for _, t in members], names, links)

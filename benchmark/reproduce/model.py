@@ -109,7 +109,7 @@ class Recipe:
         reproduces: which table/figure, e.g. ``"Table 1"``.
         methods: the rows: method names, or :class:`Variant` for ablation rows.
         datasets: profile -> dataset name; the ``smoke`` entry must be a dataset that needs no
-            download (the embedded ``moving-shapes``).
+            download (the embedded ``moving-shapes``, or a generated one such as ``bouncing-balls``).
         metrics: metric names to read from results.json (None: every metric the run computed).
         task: the task whose metrics are read (``synthesis`` or ``prediction``).
         reported: the paper's numbers.

@@ -76,7 +76,12 @@ def results_path(out: Path, ctx: RecipeContext, method: str) -> Path:
 
 
 def read_ours(recipe: Recipe, row: Variant, out: Path, ctx: RecipeContext) -> list[Ours]:
-    """The recipe's metrics of one row from its results.json (missing metrics give no cell)."""
+    """The recipe's metrics of one row from its results.json (missing metrics give no cell).
+
+    A paired prediction metric a recipe names plainly (``ssim``) is stored per sample statistic
+    (``ssim_best`` / ``_mean`` / ``_worst`` over the k samples of a clip); the plain name reads the
+    best-of-k value, the convention of the prediction papers the recipes reproduce (SVG, SAVP, SRVP),
+    and the cell's note says so. With k = 1 the three are the same number."""
     path = results_path(out, ctx, row.method)
     if not path.exists():
         return []
@@ -86,7 +91,9 @@ def read_ours(recipe: Recipe, row: Variant, out: Path, ctx: RecipeContext) -> li
     names = recipe.metrics if recipe.metrics is not None else sorted(metrics)
     out_rows = []
     for m in names:
-        mv = metrics.get(m)
+        mv, note = metrics.get(m), None
+        if mv is None and isinstance(metrics.get(f"{m}_best"), dict):
+            mv, note = metrics[f"{m}_best"], "best of k"
         if not isinstance(mv, dict):
             continue
         comparable = is_comparable(mv, res)
@@ -97,7 +104,8 @@ def read_ours(recipe: Recipe, row: Variant, out: Path, ctx: RecipeContext) -> li
             continue
         out_rows.append(Ours(row=row.label, metric=m, value=_float(mv.get("value")), ci_low=_float(mv.get("ci_low")),
                              ci_high=_float(mv.get("ci_high")), n=mv.get("n"), dataset=ctx.dataset,
-                             profile=ctx.profile, comparable=bool(comparable), results=str(path)))
+                             profile=ctx.profile, comparable=bool(comparable), results=str(path),
+                             **({"note": note} if note else {})))
     return out_rows
 
 

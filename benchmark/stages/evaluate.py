@@ -126,6 +126,13 @@ def _imported_summary(train_records: dict[str, dict[str, Any]] | None) -> dict[s
     return None
 
 
+def _reference_kind(spec: RunSpec) -> str | None:
+    """``Method.reference_row`` of a trivial predictor's run (never ranked), else None."""
+    if spec.untrained or spec.method not in METHODS:
+        return None
+    return METHODS.get(spec.method).reference_row
+
+
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically); a rerun whose results are unchanged
@@ -138,6 +145,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
     results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
+               **({"reference": reference_kind} if (reference_kind := _reference_kind(spec)) else {}),
                **({"imported": imported_from} if imported_from else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
@@ -182,6 +190,24 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     return run_dir / P.RESULTS
 
 
+def sampling_speed(sample_record: dict[str, Any]) -> dict[str, Any]:
+    """The ``sampling`` entry of a task in results.json: how many videos the method generated and how
+    fast (``generate_s``: the method's sampling calls alone, on the run's device); empty for samples
+    recorded before the sample stage timed generation.
+
+    >>> sampling_speed({"num_videos": 640, "num_samples": 5, "generate_s": 12.8, "videos_per_s": 50.0})
+    {'sampling': {'videos': 640, 'samples_per_context': 5, 'generate_s': 12.8, 'videos_per_s': 50.0}}
+    >>> sampling_speed({"num_videos": 8})
+    {}
+    """
+    if "generate_s" not in sample_record:
+        return {}
+    return {"sampling": {"videos": int(sample_record["num_videos"]),
+                         "samples_per_context": int(sample_record.get("num_samples", 1)),
+                         "generate_s": float(sample_record["generate_s"]),
+                         "videos_per_s": float(sample_record["videos_per_s"])}}
+
+
 def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str] | None = None) -> Path:
     """Score every task's saved samples and write results.json + manifest.json (``tasks``: the ones
     the method runs on this dataset; default: those of :func:`runnable_tasks`)."""
@@ -209,7 +235,7 @@ def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str]
         if srec is None:
             raise UserError(f"{spec.run_dir}: no {task} samples; run `benchmark sample {spec.method} "
                             f"--dataset {spec.dataset}`")
-        tasks[task] = stage_evaluate(spec, task, ds)
+        tasks[task] = stage_evaluate(spec, task, ds) | sampling_speed(srec)
         timings[f"sample_{task}_s"] = float(srec.get("seconds", 0.0))
         timings[f"evaluate_{task}_s"] = float(tasks[task].get("seconds", 0.0))
     last = P.train_dir(tuple(train_recs), list(train_recs)[-1])

@@ -124,18 +124,27 @@ class TwoStreamGenerator(nn.Module):
     """
 
     def __init__(self, dim: int = 100, channels: int = 3, frames: int = 32,
-                 resolution: tuple[int, int] = (64, 64), width: int = 64, from_map: bool = False) -> None:
+                 resolution: tuple[int, int] = (64, 64), width: int = 64, from_map: bool = False,
+                 learned_background: bool = True) -> None:
         super().__init__()
         self.trunk = VideoTrunk3d(dim, frames, resolution, width, from_map=from_map)
         self.foreground = nn.Sequential(self.trunk.head(channels), nn.Tanh())
         self.mask = nn.Sequential(self.trunk.head(1), nn.Sigmoid())
-        self.background = Conv2dDecoder(dim, channels, resolution, width, skip=False, out_activation="tanh",
-                                        from_map=from_map)
+        # learned_background=False: no background network; the caller passes the background image
+        # (vgan_future's copy_background option: the input frame itself)
+        self.background = (Conv2dDecoder(dim, channels, resolution, width, skip=False, out_activation="tanh",
+                                         from_map=from_map) if learned_background else None)
 
-    def forward(self, z: Tensor, return_streams: bool = False) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+    def forward(self, z: Tensor, return_streams: bool = False, background: Tensor | None = None
+                ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """``background``: ``(N, C, H, W)`` used instead of the learned one (required without it)."""
         h = self.trunk(z)
         f, m = self.foreground(h), self.mask(h)
-        b = self.background(z)
+        if background is None:
+            if self.background is None:
+                raise ValueError("TwoStreamGenerator(learned_background=False) needs a background image")
+            background = self.background(z)
+        b = background
         video = m * f + (1 - m) * b[:, :, None]  # background replicated over time
         return (video, (f, m, b)) if return_streams else video
 

@@ -8,7 +8,9 @@ networks with the learning rate divided by 10 from half of training on (upstream
 
 Prediction follows upstream ``test``: every latent at its posterior mean, so the method is
 deterministic (``k = 1``). :meth:`DDPAE.decompose` also returns the components and poses (the
-object masks the oracle test compares with the generator's).
+object masks the oracle test compares with the generator's); :meth:`DDPAE.object_positions` the
+centre of each component's window per frame (the object positions upstream's bouncing-balls
+evaluation compares with the balls').
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.resize import check_model_frames, model_size_batches, resize_frames
 from methods.common.init import init_normal_
+from methods.common.spatial_transformer import window_centres
 from methods.ddpae import config as C
 from methods.ddpae.model import DDPAEModel
 
@@ -106,6 +109,15 @@ class DDPAE(Method):
                           "components": resize_frames(out["components"], io).clamp(0, 1).cpu(),
                           "pose": out["pose"].cpu()})
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    @torch.no_grad()
+    def object_positions(self, context: Tensor, num_future: int) -> Tensor:
+        """Where each component sits in every input and predicted frame: ``(B, c + p, K, 2)`` float32
+        window centres ``(x, y)`` in ``[0, 1]`` image coordinates (``x`` along the width; pixel ``i``'s
+        centre at ``(i + 0.5) / W``), from the posterior-mean poses of :meth:`decompose` — upstream
+        ``utils.calculate_positions``, which its bouncing-balls evaluation (``VelocityMetrics``) reads
+        as the balls' positions. ``context`` ``(B, c, C, H, W)`` in [0, 1]."""
+        return window_centres(self.decompose(context, num_future)["pose"])
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:

@@ -232,20 +232,30 @@ class VGANFuture(_AdversarialVGAN):
     def __init__(self, config: C.VGANFutureConfig, spec: DataSpec) -> None:
         if config.recon_loss not in ("l1", "l2"):
             raise ValueError(f"vgan_future: recon_loss must be 'l1' or 'l2', got {config.recon_loss!r}")
+        if config.future_recon_weight < 0:
+            raise ValueError(f"vgan_future: future_recon_weight must be >= 0, got {config.future_recon_weight}")
+        if config.copy_background and not config.two_stream:
+            raise ValueError("vgan_future: copy_background needs two_stream=True (it replaces the background stream)")
         super().__init__(config, spec)
 
     def _make_generator(self) -> nn.Module:
         cfg = self.config
-        return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream)
+        return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream,
+                               copy_background=cfg.copy_background)
 
     # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
     def _generate_fake(self, b: dict[str, Any]) -> None:
         b["fake"] = self.generator(b["real"][:, :, 0])
 
     def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
-        recon = F.mse_loss if self.config.recon_loss == "l2" else F.l1_loss
+        cfg = self.config
+        recon = F.mse_loss if cfg.recon_loss == "l2" else F.l1_loss
         first = recon(b["fake"][:, :, 0], b["real"][:, :, 0])
-        return self.config.recon_weight * first, {"first_frame": first.detach()}
+        loss, logs = cfg.recon_weight * first, {"first_frame": first.detach()}
+        if cfg.future_recon_weight > 0:   # not the paper's (cpu profile): the same norm on the future frames
+            future = recon(b["fake"][:, :, 1:], b["real"][:, :, 1:])
+            loss, logs["future"] = loss + cfg.future_recon_weight * future, future.detach()
+        return loss, logs
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:

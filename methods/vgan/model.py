@@ -63,19 +63,36 @@ class FutureGenerator(nn.Module):
     :class:`ImageEncoder` then the two-stream generator started from the encoder's map
     (``from_map=True``: the foreground trunk lifts the map to time with a ``t0 x 1 x 1`` layer, the
     background decodes the map directly). No noise: as upstream, the future is a function of x0.
+
+    ``copy_background`` (not the paper's; ``vgan_future``'s cpu profile): the background stream is the
+    input frame itself (``m * f + (1 - m) * x0``: a closed mask copies x0), no background network.
+
+    >>> import torch
+    >>> g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True)
+    >>> tuple(g(torch.zeros(2, 3, 32, 32)).shape)
+    (2, 3, 16, 32, 32)
     """
 
     def __init__(self, channels: int, frames: int, resolution: tuple[int, int], width: int,
-                 two_stream: bool = True) -> None:
+                 two_stream: bool = True, copy_background: bool = False) -> None:
         super().__init__()
+        if copy_background and not two_stream:
+            raise ValueError("copy_background needs the two-stream generator")
+        self.copy_background = copy_background
         self.encoder = ImageEncoder(channels, resolution, width)
-        self.generator = build_generator(self.encoder.out_channels, channels, frames, resolution, width,
-                                         two_stream, from_map=True)
+        if two_stream:
+            self.generator = TwoStreamGenerator(self.encoder.out_channels, channels, frames, tuple(resolution), width,
+                                                from_map=True, learned_background=not copy_background)
+        else:
+            self.generator = build_generator(self.encoder.out_channels, channels, frames, resolution, width,
+                                             two_stream, from_map=True)
 
     def forward(self, frame: Tensor, return_streams: bool = False):
         h = self.encoder(frame)
+        if return_streams and not isinstance(self.generator, TwoStreamGenerator):
+            raise ValueError("return_streams needs the two-stream generator")
+        if self.copy_background:
+            return self.generator(h, return_streams=return_streams, background=frame)
         if return_streams:
-            if not isinstance(self.generator, TwoStreamGenerator):
-                raise ValueError("return_streams needs the two-stream generator")
             return self.generator(h, return_streams=True)
         return self.generator(h)

@@ -42,6 +42,18 @@ def dequantize(videos: Tensor, n_bits: int, generator: torch.Generator | None) -
     return videos - 0.5 + noise / 2 ** n_bits
 
 
+def bin_centre(videos: Tensor, n_bits: int) -> Tensor:
+    """Videos in [0, 1] (levels / 255) -> the centres ``v - 0.5 + 2^-(n_bits+1)`` of their dequantisation bins."""
+    return videos - 0.5 + 2.0 ** -(n_bits + 1)
+
+
+def nearest_bin_centre(x: Tensor, n_bits: int) -> Tensor:
+    """Flow-space frames ``x`` -> the bin centre of the level ``k`` (of 255) whose centre is nearest."""
+    x = torch.where(torch.isfinite(x), x, torch.full_like(x, 0.5))  # as the postprocess: non-finite -> white
+    levels = ((x + 0.5 - 2.0 ** -(n_bits + 1)).clamp(0, 1) * 255).round() / 255
+    return bin_centre(levels, n_bits)
+
+
 @METHODS.register("videoflow")
 class VideoFlow(Method):
     """Multi-scale Glow per frame with a 3D-conv autoregressive latent prior (next_frame_glow)."""
@@ -128,15 +140,23 @@ class VideoFlow(Method):
         # At temperature 0 every sample follows the priors' means from the same encoded context: one
         # rollout per context, repeated k times (the same frames, a k-th of the work).
         k_run = 1 if cfg.temperature == 0 else k
-        ctx = dequantize(cond.context, cfg.n_bits, gen)
+        if cfg.bin_centres:  # discrete frames in and out (config.bin_centres)
+            ctx = bin_centre(cond.context, cfg.n_bits)
+            quantize = lambda x: nearest_bin_centre(x, cfg.n_bits)  # noqa: E731
+        else:
+            ctx, quantize = dequantize(cond.context, cfg.n_bits, gen), None
         per = max(1, 64 // k_run)  # contexts per call: about 64 frames sampled at once
         with one_cpu_thread(self.device):  # frame-by-frame small convs (methods/common/threads.py)
-            out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k_run)
+            out = [self.model.sample(chunk, cond.num_frames, cfg.temperature, gen, num_samples=k_run,
+                                     quantize=quantize)
                    for chunk in ctx.split(per)]
         future = torch.cat(out)
         # upstream postprocess: non-finite values (a reverse pass can overflow) become 1, then clip
         future = torch.where(torch.isfinite(future), future, torch.ones_like(future))
-        future = (future + 0.5).clamp(0, 1)
+        # bin centres: subtract the half bin, so the harness's rounding gives back each frame's level
+        # (else a copy of the context comes back one level up on about half the pixels)
+        offset = 2.0 ** -(cfg.n_bits + 1) if cfg.bin_centres else 0.0
+        future = (future + 0.5 - offset).clamp(0, 1)
         future = future.reshape(cond.batch_size, k_run, *future.shape[1:])
         return future.expand(-1, k, *future.shape[2:]).contiguous()
 

@@ -25,7 +25,7 @@ past latents, as upstream's ``video_objective_tower``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -225,10 +225,13 @@ class VideoFlowModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, context: Tensor, num_future: int, temperature: float = 1.0,
-               generator: torch.Generator | None = None, num_samples: int = 1) -> Tensor:
+               generator: torch.Generator | None = None, num_samples: int = 1,
+               quantize: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """Continue dequantised context ``(N, c, C, H, W)`` by ``num_future`` frames (about [-0.5, 0.5]):
         ``(N * num_samples, num_future, C, H, W)``, sample-major per context. The context is encoded
-        once and its latents repeated."""
+        once and its latents repeated. ``quantize``: maps each generated frame to a discrete one
+        (dequantised), which is returned and re-encoded as the past of the next frames; None: the
+        drawn latents are the past (upstream)."""
         levels_hist: list[Latents] = []
         top_hist: list[Tensor] = []
         for t in range(context.shape[1]):
@@ -247,6 +250,10 @@ class VideoFlowModel(nn.Module):
             z_top = mean + torch.exp(log_scale) * temperature * noise
             x, z_levels = self.flow_reverse(z_top, self._past(levels_hist, t), temperature=temperature,
                                             generator=generator)
+            if quantize is not None:  # condition the next frames on the discrete frame, as on the context
+                x = quantize(x)
+                enc = self.flow_forward(x, self._past(levels_hist, t))
+                z_top, z_levels = enc.z_top, enc.z_levels
             frames.append(x)
             levels_hist.append(z_levels)
             top_hist.append(z_top)

@@ -130,3 +130,23 @@ def test_recipe_real_row_shows_same_set_instead_of_a_reproduced_zero(tmp_path):
     outcome = RecipeOutcome(ours=ours)
     cells = [c for c in recipe_rows(recipe, ctx, outcome) if c["row"] == recipe.real_row and c["metric"] == "mcs"]
     assert cells and all(c.get("ours_missing") == "n/a (same set)" and "ours" not in c for c in cells)
+
+
+def test_a_plainly_named_paired_metric_reads_the_best_of_k_value(tmp_path):
+    """Recipes name ``ssim``; results.json stores ``ssim_best`` / ``_mean`` / ``_worst``: the cell is the
+    best of k (the prediction papers' convention), noted as such; a bare name that exists is read as is."""
+    from benchmark import paths as P
+    from benchmark.reproduce.model import RecipeContext, Variant, get_recipe
+    from benchmark.reproduce.runner import read_ours
+    from benchmark.utils import write_json_atomic
+
+    recipe = get_recipe("encodedec_mmnist")
+    ctx = RecipeContext(profile="smoke", dataset="moving-shapes", out=tmp_path)
+    metrics = {"ssim_best": {"value": 0.8, "n": 4}, "ssim_mean": {"value": 0.7, "n": 4},
+               "ssim_worst": {"value": 0.6, "n": 4}, "psnr": {"value": 21.0, "n": 4},
+               "psnr_best": {"value": 25.0, "n": 4}}
+    write_json_atomic(P.run_dir(tmp_path, ctx.dataset, "encodedec", ctx.profile, 0) / P.RESULTS,
+                      {"method": "encodedec", "tasks": {recipe.task: {"metrics": metrics}}})
+    ours = {o.metric: o for o in read_ours(recipe, Variant("encodedec", "encodedec"), tmp_path, ctx)}
+    assert (ours["ssim"].value, ours["ssim"].note) == (0.8, "best of k")
+    assert (ours["psnr"].value, ours["psnr"].note) == (21.0, "")

@@ -75,7 +75,7 @@ def test_trained_synthesis_methods_get_an_untrained_reference_that_never_ranks(t
     # The report labels it and never marks it best, even where it has the best number.
     loaded = load_runs("moving-shapes", tmp_path / "runs", profile="smoke")
     labels = {r.label() for r in loaded}
-    assert {"brightener (untrained)", "uniform_grey", "brightener"} <= labels
+    assert {"brightener (untrained)", "uniform_grey (grey floor)", "brightener"} <= labels
     index = (tmp_path / "reports" / "moving-shapes" / "index.html").read_text()
     assert "brightener (untrained)" in index and "reference-badge" in index
 

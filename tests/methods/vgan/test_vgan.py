@@ -224,3 +224,45 @@ def test_paper_profile_with_short_videos_errors_clearly(shapes, tmp_path):
     m = METHODS.get("vgan").from_profile("paper", spec, {"g_width": 2, "d_width": 2, **TINY})
     with pytest.raises(ValueError, match="32-frame clips"):
         m.fit(data, tmp_path, seed=0, progress=False)
+
+
+
+# ---------------------------------------------- vgan_future's cpu-profile options (not the paper's) ---
+
+def test_future_options_are_off_outside_the_cpu_profile():
+    """The paper and smoke profiles keep the paper's model: a learned background, frame 0 reconstructed only."""
+    shapes_spec = DataSpec("moving-shapes", 3, (64, 64), MovingShapes(root="unused").protocols)
+    for cfg in (C.VGANFutureConfig(), C.future_smoke(shapes_spec)):
+        assert (cfg.future_recon_weight, cfg.copy_background) == (0.0, False)
+    cpu = C.future_cpu(shapes_spec)
+    assert cpu.copy_background and cpu.future_recon_weight > 0
+
+
+def test_copy_background_is_the_input_frame():
+    torch.manual_seed(0)
+    g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True).eval()
+    assert g.generator.background is None                      # no background network to train
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    video, (f, m, b) = g(x, return_streams=True)
+    assert torch.equal(b, x) and torch.allclose(video, m * f + (1 - m) * x[:, :, None])
+    with torch.no_grad():
+        g.generator.mask[0].bias.fill_(-100.0)                 # a closed mask: every frame is a copy of x0
+    assert torch.allclose(g(x), x[:, :, None].expand(-1, -1, 16, -1, -1), atol=1e-6)
+    with pytest.raises(ValueError, match="two-stream"):
+        FutureGenerator(3, 16, (32, 32), 4, two_stream=False, copy_background=True)
+
+
+def test_future_recon_term_ties_the_future_frames(shapes):
+    spec, _, test = shapes
+    m = METHODS.get("vgan_future").from_profile("smoke", spec, {"future_recon_weight": 2.0, "recon_loss": "l1"})
+    real = torch.rand(2, 3, 16, 32, 32) * 2 - 1
+    fake = real.clone()
+    fake[:, :, 0] += 0.5                                        # frame 0 off by 0.5, the future off by 0.25
+    fake[:, :, 1:] += 0.25
+    loss, logs = m._generator_terms({"real": real, "fake": fake})
+    assert logs["first_frame"].item() == pytest.approx(0.5) and logs["future"].item() == pytest.approx(0.25)
+    assert loss.item() == pytest.approx(m.config.recon_weight * 0.5 + 2.0 * 0.25)
+    paper = METHODS.get("vgan_future").from_profile("smoke", spec)
+    assert "future" not in paper._generator_terms({"real": real, "fake": fake})[1]   # the paper's loss
+    with pytest.raises(ValueError, match="future_recon_weight"):
+        METHODS.get("vgan_future").from_profile("smoke", spec, {"future_recon_weight": -1.0})

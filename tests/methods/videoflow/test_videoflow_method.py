@@ -70,6 +70,37 @@ def test_temperature_zero_runs_one_rollout_and_repeats_it(small_dataset):
     torch.testing.assert_close(out, full, atol=1e-5, rtol=0)
 
 
+def test_bin_centres_give_back_a_copied_frame_exactly(small_dataset):
+    """An untrained prior's mean is the last latent (zero-initialised output plus the latent skip), so
+    at T = 0 the rollout copies the last context frame. With ``bin_centres`` the decoded frames are
+    its exact levels; decoding the dequantised context as it is (the former way) puts about half the
+    pixels one level up (the SSIM penalty on flat backgrounds that the cpu profile removed)."""
+    from benchmark.video import to_uint8
+
+    spec = _spec(small_dataset)
+    p, clips = _clips(small_dataset, 2)
+    cond = Conditioning(2, 3, num_samples=1, context=clips[:, :p.context_frames])
+    last = to_uint8(clips[:, p.context_frames - 1])
+    off = {}
+    for centres in (True, False):
+        method = METHODS.get(NAME).from_profile("smoke", spec, {"temperature": 0.0, "bin_centres": centres})
+        frames = method.sample("prediction", cond, seed=0)[:, 0]              # (2, 3, C, H, W)
+        off[centres] = (to_uint8(frames) != last[:, None]).float().mean().item()
+        if centres:  # the levels themselves, not values that merely round to them
+            torch.testing.assert_close(frames, last[:, None].float().expand_as(frames) / 255, atol=1e-5, rtol=0)
+    assert off[True] == 0.0
+    assert 0.3 < off[False] < 0.7
+    # sampled (T = 1) frames fed back through ``quantize`` are discrete: bin centres of levels
+    from methods.videoflow.method import bin_centre, nearest_bin_centre
+
+    method.model.eval()
+    with torch.no_grad():
+        x = method.model.sample(bin_centre(cond.context, 8), 3, 1.0, method.rng(0, method.device),
+                                quantize=lambda v: nearest_bin_centre(v, 8))
+    levels = (x + 0.5 - 2.0 ** -9) * 255
+    torch.testing.assert_close(levels, levels.round(), atol=1e-3, rtol=0)
+
+
 def test_likelihood_counts_only_the_future(small_dataset):
     spec = _spec(small_dataset)
     method = METHODS.get(NAME).from_profile("smoke", spec)
