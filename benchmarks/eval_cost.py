@@ -9,7 +9,8 @@ writes every value, so two versions of the code can be compared number by number
     .venv/bin/python benchmarks/eval_cost.py RUN/samples/prediction.npz --dataset moving-shapes --root DATA
     .venv/bin/python benchmarks/eval_cost.py S.npz --root DATA --json new.json --compare old.json
 
-Defaults: one torch thread (the main job scores each method in a worker with one thread), the task
+``--warm`` first scores two clips, so the figures leave out what a process pays once (imports, the
+evaluator's weight file). Defaults: one torch thread (the main job scores each method in a worker with one thread), the task
 and k from the npz (its name and ``num_samples``), the dataset's default protocol for that task.
 Not a test: the figures depend on the machine and its load (the load average is printed alongside).
 """
@@ -44,9 +45,10 @@ def _timed_feed(totals: dict[str, float]):
     return feed, timed
 
 
-def score(samples_path: Path, dataset: str, root: str | None, metrics: list[str] | None
+def score(samples_path: Path, dataset: str, root: str | None, metrics: list[str] | None, warm: bool = False
           ) -> tuple[dict[str, float], dict[str, dict]]:
-    """``(cpu seconds by part, values)`` of one ``evaluate`` call on ``samples_path``."""
+    """``(cpu seconds by part, values)`` of one ``evaluate`` call on ``samples_path`` (``warm``: after a
+    warm-up call on two clips that takes the imports and weight loading out of the figures)."""
     import benchmark.evaluate as E
     from benchmark import video as V
     from benchmark.registry import DATASETS
@@ -69,6 +71,11 @@ def score(samples_path: Path, dataset: str, root: str | None, metrics: list[str]
         finally:
             totals["compute()"] += time.process_time() - t0
 
+    setup = 0.0
+    if warm:  # imports, weight files, first-call allocations: once per process, not per scored clip
+        t0 = time.process_time()
+        E.evaluate(task, samples[:2 * k], k, ref.videos[:2], names, context_frames=protocol.context_frames)
+        setup = time.process_time() - t0
     E._feed, E.collect = timed, timed_collect
     try:
         t0 = time.process_time()
@@ -80,12 +87,15 @@ def score(samples_path: Path, dataset: str, root: str | None, metrics: list[str]
     parts["compute()"] = totals["compute()"]
     parts["batches (uint8 -> float), rest"] = total - sum(parts.values())
     parts["total"] = total
+    if warm:
+        parts["(before it: warm-up on 2 clips)"] = setup
     print(f"{samples_path}: {task}, k={k}, {len(ref)} clips, {tuple(samples.shape[1:])} per video")
     return parts, values
 
 
 def compare(new: dict[str, dict], old: dict[str, dict]) -> float:
-    """Largest absolute difference over every number of two value dicts (value, CI, curves, extra)."""
+    """Largest absolute difference over every number of ``new``'s values and the same keys of ``old``
+    (value, CI, curves, extra); other entries must be equal."""
     worst = 0.0
 
     def walk(a, b, where: str) -> None:
@@ -107,7 +117,10 @@ def compare(new: dict[str, dict], old: dict[str, dict]) -> float:
         elif a != b:
             raise SystemExit(f"{where}: {a!r} != {b!r}")
 
-    walk(new, old, "values")
+    missing = sorted(set(new) - set(old))
+    if missing:
+        raise SystemExit(f"not in the other file: {missing}")
+    walk(new, {key: old[key] for key in new}, "values")  # a --metrics subset: its own keys
     return worst
 
 
@@ -118,15 +131,19 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="dataset root (default: the dataset's own)")
     ap.add_argument("--metrics", default=None, help="comma-separated (default: every applicable one)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warm", action="store_true", help="score 2 clips first: imports and weight files "
+                    "(once per process) leave the figures")
     ap.add_argument("--json", type=Path, default=None, help="write the timings and every value here")
     ap.add_argument("--compare", type=Path, default=None, help="a --json file of another version: max |diff|")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    parts, values = score(args.samples, args.dataset, args.root, args.metrics.split(",") if args.metrics else None)
+    parts, values = score(args.samples, args.dataset, args.root, args.metrics.split(",") if args.metrics else None,
+                          warm=args.warm)
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
     print(f"{'part':32s} {'cpu s':>7s} {'share':>6s}")
     for name, sec in parts.items():
-        print(f"{name:32s} {sec:7.2f} {sec / parts['total']:6.1%}")
+        share = f"{sec / parts['total']:6.1%}" if not name.startswith("(") else ""
+        print(f"{name:32s} {sec:7.2f} {share}")
     if args.json:
         args.json.write_text(json.dumps({"seconds": parts, "values": values}, indent=1))
     if args.compare:

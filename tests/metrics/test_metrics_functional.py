@@ -112,6 +112,21 @@ def test_ssim_reuse_of_target_maps_equals_the_plain_path(kw):
                                atol=1e-14, rtol=0)
 
 
+@pytest.mark.parametrize("channel_reduction", ["pooled", "per_channel"])
+def test_psnr_of_k_samples_against_one_target_equals_pair_by_pair(channel_reduction):
+    g = torch.Generator().manual_seed(6)
+    target = torch.rand(3, 4, 3, 8, 9, generator=g)
+    samples = torch.rand(3, 5, 4, 3, 8, 9, generator=g)
+    plain = psnr_frames(samples, target[:, None].expand_as(samples).contiguous(), channel_reduction=channel_reduction)
+    for chunk in (None, 2, 7):
+        reused = psnr_frames(samples, target[:, None], chunk=chunk, channel_reduction=channel_reduction)
+        torch.testing.assert_close(reused, plain, atol=1e-12, rtol=0)
+    mse = (samples.double() - target[:, None].double()).square()
+    mse = mse.flatten(3).mean(3) if channel_reduction == "pooled" else mse.flatten(4).mean(4)
+    ref = 10 * torch.log10(1 / mse)
+    torch.testing.assert_close(plain, ref if channel_reduction == "pooled" else ref.mean(3), atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("x_lead,y_lead", [((2, 3, 4), (2, 1, 4)), ((2, 3, 4), (1, 4)), ((2, 3, 4), ()),
                                            ((2, 3, 4), (2, 3, 1)), ((2, 1, 4), (2, 3, 1)), ((2, 3), (2, 3)),
                                            ((), ()), ((0, 3), (0, 1))])
