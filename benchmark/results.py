@@ -8,7 +8,9 @@ A run folder ``runs/<dataset>/<method>/<profile>/seed<seed>/`` holds ``results.j
                               "metric_protocols": {"psnr": {...}, ...},
                               "metrics": {"psnr_best": {...MetricValue.to_dict()}, ...},
                               "samples": "samples/prediction.npz",
-                              "gallery": "samples/prediction.gif"}},
+                              "gallery": "samples/prediction.gif",
+                              "sampling": {"videos": 640, "samples_per_context": 5,
+                                           "generate_s": 12.8, "videos_per_s": 50.0}}},
      "train_log": "train_log.jsonl" or null, "manifest": "manifest.json"}
 
 The "real data" bound is a run with ``method == "real"`` (``runs/<dataset>/real/...``).

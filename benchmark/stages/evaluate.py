@@ -182,6 +182,24 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
     return run_dir / P.RESULTS
 
 
+def sampling_speed(sample_record: dict[str, Any]) -> dict[str, Any]:
+    """The ``sampling`` entry of a task in results.json: how many videos the method generated and how
+    fast (``generate_s``: the method's sampling calls alone, on the run's device); empty for samples
+    recorded before the sample stage timed generation.
+
+    >>> sampling_speed({"num_videos": 640, "num_samples": 5, "generate_s": 12.8, "videos_per_s": 50.0})
+    {'sampling': {'videos': 640, 'samples_per_context': 5, 'generate_s': 12.8, 'videos_per_s': 50.0}}
+    >>> sampling_speed({"num_videos": 8})
+    {}
+    """
+    if "generate_s" not in sample_record:
+        return {}
+    return {"sampling": {"videos": int(sample_record["num_videos"]),
+                         "samples_per_context": int(sample_record.get("num_samples", 1)),
+                         "generate_s": float(sample_record["generate_s"]),
+                         "videos_per_s": float(sample_record["videos_per_s"])}}
+
+
 def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str] | None = None) -> Path:
     """Score every task's saved samples and write results.json + manifest.json (``tasks``: the ones
     the method runs on this dataset; default: those of :func:`runnable_tasks`)."""
@@ -209,7 +227,7 @@ def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str]
         if srec is None:
             raise UserError(f"{spec.run_dir}: no {task} samples; run `benchmark sample {spec.method} "
                             f"--dataset {spec.dataset}`")
-        tasks[task] = stage_evaluate(spec, task, ds)
+        tasks[task] = stage_evaluate(spec, task, ds) | sampling_speed(srec)
         timings[f"sample_{task}_s"] = float(srec.get("seconds", 0.0))
         timings[f"evaluate_{task}_s"] = float(tasks[task].get("seconds", 0.0))
     last = P.train_dir(tuple(train_recs), list(train_recs)[-1])

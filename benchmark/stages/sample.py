@@ -205,7 +205,9 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
     must_compute(run_dir, f"sample/{task}")
     t0 = time.time()
     inputs = reference_inputs(ds, protocol, ref)
+    t_gen = time.perf_counter()
     videos = generate_samples(method, task, protocol, ref, seed=spec.seed + 1, progress=spec.progress, inputs=inputs)
+    generate_s = time.perf_counter() - t_gen  # the method's sampling alone: no saving, galleries or likelihoods
     k = len(videos) // len(ref)
     V.save_npz(run_dir / rel, videos, num_samples=np.array(k), context_frames=np.array(protocol.context_frames))
     gallery = P.gallery(task)
@@ -227,7 +229,8 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
         outputs.append(P.likelihoods(task))
         info["likelihood"] = lp
     return stages.record(f"sample/{task}", key, [*outputs, *extra.values()], seconds=time.time() - t0,
-                         num_samples=k, num_videos=len(videos), extra_galleries=extra, **info)
+                         num_samples=k, num_videos=len(videos), generate_s=generate_s,
+                         videos_per_s=len(videos) / max(generate_s, 1e-9), extra_galleries=extra, **info)
 
 
 def write_gallery(path: Path, videos: np.ndarray, ref: SplitData, task: str, protocol: Protocol, k: int) -> None:

@@ -37,10 +37,6 @@ class EncODEDecConfig:
     skip_level: int = 0                  # official --skip_level: first frame's block-s features into the
     #                                      decoder block of the same size (0: none, the final command)
     noise_std: float = 0.3               # likelihood sd on [-1, 1] frames (official noise_std)
-    residual_from_last: bool = False     # cpu deviation: decoded frames are offsets (2 * tanh, [-1, 1] scale)
-    #                                      added to the last context frame (official: absolute frames)
-    copy_mask: bool = False              # experiment, off in every profile: the decoder also writes a mask m;
-    #                                      frames are m * last context frame + (1 - m) * drawn (official: drawn)
     recon_loss: str = "gaussian"         # likelihood of the frames: "gaussian" (official, sd noise_std) or
     #                                      "laplace" (cpu deviation: an L1 loss, scale noise_std)
     kl_weight: float = 1.0

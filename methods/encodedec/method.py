@@ -23,7 +23,6 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
-from methods.common.frame_codecs import composite_copy
 from methods.common.resize import check_model_frames, model_size_batches, resize_frames
 from methods.encodedec import config as C
 from methods.encodedec.model import EncODEDecModel
@@ -46,8 +45,6 @@ class EncODEDec(Method):
             raise ValueError(f"encodedec: loss_frames must be one of {C.LOSS_FRAMES}, got {config.loss_frames!r}")
         if config.recon_loss not in C.RECON_LOSSES:
             raise ValueError(f"encodedec: recon_loss must be one of {C.RECON_LOSSES}, got {config.recon_loss!r}")
-        if config.copy_mask and config.residual_from_last:
-            raise ValueError("encodedec: copy_mask and residual_from_last are alternatives; set at most one")
         if config.rtol <= 0 or config.atol <= 0:
             raise ValueError(f"encodedec: solver tolerances must be > 0, got rtol={config.rtol} atol={config.atol}")
         self.model = self._build(seed=0)
@@ -114,9 +111,5 @@ class EncODEDec(Method):
             x = resize_frames(chunk.to(self.device, torch.float32), tuple(cfg.resolution))
             y = resize_frames(self.model.predict(x, times, max(1, cond.num_samples), gen),
                               tuple(cfg.io_resolution or cfg.resolution))
-            if cfg.residual_from_last:  # offsets added to the last context frame at the data's resolution
-                y = chunk[:, -1, None, None].to(y) + y
-            elif cfg.copy_mask:  # composited at the data's resolution: copied pixels are the frame's own
-                y = composite_copy(y, chunk[:, -1, None, None].to(y))
             out.append(y.clamp(0, 1).cpu())
         return torch.cat(out)

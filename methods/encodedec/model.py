@@ -24,7 +24,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from methods.common.frame_codecs import composite_copy
 from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gaussian
 from methods.common.latent_ode import ODEMLP, solve
 from methods.common.resblocks import PreActResBlock
@@ -72,14 +71,12 @@ class FrameRNNEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """Latents ``(B, T, latent_dim)`` -> frames ``(B, T, C + extra_outputs, H, W)`` in [-1, 1] (``extra_outputs``:
-    e.g. a copy mask's map); with ``skip_level = s > 0``
+    """Latents ``(B, T, latent_dim)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]; with ``skip_level = s > 0``
     the encoder's block-``s`` features ``(B, C_s, h, w)`` are concatenated (at every time) to the input
     of the decoder block of the same size (upstream ``--skip_level``)."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True,
-                 extra_outputs: int = 0) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True) -> None:
         super().__init__()
         n = len(res_channels)
         self.skip_block = n - skip_level if skip_level else None
@@ -87,7 +84,7 @@ class FrameDecoder(nn.Module):
         self.base = (widths[0], *_base_size(resolution, len(res_channels)))
         self.mlp = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
                                  nn.Linear(hidden_dim, widths[0] * self.base[1] * self.base[2]))
-        outs = (*widths[1:], channels + extra_outputs)
+        outs = (*widths[1:], channels)
         self.blocks = nn.ModuleList([PreActResBlock(widths[i] * (2 if i == self.skip_block else 1), outs[i], "up", norm)
                                      for i in range(n)])
 
@@ -119,11 +116,7 @@ class EncODEDecModel(nn.Module):
                                        cfg.skip_level, cfg.group_norm)
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
         self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
-                                    cfg.skip_level, cfg.group_norm, extra_outputs=int(cfg.copy_mask))
-        if cfg.residual_from_last:  # offsets start at zero: the untrained model repeats the last context frame
-            last = self.decoder.blocks[-1]
-            for p in (last.conv2.weight, last.resample.weight, last.resample.bias):
-                nn.init.zeros_(p)
+                                    cfg.skip_level, cfg.group_norm)
 
     # ---------------------------------------------------------------------------------- parts ---
     def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -156,22 +149,8 @@ class EncODEDecModel(nn.Module):
         return path[inverse].transpose(0, 1)
 
     def decode(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
-        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1] (with ``residual_from_last``:
-        offsets in [-1, 1] from the last context frame, on the [0, 1] scale; with ``copy_mask``:
-        ``(B, T, C + 1, H, W)`` in [0, 1], the drawn frame and the mask, for
-        :func:`methods.common.frame_codecs.composite_copy`)."""
-        out = self.decoder(z, skip)
-        return out if self.cfg.residual_from_last else (out + 1) / 2
-
-    def frames_from_decoder(self, decoded: Tensor, context: Tensor) -> Tensor:
-        """Decoder output ``(B, T, C, H, W)`` (tanh) -> frames on the [-1, 1] scale: the output itself, or
-        with ``residual_from_last`` twice it added to the last context frame ``context[:, -1]`` ([0, 1]),
-        or with ``copy_mask`` (``C + 1`` maps) the drawn frame composited over that frame."""
-        if self.cfg.copy_mask:
-            return composite_copy((decoded + 1) / 2, context[:, -1:]) * 2 - 1
-        if not self.cfg.residual_from_last:
-            return decoded
-        return (context[:, -1:] * 2 - 1) + 2 * decoded
+        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1]."""
+        return (self.decoder(z, skip) + 1) / 2
 
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, loss_frames: str,
@@ -187,7 +166,7 @@ class EncODEDecModel(nn.Module):
         z0 = sample_gaussian(mean, logvar, generator)
         n = context if loss_frames == "context" else clip.shape[1]
         times = torch.arange(n, device=clip.device, dtype=torch.float64)
-        recon = self.frames_from_decoder(self.decoder(self.latent_path(z0, times), skip), clip[:, :context])
+        recon = self.decoder(self.latent_path(z0, times), skip)  # [-1, 1], as the targets
         target = clip[:, :n] * 2 - 1
         if cfg.recon_loss == "laplace":  # -log Laplace(x; x_hat, b) = |x - x_hat| / b + log(2b)
             nll = ((target - recon).abs() / cfg.noise_std + math.log(2 * cfg.noise_std)).flatten(1).sum(1)
@@ -203,10 +182,7 @@ class EncODEDecModel(nn.Module):
                 generator: torch.Generator | None = None) -> Tensor:
         """Frames at ``frame_times`` ``(p,)`` for each of ``num_samples`` draws of ``z_0 ~ q(z_0 | context)``.
 
-        Returns ``(B, k, p, C, H, W)`` in [0, 1] (with ``residual_from_last``: the offsets from the
-        last context frame, in [-1, 1]; the caller adds them, at its own resolution; with ``copy_mask``:
-        ``C + 1`` maps, the drawn frame and the mask, which the caller composites over that frame). All ``k`` draws
-        are made before any solve, so the draws (given the generator) do not depend on the times asked for.
+        Returns ``(B, k, p, C, H, W)`` in [0, 1]. All ``k`` draws are made before any solve, so the draws (given the generator) do not depend on the times asked for.
         """
         b = context.shape[0]
         mean, logvar, skip = self.posterior(context)
@@ -216,4 +192,4 @@ class EncODEDecModel(nn.Module):
             skip = skip.repeat_interleave(num_samples, 0)
         out = self.decode(path, skip)
         out = out.view(b, num_samples, *out.shape[1:])
-        return out if self.cfg.residual_from_last else out.clamp(0, 1)
+        return out.clamp(0, 1)

@@ -43,6 +43,12 @@ def test_results_follow_the_contract(finished_runs):
     assert psnr["ci_low"] < psnr["value"] < psnr["ci_high"]
     # copying the last frame is worse further into the future
     assert psnr["curve"][0] > psnr["curve"][-1]
+    # the sampling speed of the method itself (no saving or scoring), with what it counts
+    speed = task["sampling"]
+    assert speed["videos"] == SMALL_SPLITS["test"] and speed["samples_per_context"] == 1
+    assert speed["videos_per_s"] == pytest.approx(speed["videos"] / speed["generate_s"])
+    assert 0 < speed["generate_s"] <= read_json(paths["copy_last"].parent / "manifest.json")["timings"][
+        "sample_prediction_s"]
     synth = read_json(paths["static_frame"])["tasks"]["synthesis"]
     assert synth["metrics"]["fcs"]["value"] == pytest.approx(1.0)  # a static video is perfectly consistent
     real = read_json(paths["real"])
