@@ -216,10 +216,13 @@ def evaluate(task: str, samples: np.ndarray, k: int, reference: np.ndarray, metr
             fake = V.to_float(np.asarray(samples[start * k:stop * k]))
             fake = fake.view(stop - start, k, *fake.shape[1:])
             nats = torch.from_numpy(likelihood[0][start:stop]) if likelihood else None
-            update(metrics, fake, target, context_frames=context_frames, nats=nats,
-                   dims=likelihood[1]["dims"] if likelihood else None)
+            with V.values_in_range(fake, target):  # uint8 / 255: in [0, 1], no metric needs to scan it again
+                update(metrics, fake, target, context_frames=context_frames, nats=nats,
+                       dims=likelihood[1]["dims"] if likelihood else None)
         if any(m.kind == "set" for m in metrics.values()):
             real = real_reference if real_reference is not None else reference
             for start in range(0, len(real), EVAL_BATCH):
-                update_real(metrics, V.to_float(np.asarray(real[start:start + EVAL_BATCH])))
+                batch = V.to_float(np.asarray(real[start:start + EVAL_BATCH]))
+                with V.values_in_range(batch):
+                    update_real(metrics, batch)
     return collect(metrics, context_frames_counted=task == "prediction" and context_frames > 0)

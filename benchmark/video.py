@@ -12,11 +12,13 @@ torch.Size([2, 4, 3, 8, 8])
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import zipfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -30,8 +32,42 @@ class VideoFormatError(UserError):
     """A video file or array is malformed (wrong shape, dtype, range, corrupt or truncated)."""
 
 
+#: tensors whose values are known to lie in [0, 1] (see :func:`values_in_range`)
+_IN_RANGE: contextvars.ContextVar[tuple[torch.Tensor, ...]] = contextvars.ContextVar("vidbench_in_range", default=())
+
+
+@contextlib.contextmanager
+def values_in_range(*tensors: torch.Tensor) -> Iterator[None]:
+    """Within the block, :func:`check_videos` skips its value scan (range, NaN) for ``tensors`` and any
+    view of them; shapes and dtypes are still checked.
+
+    For batches valid by construction, :func:`to_float` of uint8 frames: the scoring loop feeds one
+    batch to every metric, and each metric validating the same hundreds of MB again cost more than
+    some metrics. Only views share the storage, so a tensor computed from these is still scanned.
+
+    >>> v = to_float(torch.zeros(1, 2, 1, 4, 4, dtype=torch.uint8))
+    >>> with values_in_range(v):
+    ...     check_videos(v[:, 1:]).shape
+    torch.Size([1, 1, 1, 4, 4])
+    """
+    token = _IN_RANGE.set(_IN_RANGE.get() + tensors)
+    try:
+        yield
+    finally:
+        _IN_RANGE.reset(token)
+
+
+def _known_in_range(x: torch.Tensor) -> bool:
+    known = _IN_RANGE.get()
+    if not known:
+        return False
+    ptr = x.untyped_storage().data_ptr()
+    return any(t.untyped_storage().data_ptr() == ptr and t.dtype == x.dtype for t in known)
+
+
 def check_videos(x: torch.Tensor, name: str = "videos") -> torch.Tensor:
-    """Validate an in-memory batch: 5-D ``(N, T, C, H, W)`` float in [0, 1], C in {1, 3}, no NaN."""
+    """Validate an in-memory batch: 5-D ``(N, T, C, H, W)`` float in [0, 1], C in {1, 3}, no NaN
+    (the value scan is skipped for tensors known to be in range, :func:`values_in_range`)."""
     if not isinstance(x, torch.Tensor):
         raise VideoFormatError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 5:
@@ -42,7 +78,7 @@ def check_videos(x: torch.Tensor, name: str = "videos") -> torch.Tensor:
     if not x.is_floating_point():
         raise VideoFormatError(f"{name}: expected float in [0, 1], got dtype {x.dtype}; "
                                f"use benchmark.video.to_float")
-    if x.numel() == 0:
+    if x.numel() == 0 or _known_in_range(x):
         return x
     # One pass (aminmax) instead of three (isfinite, min, max): every metric validates its input and
     # a batch of k samples is hundreds of MB. NaN propagates into lo/hi and fails the range test too.

@@ -143,3 +143,19 @@ def test_check_videos_and_conversions():
         check_videos(torch.rand(1, 2, 8, 8, 8))
     with pytest.raises(VideoFormatError, match="float"):
         check_videos(to_uint8(x))
+
+
+def test_values_in_range_skips_only_the_value_scan_of_those_tensors_and_their_views():
+    from benchmark.video import values_in_range
+
+    batch = to_float(torch.randint(0, 256, (2, 4, 3, 8, 8), dtype=torch.uint8))
+    scaled = batch * 2  # computed from the batch: a tensor of its own, still scanned
+    with values_in_range(batch):
+        assert check_videos(batch[:, 1:]) is not None and check_videos(batch.flatten(0, 0)) is not None
+        with pytest.raises(VideoFormatError, match=r"values must lie in \[0, 1\]"):
+            check_videos(scaled)
+        with pytest.raises(VideoFormatError, match="C=4"):  # shapes are still checked
+            check_videos(batch.permute(0, 2, 1, 3, 4))
+    batch[0, 0, 0, 0, 0] = 2.0
+    with pytest.raises(VideoFormatError, match=r"values must lie"):  # outside the block: scanned again
+        check_videos(batch)

@@ -44,9 +44,9 @@ def best_of_k_ssim(pred: torch.Tensor, future: torch.Tensor) -> float:
     from benchmark.metrics.functional.ssim import ssim_frames
     from benchmark.metrics.functional.stochastic import reduce_samples
 
-    b, k, p = pred.shape[:3]
-    target = future[:, None].expand_as(pred)
-    scores = ssim_frames(pred.flatten(0, 2).double(), target.flatten(0, 2).double()).view(b, k, p)
+    # the target broadcast over the k samples: its filtered maps are computed once, and no float64 copy of
+    # all the samples is made (ssim_frames casts chunk by chunk)
+    scores = ssim_frames(pred, future[:, None])  # (B, k, p)
     return float(reduce_samples(scores).best.mean())
 
 

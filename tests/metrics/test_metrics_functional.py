@@ -10,7 +10,8 @@ import torch
 from skimage.metrics import structural_similarity as sk_ssim
 
 from benchmark.metrics.functional import (PSNR_MSE_FLOOR, frame_consistency, psnr_frames, reduce_samples,
-                                          ssim_frames, ssim_to_first_frame)
+                                          ssim_frames, ssim_maps, ssim_to_first_frame)
+from benchmark.metrics.functional._frames import map_frame_pairs
 
 TOL = 1e-6  # the spec asks for 1e-4; the implementation agrees with skimage to ~1e-15
 
@@ -77,6 +78,75 @@ def test_ssim_identity_symmetry_broadcast_and_chunking():
     assert torch.equal(broadcast, explicit)
     assert torch.allclose(broadcast, one_at_a_time, atol=1e-14, rtol=0)
     assert torch.allclose(broadcast, ssim_frames(target[:, None], samples), atol=1e-14)  # symmetric
+
+
+def test_ssim_of_k_samples_against_one_target_matches_skimage():
+    """The path that filters each target frame once for its k samples, against skimage pair by pair."""
+    rng = np.random.default_rng(7)
+    target = rng.random((2, 3, 3, 20, 23))  # (B, p, C, H, W)
+    noise = np.array([0.02, 0.1, 0.3, 0.6]).reshape(1, 4, 1, 1, 1, 1) * rng.standard_normal((2, 4, 3, 3, 20, 23))
+    samples = np.clip(target[:, None] + noise, 0, 1)  # (B, k, p, C, H, W)
+    ours = ssim_frames(torch.from_numpy(samples), torch.from_numpy(target)[:, None])
+    ref = np.array([[[_sk(samples[b, i, t], target[b, t]) for t in range(3)] for i in range(4)] for b in range(2)])
+    assert ours.shape == (2, 4, 3)
+    np.testing.assert_allclose(ours.numpy(), ref, atol=TOL, rtol=0)
+    assert np.ptp(ref) > 0.3  # the samples really differ
+
+
+def _plain_ssim(x: torch.Tensor, y: torch.Tensor, **kw) -> torch.Tensor:
+    """Every pair on its own: the five maps x, y, x², y², xy filtered per pair (no reuse)."""
+    return map_frame_pairs(lambda a, b: ssim_maps(a, b, **kw).flatten(1).mean(1), x, y, grouped=False)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(gaussian=False, window_size=7, sample_covariance=True, data_range=2.0)])
+def test_ssim_reuse_of_target_maps_equals_the_plain_path(kw):
+    g = torch.Generator().manual_seed(5)
+    target = torch.rand(3, 4, 3, 16, 18, generator=g)
+    samples = (target[:, None] + 0.2 * torch.randn(3, 5, 4, 3, 16, 18, generator=g)).clamp(0, 1)
+    plain = _plain_ssim(samples, target[:, None], **kw)
+    for chunk in (None, 1, 3, 7):  # groups split across calls, and k samples split within a group (chunk < k)
+        reused = ssim_frames(samples, target[:, None], chunk=chunk, **kw)
+        torch.testing.assert_close(reused, plain, atol=1e-14, rtol=0)
+    videos = samples[:, 0]  # FCS: every frame against its video's first frame
+    torch.testing.assert_close(ssim_to_first_frame(videos, **kw), _plain_ssim(videos, videos[:, :1], **kw),
+                               atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize("channel_reduction", ["pooled", "per_channel"])
+def test_psnr_of_k_samples_against_one_target_equals_pair_by_pair(channel_reduction):
+    g = torch.Generator().manual_seed(6)
+    target = torch.rand(3, 4, 3, 8, 9, generator=g)
+    samples = torch.rand(3, 5, 4, 3, 8, 9, generator=g)
+    plain = psnr_frames(samples, target[:, None].expand_as(samples).contiguous(), channel_reduction=channel_reduction)
+    for chunk in (None, 2, 7):
+        reused = psnr_frames(samples, target[:, None], chunk=chunk, channel_reduction=channel_reduction)
+        torch.testing.assert_close(reused, plain, atol=1e-12, rtol=0)
+    mse = (samples.double() - target[:, None].double()).square()
+    mse = mse.flatten(3).mean(3) if channel_reduction == "pooled" else mse.flatten(4).mean(4)
+    ref = 10 * torch.log10(1 / mse)
+    torch.testing.assert_close(plain, ref if channel_reduction == "pooled" else ref.mean(3), atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("x_lead,y_lead", [((2, 3, 4), (2, 1, 4)), ((2, 3, 4), (1, 4)), ((2, 3, 4), ()),
+                                           ((2, 3, 4), (2, 3, 1)), ((2, 1, 4), (2, 3, 1)), ((2, 3), (2, 3)),
+                                           ((), ()), ((0, 3), (0, 1))])
+@pytest.mark.parametrize("chunk", [None, 1, 2, 5])
+def test_grouped_frame_pairs_equal_the_pairwise_map(x_lead, y_lead, chunk):
+    """Grouping every y frame with the x frames it is broadcast against changes nothing but the work."""
+    g = torch.Generator().manual_seed(len(x_lead) + len(y_lead))
+    x, y = torch.rand(*x_lead, 2, 3, 4, generator=g), torch.rand(*y_lead, 2, 3, 4, generator=g)
+    plain = map_frame_pairs(lambda a, b: (a - b).abs().flatten(1).mean(1) + b.flatten(1)[:, 0], x, y, chunk=chunk)
+    calls = []
+
+    def grouped_fn(a, b):
+        calls.append(tuple(a.shape[:2]))
+        assert b.shape[1] == 1
+        return (a - b).abs().flatten(2).mean(2) + b.flatten(2)[:, :, 0]
+
+    grouped = map_frame_pairs(grouped_fn, x, y, chunk=chunk, grouped=True)
+    assert grouped.shape == plain.shape == torch.broadcast_shapes(x_lead, y_lead)
+    assert torch.equal(grouped, plain)
+    assert all(g_ * r <= max(chunk or 100, r) for g_, r in calls)  # memory bound: chunk frames (or one group)
 
 
 def test_ssim_rejects_frames_smaller_than_window():

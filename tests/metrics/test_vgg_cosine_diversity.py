@@ -160,3 +160,17 @@ def test_fast_pairwise_paths_equal_the_pair_loop():
     samples = torch.rand(2, 3, 2, 3, 8, 8)
     pair_loop = mean_pairwise(samples, m.distance)
     assert torch.allclose(m.pairwise_curve(samples), pair_loop, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 8, 10, 11])
+def test_sorting_network_orders_like_sort_and_l1_diversity_equals_the_pair_loop(k):
+    """k <= SORTING_NETWORK_MAX_K orders the samples with min/max compare-exchanges, above it with sort:
+    both give sort's values exactly (ties included), and the diversity the pair loop's."""
+    from benchmark.metrics.functional.cosine import _sorted_samples, mean_pairwise_l1
+
+    g = torch.Generator().manual_seed(k)
+    x = torch.randint(0, 4, (3, k, 50), generator=g).float() / 3  # many ties
+    assert torch.equal(_sorted_samples(x), x.sort(dim=1).values)
+    s = torch.rand(2, k, 3, 1, 5, 5, generator=g)
+    l1 = lambda a, b: (a.double() - b.double()).abs().flatten(1).mean(1)  # noqa: E731
+    torch.testing.assert_close(mean_pairwise_l1(s), mean_pairwise(s, l1), atol=1e-14, rtol=0)

@@ -64,11 +64,30 @@ def mean_pairwise(samples: Tensor, distance: Callable[[Tensor, Tensor], Tensor])
     return out / (k * (k - 1) / 2)
 
 
+#: up to this many samples, :func:`mean_pairwise_l1` orders them with a sorting network of elementwise
+#: min/max (k²/2 passes; ~4x faster than ``sort`` along a short strided dim at k = 5), else with ``sort``
+SORTING_NETWORK_MAX_K = 10
+
+
+def _sorted_samples(x: Tensor) -> Tensor:
+    """``(b, k, n)`` -> the k values of every ``(b, ·, n)`` position in ascending order (the same values
+    as ``x.sort(dim=1).values``)."""
+    k = x.shape[1]
+    if k > SORTING_NETWORK_MAX_K:
+        return x.sort(dim=1).values
+    v = list(x.unbind(1))
+    for r in range(k):  # odd-even transposition sort: k rounds of compare-exchange between neighbours
+        for i in range(r % 2, k - 1, 2):
+            v[i], v[i + 1] = torch.minimum(v[i], v[i + 1]), torch.maximum(v[i], v[i + 1])
+    return torch.stack(v, 1)
+
+
 def mean_pairwise_l1(samples: Tensor) -> Tensor:
     """Mean over the k(k-1)/2 pairs of the mean absolute difference, per frame: ``(B, k, p, ...) -> (B, p)``.
 
     Sorting the k values of each pixel gives ``Σ_{i<j} |x_i - x_j| = Σ_i (2i - k + 1) x_(i)``: O(k log k)
-    per pixel instead of O(k²) pairs, and no pair tensor.
+    per pixel instead of O(k²) pairs, and no pair tensor. The values are ordered in their own dtype (the
+    order, and so the float64 sum, is the same as after the cast), with a sorting network for small k.
 
     >>> s = torch.tensor([0., 1., 3., 7.]).view(1, 4, 1, 1)
     >>> mean_pairwise_l1(s).item()     # pairs 1, 3, 7, 2, 6, 4
@@ -80,7 +99,7 @@ def mean_pairwise_l1(samples: Tensor) -> Tensor:
         return out
     w = (2 * torch.arange(k, device=samples.device, dtype=torch.float64) - k + 1).view(1, k, 1)
     for t in range(p):  # one frame index at a time bounds the memory of the sort
-        x = samples[:, :, t].reshape(b, k, -1).double().sort(dim=1).values
+        x = _sorted_samples(samples[:, :, t].reshape(b, k, -1)).double()
         out[:, t] = (x * w).sum(dim=1).mean(dim=1)
     return out / (k * (k - 1) / 2)
 

@@ -49,10 +49,11 @@ def psnr_frames(x: Tensor, y: Tensor, data_range: float = 1.0, mse_floor: float 
     log_peak = 20.0 * math.log10(data_range)
 
     def fn(a: Tensor, b: Tensor) -> Tensor:
+        # a (G, R, C, H, W) against the frame b (G, 1, C, H, W) they share: b is cast to float64 once
         if channel_reduction == "per_channel":
-            mse = (a - b).square_().flatten(2).mean(2)  # (M, C)
-            return (log_peak - 10.0 * torch.log10(mse.clamp_min(mse_floor))).mean(1)
-        mse = (a - b).square_().flatten(1).mean(1)
+            mse = (a - b).square_().flatten(3).mean(3)  # (G, R, C)
+            return (log_peak - 10.0 * torch.log10(mse.clamp_min(mse_floor))).mean(2)
+        mse = (a - b).square_().flatten(2).mean(2)
         return log_peak - 10.0 * torch.log10(mse.clamp_min(mse_floor))
 
-    return map_frame_pairs(fn, x, y, chunk=chunk)
+    return map_frame_pairs(fn, x, y, chunk=chunk, grouped=True)

@@ -9,6 +9,11 @@ frames: SSIM per channel, then the mean over channels.
 
 The separable window is applied as two banded matrix products, ``Gᵀ_H · X · G_W`` in float64
 (on CPU about 10x faster than ``conv2d`` with a 1-channel float64 kernel, and exact to ~1e-14).
+When ``y`` is broadcast against ``x`` (one target frame for k samples, one first frame for a
+video's frames), the local means of y and y² are filtered once per y frame and only x, x² and xy
+per pair: 3 filtered maps a pair instead of 5, the same numbers. Splitting the band matrices into
+blocks to skip their zeros (6x the needed multiplications) was measured too: at most ~15% on
+the filtering at 64x64 (small matrix products run less efficiently), not worth it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,41 @@ def _band_matrix(n: int, window: Tensor) -> Tensor:
     return band
 
 
+def _filters(h: int, w: int, window_size: int, sigma: float, gaussian: bool, dtype: torch.dtype,
+             device: torch.device) -> tuple[Tensor, Tensor]:
+    """``(Gᵀ_H (H', H), G_W (W, W'))``: the window as band matrices for ``Gᵀ_H · X · G_W``."""
+    if gaussian:
+        g = gaussian_window(window_size, sigma, dtype=dtype, device=device)
+    else:
+        g = torch.full((window_size,), 1.0 / window_size, dtype=dtype, device=device)
+    return _band_matrix(h, g).T, _band_matrix(w, g)
+
+
+def _ssim_from_moments(mu_x: Tensor, mu_y: Tensor, e_xx: Tensor, e_yy: Tensor, e_xy: Tensor, data_range: float,
+                       window_size: int, k1: float, k2: float, sample_covariance: bool) -> Tensor:
+    """The SSIM map from the filtered maps (local means of x, y, x², y², xy; broadcastable).
+
+    Overwrites ``e_xx`` and ``e_xy`` (in-place steps: the same operations in the same order as the
+    textbook formula, so the same bits, with fewer temporaries).
+    """
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
+    var_x, var_y, cov = e_xx.sub_(mu_xx), e_yy - mu_yy, e_xy.sub_(mu_xy)
+    if sample_covariance:  # skimage's default: unbiased local (co)variances, NP / (NP - 1)
+        n_px = window_size * window_size
+        norm = n_px / (n_px - 1)
+        var_x, var_y, cov = var_x.mul_(norm), var_y.mul_(norm), cov.mul_(norm)
+    num = mu_xy.mul_(2).add_(c1).mul_(cov.mul_(2).add_(c2))      # (2 μxy + C1)(2 σxy + C2)
+    den = mu_xx.add_(mu_yy).add_(c1).mul_(var_x.add_(var_y).add_(c2))  # (μx² + μy² + C1)(σx² + σy² + C2)
+    return num.div_(den)
+
+
+def _check_size(h: int, w: int, window_size: int) -> None:
+    if h < window_size or w < window_size:
+        raise ValueError(f"SSIM window {window_size}x{window_size} is larger than the frames ({h}x{w}); "
+                         f"frames must be at least {window_size} pixels on each side")
+
+
 def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
               k1: float = 0.01, k2: float = 0.03, gaussian: bool = True,
               sample_covariance: bool = False) -> Tensor:
@@ -54,26 +94,11 @@ def ssim_maps(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 
         ``(M, C, H - window_size + 1, W - window_size + 1)``.
     """
     m, c, h, w = x.shape
-    if h < window_size or w < window_size:
-        raise ValueError(f"SSIM window {window_size}x{window_size} is larger than the frames ({h}x{w}); "
-                         f"frames must be at least {window_size} pixels on each side")
-    if gaussian:
-        g = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
-    else:
-        g = torch.full((window_size,), 1.0 / window_size, dtype=x.dtype, device=x.device)
+    _check_size(h, w, window_size)
+    g_h, g_w = _filters(h, w, window_size, sigma, gaussian, x.dtype, x.device)
     # filter the five maps x, y, x², y², xy at once: (5, M, C, H, W) -> (5, M, C, H', W')
     stack = torch.stack([x, y, x * x, y * y, x * y])
-    mu_x, mu_y, e_xx, e_yy, e_xy = _band_matrix(h, g).T @ stack @ _band_matrix(w, g)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
-    if sample_covariance:  # skimage's default: unbiased local (co)variances, NP / (NP - 1)
-        n_px = window_size * window_size
-        norm = n_px / (n_px - 1)
-        var_x, var_y, cov = var_x * norm, var_y * norm, cov * norm
-    num = (2 * mu_xy + c1) * (2 * cov + c2)
-    den = (mu_xx + mu_yy + c1) * (var_x + var_y + c2)
-    return num / den
+    return _ssim_from_moments(*(g_h @ stack @ g_w), data_range, window_size, k1, k2, sample_covariance)
 
 
 def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
@@ -105,8 +130,22 @@ def ssim_frames(x: Tensor, y: Tensor, data_range: float = 1.0, window_size: int 
     (torch.Size([2, 4]), True)
     """
 
-    def fn(a: Tensor, b: Tensor) -> Tensor:
-        return ssim_maps(a, b, data_range, window_size, sigma, k1, k2, gaussian,
-                         sample_covariance).flatten(1).mean(1)
+    if x.ndim < 3 or y.ndim < 3:
+        raise ValueError(f"expected frames (..., C, H, W), got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    h, w = x.shape[-2:]
+    _check_size(h, w, window_size)
+    g_h, g_w = _filters(h, w, window_size, sigma, gaussian, torch.float64, x.device)
 
-    return map_frame_pairs(fn, x, y, chunk=chunk)
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        # a (G, R, C, H, W): the x frames that share the y frame b (G, 1, C, H, W). The local means of y
+        # and y² are filtered once per y frame (k samples against one target: 3 maps a pair, not 5)
+        mu_y, e_yy = g_h @ torch.stack([b, b * b]) @ g_w
+        maps = torch.empty((3, *a.shape), dtype=a.dtype, device=a.device)  # x, x², xy without temporaries
+        maps[0] = a
+        torch.mul(a, a, out=maps[1])
+        torch.mul(a, b, out=maps[2])
+        mu_x, e_xx, e_xy = g_h @ maps @ g_w
+        maps = _ssim_from_moments(mu_x, mu_y, e_xx, e_yy, e_xy, data_range, window_size, k1, k2, sample_covariance)
+        return maps.flatten(2).mean(2)
+
+    return map_frame_pairs(fn, x, y, chunk=chunk, grouped=True)
