@@ -54,7 +54,7 @@ from methods.drnet import config as drnet_config
 from methods.drnet.model import DRNet
 from methods.drnet.official import load_official_state as load_drnet_state
 from methods.p2p import config as p2p_config
-from methods.p2p.model import P2PModel, kept_steps
+from methods.p2p.model import P2PModel, backward_main_and_prior, kept_steps
 from methods.svg import config as svg_config
 from methods.svg.model import SVGModel
 from methods.svg.official import load_official_state as load_svg_state
@@ -250,14 +250,11 @@ def p2p_steps(batch: int | None, official_dir: Path | None) -> tuple[Step, Step 
     opt_p = adam(prior_params)
 
     def our_step() -> float:
-        # methods/p2p/method.py's step: the prior's gradients of its own loss, then the main backward.
+        # methods/p2p/method.py's step (backward_main_and_prior: the prior on its own loss, the rest on main)
         opt_m.zero_grad(set_to_none=True)
         opt_p.zero_grad(set_to_none=True)
         main, prior_loss = ours.losses(ours(x, kept))
-        grads = torch.autograd.grad(prior_loss, prior_params, retain_graph=True)
-        main.backward()
-        for p, g in zip(prior_params, grads):
-            p.grad = g
+        backward_main_and_prior(main, prior_loss, prior_params)
         opt_m.step()
         opt_p.step()
         return main.item()

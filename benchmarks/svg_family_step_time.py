@@ -37,7 +37,7 @@ from methods.common.lstm import init_svg_
 from methods.drnet import config as drnet_config
 from methods.drnet.model import DRNet
 from methods.p2p import config as p2p_config
-from methods.p2p.model import P2PModel, kept_steps
+from methods.p2p.model import P2PModel, backward_main_and_prior, kept_steps
 from methods.svg import config as svg_config
 from methods.svg.model import SVGModel
 
@@ -113,10 +113,7 @@ def p2p_case(dataset: str, batch: int | None) -> Callable[[], None]:
         opt_m.zero_grad(set_to_none=True)
         opt_p.zero_grad(set_to_none=True)
         main, prior_loss = model.losses(model(x, kept))
-        grads = torch.autograd.grad(prior_loss, prior, retain_graph=True)
-        main.backward()
-        for p, g in zip(prior, grads):
-            p.grad = g
+        backward_main_and_prior(main, prior_loss, prior)
         opt_m.step()
         opt_p.step()
     return step

@@ -29,7 +29,7 @@ from methods.common.resize import check_model_frames
 from methods.common.lstm import init_svg_
 from methods.common.optim import OptimizerGroup
 from methods.p2p import config as C
-from methods.p2p.model import P2PModel, kept_steps
+from methods.p2p.model import P2PModel, backward_main_and_prior, kept_steps
 
 SAMPLE_BATCH = 256
 
@@ -83,11 +83,7 @@ class P2PMethod(Method):
             kept = kept_steps(length, cfg.context_frames, cfg.skip_prob, draws)
             out = model(batch.videos[:, :length], kept, generator=g)
             main, prior_loss = model.losses(out)
-            # Upstream's second backward: the prior alone on kld + w_cpc * cpc.
-            prior_grads = torch.autograd.grad(prior_loss, prior_params, retain_graph=True, allow_unused=True)
-            main.backward()
-            for p, gp in zip(prior_params, prior_grads):  # the prior's gradients: its own loss only
-                p.grad = None if gp is None else gp.detach()
+            backward_main_and_prior(main, prior_loss, prior_params)  # the prior: its own loss only
             # Every gradient is in place: the loop's backward on this detached leaf changes none.
             extras = {k: v.detach() for k, v in out.items()}
             extras.update(prior_loss=prior_loss.detach(), length=float(length))

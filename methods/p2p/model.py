@@ -38,6 +38,15 @@ from methods.common.frame_codecs import composite_copy, frame_codec, frames_in, 
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
+def backward_main_and_prior(main: Tensor, prior_loss: Tensor, prior_params: list[nn.Parameter]) -> None:
+    """Upstream's two backward passes: every network but the prior gets the gradients of ``main``, the
+    prior only those of its own loss (``kld + w_cpc * cpc``). Leaves the ``.grad`` of both sets in place."""
+    prior_grads = torch.autograd.grad(prior_loss, prior_params, retain_graph=True, allow_unused=True)
+    main.backward()
+    for p, g in zip(prior_params, prior_grads):
+        p.grad = None if g is None else g.detach()
+
+
 def kept_steps(seq_len: int, n_past: int, skip_prob: float, draws: Tensor | None) -> list[int]:
     """Steps ``1 .. seq_len-1`` that upstream's skip-frame training keeps, given the uniform draws
     ``(seq_len - 1,)`` (``None``: keep all).

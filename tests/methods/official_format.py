@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import sys
 import types
 import warnings
@@ -467,3 +468,12 @@ def save_drnet_checkpoints(model_path: Path, lstm_path: Path | None = None, *, n
                                           content_dim=content_dim, pose_dim=pose_dim)
             torch.save({"lstm": _old(nets["lstm"]), "opt": lstm_opt}, lstm_path, _use_new_zipfile_serialization=False)
     return nets
+
+
+def official_step_parity_script() -> types.ModuleType:
+    """``benchmarks/official_step_parity.py`` loaded as a module (a script, not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "official_step_parity.py"
+    spec = importlib.util.spec_from_file_location("official_step_parity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,19 +3,11 @@ to get the comparison (the timed comparison itself needs the official code: not 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "official_step_parity.py"
+from tests.methods.official_format import official_step_parity_script
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("official_step_parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_script = official_step_parity_script
 
 
 def test_times_ours_alone_and_names_the_official_repository(capsys):

@@ -4,19 +4,11 @@ clear error (the timed comparison itself needs yccyenchicheng/p2pvg: not in the 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "official_step_parity.py"
+from tests.methods.official_format import official_step_parity_script
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("official_step_parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_script = official_step_parity_script
 
 
 @pytest.mark.slow  # one step of the paper-size model over a 30-frame clip: several seconds
