@@ -15,15 +15,12 @@ from torch import nn
 
 from methods.baselines.conv_lstm import ConvLSTMConfig, ConvLSTMModel
 from methods.common.frame_codecs import composite_copy
-from benchmark.methods import Conditioning
-from benchmark.registry import METHODS
 from methods.drnet.config import DRNetConfig
 from methods.drnet.model import DRNet
 from methods.p2p.config import P2PConfig
 from methods.p2p.model import P2PModel
 from methods.svg.config import SVGConfig
 from methods.svg.model import SVGModel
-from tests.methods.latent_zoo_helpers import spec_of
 
 C, RES, CTX, FUT = 3, (32, 32), 4, 3
 
@@ -83,36 +80,3 @@ def test_composite_copy_blends_and_passes_gradients_to_the_mask():
     torch.testing.assert_close(out, torch.full_like(out, 0.75))
     out.sum().backward()
     assert mask.grad is not None and bool((mask.grad != 0).all())
-
-
-def _encodedec_frames(copy_mask: bool, context: torch.Tensor) -> torch.Tensor:
-    """encodedec's ``cpu`` profile (model at 32x32, data 64x64) with its last decoder block saturated."""
-    method = METHODS.get("encodedec").from_profile("cpu", spec_of("moving-shapes"), {"copy_mask": copy_mask})
-    last = method.model.decoder.blocks[-1]  # output = conv2(...) + resample(...), then tanh
-    with torch.no_grad():
-        last.conv2.weight.zero_()
-        last.resample.weight.zero_()
-        last.resample.bias.zero_()
-        last.resample.bias[-1] = 30.0
-    cond = Conditioning(batch_size=context.shape[0], num_frames=FUT, num_samples=2, context=context)
-    return method.predict(cond, seed=0)
-
-
-def test_encodedec_saturated_copy_mask_repeats_the_last_context_frame_at_full_resolution():
-    context = torch.rand(2, 5, 3, 64, 64)
-    frames = _encodedec_frames(True, context)
-    assert frames.shape == (2, 2, FUT, 3, 64, 64)
-    # exact: the mask is composited over the data-size frame, not a resized copy of it
-    assert torch.equal(frames, context[:, -1, None, None].expand_as(frames))
-    drawn = _encodedec_frames(False, context)[..., :-1, :, :]
-    torch.testing.assert_close(drawn, torch.full_like(drawn, 0.5), atol=1e-6, rtol=0)
-
-
-def test_encodedec_saturated_copy_mask_trains_on_the_last_context_frame():
-    """In the ELBO the composite uses the clip's last context frame (at the model's size)."""
-    method = METHODS.get("encodedec").from_profile("cpu", spec_of("moving-shapes"), {"copy_mask": True})
-    model = method.model
-    clip = torch.rand(2, 7, 3, 32, 32)
-    decoded = torch.cat([torch.zeros(2, 7, 3, 32, 32), torch.ones(2, 7, 1, 32, 32)], dim=2)  # tanh outputs
-    frames = model.frames_from_decoder(decoded, clip[:, :5])
-    torch.testing.assert_close(frames, (clip[:, 4:5] * 2 - 1).expand_as(frames), atol=1e-6, rtol=0)
