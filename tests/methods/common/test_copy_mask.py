@@ -2,9 +2,8 @@
 
 With the decoder's output conv zeroed and the mask map's bias large, every predicted frame must equal
 the frame the method names as the mask's source (SVG and conv_lstm: the last context frame; P2P:
-upstream's skip frame c - 2; DRNet: the content frame, the last context frame; encodedec: the last
-context frame, at the data's resolution); without the mask the same network writes 0.5 grey in its
-first colours.
+upstream's skip frame c - 2; DRNet: the content frame, the last context frame); without the mask the
+same network writes 0.5 grey in its first colours.
 """
 
 from __future__ import annotations
