@@ -48,9 +48,11 @@ def bin_centre(videos: Tensor, n_bits: int) -> Tensor:
 
 
 def nearest_bin_centre(x: Tensor, n_bits: int) -> Tensor:
-    """Flow-space frames ``x`` -> the bin centre of the level ``k`` (of 255) whose centre is nearest."""
+    """Flow-space frames ``x`` -> the bin centre of the level ``k`` (of ``2^n_bits - 1``) whose centre
+    is nearest."""
     x = torch.where(torch.isfinite(x), x, torch.full_like(x, 0.5))  # as the postprocess: non-finite -> white
-    levels = ((x + 0.5 - 2.0 ** -(n_bits + 1)).clamp(0, 1) * 255).round() / 255
+    top = 2 ** n_bits - 1
+    levels = ((x + 0.5 - 2.0 ** -(n_bits + 1)).clamp(0, 1) * top).round() / top
     return bin_centre(levels, n_bits)
 
 
