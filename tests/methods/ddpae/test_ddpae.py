@@ -153,7 +153,8 @@ def test_matched_iou_scores_perfect_swapped_merged_and_empty_decompositions():
 # matched to the generator's visible object masks by the Hungarian algorithm. Measured (seed 0, 5000
 # steps): matched IoU 0.497 (0.316 on the 10 predicted frames); planted bugs on the same model: the masks
 # of frames 10-14 instead of 0-4 0.111, one component taken from another video 0.270; the two components
-# overlap most with different objects in 79% of the videos (4000 steps: 0.485 / 0.266 / 75%).
+# overlap most with different objects in 79% of the videos (4000 steps: 0.485 / 0.266 / 75%; training
+# seed 1 at 5000 steps: 0.490 / 0.315 / 75%).
 #
 # Why 5 -> 5 clips: upstream trains Moving MNIST on 10 -> 10 (as many future frames as input frames).
 # On moving-shapes' 5 -> 15 clips, 3/4 of the likelihood is on frames whose poses the prediction LSTM
