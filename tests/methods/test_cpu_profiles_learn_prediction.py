@@ -41,7 +41,9 @@ KNOWN_SHORT: dict[str, str] = {
                   "of depth 1, 550 steps, 1 conditioning latent, temperature 0, bin-centre decoding; ~16 training "
                   "CPU-s): the priors explain moving edges by a large scale, so the mean learns no motion; "
                   "1250 steps, 2 conditioning latents (up to 3000 steps) or a bounded scale (the mean moves but "
-                  "blurs) did not pass either (methods/videoflow/README.md)"),
+                  "blurs) did not pass either. Cause: the likelihood weights the mean's gradient by 1/scale^2, so "
+                  "moving positions carry ~1e-4 of it; reweighting it (beta-NLL, beta 0.25) gave 0.7622 / 0.7624, "
+                  "and more unpins the background, which drifts in closed loop (methods/videoflow/README.md)"),
 }
 
 
