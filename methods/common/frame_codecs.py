@@ -323,15 +323,16 @@ CALL_BYTES = 32 * 2 ** 20
 
 
 def frames_per_call(encoder: FrameEncoder, resolution: Sequence[int], batch: int, frames: int,
-                    itemsize: int = 4, budget: int = CALL_BYTES) -> int:
+                    itemsize: int = 4, budget: int | None = None) -> int:
     """How many time steps of a ``batch`` of clips one encoder / decoder call takes so that its
-    largest feature map stays within ``budget`` bytes: ``frames`` (the whole clip in one call) when it
+    largest feature map stays within ``budget`` bytes (default :data:`CALL_BYTES`): ``frames`` (the whole clip in one call) when it
     fits, else fewer (at least 1).
 
     >>> enc = DCGANFrameEncoder(1, 128, (64, 64))
     >>> [frames_per_call(enc, (64, 64), b, 20) for b in (2, 16, 100)]  # 512 KiB per frame and clip
     [20, 4, 1]
     """
+    budget = CALL_BYTES if budget is None else budget
     per_frame = batch * encoder.peak_elements(resolution) * itemsize
     return max(1, min(frames, budget // max(per_frame, 1)))
 
