@@ -57,6 +57,8 @@ class DRNetMethod(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = init_svg_(DRNet(self.config))  # upstream utils.init_weights on every network
+            if self.config.copy_mask and self.config.mask_bias:  # cpu profile: the mask starts as a copy
+                model.init_copy_mask_(self.config.mask_bias)
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

@@ -145,6 +145,15 @@ class DRNet(nn.Module):
         self.lstm = VectorLSTM(cfg.pose_dim + cfg.content_dim, cfg.rnn_size, cfg.pose_dim, cfg.rnn_layers,
                                normalize=cfg.normalize)
 
+    @torch.no_grad()
+    def init_copy_mask_(self, bias: float) -> None:
+        """Set the bias of the copy mask's logit (the decoder's last map, before its sigmoid): a positive
+        bias starts the decoder as a copy of the content frame (cpu profile, ``mask_bias``)."""
+        if not self.cfg.copy_mask:
+            raise ValueError("drnet: the decoder has no copy mask (copy_mask=False)")
+        out = [m for m in self.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        out.bias[-1] = bias  # both decoders end in their output conv; its last channel is the mask
+
     @property
     def unet(self) -> bool:
         return self.cfg.content_model.endswith("unet")

@@ -102,7 +102,10 @@ def cpu(spec: DataSpec) -> VideoFlowConfig:
     the training-only budget (README sweep) neither 1250 steps (0.7586, 33 CPU-s) nor two
     conditioning latents on 3-frame patches (850 steps, 0.7590, 37-42 CPU-s; 3000 steps 0.7587)
     helped, and bounding the prior's scale made the mean move but blur (0.69-0.76), so the profile
-    keeps its cheap 550 steps."""
+    keeps its cheap 550 steps. The cause (README "Cause, measured"): the likelihood weights the mean's
+    gradient by ``1/scale^2``, which leaves the moving positions ~1e-4 of it; reweighting it
+    (beta-NLL) moves the mean but unpins the background, which drifts in closed loop (best: beta 0.25,
+    0.7622 / 0.7624 on seeds 0 / 1, under the ~0.003 bar)."""
     _check(spec, 1, 2)
     return VideoFlowConfig(channels=spec.channels, resolution=tuple(spec.resolution), n_levels=1, depth=1,
                            coupling="additive", coupling_width=16, activation="relu", num_cond_latents=1,

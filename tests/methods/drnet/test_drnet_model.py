@@ -129,3 +129,22 @@ def test_scene_discriminator_pairs_half_the_batch_across_clips():
             torch.tensor([[1.0]] * 3 + [[0.0]] * 3))
         got, _ = model.discriminator_loss(x1, x2, perm)
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_cpu_profile_copy_mask_starts_as_a_copy(small_dataset):
+    """cpu profile: the copy mask's logit starts at ``mask_bias`` (3), so the untrained decoder already
+    copies the content frame (m ~ sigmoid(3) = 0.95) instead of blending in half its drawing."""
+    from methods.drnet.method import DRNetMethod
+
+    spec = data_spec(small_dataset, ("prediction",))
+    cfg = C.cpu(spec)
+    assert cfg.copy_mask and cfg.mask_bias == 3.0
+    model = DRNetMethod(cfg, spec).model.eval()
+    x = model.adapt(torch.rand(2, 1, spec.channels, *spec.resolution))[:, 0]
+    with torch.no_grad():
+        h_c, skips = model.content(x)
+        mask = model.decoder(torch.cat([h_c, model.pose_encoder(x)], 1), skips)[:, -1]
+    assert float(mask.min()) > 0.9
+    assert C.smoke(spec).mask_bias == 0.0 and not C.smoke(spec).copy_mask
+    with pytest.raises(ValueError, match="needs copy_mask"):
+        dataclasses.replace(cfg, copy_mask=False)
