@@ -127,9 +127,12 @@ class DRNetMethod(Method):
             x = model.adapt(batch.videos)
             b, t = x.shape[:2]
             idx = torch.randint(0, t, (b, 4), generator=batch.generator, device=x.device)
-            frames = x[torch.arange(b, device=x.device)[:, None], idx]       # (B, 4, C, H, W)
+            # Gathered frame-major, (4, B, C, H, W): each of the four frames is one contiguous block, as
+            # upstream's separate batches are. (B, 4, ...) unbound on dim 1 gave strided views that every
+            # conv (six encoder calls, two weight gradients) copied to a contiguous tensor first.
+            frames = x[torch.arange(b, device=x.device), idx.t().contiguous()]
             perm = torch.randperm(b // 2, generator=batch.generator, device=x.device)
-            return {"x": frames.unbind(1), "perm": perm}
+            return {"x": frames.unbind(0), "perm": perm}
 
         def discriminator(inp: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
             x = inp["x"]

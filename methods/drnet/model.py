@@ -195,7 +195,7 @@ class DRNet(nn.Module):
         """
         h_c1, skips = self.content(x_c1)
         with torch.no_grad():
-            h_c2, _ = self.content(x_c2)
+            h_c2 = self.content(x_c2)[0]  # its skips freed at once, not held through the rest of the step
         h_p1 = self.pose_encoder(x_p1)
         with torch.no_grad():  # upstream's .detach() of a graph-building call: the same numbers
             h_p2 = self.pose_encoder(x_p2)
