@@ -83,6 +83,7 @@ def _smoke(spec: DataSpec) -> ConvLSTMConfig:
 def _cpu(spec: DataSpec) -> ConvLSTMConfig:
     # The main job's profile (~30 s on 2 cores at 64x64): the networks at 32x32 (frames area-resized
     # in, predictions bilinearly resized out; a quarter of the convolution work), SVG's cpu widths.
+    # The copy mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README).
     p = spec.train_protocol("prediction")
     h, w = spec.resolution
     return ConvLSTMConfig(channels=spec.channels, resolution=(h, w),

@@ -107,3 +107,35 @@ def test_init_copy_mask_starts_the_mask_saturated(kind):
 def test_init_copy_mask_needs_an_output_bias():
     with pytest.raises(ValueError, match="no output conv with a bias"):
         init_copy_mask_(Conv2dDecoder(8, C + 1, RES, width=4, out_bias=False), 3.0)
+
+
+# Methods whose cpu profile has a copy mask, with the mask_bias that profile starts it at (the others
+# measured no gain from 3: README "cpu profile" of svg / p2p, methods/baselines/README.md).
+CPU_MASK_BIAS = {"drnet": 3.0, "svg_lp": 0.0, "svg_fp": 0.0, "p2p": 0.0, "conv_lstm": 0.0}
+
+
+def _cpu_spec(name: str):
+    from benchmark.data.moving_shapes import MovingShapes
+    from benchmark.pipeline import data_spec
+
+    return data_spec(MovingShapes(two_ended=name == "p2p"), ("prediction",))
+
+
+@pytest.mark.parametrize("name", sorted(CPU_MASK_BIAS))
+def test_mask_bias_reaches_the_built_decoder(name):
+    """The cpu profile's ``mask_bias`` (and an override of it) is the bias of the mask's logit in the
+    method's built decoder; the paper and smoke profiles have none (their numbers do not move)."""
+    import dataclasses
+
+    from benchmark.registry import METHODS
+
+    cls, spec = METHODS.get(name), _cpu_spec(name)
+    cfg = cls.profile_config("cpu", spec)
+    assert cfg.copy_mask and cfg.mask_bias == CPU_MASK_BIAS[name]
+    for bias in (3.0, 1.5):
+        decoder = cls(dataclasses.replace(cfg, mask_bias=bias), spec).model.decoder
+        out = [m for m in decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        assert float(out.bias[-1].detach()) == bias and float(out.bias[:-1].detach().abs().max()) < 1.0
+    assert cls.profile_config("smoke", spec).mask_bias == 0.0
+    with pytest.raises(ValueError, match="needs copy_mask"):
+        dataclasses.replace(cfg, copy_mask=False, mask_bias=3.0)
