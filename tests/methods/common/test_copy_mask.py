@@ -95,7 +95,7 @@ def test_init_copy_mask_starts_the_mask_saturated(kind):
     """``init_copy_mask_(decoder, 3)``: the mask map of the initialised decoder is ~sigmoid(3) = 0.95
     everywhere (vs ~0.5 from the plain init); the colour maps are untouched."""
     torch.manual_seed(0)
-    decoder, h = DECODERS[kind]().train(), torch.randn(4, 8)
+    decoder, h = DECODERS[kind]().train().requires_grad_(False), torch.randn(4, 8)
     before = decoder(h)
     assert abs(float(before[:, -1].mean()) - 0.5) < 0.1
     assert init_copy_mask_(decoder, 3.0) is decoder
