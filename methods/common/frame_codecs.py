@@ -51,9 +51,25 @@ class FrameBatchNorm2d(nn.BatchNorm2d):
     >>> ref = torch.cat([nn.BatchNorm2d(3)(c) for c in x.split(2)])
     >>> bool(torch.allclose(bn(x, groups=4), ref, atol=1e-6))
     True
+    >>> with torch.no_grad():  # in place without autograd: the same numbers and running statistics
+    ...     a, b = FrameBatchNorm2d(3), FrameBatchNorm2d(3)
+    ...     y = a(x)
+    ...     same = torch.equal(b(x.clone(), overwrite=True), y)
+    >>> same, torch.equal(a.running_var, b.running_var), int(b.num_batches_tracked)
+    (True, True, 1)
     """
 
-    def forward(self, x: Tensor, groups: int = 1) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, groups: int = 1, overwrite: bool = False) -> Tensor:  # type: ignore[override]
+        """``overwrite=True`` lets a training-mode call without autograd (``torch.no_grad``) normalise
+        ``x`` in place (a fresh conv output nobody else reads): the same kernel and numbers, one
+        feature map fewer to allocate."""
+        if (overwrite and groups == 1 and self.training and not torch.is_grad_enabled() and x.is_contiguous()
+                and self.track_running_stats and self.momentum is not None and self.affine):
+            self.num_batches_tracked.add_(1)
+            stats = torch.empty(2, x.shape[1], dtype=x.dtype, device=x.device)
+            return torch.ops.aten.native_batch_norm.out(x, self.weight, self.bias, self.running_mean,
+                                                        self.running_var, True, self.momentum, self.eps,
+                                                        out=x, save_mean=stats[0], save_invstd=stats[1])[0]
         if groups == 1 or not self.training:
             return super().forward(x)
         n, c = x.shape[:2]
@@ -98,7 +114,7 @@ class ConvNormAct(Grouped):
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: Tensor, groups: int = 1) -> Tensor:
-        return self.act(self.norm(self.conv(x), groups))
+        return self.act(self.norm(self.conv(x), groups, overwrite=True))
 
 
 class ConvStack(Grouped):
@@ -136,6 +152,13 @@ class FrameEncoder(nn.Module):
 
     def forward(self, x: Tensor, groups: int = 1) -> tuple[Tensor, Skips]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def peak_elements(self, resolution: Sequence[int]) -> int:
+        """Elements of the largest feature map (this encoder or its mirrored decoder, whose first
+        skip concatenation doubles the channels of the finest map) for one frame."""
+        h, w = resolution
+        finest = self.widths[0] * h * w
+        return 2 * (finest if isinstance(self, VGGFrameEncoder) else finest // 4)
 
 
 class DCGANFrameEncoder(FrameEncoder):
@@ -290,6 +313,88 @@ class VGGFrameDecoder(FrameDecoder):
         for i, stage in enumerate(self.stages):
             x = stage(self._join(self.up(x), skips, self.levels - 1 - i, self.skip), groups)
         return x
+
+
+# glibc's malloc serves blocks above its mmap threshold (which adapts up to 32 MiB on 64-bit
+# systems) with fresh mmaps, unmapped again on free: each such tensor costs the kernel a zero-filled
+# page per 4 KiB on every training step. Network calls whose feature maps stay below it reuse freed
+# heap memory instead.
+CALL_BYTES = 32 * 2 ** 20
+
+
+def frames_per_call(encoder: FrameEncoder, resolution: Sequence[int], batch: int, frames: int,
+                    itemsize: int = 4, budget: int | None = None) -> int:
+    """How many time steps of a ``batch`` of clips one encoder / decoder call takes so that its
+    largest feature map stays within ``budget`` bytes (default :data:`CALL_BYTES`): ``frames`` (the whole clip in one call) when it
+    fits, else fewer (at least 1).
+
+    >>> enc = DCGANFrameEncoder(1, 128, (64, 64))
+    >>> [frames_per_call(enc, (64, 64), b, 20) for b in (2, 16, 100)]  # 512 KiB per frame and clip
+    [20, 4, 1]
+    """
+    budget = CALL_BYTES if budget is None else budget
+    per_frame = batch * encoder.peak_elements(resolution) * itemsize
+    return max(1, min(frames, budget // max(per_frame, 1)))
+
+
+class ClipSkips:
+    """The encoder's skip features of a clip encoded in chunks of time steps: per level, the chunk
+    outputs ``(k_j * B, C_l, H_l, W_l)`` (time-major within a chunk). :meth:`frames` hands a decoder
+    call the skips of a list of frames without copying when they are one whole chunk."""
+
+    def __init__(self, chunks: list[Skips], starts: list[int], batch: int) -> None:
+        self.chunks, self.starts, self.batch = chunks, starts, batch
+
+    def frames(self, frames: list[int]) -> Skips:
+        """Skips of ``frames`` laid out ``(len(frames) * B, C_l, H_l, W_l)``, time-major: a whole
+        chunk as it is, rows of one chunk gathered, several chunks concatenated."""
+        runs: list[tuple[int, list[int]]] = []  # (chunk, rows within it), consecutive frames of one chunk
+        for f in frames:
+            j = max(i for i, s in enumerate(self.starts) if s <= f)
+            if runs and runs[-1][0] == j:
+                runs[-1][1].append(f - self.starts[j])
+            else:
+                runs.append((j, [f - self.starts[j]]))
+        b, out = self.batch, []
+        for level in range(len(self.chunks[0])):
+            parts = []
+            for j, rows in runs:
+                chunk = self.chunks[j][level]
+                k = chunk.shape[0] // b
+                if rows == list(range(k)):
+                    parts.append(chunk)
+                else:
+                    idx = torch.tensor(rows, device=chunk.device)
+                    parts.append(chunk.view(k, b, *chunk.shape[1:])[idx].reshape(len(rows) * b, *chunk.shape[1:]))
+            out.append(parts[0] if len(parts) == 1 else torch.cat(parts))
+        return out
+
+
+def encode_clip(encoder: FrameEncoder, x: Tensor, per_call: int) -> tuple[Tensor, ClipSkips]:
+    """``x (B, T, C, H, W)`` -> ``h (T, B, dim)`` and the skips, ``per_call`` time steps per encoder
+    call, BatchNorm statistics per time step (equal to one call per step, as upstream)."""
+    b, t = x.shape[:2]
+    hs, chunks, starts = [], [], list(range(0, t, per_call))
+    for s in starts:
+        k = min(per_call, t - s)
+        h, skips = encoder(x[:, s:s + k].transpose(0, 1).reshape(k * b, *x.shape[2:]), groups=k)
+        hs.append(h)
+        chunks.append(skips)
+    h = hs[0] if len(hs) == 1 else torch.cat(hs)
+    return h.view(t, b, -1), ClipSkips(chunks, starts, b)
+
+
+def decode_clip(decoder: FrameDecoder, h: Tensor, skips: ClipSkips | None, sources: list[int],
+                per_call: int) -> Tensor:
+    """``h (S, B, dim)`` (time-major), the skips of frames ``sources[s]`` for step ``s`` -> frames
+    ``(S * B, C, H, W)``, time-major, ``per_call`` steps per decoder call (statistics per step)."""
+    s_all, b = h.shape[:2]
+    outs = []
+    for s in range(0, s_all, per_call):
+        k = min(per_call, s_all - s)
+        sk = None if skips is None else skips.frames(sources[s:s + k])
+        outs.append(decoder(h[s:s + k].reshape(k * b, -1), sk, groups=k))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 BACKBONES = {"dcgan": (DCGANFrameEncoder, DCGANFrameDecoder), "vgg": (VGGFrameEncoder, VGGFrameDecoder)}

@@ -197,7 +197,8 @@ class DRNet(nn.Module):
         with torch.no_grad():
             h_c2, _ = self.content(x_c2)
         h_p1 = self.pose_encoder(x_p1)
-        h_p2 = self.pose_encoder(x_p2).detach()
+        with torch.no_grad():  # upstream's .detach() of a graph-building call: the same numbers
+            h_p2 = self.pose_encoder(x_p2)
         sim = F.mse_loss(h_c1, h_c2)
         recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
         rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1), x_p1)

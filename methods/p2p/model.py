@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.common.frame_codecs import composite_copy, frame_codec, frames_in, frames_out
+from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
+                                         frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
@@ -103,10 +104,10 @@ class P2PModel(nn.Module):
         b, t = x.shape[:2]
         cp = t - 1
         m = len(kept)
-        # All frames encoded once, BatchNorm statistics per frame as upstream's per-step calls.
-        h_all, skips_all = self.encoder(x.transpose(0, 1).reshape(t * b, *x.shape[2:]), groups=t)
-        h_all = h_all.view(t, b, -1)
-        skips_all = [s.view(t, b, *s.shape[1:]) for s in skips_all]
+        # All frames encoded once, BatchNorm statistics per frame as upstream's per-step calls; paper-size
+        # batches a few frames per call (no feature map over glibc's mmap threshold, frame_codecs.CALL_BYTES).
+        per_call = frames_per_call(self.encoder, x.shape[-2:], b, t, x.element_size())
+        h_all, skips_all = encode_clip(self.encoder, x, per_call)   # (T, B, g), skips by frame
         steps = torch.tensor(kept, device=x.device)
         prev = torch.cat([steps.new_zeros(1), steps[:-1]])
         tuc = ((cp - steps + 1).float() / cp).to(x.dtype)          # time until the control point
@@ -138,8 +139,7 @@ class P2PModel(nn.Module):
             src.append(last)
         src_t = torch.tensor(src + [src[-1]], device=x.device)
         dec_h = torch.cat([h_pred, h_cpc[:, None]], dim=1)         # (B, m + 1, g)
-        skips = [s[src_t].reshape((m + 1) * b, *s.shape[2:]) for s in skips_all]
-        frames = self.decoder(dec_h.transpose(0, 1).reshape((m + 1) * b, -1), skips, groups=m + 1)
+        frames = decode_clip(self.decoder, dec_h.transpose(0, 1), skips_all, src + [src[-1]], per_call)
         frames = frames.view(m + 1, b, *frames.shape[1:]).transpose(0, 1)
         if cfg.copy_mask:
             frames = composite_copy(frames, x[:, src_t.tolist()])

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.common.frame_codecs import composite_copy, frame_codec, frames_in, frames_out
+from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
+                                         frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
 
 
@@ -101,8 +102,12 @@ class SVGModel(nn.Module):
         each ``(B, T-1, z)``. ``posterior_noise (B, T-1, z)`` fixes the reparameterisation noise.
         """
         x = self._in(x)
-        t = x.shape[1]
-        h, skips = self.encode(x)
+        b, t = x.shape[:2]
+        # Paper-size batches go through the encoder and decoder a few time steps per call, so that no
+        # feature map outgrows glibc's mmap threshold (see frame_codecs.CALL_BYTES); small ones in one call.
+        per_call = frames_per_call(self.encoder, x.shape[-2:], b, t, x.element_size())
+        h_tm, skips = encode_clip(self.encoder, x, per_call)
+        h = h_tm.transpose(0, 1)
         (z, mu, logvar), _ = self.posterior(h[:, 1:], noise=posterior_noise, generator=generator)
         if self.prior is not None:
             # The prior's sample is unused in training; only its distribution enters the KL.
@@ -112,7 +117,8 @@ class SVGModel(nn.Module):
             mu_p = logvar_p = torch.zeros_like(mu)
         h_pred, _ = self.frame_predictor(torch.cat([h[:, :-1], z], dim=-1))
         src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device, self.cfg.skip_from)
-        x_pred = self.decode(h_pred, [s[src] for s in skips])
+        x_pred = decode_clip(self.decoder, h_pred.transpose(0, 1), skips, src.tolist(), per_call)
+        x_pred = x_pred.view(t - 1, b, *x_pred.shape[1:]).transpose(0, 1)
         if self.cfg.copy_mask:
             x_pred = composite_copy(x_pred, x[:, src.tolist()])
         return {"x_pred": x_pred, "x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p,

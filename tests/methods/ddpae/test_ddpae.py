@@ -3,6 +3,8 @@ check that its components separate the objects of moving-shapes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -144,21 +146,30 @@ def test_matched_iou_scores_perfect_swapped_merged_and_empty_decompositions():
     assert matched_iou(three, masks, 0.5) == 1.0         # a spare component is left out
 
 
-# The oracle: the cpu model trained ORACLE_STEPS steps on the 243 two-object training videos (one torch
-# thread: ~195 CPU-s), then the posterior-mean decomposition of the 5 input frames of the first 24
-# two-object test videos. A component's mask: its intensity over the background (max over the colour
-# channels, at 64x64) above 0.1; components are matched to the generator's visible object masks by the
-# Hungarian algorithm. Measured (seed 0, 3000 steps): matched IoU 0.299 (0.226 on the 10 predicted
-# frames); planted bugs on the same model: the masks of frames 10-14 instead of 0-4 0.134, one
-# component taken from another video 0.241; the two components overlap most with different objects
-# in 33% of the videos.
+# The oracle: the cpu model trained ORACLE_STEPS steps on the 243 two-object training videos, on clips of
+# 5 input and ORACLE_FUTURE = 5 future frames (one torch thread: ~245 CPU-s), then the posterior-mean
+# decomposition of the 5 input frames of the first 24 two-object test videos. A component's mask: its
+# intensity over the background (max over the colour channels, at 64x64) above 0.1; components are
+# matched to the generator's visible object masks by the Hungarian algorithm. Measured (seed 0, 5000
+# steps): matched IoU 0.497 (0.316 on the 10 predicted frames); planted bugs on the same model: the masks
+# of frames 10-14 instead of 0-4 0.111, one component taken from another video 0.270; the two components
+# overlap most with different objects in 79% of the videos (4000 steps: 0.485 / 0.266 / 75%; training
+# seed 1 at 5000 steps: 0.490 / 0.315 / 75%).
 #
-# Localisation (asserted): IoU above LOCALISE_IOU = 0.2, which the wrong-frame masks stay below:
-# the components sit on the objects of their own frames and follow them.
-# Separation (the issue's goal; xfail until it emerges): each component on its own object in at least
-# SEPARATE_FRACTION of the videos, and the IoU at least SEPARATE_MARGIN above the one-shuffled-component
-# figure (two components on one object score about what one component alone does).
-ORACLE_STEPS = 3000
+# Why 5 -> 5 clips: upstream trains Moving MNIST on 10 -> 10 (as many future frames as input frames).
+# On moving-shapes' 5 -> 15 clips, 3/4 of the likelihood is on frames whose poses the prediction LSTM
+# extrapolates; early in training they are far off, and windows at the largest scale with blurred
+# content, the frame split into two halves (one per component: the "constant offset"), hedge better
+# than a component per object: 0.299 / 0.241 / 33% after 3000 steps (~195 CPU-s), 0.346 / 46% after
+# 6000 (see methods/ddpae/README.md for the diagnosis).
+#
+# Localisation: IoU above LOCALISE_IOU = 0.2, which the wrong-frame masks stay below: the components sit
+# on the objects of their own frames and follow them.
+# Separation (the issue's goal): each component on its own object in at least SEPARATE_FRACTION of the
+# videos, and the IoU at least SEPARATE_MARGIN above the one-shuffled-component figure (two components on
+# one object score about what one component alone does).
+ORACLE_STEPS = 5000
+ORACLE_FUTURE = 5
 ORACLE_THRESHOLD = 0.1
 LOCALISE_IOU = 0.2
 SEPARATE_FRACTION = 0.75
@@ -167,8 +178,8 @@ SEPARATE_MARGIN = 0.1
 
 @pytest.mark.slow
 def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
-    """Oracle check: each of the 2 components follows one of the 2 objects the generator drew (localisation
-    asserted; separation xfails with its figures until it emerges, see the constants above)."""
+    """Oracle check: each of the 2 components follows one of the 2 objects the generator drew (see the
+    constants above)."""
     from benchmark.data.moving_shapes import MovingShapes, object_masks
     from benchmark.methods import TrainData
     from benchmark.pipeline import data_spec
@@ -176,8 +187,10 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
     ds = MovingShapes(root=tmp_path / "data")
     train = ds.load_split("train")
     pairs = [i for i, m in enumerate(train.meta) if len(m["objects"]) == 2]
-    data = TrainData(np.asarray(train.videos)[pairs], {"prediction": ds.protocol("prediction", "train")},
-                     "moving-shapes-two-object-train")
+    c = ds.protocol("prediction", "test").context_frames
+    # clips of c input and c future frames: upstream's 1:1 (Moving MNIST 10 -> 10), see ORACLE_FUTURE
+    proto = dataclasses.replace(ds.protocol("prediction", "train"), future_frames=ORACLE_FUTURE)
+    data = TrainData(np.asarray(train.videos)[pairs], {"prediction": proto}, "moving-shapes-two-object-train")
     method = METHODS.get("ddpae").from_profile("cpu", data_spec(ds, ("prediction",)), {"train.steps": ORACLE_STEPS})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -186,7 +199,6 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
     finally:
         torch.set_num_threads(threads)
     test = ds.load_split("test")
-    c = ds.protocol("prediction", "test").context_frames
     two = [i for i, m in enumerate(test.meta) if len(m["objects"]) == 2][:24]
     videos = torch.from_numpy(np.asarray(test.videos)[two, :2 * c + 5].copy()).float() / 255
     parts = method.decompose(videos[:, :c], c + 5)["components"].amax(3).numpy().transpose(0, 2, 1, 3, 4)
@@ -212,11 +224,8 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
           f"masks of frames {c + 5}-{2 * c + 4}: {wrong_frames:.3f}; one component from another video: "
           f"{one_shuffled:.3f}); components on distinct objects in {distinct:.0%} of the videos")
     assert ours > LOCALISE_IOU > wrong_frames
-    if distinct < SEPARATE_FRACTION or ours < one_shuffled + SEPARATE_MARGIN:
-        pytest.xfail(f"the components localise the objects but have not split them yet: distinct objects in "
-                     f"{distinct:.0%} of the videos (bar {SEPARATE_FRACTION:.0%}), IoU {ours:.3f} vs {one_shuffled:.3f} "
-                     f"with one component shuffled (bar +{SEPARATE_MARGIN}); measured 0.299 / 0.241 / 33% after "
-                     f"{ORACLE_STEPS} steps (upstream trains 200k iterations on Moving MNIST)")
+    assert distinct >= SEPARATE_FRACTION, f"components on distinct objects in only {distinct:.0%} of the videos"
+    assert ours >= one_shuffled + SEPARATE_MARGIN, f"IoU {ours:.3f} vs {one_shuffled:.3f} with one component shuffled"
 
 
 @pytest.mark.slow
