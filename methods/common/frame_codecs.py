@@ -427,6 +427,25 @@ def composite_copy(decoded: Tensor, reference: Tensor) -> Tensor:
     return mask * reference + (1 - mask) * drawn
 
 
+@torch.no_grad()
+def init_copy_mask_(decoder: nn.Module, bias: float) -> nn.Module:
+    """Set the initial bias of the copy mask's logit (the last map of ``decoder``'s output conv, before
+    its sigmoid; :func:`composite_copy`) to ``bias``: 3 starts the mask at ``sigmoid(3) = 0.95``, so the
+    untrained decoder is already nearly a copy of its reference frame (``mask_bias`` of some ``cpu``
+    profiles: from 0 the mask had not saturated on unchanging background after their few hundred
+    steps). Works for every decoder here whose output conv is its last conv module. Returns ``decoder``.
+
+    >>> dec = init_copy_mask_(DCGANFrameDecoder(16, 3 + 1, (32, 32), width=4, skip=False), 3.0)
+    >>> round(float(dec.out[0].bias[-1]), 6)
+    3.0
+    """
+    convs = [m for m in decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if not convs or convs[-1].bias is None:
+        raise ValueError(f"{type(decoder).__name__}: no output conv with a bias to hold the copy mask's logit")
+    convs[-1].bias[-1] = bias  # the output conv's last channel is the mask (composite_copy's convention)
+    return decoder
+
+
 def frames_in(x: Tensor, channels: int, resolution: Sequence[int] | None) -> Tensor:
     """Data frames ``(..., C, H, W)`` -> the networks' input: gray replicated to ``channels`` when
     the networks are RGB (DRNet's KTH models read gray PNGs as RGB), area-resized to ``resolution``.

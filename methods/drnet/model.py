@@ -24,7 +24,8 @@ from torch import Tensor, nn
 
 from methods.common.dcgan import spatial_levels
 from methods.common.frame_codecs import (DCGANFrameDecoder, DCGANFrameEncoder, FrameBatchNorm2d, Grouped,
-                                         VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out)
+                                         VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out,
+                                         init_copy_mask_)
 from methods.common.lstm import VectorLSTM
 
 CONTENT_MODELS = ("dcgan_unet", "vgg_unet", "dcgan")
@@ -151,8 +152,7 @@ class DRNet(nn.Module):
         bias starts the decoder as a copy of the content frame (cpu profile, ``mask_bias``)."""
         if not self.cfg.copy_mask:
             raise ValueError("drnet: the decoder has no copy mask (copy_mask=False)")
-        out = [m for m in self.decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-        out.bias[-1] = bias  # both decoders end in their output conv; its last channel is the mask
+        init_copy_mask_(self.decoder, bias)  # both decoders end in their output conv; its last map is the mask
 
     @property
     def unet(self) -> bool:

@@ -26,6 +26,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.resize import check_model_frames
+from methods.common.frame_codecs import init_copy_mask_
 from methods.common.lstm import init_svg_
 from methods.common.optim import OptimizerGroup
 from methods.p2p import config as C
@@ -53,6 +54,8 @@ class P2PMethod(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = init_svg_(P2PModel(self.config))  # upstream misc.utils.init_weights
+            if self.config.mask_bias:  # cpu profile: the copy mask starts near a copy
+                init_copy_mask_(model.decoder, self.config.mask_bias)
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

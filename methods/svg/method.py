@@ -22,6 +22,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.resize import check_model_frames
+from methods.common.frame_codecs import init_copy_mask_
 from methods.common.lstm import init_svg_
 from methods.svg import config as C
 from methods.svg.model import SVGModel
@@ -49,6 +50,8 @@ class _SVG(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = init_svg_(SVGModel(self.config))
+            if self.config.mask_bias:  # cpu profile: the copy mask starts near a copy
+                init_copy_mask_(model.decoder, self.config.mask_bias)
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from methods.baselines.conv_lstm import ConvLSTMConfig, ConvLSTMModel
-from methods.common.frame_codecs import composite_copy
+from methods.common import Conv2dDecoder, init_normal_
+from methods.common.frame_codecs import DCGANFrameDecoder, VGGFrameDecoder, composite_copy, init_copy_mask_
+from methods.common.lstm import init_svg_
 from methods.drnet.config import DRNetConfig
 from methods.drnet.model import DRNet
 from methods.p2p.config import P2PConfig
@@ -79,3 +81,61 @@ def test_composite_copy_blends_and_passes_gradients_to_the_mask():
     torch.testing.assert_close(out, torch.full_like(out, 0.75))
     out.sum().backward()
     assert mask.grad is not None and bool((mask.grad != 0).all())
+
+
+DECODERS = {  # name -> an initialised 32x32 decoder of C colours + 1 mask map, with skips off
+    "dcgan": lambda: init_svg_(DCGANFrameDecoder(8, C + 1, RES, width=4, skip=False)),
+    "vgg": lambda: init_svg_(VGGFrameDecoder(8, C + 1, RES, width=4, skip=False)),
+    "conv2d": lambda: init_normal_(Conv2dDecoder(8, C + 1, RES, width=4), std=0.02),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DECODERS))
+def test_init_copy_mask_starts_the_mask_saturated(kind):
+    """``init_copy_mask_(decoder, 3)``: the mask map of the initialised decoder is ~sigmoid(3) = 0.95
+    everywhere (vs ~0.5 from the plain init); the colour maps are untouched."""
+    torch.manual_seed(0)
+    decoder, h = DECODERS[kind]().train().requires_grad_(False), torch.randn(4, 8)
+    before = decoder(h)
+    assert abs(float(before[:, -1].mean()) - 0.5) < 0.1
+    assert init_copy_mask_(decoder, 3.0) is decoder
+    after = decoder(h)
+    assert float(after[:, -1].min()) > 0.9
+    torch.testing.assert_close(after[:, :-1], before[:, :-1])
+
+
+def test_init_copy_mask_needs_an_output_bias():
+    with pytest.raises(ValueError, match="no output conv with a bias"):
+        init_copy_mask_(Conv2dDecoder(8, C + 1, RES, width=4, out_bias=False), 3.0)
+
+
+# Methods whose cpu profile has a copy mask, with the mask_bias that profile starts it at (the others
+# measured no gain from 3: README "cpu profile" of svg / p2p, methods/baselines/README.md).
+CPU_MASK_BIAS = {"drnet": 3.0, "svg_lp": 0.0, "svg_fp": 0.0, "p2p": 0.0, "conv_lstm": 0.0}
+
+
+def _cpu_spec(name: str):
+    from benchmark.data.moving_shapes import MovingShapes
+    from benchmark.pipeline import data_spec
+
+    return data_spec(MovingShapes(two_ended=name == "p2p"), ("prediction",))
+
+
+@pytest.mark.parametrize("name", sorted(CPU_MASK_BIAS))
+def test_mask_bias_reaches_the_built_decoder(name):
+    """The cpu profile's ``mask_bias`` (and an override of it) is the bias of the mask's logit in the
+    method's built decoder; the paper and smoke profiles have none (their numbers do not move)."""
+    import dataclasses
+
+    from benchmark.registry import METHODS
+
+    cls, spec = METHODS.get(name), _cpu_spec(name)
+    cfg = cls.profile_config("cpu", spec)
+    assert cfg.copy_mask and cfg.mask_bias == CPU_MASK_BIAS[name]
+    for bias in (3.0, 1.5):
+        decoder = cls(dataclasses.replace(cfg, mask_bias=bias), spec).model.decoder
+        out = [m for m in decoder.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        assert float(out.bias[-1].detach()) == bias and float(out.bias[:-1].detach().abs().max()) < 1.0
+    assert cls.profile_config("smoke", spec).mask_bias == 0.0
+    with pytest.raises(ValueError, match="needs copy_mask"):
+        dataclasses.replace(cfg, copy_mask=False, mask_bias=3.0)
