@@ -28,6 +28,7 @@ from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.frame_codecs import init_copy_mask_
 from methods.common.lstm import init_svg_
 from methods.drnet import config as C
 from methods.drnet.model import DRNet
@@ -57,8 +58,8 @@ class DRNetMethod(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = init_svg_(DRNet(self.config))  # upstream utils.init_weights on every network
-            if self.config.copy_mask and self.config.mask_bias:  # cpu profile: the mask starts as a copy
-                model.init_copy_mask_(self.config.mask_bias)
+            if self.config.mask_bias:  # cpu profile: the copy mask starts as a copy (config: needs copy_mask)
+                init_copy_mask_(model.decoder, self.config.mask_bias)
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

@@ -24,8 +24,7 @@ from torch import Tensor, nn
 
 from methods.common.dcgan import spatial_levels
 from methods.common.frame_codecs import (DCGANFrameDecoder, DCGANFrameEncoder, FrameBatchNorm2d, Grouped,
-                                         VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out,
-                                         init_copy_mask_)
+                                         VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out)
 from methods.common.lstm import VectorLSTM
 
 CONTENT_MODELS = ("dcgan_unet", "vgg_unet", "dcgan")
@@ -145,14 +144,6 @@ class DRNet(nn.Module):
         self.scene_discriminator = SceneDiscriminator(cfg.pose_dim, cfg.sd_width)
         self.lstm = VectorLSTM(cfg.pose_dim + cfg.content_dim, cfg.rnn_size, cfg.pose_dim, cfg.rnn_layers,
                                normalize=cfg.normalize)
-
-    @torch.no_grad()
-    def init_copy_mask_(self, bias: float) -> None:
-        """Set the bias of the copy mask's logit (the decoder's last map, before its sigmoid): a positive
-        bias starts the decoder as a copy of the content frame (cpu profile, ``mask_bias``)."""
-        if not self.cfg.copy_mask:
-            raise ValueError("drnet: the decoder has no copy mask (copy_mask=False)")
-        init_copy_mask_(self.decoder, bias)  # both decoders end in their output conv; its last map is the mask
 
     @property
     def unet(self) -> bool:

@@ -84,14 +84,6 @@ class SVGModel(nn.Module):
         h, skips = self.encoder(x.transpose(0, 1).reshape(t * b, *x.shape[2:]), groups=t)
         return h.view(t, b, -1).transpose(0, 1), [s.view(t, b, *s.shape[1:]) for s in skips]
 
-    def decode(self, h: Tensor, skips: list[Tensor]) -> Tensor:
-        """``h (B, S, g)`` with skips ``(S, B, ...)`` -> frames ``(B, S, C, H, W)`` (one call,
-        BatchNorm statistics per step)."""
-        b, s = h.shape[:2]
-        flat = [k.reshape(s * b, *k.shape[2:]) for k in skips]
-        y = self.decoder(h.transpose(0, 1).reshape(s * b, -1), flat, groups=s)
-        return y.view(s, b, *y.shape[1:]).transpose(0, 1)
-
     # ----------------------------------------------------------------------------- training ---
     def forward(self, x: Tensor, posterior_noise: Tensor | None = None,
                 generator: torch.Generator | None = None) -> dict[str, Tensor]:
