@@ -2,8 +2,9 @@
 
 ``paper``: the paper's / upstream's settings (see README.md for the sources of each number);
 ``cpu``: the same networks on a quarter of the frame size (16x16 for 64x64 data; ``vgan_future``: half)
-with frames area-resized in and outputs bilinearly resized out, narrower, a few hundred steps at the
-paper's learning rate: learns on a 2-core CPU in ~30 s (the main job's profile). ``vgan_future``'s
+with frames area-resized in and outputs bilinearly resized out, narrower, ~500-1000 steps at 1.5x the
+paper's learning rate (``vgan_future``: 200 at the paper's): learns in ~30-34 one-thread CPU-s (the
+main job's profile). ``vgan_future``'s
 cpu profile also deviates from the paper's loss and generator (README "Deviations"): an L1 term ties
 every generated frame to the true clip (``future_recon_weight``; the paper ties frame 0 only), and
 the background stream is the input frame itself (``copy_background``);
@@ -144,30 +145,29 @@ def future_smoke(spec: DataSpec) -> VGANFutureConfig:
 
 
 # cpu: a quarter of the frame size (64x64 -> 16x16; the trunks lose two stride-2 levels, a 1/16 of
-# the work per step), so that Adam at the paper's 2e-4 gets 500 steps in ~30 s on 2 cores. What the
+# the work per step), so that Adam gets 500 steps of batch 16 (one-stream: 1100 of 8) in ~30-34 one-thread CPU-s. What the
 # quarter size costs on moving-shapes' evaluator is small: real clips resized 64 -> 16 -> 64 score
 # fvd_shapes ~55 against the test clips (real train clips: ~39; a uniform grey set: ~2330).
 CPU_SIZE_FACTOR = 4
 
 
-def _cpu_train() -> TrainConfig:
-    return TrainConfig(steps=500, batch_size=16, checkpoint_every=250, log_every=50)
-
-
-# vgan cpu: Adam at 3e-4 (1.5x the paper's 2e-4; a documented cpu-profile deviation). Measured on
-# moving-shapes, `benchmark run --profile cpu`, one torch thread, fvd_shapes seed 0 / seed 1 (train CPU-s):
-# lr 2e-4 (the paper's) 564.5 / 699.6 (31 s), lr 3e-4 361.8 / 380.8 (34 s): coloured blobs on a dark
-# background that move, instead of pinkish blurs. Tried and worse: lr 5e-4 879.7 (seed 0), lr 1e-3
-# 403.5 / 978.1, batch 8 x 900 steps 525.6 / 745.9, batch 32 x 260 steps at 1e-3 1960.9 / 1117.0,
-# G 16 / D 32 wide x 450 steps 1262.8 / 989.5, D 8 wide x 600 steps 1695.1 / 691.4, 32x32 networks
-# (widths 8 / 8, lr 1e-3, 300 steps at batch 16 or 550 at batch 8: 2180.5 / 1762.2 on seed 0; ~2x the
-# CPU per step buys too few steps). A few hundred GAN steps are noisy: single runs move by a few hundred.
+# vgan cpu: Adam at 3e-4 (1.5x the paper's 2e-4; a documented cpu-profile deviation, README
+# "Deviations"). Measured on moving-shapes, `benchmark run --profile cpu`, one torch thread,
+# fvd_shapes seeds 0 / 1 / 2 (train CPU-s): lr 2e-4 (the previous profile) 564.5 / 699.6 (31 s):
+# pinkish blurs; lr 3e-4 361.8 / 380.8 / 449.4 (30-34 s): coloured blobs moving over dark
+# backgrounds. Batch 8 x 900 steps at 3e-4 scored 197.7 / 424.8 / 546.3 (33-35 s): the same mean,
+# a wider spread, more CPU. Tried and worse: lr 5e-4 879.7 (seed 0), lr 1e-3 403.5 / 978.1, batch
+# 8 x 900 at 2e-4 525.6 / 745.9, batch 32 x 260 at 1e-3 1960.9 / 1117.0, G 16 / D 32 wide x 450
+# steps 1262.8 / 989.5, D 8 wide x 600 steps 1695.1 / 691.4, 32x32 networks (widths 8 / 8, lr 1e-3,
+# 300 steps at batch 16 or 550 at batch 8: 2180.5 / 1762.2 on seed 0; ~2x the CPU per step buys too
+# few steps). A few hundred GAN steps are noisy: single runs move by a few hundred with the seed.
 VGAN_CPU_LR = 3e-4
 
 
 def vgan_cpu(spec: DataSpec) -> VGANConfig:
     return VGANConfig(channels=spec.channels, **model_size(spec.resolution, CPU_SIZE_FACTOR), frames=protocol_frames(spec),
-                      g_width=32, d_width=16, lr=VGAN_CPU_LR, train=_cpu_train())
+                      g_width=32, d_width=16, lr=VGAN_CPU_LR,
+                      train=TrainConfig(steps=500, batch_size=16, checkpoint_every=250, log_every=50))
 
 
 # vgan_one_stream cpu: Adam at 3e-4 (as vgan) and batch 8 x 1100 steps (the one-stream generator is
