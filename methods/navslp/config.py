@@ -124,10 +124,11 @@ def cpu(spec: DataSpec) -> NAVSLPConfig:
     #   1156); with 16 each is visited ~250 times, is reconstructed in colour, and `combine` sampling
     #   still draws from 16 x 16 static x transient pairs;
     # * τ_z = 0.01 (not 1.0, the paper's 12.5): larger latent steps move the codes the generator is
-    #   memorising faster than it learns them (16 videos, 400 steps: τ_z 1.0 -> 710, 0.1 -> 764,
+    #   memorising faster than it learns them (16 videos, 400 steps, seed 0: τ_z 1.0 -> 710, 0.1 -> 764,
     #   0.01 -> 353, frozen latents 324);
     # * τ_G = 4e-3 and 500 steps: 400 steps at τ_G 2e-3 gave 353 / 771, at 4e-3 329 / 584, 500 steps
     #   at 4e-3 292 / 425 (training 32.8 / 33.2 CPU-s; 128 videos at 400 steps: 24 / 26 CPU-s).
+    # `benchmark run ... --profile cpu --seeds 0,1`: fvd_shapes 280 / 492 (main job before: 1140 at seed 0).
     labelled = ({"static_label": "identity", "transient_label": "action", "max_videos": 0}
                 if table2_row(spec.dataset) == "weizmann" else {"max_videos": 16})
     return NAVSLPConfig(channels=spec.channels, **model_size(spec.resolution, 2),
