@@ -128,7 +128,7 @@ def cpu(spec: DataSpec) -> NAVSLPConfig:
     #   0.01 -> 353, frozen latents 324);
     # * τ_G = 4e-3 and 500 steps: 400 steps at τ_G 2e-3 gave 353 / 771, at 4e-3 329 / 584, 500 steps
     #   at 4e-3 292 / 425 (training 32.8 / 33.2 CPU-s; 128 videos at 400 steps: 24 / 26 CPU-s).
-    # `benchmark run ... --profile cpu --seeds 0,1`: fvd_shapes 280 / 492 (main job before: 1140 at seed 0).
+    # `benchmark run ... --profile cpu --seeds 0,1`: fvd_shapes 280 / 492 (before: 1140 / 1097).
     labelled = ({"static_label": "identity", "transient_label": "action", "max_videos": 0}
                 if table2_row(spec.dataset) == "weizmann" else {"max_videos": 16})
     return NAVSLPConfig(channels=spec.channels, **model_size(spec.resolution, 2),
