@@ -22,7 +22,6 @@ and writes ``reports/<D>/leaderboard.{tex,md,csv}`` (the HTML report writes and 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 from benchmark.report.format import describe_protocol, finite, format_metric, metric_direction, metric_order
 from benchmark.report.runs import Run, load_runs
-from benchmark.report.views import mark_best
+from benchmark.report.views import TRIVIAL_COPY, mark_best, protocol_diff, table_protocol
 from benchmark.seeds import mean_std
 from benchmark.utils import UserError, write_text_atomic
 
@@ -38,6 +37,7 @@ from benchmark.utils import UserError, write_text_atomic
 FORMATS = {"latex": "tex", "markdown": "md", "csv": "csv"}
 TASK_ORDER = ("synthesis", "prediction")
 NOT_COMPARABLE_MARK = "†"
+NOT_RANKED_MARK = "‡"
 
 
 @dataclass
@@ -55,13 +55,12 @@ class LeaderboardTable:
 
     def caption(self) -> str:
         parts = ", ".join(describe_protocol(self.protocol))
+        gate = next((row["gate_metric"] for row in self.rows if row.get("below_trivial")), "")
+        below = f"; {NOT_RANKED_MARK} not ranked: no better than {TRIVIAL_COPY} on {gate}" if gate else ""
         return (f"{self.dataset}, {self.task} ({self.protocol_name}: {parts}). Mean ± std over seeds for rows "
                 f"with several seeds, else value ± 95% CI half-width; best per column in bold (reference "
-                f"rows never ranked); {NOT_COMPARABLE_MARK} not comparable (unpinned or random feature weights).")
-
-
-def _canon(d: Any) -> str:
-    return json.dumps(d, sort_keys=True, default=str)
+                f"rows never ranked){below}; {NOT_COMPARABLE_MARK} not comparable (unpinned or random feature "
+                "weights).")
 
 
 def _sections(runs: list[Run]) -> dict[tuple[str, str], list[tuple[Run, dict[str, Any]]]]:
@@ -95,9 +94,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
     """One :class:`LeaderboardTable` per (task, protocol) of ``runs`` (seeds of a method pooled)."""
     tables = []
     for (task, pname), members in _sections(runs).items():
-        votes = Counter(_canon(t["protocol"]) for r, t in members if not r.is_real) or \
-            Counter(_canon(t["protocol"]) for r, t in members)
-        protocol = json.loads(votes.most_common(1)[0][0])
+        protocol = table_protocol(members)
 
         directions: dict[str, bool | None] = {}
         for _, t in members:
@@ -118,8 +115,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
             label = first_run.base_label  # "real data", "vgan (untrained)" for a reference row, the method
             if several_profiles[method] > 1:
                 label += f" ({profile or 'no profile'})"
-            diff = sorted({k for _, t in seeds for k in set(protocol) | set(t["protocol"])
-                           if _canon(protocol.get(k)) != _canon(t["protocol"].get(k))})
+            diff = sorted({k for _, t in seeds for k in protocol_diff(protocol, t["protocol"])})
             cells = []
             for m in names:
                 values = [t["metrics"][m] for _, t in seeds if isinstance((t.get("metrics") or {}).get(m), dict)]
@@ -131,7 +127,8 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
             seed_list = sorted({s for r, _ in seeds for s in (r.data.get("seeds") or [])})
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
                          "is_reference": first_run.is_reference, "reference_kind": first_run.reference_kind,
-                         "placeholder": False, "slug": f"{method}__{profile}", "protocol_diff": diff,
+                         "placeholder": False, "slug": f"{method}__{profile}", "base": method,
+                         "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
                          "cells": cells, "entry": first_entry})
         # the HTML report's best rule, on the seed means (members: the metric settings of each row)
@@ -145,7 +142,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$"}
+                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$"}
 
 
 def latex_escape(text: str) -> str:
@@ -162,7 +159,8 @@ def _arrow(higher: bool | None, up: str, down: str) -> str:
 
 
 def _label(row: dict[str, Any]) -> str:
-    return row["method"] + (NOT_COMPARABLE_MARK if row["nc"] and not row["is_real"] else "")
+    return (row["method"] + (NOT_COMPARABLE_MARK if row["nc"] and not row["is_real"] else "")
+            + (NOT_RANKED_MARK if row.get("below_trivial") else ""))
 
 
 def _seeds(row: dict[str, Any]) -> str:
@@ -205,9 +203,9 @@ def markdown_table(table: LeaderboardTable) -> str:
 
 
 def csv_text(tables: list[LeaderboardTable]) -> str:
-    """One wide CSV of every table: a row per (task, protocol, method), whether it is comparable and
-    whether it is a reference row; per metric its mean, spread (std over seeds, or the CI half-width
-    with one seed), number of seeds and best flag."""
+    """One wide CSV of every table: a row per (task, protocol, method), whether it is comparable,
+    whether it is a reference row and why it is not ranked (empty if it is); per metric its mean,
+    spread (std over seeds, or the CI half-width with one seed), number of seeds and best flag."""
     import pandas as pd
 
     records = []
@@ -215,7 +213,8 @@ def csv_text(tables: list[LeaderboardTable]) -> str:
         for row in t.rows:
             rec: dict[str, Any] = {"dataset": t.dataset, "task": t.task, "protocol": t.protocol_name,
                                    "method": row["method"], "profile": row["profile"], "seeds": _seeds(row),
-                                   "comparable": not row["nc"], "reference": row["is_reference"]}
+                                   "comparable": not row["nc"], "reference": row["is_reference"],
+                                   "not_ranked": row.get("below_trivial", "")}
             for m, c in zip(t.metrics, row["cells"]):
                 rec[m] = c["mean"]
                 rec[f"{m}_spread"] = c["spread"]

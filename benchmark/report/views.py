@@ -62,6 +62,41 @@ SMOKE_PROFILE = "smoke"
 NOT_SETTINGS = frozenset({"n", "n_real", "n_fake", "num_videos", "samples", "real_bound_sides"})
 #: what the real row shows for a set metric scored against the same clips (0 by construction)
 SAME_SET = "n/a (same set)"
+#: result-protocol fields that say how a run sampled, not what it was scored on: a deterministic method
+#: draws one sample per context (its k samples would be identical copies; a best-of-k, mean or worst over
+#: copies is that one value). Rows differing only there share the table's protocol. Set metrics (FVD) then
+#: see n distinct videos instead of k*n: the Fréchet estimator's small-sample bias counts against the
+#: deterministic row, never for it.
+RUN_ONLY_PROTOCOL_FIELDS = frozenset({"samples_per_context_used"})
+#: the trivial prediction every trained predictor must beat: a prediction row no better than it on the
+#: table's Fréchet distance is not ranked on any column (it may still win SSIM by fading or deleting the
+#: objects, which a per-frame score rewards; see metric docs)
+TRIVIAL_COPY = "copy_last"
+
+
+def protocol_key(protocol: dict[str, Any]) -> str:
+    """A result's protocol as the string rows are compared by (run-only fields left out).
+
+    >>> protocol_key({"name": "p", "samples_per_context_used": 1}) == protocol_key({"name": "p"})
+    True
+    """
+    return json.dumps({k: v for k, v in protocol.items() if k not in RUN_ONLY_PROTOCOL_FIELDS},
+                      sort_keys=True, default=str)
+
+
+def protocol_diff(table_protocol: dict[str, Any], protocol: dict[str, Any]) -> list[str]:
+    """The compared protocol fields where ``protocol`` differs from the table's."""
+    def canon(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=str)
+    return sorted(k for k in set(table_protocol) | set(protocol)
+                  if k not in RUN_ONLY_PROTOCOL_FIELDS and canon(table_protocol.get(k)) != canon(protocol.get(k)))
+
+
+def table_protocol(members: list[tuple[Run, dict[str, Any]]]) -> dict[str, Any]:
+    """The protocol a section's rows share: the most common among methods (real only if alone)."""
+    votes = Counter(protocol_key(t["protocol"]) for r, t in members if not r.is_real) or \
+        Counter(protocol_key(t["protocol"]) for r, t in members)
+    return json.loads(votes.most_common(1)[0][0])
 
 
 def settings_key(settings: Any) -> str:
@@ -124,6 +159,8 @@ def not_ranked_reason(row: dict[str, Any], cell: dict[str, Any], same_settings: 
         return "smoke profile: a pipeline check, not a comparison"
     if row["protocol_diff"]:
         return "protocol differs from the table's"
+    if row.get("below_trivial"):
+        return row["below_trivial"]
     if not same_settings:
         return "metric settings differ from the table's"
     return ""
@@ -133,7 +170,10 @@ def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[d
               members: dict[str, dict[str, Any]]) -> None:
     """Set ``cell["best"]`` per column. Only rows with the table's protocol, the column's most common
     metric settings, comparable weights and a non-smoke profile compete; the rule is the metric
-    class's ``best_rule`` (:func:`best_indices`). ``members``: row slug -> the run's task entry."""
+    class's ``best_rule`` (:func:`best_indices`); a prediction row no better than ``copy_last`` on the
+    table's Fréchet distance competes nowhere (:func:`mark_below_trivial`). ``members``: row slug -> the
+    run's task entry."""
+    mark_below_trivial(names, rows)
     for j, m in enumerate(names):
         cls = facts.metric_facts(m)
         family = cls.name if cls is not None else m.partition("_")[0]
@@ -158,6 +198,43 @@ def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[d
                 and settings(row) == ref]
         for i in best_indices(m, directions[m], [row["cells"][j]["raw"] for row in competing], real):
             competing[i]["cells"][j]["best"] = True
+
+
+def gate_column(names: list[str], rows: list[dict[str, Any]]) -> int | None:
+    """The column trained rows must beat the trivial copy on: the first lower-is-better set metric
+    (FVD, ``fvd_shapes``) where the ``copy_last`` row has a comparable finite value; None without one."""
+    copy = next((row for row in rows if row.get("base") == TRIVIAL_COPY and not row.get("is_reference")
+                 and not row["is_real"] and not row.get("placeholder")), None)
+    if copy is None:
+        return None
+    for j, m in enumerate(names):
+        cls = facts.metric_facts(m)
+        cell = copy["cells"][j]
+        if (cls is not None and cls.kind == "set" and not cls.higher_is_better and finite(cell["raw"])
+                and not cell["nc"]):
+            return j
+    return None
+
+
+def mark_below_trivial(names: list[str], rows: list[dict[str, Any]]) -> None:
+    """Set ``row["below_trivial"]`` (why it is not ranked) on every non-reference row whose value in
+    :func:`gate_column` is not lower than ``copy_last``'s: such a prediction is no more like real video,
+    to the evaluator, than repeating the last context frame, whatever its per-frame scores."""
+    j = gate_column(names, rows)
+    if j is None:
+        return
+    copy_value = next(row["cells"][j]["raw"] for row in rows if row.get("base") == TRIVIAL_COPY
+                      and not row.get("is_reference") and not row["is_real"])
+    for row in rows:
+        cell = row["cells"][j]
+        if (row["is_real"] or row.get("placeholder") or row.get("is_reference") or row.get("base") == TRIVIAL_COPY
+                or not finite(cell["raw"]) or cell["nc"]):
+            continue
+        if cell["raw"] >= copy_value:
+            row["gate_metric"] = names[j]
+            row["below_trivial"] = (f"no better than {TRIVIAL_COPY} on {names[j]} ({cell['raw']:.4g} vs "
+                                    f"{copy_value:.4g}): no more like real video than a copy of the last "
+                                    "context frame")
 
 
 def run_cell(r: Run, m: str, mv: Any) -> dict[str, Any]:
@@ -270,14 +347,7 @@ def pool_seeds(run_rows: list[dict[str, Any]], entries: list[dict[str, Any]], na
 def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]]], assets: Assets,
                  links: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Everything one (task, protocol) section shows."""
-    # The protocol the rows share: the most common among methods (real only if alone).
-    def canon(d: Any) -> str:
-        return json.dumps(d, sort_keys=True, default=str)
-
-    votes = Counter(canon(t["protocol"]) for r, t in members if not r.is_real) or \
-        Counter(canon(t["protocol"]) for r, t in members)
-    ref_key = votes.most_common(1)[0][0]
-    protocol = json.loads(ref_key)
+    protocol = table_protocol(members)
 
     metrics: dict[str, bool | None] = {}
     for _, t in members:
@@ -304,10 +374,9 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
     run_rows = []
     for r, t in members:
         ms = t.get("metrics") or {}
-        diff = [k for k in sorted(set(protocol) | set(t["protocol"]))
-                if canon(protocol.get(k)) != canon(t["protocol"].get(k))]
+        diff = protocol_diff(protocol, t["protocol"])
         cells = [run_cell(r, m, ms.get(m)) for m in names]
-        run_rows.append({"run": r, "runs": [r], "method": r.label(), "is_real": r.is_real,
+        run_rows.append({"run": r, "runs": [r], "method": r.label(), "base": r.method, "is_real": r.is_real,
                          "is_reference": r.is_reference, "reference_kind": r.reference_kind, "comparable": r.comparable,
                          "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                          "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})

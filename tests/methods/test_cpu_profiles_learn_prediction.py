@@ -43,7 +43,8 @@ KNOWN_SHORT: dict[str, str] = {
                   "1250 steps, 2 conditioning latents (up to 3000 steps) or a bounded scale (the mean moves but "
                   "blurs) did not pass either. Cause: the likelihood weights the mean's gradient by 1/scale^2, so "
                   "moving positions carry ~1e-4 of it; reweighting it (beta-NLL, beta 0.25) gave 0.7622 / 0.7624, "
-                  "and more unpins the background, which drifts in closed loop (methods/videoflow/README.md)"),
+                  "and more unpins the background, which drifts in closed loop; a difference input, beta annealing and "
+                  "centred conditioning frames tied or blurred too (methods/videoflow/README.md)"),
 }
 
 

@@ -142,3 +142,44 @@ def test_an_untrained_reference_row_never_ranks_even_with_the_best_number(tmp_pa
     b = best(tmp_path, (ref, task), run("a", {"fvd": 100.0}), run("b", {"fvd": 900.0}))
     assert b["fvd"] == ["a"]
     assert ref.label() == "a (untrained)"
+
+
+def test_a_deterministic_row_shares_the_protocol_of_best_of_k_rows(tmp_path):
+    """A deterministic method samples once per context (its k samples would be copies): the run's
+    ``samples_per_context_used`` 1 is how it sampled, not another protocol, so it competes."""
+    k5 = {"samples_per_context": 5, "samples_per_context_used": 5}
+    members = [run("sto", {"ssim_best": 0.78}, protocol=k5), run("sto2", {"ssim_best": 0.77}, protocol=k5),
+               run("det", {"ssim_best": 0.80}, protocol={**k5, "samples_per_context_used": 1})]
+    assert best(tmp_path, *members)["ssim_best"] == ["det"]
+    s = build_section("synthesis", "synthesis-16", members, Assets(tmp_path), {r.slug: {} for r, _ in members})
+    assert all(row["protocol_diff"] == [] for row in s["rows"])
+    # a protocol field that is compared still separates rows
+    assert best(tmp_path, *members[:2], run("other", {"ssim_best": 0.9}, protocol={**k5, "samples_per_context": 3}))[
+        "ssim_best"] == ["sto"]
+
+
+def test_a_prediction_no_better_than_copy_last_on_the_frechet_distance_is_not_ranked(tmp_path):
+    """Deleting the objects can win a per-frame score (SSIM on a flat background) while the clips look
+    less like video than the trivial copy: such a row competes on no column."""
+    members = [run("copy_last", {"ssim_best": 0.76, "fvd": 185.0}),
+               run("fader", {"ssim_best": 0.801, "fvd": 256.0}),
+               run("tie", {"ssim_best": 0.762, "fvd": 185.0}),
+               run("mover", {"ssim_best": 0.79, "fvd": 90.0})]
+    assert best(tmp_path, *members) == {"ssim_best": ["mover"], "fvd": ["mover"]}
+    s = build_section("synthesis", "synthesis-16", members, Assets(tmp_path), {r.slug: {} for r, _ in members})
+    rows = {row["method"]: row for row in s["rows"]}
+    assert "no better than copy_last on fvd (256 vs 185)" in rows["fader"]["below_trivial"]
+    assert "not ranked: no better than copy_last" in rows["fader"]["cells"][0]["title"]
+    assert "below_trivial" in rows["tie"] and "below_trivial" not in rows["copy_last"]
+    # the trivial copy itself competes
+    assert best(tmp_path, run("copy_last", {"ssim_best": 0.9, "fvd": 185.0}), *members[1:])["ssim_best"] == ["copy_last"]
+
+
+def test_no_gate_without_a_comparable_copy_last_value(tmp_path):
+    fader, mover = run("fader", {"ssim_best": 0.801, "fvd": 256.0}), run("mover", {"ssim_best": 0.79, "fvd": 90.0})
+    assert best(tmp_path, fader, mover)["ssim_best"] == ["fader"]            # no copy_last row
+    copy_nc = run("copy_last", {"ssim_best": 0.76, "fvd": 185.0}, nc_metrics=("fvd",))
+    assert best(tmp_path, copy_nc, fader, mover)["ssim_best"] == ["fader"]   # its FVD has random weights
+    copy_ref, task = run("copy_last", {"ssim_best": 0.76, "fvd": 185.0})
+    copy_ref.data.update(reference="untrained", base_method="copy_last")
+    assert best(tmp_path, (copy_ref, task), fader, mover)["ssim_best"] == ["fader"]  # a reference row is no gate
