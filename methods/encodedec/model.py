@@ -43,7 +43,8 @@ class FrameRNNEncoder(nn.Module):
     and (``skip_level > 0``) the first frame's features after residual block ``skip_level``."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True,
+                 feature_norm: bool = False) -> None:
         super().__init__()
         self.skip_level = skip_level
         widths = (channels, *res_channels)
@@ -51,6 +52,7 @@ class FrameRNNEncoder(nn.Module):
                                       for i in range(len(res_channels))])
         bh, bw = _base_size(resolution, len(res_channels))
         self.feature_dim = res_channels[-1] * bh * bw
+        self.feature_norm = nn.LayerNorm(self.feature_dim) if feature_norm else nn.Identity()
         self.hidden_dim = hidden_dim
         self.input_to_hidden = nn.Linear(self.feature_dim + hidden_dim, hidden_dim)
         self.hidden_to_output = nn.Linear(hidden_dim, 2 * latent_dim)
@@ -62,7 +64,7 @@ class FrameRNNEncoder(nn.Module):
             x = block(x)
             if i + 1 == self.skip_level:  # upstream keeps the features of the last frame read: frame 0
                 skip = x.view(b, c, *x.shape[1:])[:, 0]
-        feats = x.view(b, c, -1)
+        feats = self.feature_norm(x.view(b, c, -1))
         h = context.new_zeros(b, self.hidden_dim)
         for t in reversed(range(c)):
             h = torch.tanh(self.input_to_hidden(torch.cat([feats[:, t], h], dim=1)))
@@ -113,16 +115,23 @@ class EncODEDecModel(nn.Module):
         if not 0 <= cfg.skip_level <= len(cfg.res_channels):
             raise ValueError(f"skip_level must be in [0, {len(cfg.res_channels)}], got {cfg.skip_level}")
         self.encoder = FrameRNNEncoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
-                                       cfg.skip_level, cfg.group_norm)
+                                       cfg.skip_level, cfg.group_norm, cfg.feature_norm)
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
         self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
                                     cfg.skip_level, cfg.group_norm)
+        if cfg.he_init:
+            for net in (self.encoder.blocks, self.decoder):  # the RNN cell and heads keep theirs
+                for mod in net.modules():
+                    if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                        nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                        if mod.bias is not None:
+                            nn.init.zeros_(mod.bias)
 
     # ---------------------------------------------------------------------------------- parts ---
     def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """``q(z_0 | context)`` (mean, logvar) for context frames ``(B, c, C, H, W)`` in [0, 1], and the
         skip features (None without ``skip_level``)."""
-        return self.encoder(context * 2 - 1)
+        return self.encoder(context if self.cfg.unit_input else context * 2 - 1)
 
     def latent_path(self, z0: Tensor, frame_times: Tensor) -> Tensor:
         """``z`` at ``frame_times`` ``(T,)`` (frame units, >= 0, any order, repeats allowed): ``(B, T, D)``.
