@@ -66,6 +66,8 @@ class DDPAE(Method):
         proto = data.protocols.get("prediction")
         context = proto.context_frames if proto else cfg.context_frames
         future = proto.future_frames if proto else cfg.future_frames
+        if cfg.train_future_frames is not None:
+            future = min(future, cfg.train_future_frames)
         check_model_frames("ddpae", data.videos.shape, cfg, "training videos")
         self.model = self._build(seed)
         model = self.model

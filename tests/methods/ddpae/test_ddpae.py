@@ -191,7 +191,10 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
     # clips of c input and c future frames: upstream's 1:1 (Moving MNIST 10 -> 10), see ORACLE_FUTURE
     proto = dataclasses.replace(ds.protocol("prediction", "train"), future_frames=ORACLE_FUTURE)
     data = TrainData(np.asarray(train.videos)[pairs], {"prediction": proto}, "moving-shapes-two-object-train")
-    method = METHODS.get("ddpae").from_profile("cpu", data_spec(ds, ("prediction",)), {"train.steps": ORACLE_STEPS})
+    # the cpu model as measured above (its profile since moved to scale prior 4 and pixel sd 0.05 for the
+    # 5 -> 15 prediction budget; the oracle figures are for scale prior 3 and pixel sd 0.1)
+    method = METHODS.get("ddpae").from_profile("cpu", data_spec(ds, ("prediction",)),
+                                               {"train.steps": ORACLE_STEPS, "scale_prior": 3.0, "obs_std": 0.1})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -230,7 +233,8 @@ def test_components_separate_the_two_objects_of_moving_shapes(tmp_path):
 
 @pytest.mark.slow
 def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
-    """Moving-shapes, ``cpu`` profile (measured: SSIM 0.803 vs copy_last 0.764 on 64 test clips)."""
+    """Moving-shapes, ``cpu`` profile (main job, 128 clips, best-of-5 SSIM: 0.7675 / 0.7683 on seeds 0 / 1
+    vs copy_last 0.7617)."""
     from benchmark.data.moving_shapes import MovingShapes
 
     ds = MovingShapes(root=tmp_path / "data")
