@@ -200,9 +200,10 @@ def mark_best(names: list[str], directions: dict[str, bool | None], rows: list[d
             competing[i]["cells"][j]["best"] = True
 
 
-def gate_column(names: list[str], rows: list[dict[str, Any]]) -> int | None:
-    """The column trained rows must beat the trivial copy on: the first lower-is-better set metric
-    (FVD, ``fvd_shapes``) where the ``copy_last`` row has a comparable finite value; None without one."""
+def trivial_copy_gate(names: list[str], rows: list[dict[str, Any]]) -> tuple[int, float] | None:
+    """The column trained rows must beat the trivial copy on and ``copy_last``'s value there: the first
+    lower-is-better set metric (FVD, ``fvd_shapes``) where the ``copy_last`` row has a comparable
+    finite value; None without one."""
     copy = next((row for row in rows if row.get("base") == TRIVIAL_COPY and not row.get("is_reference")
                  and not row["is_real"] and not row.get("placeholder")), None)
     if copy is None:
@@ -212,19 +213,19 @@ def gate_column(names: list[str], rows: list[dict[str, Any]]) -> int | None:
         cell = copy["cells"][j]
         if (cls is not None and cls.kind == "set" and not cls.higher_is_better and finite(cell["raw"])
                 and not cell["nc"]):
-            return j
+            return j, cell["raw"]
     return None
 
 
 def mark_below_trivial(names: list[str], rows: list[dict[str, Any]]) -> None:
     """Set ``row["below_trivial"]`` (why it is not ranked) on every non-reference row whose value in
-    :func:`gate_column` is not lower than ``copy_last``'s: such a prediction is no more like real video,
-    to the evaluator, than repeating the last context frame, whatever its per-frame scores."""
-    j = gate_column(names, rows)
-    if j is None:
+    the :func:`trivial_copy_gate` column is not lower than ``copy_last``'s: such a prediction is no
+    more like real video, to the evaluator, than repeating the last context frame, whatever its
+    per-frame scores."""
+    gate = trivial_copy_gate(names, rows)
+    if gate is None:
         return
-    copy_value = next(row["cells"][j]["raw"] for row in rows if row.get("base") == TRIVIAL_COPY
-                      and not row.get("is_reference") and not row["is_real"])
+    j, copy_value = gate
     for row in rows:
         cell = row["cells"][j]
         if (row["is_real"] or row.get("placeholder") or row.get("is_reference") or row.get("base") == TRIVIAL_COPY
