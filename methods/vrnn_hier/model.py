@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from methods.common.frame_codecs import composite_copy, init_copy_mask_
 from methods.common.gaussian import gaussian_kl, sample_gaussian
 from methods.common.resblocks import GroupNormConvLSTMCell, ScaledResBlock, group_norm
 
@@ -183,7 +184,16 @@ class VRNNHierModel(nn.Module):
             out = widths[level - 1] if level > 0 else widths[0]
             zc = cfg.latent_channels[blocks.index(i)] if i in blocks else 0
             kind = "first" if i == 0 else ("last" if i == L - 1 else "up")
-            self.render.append(RenderBlock(hid + zc, hid, out, c, widths[level], kind, cfg.channels, norm))
+            image = cfg.channels + int(cfg.copy_mask)  # + the copy mask's logit
+            self.render.append(RenderBlock(hid + zc, hid, out, c, widths[level], kind, image, norm))
+        if cfg.he_init:  # cpu deviation (config.he_init): the frame encoder only
+            for mod in self.encoder.modules():
+                if isinstance(mod, nn.Conv2d):
+                    nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity="leaky_relu")
+                    if mod.bias is not None:
+                        nn.init.zeros_(mod.bias)
+        if cfg.copy_mask:
+            init_copy_mask_(self.render[-1], cfg.mask_bias)
 
     # ---------------------------------------------------------------------------------- parts ---
     def embed(self, frames: Tensor) -> list[Tensor]:
@@ -205,14 +215,25 @@ class VRNNHierModel(nn.Module):
                 "posterior": [q.init(ctx[self._level_of(b)]) for q, b in zip(self.posteriors, self.latent_blocks)],
                 "render": [r.init(ctx[self._level_of(i)]) for i, r in enumerate(self.render)]}
 
-    def _render_step(self, top: Tensor, zs: list[Tensor], states: list[LSTMState]) -> tuple[Tensor, list[LSTMState]]:
+    def _render_step(self, top: Tensor, zs: list[Tensor], states: list[LSTMState],
+                     reference: Tensor | None = None) -> tuple[Tensor, list[LSTMState]]:
+        """One decoded frame; with ``copy_mask`` composited over ``reference`` (the frame it may copy)."""
         x, new = top, []
         for i, block in enumerate(self.render):
             if i in self.latent_blocks:
                 x = torch.cat([x, zs[self.latent_blocks.index(i)]], dim=1)
             x, s = block.step(x, states[i])
             new.append(s)
-        return torch.sigmoid(x), new
+        x = torch.sigmoid(x)
+        if self.cfg.copy_mask:
+            x = composite_copy(x, reference)
+        return x, new
+
+    def _reference(self, frames: Tensor, step: int) -> Tensor:
+        """The copy mask's reference for the frame at ``step`` of ``frames`` ``(B, T, C, H, W)`` (the frames
+        so far): the frame before, or the last context frame (``copy_from``)."""
+        return frames[:, step - 1] if self.cfg.copy_from == "previous" else \
+            frames[:, self.cfg.context_frames - 1]
 
     def _stack_coarser(self, zs: list[Tensor], size: tuple[int, int]) -> Tensor | None:
         if not zs:
@@ -241,7 +262,8 @@ class VRNNHierModel(nn.Module):
                 pm, plv, states["prior"][j] = self.priors[j].step(prev, states["prior"][j])
                 kls[j] = kls[j] + gaussian_kl(qm, qlv, pm, plv).flatten(1).sum(1)
                 zs.append(sample_gaussian(qm, qlv, generator))
-            frame, states["render"] = self._render_step(emb[-1][:, step - 1], zs, states["render"])
+            frame, states["render"] = self._render_step(emb[-1][:, step - 1], zs, states["render"],
+                                                        self._reference(frames, step))
             preds.append(frame)
         return torch.stack(preds, 1), torch.stack(kls).sum(0), kls
 
@@ -258,14 +280,16 @@ class VRNNHierModel(nn.Module):
         emb = self.embed(context)
         states = self._initial_states(emb)
         last = [e[:, -1] for e in emb]
-        frames = []
+        frames, seen = [], list(context.unbind(1))
         for _ in range(num_future):
             zs = []
             for j, blk in enumerate(self.latent_blocks):
                 pm, plv, states["prior"][j] = self.priors[j].step(last[self._level_of(blk)], states["prior"][j])
                 zs.append(sample_gaussian(pm, plv, generator))
-            frame, states["render"] = self._render_step(last[-1], zs, states["render"])
+            reference = seen[-1] if self.cfg.copy_from == "previous" else seen[c - 1]
+            frame, states["render"] = self._render_step(last[-1], zs, states["render"], reference)
             frames.append(frame)
+            seen.append(frame)
             last = [e[:, 0] for e in self.embed(frame[:, None])]
         return torch.stack(frames, 1)
 
