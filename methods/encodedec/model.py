@@ -11,7 +11,9 @@ A latent ODE over video (after Chen et al. 2018's latent ODE for time series):
 * :class:`methods.common.latent_ode.ODEMLP` gives ``dz/dt``; ``z(t)`` at any set of times is the
   solution from ``z(0) = z_0``.
 * :class:`FrameDecoder` maps each ``z(t)`` to a frame: MLP to a 4x4 map, transposed residual
-  blocks up to full size, tanh (frames in [-1, 1]).
+  blocks up to full size, tanh (frames in [-1, 1]). With ``warp`` (not upstream; the ``cpu``
+  profile's) its two output maps are a flow instead, and the frame is the last context frame
+  warped by it (:func:`backward_warp`).
 
 Frames are produced at arbitrary real times, so prediction at non-integer or irregular times is
 the same operation as at integer ones.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gaussian
@@ -36,6 +39,27 @@ def _base_size(resolution: tuple[int, int], blocks: int) -> tuple[int, int]:
     if h % 2 ** blocks or w % 2 ** blocks:
         raise ValueError(f"resolution {resolution} is not divisible by 2**{blocks} ({blocks} residual blocks)")
     return h // 2 ** blocks, w // 2 ** blocks
+
+
+def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
+    """``frames`` ``(N, C, H, W)`` sampled at ``p + flow(p)``: output pixel ``p`` reads ``frames`` at ``p`` moved
+    by ``flow`` ``(N, 2, H, W)`` (channel 0 along x / width, 1 along y / height, in grid_sample's normalised
+    units: 1 = half the frame minus half a pixel), bilinear, border pixels repeated outside. ``pool > 1``
+    first replaces the flow by its ``pool x pool`` block means, bilinearly upsampled (a smooth flow).
+
+    >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 3] = 1
+    >>> flow = torch.zeros(1, 2, 5, 5); flow[:, 0] = 0.5  # read one pixel to the right: the image moves left
+    >>> backward_warp(img, flow)[0, 0, 2].tolist()
+    [0.0, 0.0, 1.0, 0.0, 0.0]
+    """
+    n, _, h, w = frames.shape
+    if pool > 1:
+        flow = F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
+    ys = torch.linspace(-1, 1, h, device=frames.device, dtype=frames.dtype)
+    xs = torch.linspace(-1, 1, w, device=frames.device, dtype=frames.dtype)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
+    return F.grid_sample(frames, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
 
 
 class FrameRNNEncoder(nn.Module):
@@ -75,10 +99,12 @@ class FrameRNNEncoder(nn.Module):
 class FrameDecoder(nn.Module):
     """Latents ``(B, T, latent_dim)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]; with ``skip_level = s > 0``
     the encoder's block-``s`` features ``(B, C_s, h, w)`` are concatenated (at every time) to the input
-    of the decoder block of the same size (upstream ``--skip_level``)."""
+    of the decoder block of the same size (upstream ``--skip_level``). ``out_channels`` (default
+    ``channels``): the maps written (the ``warp`` option's flow: 2)."""
 
     def __init__(self, channels: int, resolution: tuple[int, int], res_channels: tuple[int, ...],
-                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True) -> None:
+                 hidden_dim: int, latent_dim: int, skip_level: int = 0, norm: bool = True,
+                 out_channels: int | None = None) -> None:
         super().__init__()
         n = len(res_channels)
         self.skip_block = n - skip_level if skip_level else None
@@ -86,7 +112,7 @@ class FrameDecoder(nn.Module):
         self.base = (widths[0], *_base_size(resolution, len(res_channels)))
         self.mlp = nn.Sequential(nn.Linear(latent_dim, hidden_dim), nn.ReLU(),
                                  nn.Linear(hidden_dim, widths[0] * self.base[1] * self.base[2]))
-        outs = (*widths[1:], channels)
+        outs = (*widths[1:], out_channels or channels)
         self.blocks = nn.ModuleList([PreActResBlock(widths[i] * (2 if i == self.skip_block else 1), outs[i], "up", norm)
                                      for i in range(n)])
 
@@ -118,7 +144,7 @@ class EncODEDecModel(nn.Module):
                                        cfg.skip_level, cfg.group_norm, cfg.feature_norm)
         self.dynamics = ODEMLP(cfg.latent_dim, cfg.hidden_dim)
         self.decoder = FrameDecoder(cfg.channels, res, tuple(cfg.res_channels), cfg.hidden_dim, cfg.latent_dim,
-                                    cfg.skip_level, cfg.group_norm)
+                                    cfg.skip_level, cfg.group_norm, 2 if cfg.warp else None)
         if cfg.he_init:
             for net in (self.encoder.blocks, self.decoder):  # the RNN cell and heads keep theirs
                 for mod in net.modules():
@@ -126,6 +152,10 @@ class EncODEDecModel(nn.Module):
                         nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
                         if mod.bias is not None:
                             nn.init.zeros_(mod.bias)
+        if cfg.warp:  # the flow starts at exactly 0 (the last block's output convs at 0): a copy of the last frame
+            last = self.decoder.blocks[-1]
+            for param in (last.resample.weight, last.resample.bias, last.conv2.weight):
+                nn.init.zeros_(param)
 
     # ---------------------------------------------------------------------------------- parts ---
     def posterior(self, context: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -157,9 +187,25 @@ class EncODEDecModel(nn.Module):
         path = path[1:] if with_zero else path
         return path[inverse].transpose(0, 1)
 
-    def decode(self, z: Tensor, skip: Tensor | None = None) -> Tensor:
-        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1]."""
-        return (self.decoder(z, skip) + 1) / 2
+    def frames(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None) -> Tensor:
+        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]. With ``warp`` the decoder's output
+        is a flow (``max_flow`` times its tanh output, :func:`backward_warp`) and the frame is ``reference``
+        ``(B, C, H, W)`` (the last context frame, [-1, 1]) warped by it."""
+        cfg = self.cfg
+        out = self.decoder(z, skip)
+        if not cfg.warp:
+            return out
+        if reference is None:
+            raise ValueError("warp needs the reference frame (the last context frame)")
+        b, t = out.shape[:2]
+        flow = cfg.max_flow * out.flatten(0, 1)  # the decoder's tanh output, (B*T, 2, H, W)
+        ref = reference[:, None].expand(b, t, *reference.shape[1:]).flatten(0, 1)
+        return backward_warp(ref, flow, cfg.flow_pool).view(b, t, *reference.shape[1:])
+
+    def decode(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None) -> Tensor:
+        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1] (``reference`` in [0, 1])."""
+        ref = None if reference is None else reference * 2 - 1
+        return (self.frames(z, skip, ref) + 1) / 2
 
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, loss_frames: str,
@@ -175,8 +221,8 @@ class EncODEDecModel(nn.Module):
         z0 = sample_gaussian(mean, logvar, generator)
         n = context if loss_frames == "context" else clip.shape[1]
         times = torch.arange(n, device=clip.device, dtype=torch.float64)
-        recon = self.decoder(self.latent_path(z0, times), skip)  # [-1, 1], as the targets
         target = clip[:, :n] * 2 - 1
+        recon = self.frames(self.latent_path(z0, times), skip, target[:, context - 1])  # [-1, 1], as the targets
         if cfg.recon_loss == "laplace":  # -log Laplace(x; x_hat, b) = |x - x_hat| / b + log(2b)
             nll = ((target - recon).abs() / cfg.noise_std + math.log(2 * cfg.noise_std)).flatten(1).sum(1)
         else:
@@ -199,6 +245,6 @@ class EncODEDecModel(nn.Module):
         path = self.latent_path(z0.flatten(0, 1), frame_times)  # (B*k, p, D)
         if skip is not None:
             skip = skip.repeat_interleave(num_samples, 0)
-        out = self.decode(path, skip)
+        out = self.decode(path, skip, context[:, -1].repeat_interleave(num_samples, 0))
         out = out.view(b, num_samples, *out.shape[1:])
         return out.clamp(0, 1)
