@@ -28,6 +28,7 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.glow import gaussian_log_prob
 from methods.common.threads import one_cpu_thread
 from methods.videoflow import config as C
 from methods.videoflow.model import VideoFlowModel
@@ -45,6 +46,23 @@ def dequantize(videos: Tensor, n_bits: int, generator: torch.Generator | None) -
 def bin_centre(videos: Tensor, n_bits: int) -> Tensor:
     """Videos in [0, 1] (levels / 255) -> the centres ``v - 0.5 + 2^-(n_bits+1)`` of their dequantisation bins."""
     return videos - 0.5 + 2.0 ** -(n_bits + 1)
+
+
+def snap_to_neighbours(x: Tensor, prev: Tensor, radius: int) -> Tensor:
+    """Each pixel of ``x (N, C, H, W)`` -> the value (all channels) of the pixel of ``prev`` within
+    ``radius`` (a ``2 radius + 1`` square, edges replicated) nearest to it in squared distance over
+    the channels (``config.snap_radius``). ``radius`` 0: ``x`` unchanged."""
+    if radius <= 0:
+        return x
+    out = []
+    size = 2 * radius + 1
+    for xs, ps in zip(x.split(16), prev.split(16)):  # (N, C, size^2, H, W) candidates: bounded memory
+        n, c, h, w = ps.shape
+        cand = nn.functional.unfold(nn.functional.pad(ps, (radius,) * 4, mode="replicate"), size)
+        cand = cand.view(n, c, size * size, h, w)
+        best = ((cand - xs[:, :, None]) ** 2).sum(1).argmin(1)              # (N, H, W)
+        out.append(torch.gather(cand, 2, best[:, None, None].expand(-1, c, -1, -1, -1)).squeeze(2))
+    return torch.cat(out)
 
 
 def nearest_bin_centre(x: Tensor, n_bits: int) -> Tensor:
@@ -69,6 +87,8 @@ class VideoFlow(Method):
 
     def __init__(self, config: C.VideoFlowConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
+        if config.snap_radius and not config.bin_centres:
+            raise ValueError("videoflow: snap_radius needs bin_centres (it snaps the discrete predicted frames)")
         self.model = self._build(config.seed)
 
     def _build(self, seed: int) -> VideoFlowModel:
@@ -104,8 +124,14 @@ class VideoFlow(Method):
         # upstream "constant*linear_warmup": lr * min(1, step / warmup_steps), step counted from 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, s / warmup))
         scored = cfg.num_train_frames - cfg.num_cond_latents
+        fit_from = cfg.train.steps - cfg.mean_fit_steps  # config.mean_fit_steps: the last steps fit the mean
+        if cfg.mean_fit_steps and cfg.n_levels != 1:
+            raise ValueError("videoflow: mean_fit_steps needs n_levels 1 (only the top prior is fitted)")
 
         def loss_fn(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+            if cfg.mean_fit_steps and batch.step >= fit_from:  # frames at their bin centres, as predicted
+                return self._mean_fit_loss(bin_centre(batch.videos, cfg.n_bits) if cfg.bin_centres
+                                           else dequantize(batch.videos, cfg.n_bits, batch.generator))
             x = dequantize(batch.videos, cfg.n_bits, batch.generator)
             nats = model.log_prob(x, num_context=cfg.num_cond_latents)
             bpd = self._bits_per_dim(nats, scored).mean()
@@ -116,6 +142,22 @@ class VideoFlow(Method):
         with one_cpu_thread(self.device):  # small convs: threads only add synchronisation on a CPU
             return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.num_train_frames,
                               resume=resume, progress=progress)
+
+    def _mean_fit_loss(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``config.mean_fit_steps``: the flow frozen, the top prior's mean fitted by a squared error to
+        the latents of the frames after the first ``k``, its scale by the log-density of the detached
+        mean; both averaged per latent dimension."""
+        cfg, model = self.config, self.model
+        k = cfg.num_cond_latents
+        with torch.no_grad():
+            z = [model.flow_forward(x[:, t]).z_top for t in range(x.shape[1])]
+        mse = nll = x.new_zeros(())
+        for t in range(k, x.shape[1]):
+            mean, log_scale = model.top(z[t], z[t - k:t])
+            mse = mse + ((mean - z[t]) ** 2).mean()
+            nll = nll - gaussian_log_prob(z[t], mean.detach(), log_scale).mean() / z[t][0].numel()
+        n = x.shape[1] - k
+        return (mse + cfg.mean_fit_scale_weight * nll) / n, {"mean_mse": (mse / n).detach()}
 
     @torch.no_grad()
     def _data_dependent_init(self, data: TrainData, seed: int) -> None:
@@ -144,7 +186,8 @@ class VideoFlow(Method):
         k_run = 1 if cfg.temperature == 0 else k
         if cfg.bin_centres:  # discrete frames in and out (config.bin_centres)
             ctx = bin_centre(cond.context, cfg.n_bits)
-            quantize = lambda x: nearest_bin_centre(x, cfg.n_bits)  # noqa: E731
+            quantize = lambda x, prev: snap_to_neighbours(nearest_bin_centre(x, cfg.n_bits), prev,  # noqa: E731
+                                                          cfg.snap_radius)
         else:
             ctx, quantize = dequantize(cond.context, cfg.n_bits, gen), None
         per = max(1, 64 // k_run)  # contexts per call: about 64 frames sampled at once

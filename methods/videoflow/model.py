@@ -226,12 +226,13 @@ class VideoFlowModel(nn.Module):
     @torch.no_grad()
     def sample(self, context: Tensor, num_future: int, temperature: float = 1.0,
                generator: torch.Generator | None = None, num_samples: int = 1,
-               quantize: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+               quantize: Callable[[Tensor, Tensor], Tensor] | None = None) -> Tensor:
         """Continue dequantised context ``(N, c, C, H, W)`` by ``num_future`` frames (about [-0.5, 0.5]):
         ``(N * num_samples, num_future, C, H, W)``, sample-major per context. The context is encoded
-        once and its latents repeated. ``quantize``: maps each generated frame to a discrete one
-        (dequantised), which is returned and re-encoded as the past of the next frames; None: the
-        drawn latents are the past (upstream)."""
+        once and its latents repeated. ``quantize(x, prev)``: maps each generated frame ``x`` to a
+        discrete one (dequantised) given the previous frame ``prev`` (the last context frame, then the
+        last returned frame), which is returned and re-encoded as the past of the next frames; None:
+        the drawn latents are the past (upstream)."""
         levels_hist: list[Latents] = []
         top_hist: list[Tensor] = []
         for t in range(context.shape[1]):
@@ -242,6 +243,7 @@ class VideoFlowModel(nn.Module):
             rep = lambda z: z.repeat_interleave(num_samples, dim=0)  # noqa: E731
             levels_hist = [[rep(z) for z in zs] for zs in levels_hist[-self.num_cond:]] if self.num_cond else []
             top_hist = [rep(z) for z in top_hist[-max(self.num_cond, 1):]]
+        prev = context[:, -1].repeat_interleave(num_samples, dim=0) if num_samples > 1 else context[:, -1]
         frames = []
         for _ in range(num_future):
             t = len(top_hist)
@@ -251,10 +253,11 @@ class VideoFlowModel(nn.Module):
             x, z_levels = self.flow_reverse(z_top, self._past(levels_hist, t), temperature=temperature,
                                             generator=generator)
             if quantize is not None:  # condition the next frames on the discrete frame, as on the context
-                x = quantize(x)
+                x = quantize(x, prev)
                 enc = self.flow_forward(x, self._past(levels_hist, t))
                 z_top, z_levels = enc.z_top, enc.z_levels
             frames.append(x)
+            prev = x
             levels_hist.append(z_levels)
             top_hist.append(z_top)
         return torch.stack(frames, dim=1)

@@ -37,14 +37,6 @@ DATASET = "moving-shapes"
 # scores 0.7703; methods/vgan/README.md "Deviations"). CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {
-    "videoflow": ("ssim_best 0.7618 on seeds 0 and 1 vs copy_last 0.7617: a tie, not the ~0.003 margin (1 level "
-                  "of depth 1, 550 steps, 1 conditioning latent, temperature 0, bin-centre decoding; ~16 training "
-                  "CPU-s): the priors explain moving edges by a large scale, so the mean learns no motion; "
-                  "1250 steps, 2 conditioning latents (up to 3000 steps) or a bounded scale (the mean moves but "
-                  "blurs) did not pass either. Cause: the likelihood weights the mean's gradient by 1/scale^2, so "
-                  "moving positions carry ~1e-4 of it; reweighting it (beta-NLL, beta 0.25) gave 0.7622 / 0.7624, "
-                  "and more unpins the background, which drifts in closed loop; a difference input, beta annealing and "
-                  "centred conditioning frames tied or blurred too (methods/videoflow/README.md)"),
 }
 
 

@@ -96,9 +96,61 @@ def test_bin_centres_give_back_a_copied_frame_exactly(small_dataset):
     method.model.eval()
     with torch.no_grad():
         x = method.model.sample(bin_centre(cond.context, 8), 3, 1.0, method.rng(0, method.device),
-                                quantize=lambda v: nearest_bin_centre(v, 8))
+                                quantize=lambda v, prev: nearest_bin_centre(v, 8))
     levels = (x + 0.5 - 2.0 ** -9) * 255
     torch.testing.assert_close(levels, levels.round(), atol=1e-3, rtol=0)
+
+
+def test_snap_to_neighbours_takes_the_nearest_colour_within_the_radius():
+    """``snap_radius`` (cpu profile): a pixel takes the whole colour of the previous frame's pixel
+    within the radius nearest to it; a colour only farther away is out of reach; radius 0 and a copy
+    are unchanged (a copy stays a copy)."""
+    from methods.videoflow.method import snap_to_neighbours
+
+    prev = torch.zeros(1, 3, 6, 6)
+    prev[0, :, 2, 2] = torch.tensor([0.4, -0.3, 0.2])               # one coloured pixel
+    x = prev.clone()
+    x[0, :, 2, 3] = torch.tensor([0.3, -0.2, 0.1])                  # blurred next to it: nearer the colour
+    x[0, :, 2, 5] = torch.tensor([0.3, -0.2, 0.1])                  # the same, 3 px away
+    x[0, :, 4, 4] = torch.tensor([0.1, -0.05, 0.05])                # nearer the background
+    out = snap_to_neighbours(x, prev, 1)
+    torch.testing.assert_close(out[0, :, 2, 3], prev[0, :, 2, 2])
+    torch.testing.assert_close(out[0, :, 2, 5], torch.zeros(3))     # the colour is out of radius 1
+    torch.testing.assert_close(out[0, :, 4, 4], torch.zeros(3))
+    torch.testing.assert_close(snap_to_neighbours(x, prev, 3)[0, :, 2, 5], prev[0, :, 2, 2])
+    assert torch.equal(snap_to_neighbours(x, prev, 0), x)
+    assert torch.equal(snap_to_neighbours(prev, prev, 2), prev)
+
+
+def test_mean_fit_steps_train_only_the_top_prior(small_dataset, tmp_path):
+    """``mean_fit_steps``: those (last) steps leave the flow as initialised and fit the top prior's
+    conditional network (a wrong split of the steps would silently train the flow on the squared
+    error, or never fit the mean); without them the likelihood trains the flow."""
+    spec = _spec(small_dataset)
+    over = {"n_levels": 1, "num_cond_latents": 1, "num_train_frames": 2, "bin_centres": True,
+            "snap_radius": 1, "temperature": 0.0}
+    train = TrainData(small_dataset.load_split("train").videos,
+                      {"prediction": small_dataset.protocol("prediction", "train")})
+    state = {}
+    for fit in (0, 4):   # smoke: 4 steps, all of them fitting the mean, or none
+        method = METHODS.get(NAME).from_profile("smoke", spec, {**over, "mean_fit_steps": fit})
+        assert method.config.train.steps == 4
+        method.fit(train, tmp_path / str(fit), seed=0, progress=False)
+        state[fit] = {k: v.clone() for k, v in method.model.state_dict().items()}
+    init = method._build(0)      # the same initialisation, data-dependent actnorm included
+    method.model = init
+    method._data_dependent_init(train, 0)
+    init = init.state_dict()
+    flow = [k for k in init if k.startswith("levels.")]
+    prior = [k for k in init if k.startswith("top.conditional.")]
+    assert flow and prior
+    assert all(torch.equal(state[4][k], init[k]) for k in flow)            # mean fit: the flow frozen
+    assert any(not torch.equal(state[4][k], init[k]) for k in prior)       # ... the prior fitted
+    assert any(not torch.equal(state[0][k], init[k]) for k in flow)        # likelihood: the flow trains
+    p, clips = _clips(small_dataset, 2)
+    cond = Conditioning(2, 3, num_samples=2, context=clips[:, :p.context_frames])
+    out = method.sample("prediction", cond, seed=0)
+    assert out.shape[:3] == (2, 2, 3) and torch.isfinite(out).all()
 
 
 def test_likelihood_counts_only_the_future(small_dataset):
@@ -136,8 +188,11 @@ def test_paper_profile_follows_bair_quant_and_refuses_odd_sizes():
 
 @pytest.mark.slow
 def test_cpu_profile_learns_on_moving_shapes(tmp_path):
-    """bits/dim of the test futures falls far below the uniform 8; best-of-k SSIM vs copy_last is
-    measured and printed (the cpu profile predicts the priors' means, see the README)."""
+    """bits/dim of the test futures falls far below the uniform 8; best-of-k SSIM beats copy_last
+    (the cpu profile predicts the priors' means, fitted by a squared error in its last 650 steps, and
+    snaps each pixel to a colour of the previous frame's 3x3 neighbourhood; README "Learns": 0.8067 /
+    0.7872 on seeds 0 / 1 of the pipeline's 128 clips vs copy_last 0.7617, here 0.8112 vs 0.7644 on
+    64 clips; the objects erode over the 15 frames, to 32% / 74% of their pixels at the 15th)."""
     from benchmark.data.moving_shapes import MovingShapes
     from benchmark.metrics.ssim import StructuralSimilarity
 
@@ -158,5 +213,5 @@ def test_cpu_profile_learns_on_moving_shapes(tmp_path):
                 clips[:, p.context_frames:])
     ssim, ssim_copy = ours.compute()["ssim_best"].value, copy.compute()["ssim_best"].value
     print(f"videoflow cpu: test bits/dim {bpd:.3f}; SSIM best-of-5 {ssim:.4f} vs copy_last {ssim_copy:.4f}")
-    assert bpd < 4.0   # uniform: 8; measured 2.40 on 128 clips
-    assert ssim > 0.6   # sane frames (no saturation); copy_last is not beaten at this budget (README)
+    assert bpd < 4.0   # uniform: 8; measured 3.15 (the mean fit costs likelihood; 1.84 before it)
+    assert ssim > ssim_copy
