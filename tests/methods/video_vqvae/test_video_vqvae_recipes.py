@@ -36,7 +36,8 @@ def test_table1_prepares_a_three_answer_study_on_shared_contexts(tmp_path):
     assert len(pairs) == 6 and all(t["pair"] == ["video_vqvae", "videoflow"] for t in pairs)
     videos = study["videos"]
     for t in pairs:  # both videos of a trial continue the same context
-        assert videos[t["left"]]["clip"] == videos[t["right"]]["clip"]
+        first, second = t["videos"]  # the sides are decided per rater when a trial is shown
+        assert videos[first]["clip"] == videos[second]["clip"]
     html = page.read_text()
     assert "65.7" in html and "awaiting crowd judgements" in html
 
