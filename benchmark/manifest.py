@@ -78,7 +78,11 @@ def hardware() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    # cpu_capability: the SIMD kernel set torch dispatches to (e.g. AVX2, AVX512; ATEN_CPU_CAPABILITY
+    # caps it). Float results differ in the last bits between kernel sets and thread counts, and a
+    # chaotic training (a GAN's) ends elsewhere from them: same code and seed, other numbers.
     info: dict[str, Any] = {"cpu": cpu, "cpu_count": os.cpu_count(),
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                             "torch_threads": torch.get_num_threads(),
                             "cuda": torch.version.cuda, "gpus": []}
     if torch.cuda.is_available():

@@ -98,3 +98,17 @@ def test_jobs_must_be_positive():
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--dataset", "moving-shapes", "--jobs", "0"])
+
+
+def test_manifest_records_the_cpu_kernel_set_torch_dispatches_to():
+    """The SIMD kernel set (AVX2, AVX512, ...) is part of the recorded hardware: a chaotic training
+    ends elsewhere under another one. ``ATEN_CPU_CAPABILITY`` caps it, so a capped process records
+    the cap, not the machine's best."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from benchmark.manifest import hardware; print(hardware()['cpu_capability'])"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "DEFAULT"
