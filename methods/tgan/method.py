@@ -12,6 +12,7 @@ clipping (:func:`methods.tgan.model.singular_value_clip_`). RMSProp, lr 5e-5, ba
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class TGANConfig:
     rms_alpha: float = 0.99          # Chainer RMSprop default alpha (== torch's)
     rms_eps: float = 1e-8
     svc_every: int = 5               # updater arg freq: 5
+    # Exponential moving average of the generator's weights (and BN statistics), updated after each
+    # generator step and used for sampling; 0 = off (upstream: no EMA; a cpu-profile stabiliser).
+    g_ema: float = 0.0
     # Upstream: 1000 epochs of UCF101's train split (batch 32); we count steps instead.
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=100_000, batch_size=32, checkpoint_every=5_000, log_every=100))
@@ -71,9 +75,17 @@ def _cpu(spec: DataSpec) -> TGANConfig:
     # batch 16 x 400 655.7 / 730.0 (36 s), batch 8 x 700 299.6 / 389.7 (34 s): brighter coloured blobs
     # on a dark background. Tried and worse: batch 8 x 750 483.2 (seed 0, 36 s), critic width 32
     # 718.0 (seed 0; the SVDs make it 48 s); 32x32 networks cost 2x per step (~200 steps in budget).
+    # Not robust across machines: the 299.6 / 389.7 above are the previous machine's; on an AVX-512
+    # machine the same lr-1e-3 setting gave 708.9 / 645.6 / 1004.2 (seeds 0 / 1 / 2), worse than the
+    # static_frame row (405.9). Now lr 5e-4 and samples from an EMA (decay 0.95) of the generator's
+    # weights (a deviation, see README): 330.9 / 367.6 / 424.0 on the AVX-512 machine (one torch thread,
+    # 33-39 train CPU-s). Tried there (seeds 0 / 1 / 2), lr 1e-3 with EMA 0.99 524.1 / - / 506.8; 0.995
+    # 949.4 / - / 1195.6; 0.98 425.7 / 485.9 / 394.4; 0.97 382.2 / 493.8 / 376.4; 0.95 - / 514.2 / -;
+    # lr 5e-4 without EMA 376.0 / - / 741.6; with EMA 0.97 380.2 / 404.7 / 424.9, 0.98 - / 459.8 / 442.6;
+    # lr 7e-4 + EMA 0.97 - / 538.6 / 360.0.
     return TGANConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                       frames=spec.train_protocol("synthesis").num_frames, t_width=64, g_width=64, d_width=16,
-                      lr=1e-3, train=TrainConfig(steps=700, batch_size=8, checkpoint_every=350, log_every=50))
+                      lr=5e-4, g_ema=0.95, train=TrainConfig(steps=700, batch_size=8, checkpoint_every=350, log_every=50))
 
 
 def _smoke(spec: DataSpec) -> TGANConfig:
@@ -97,6 +109,25 @@ class TGAN(Method):
     def __init__(self, config: TGANConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self.generator, self.critic = self._build(seed=0)
+        self.generator_ema = self._ema_copy()
+
+    def _ema_copy(self) -> TGANGenerator | None:
+        if not self.config.g_ema:
+            return None
+        ema = copy.deepcopy(self.generator).eval()
+        ema.requires_grad_(False)
+        return ema
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.g_ema
+        for e, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            e.lerp_(p, 1.0 - decay)
+        for e, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            if e.is_floating_point():
+                e.lerp_(b, 1.0 - decay)
+            else:
+                e.copy_(b)
 
     def _build(self, seed: int) -> tuple[TGANGenerator, Conv3dEncoder]:
         cfg = self.config
@@ -116,7 +147,10 @@ class TGAN(Method):
         return g.to(self.device), d.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "critic": self.critic}
+        out = {"generator": self.generator, "critic": self.critic}
+        if self.generator_ema is not None:
+            out["generator_ema"] = self.generator_ema
+        return out
 
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
@@ -133,6 +167,7 @@ class TGAN(Method):
             raise ValueError(f"tgan: train.batch_size is {cfg.train.batch_size}; TGAN's BatchNorm needs a "
                              f"(global) batch of at least 2 clips. Set train.batch_size >= 2 (paper: 32)")
         self.generator, self.critic = self._build(seed)
+        self.generator_ema = self._ema_copy()
         g, d = self.generator, self.critic
         rms = dict(lr=cfg.lr, alpha=cfg.rms_alpha, eps=cfg.rms_eps)
         opt_g = torch.optim.RMSprop(g.parameters(), **rms)
@@ -163,7 +198,8 @@ class TGAN(Method):
                 singular_value_clip_(d)
 
         parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
-                           phases=[Phase("generator", opt_g, g_loss), Phase("critic", opt_d, d_loss, clip)],
+                           phases=[Phase("generator", opt_g, g_loss,
+                                         self._update_ema if self.generator_ema is not None else None), Phase("critic", opt_d, d_loss, clip)],
                            config=self.config_dict())
         return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
                           progress=progress)
@@ -173,9 +209,10 @@ class TGAN(Method):
         """``(B, T, C, H, W)`` in [0, 1]: the first ``cond.num_frames`` of ``config.frames``."""
         if cond.num_frames > self.config.frames:
             raise ValueError(f"tgan generates {self.config.frames}-frame clips; asked for {cond.num_frames}")
-        self.generator.eval()
+        gen = self.generator_ema if self.generator_ema is not None else self.generator
+        gen.eval()
         z = (torch.rand(cond.batch_size, self.config.z_dim, generator=self.rng(seed)) * 2 - 1).to(self.device)
         io = tuple(self.config.io_resolution or self.config.resolution)
-        out = [resize_frames(to_ntchw(self.generator(chunk))[:, :cond.num_frames], io).add(1).div(2).clamp(0, 1).cpu()
+        out = [resize_frames(to_ntchw(gen(chunk))[:, :cond.num_frames], io).add(1).div(2).clamp(0, 1).cpu()
                for chunk in z.split(32)]
         return torch.cat(out).contiguous()

@@ -122,3 +122,37 @@ def test_batch_of_one_is_refused_before_training(shapes, tmp_path):
     with pytest.raises(ValueError, match=r"train.batch_size is 1.*at least 2"):
         method.fit(data, tmp_path / "run", seed=0, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_generator_ema_off_by_default_on_in_cpu_and_sampled_from(shapes, tmp_path, monkeypatch):
+    """``g_ema`` (a cpu-profile deviation): off in paper/smoke (no extra module), on in cpu; when on,
+    the EMA follows the generator after each generator step, resumes exactly and is what ``generate`` uses."""
+    spec, data = shapes
+    assert METHODS.get("tgan").profiles["paper"](SPEC).g_ema == 0
+    assert METHODS.get("tgan").profiles["smoke"](spec).g_ema == 0
+    assert METHODS.get("tgan").profiles["cpu"](spec).g_ema > 0
+    assert "generator_ema" not in METHODS.get("tgan").from_profile("smoke", spec, TINY).modules()
+
+    over = {**TINY, "train.steps": 4, "g_width": 16, "t_width": 16, "g_ema": 0.5}
+    full = METHODS.get("tgan").from_profile("smoke", spec, over)
+    full.fit(data, tmp_path / "full", seed=1, progress=False)
+    g, e = full.generator, full.generator_ema
+    assert not any(p.requires_grad for p in e.parameters())
+    diffs = [float((a.detach() - b).abs().max()) for a, b in zip(g.parameters(), e.parameters())]
+    assert max(diffs) > 0  # an average, not a copy
+
+    part = METHODS.get("tgan").from_profile("smoke", spec, over)
+    real_train = loop.train
+    monkeypatch.setattr(loop, "train", lambda *a, **kw: real_train(*a, **{**kw, "stop_after": 2}))
+    part.fit(data, tmp_path / "part", seed=1, progress=False)
+    monkeypatch.setattr(loop, "train", real_train)
+    part.fit(data, tmp_path / "part", seed=1, resume=True, progress=False)
+    for (n, a), (_, b) in zip(e.state_dict().items(), part.generator_ema.state_dict().items()):
+        assert torch.equal(a, b), n
+
+    from benchmark.methods import Conditioning
+
+    calls = []
+    e.register_forward_hook(lambda *a: calls.append(1))
+    full.generate(Conditioning(batch_size=2, num_frames=4), seed=0)
+    assert calls
