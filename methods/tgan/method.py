@@ -82,7 +82,8 @@ def _cpu(spec: DataSpec) -> TGANConfig:
     # 33-39 train CPU-s). Tried there (seeds 0 / 1 / 2), lr 1e-3 with EMA 0.99 524.1 / - / 506.8; 0.995
     # 949.4 / - / 1195.6; 0.98 425.7 / 485.9 / 394.4; 0.97 382.2 / 493.8 / 376.4; 0.95 - / 514.2 / -;
     # lr 5e-4 without EMA 376.0 / - / 741.6; with EMA 0.97 380.2 / 404.7 / 424.9, 0.98 - / 459.8 / 442.6;
-    # lr 7e-4 + EMA 0.97 - / 538.6 / 360.0.
+    # lr 7e-4 + EMA 0.97 - / 538.6 / 360.0; seed 2 only: lr 5e-4 + EMA 0.90 452.5, lr 4e-4 / 6e-4 + EMA 0.95
+    # 486.2 / 466.2, batch 16 x 400 + EMA 0.95 1144.7.
     return TGANConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                       frames=spec.train_protocol("synthesis").num_frames, t_width=64, g_width=64, d_width=16,
                       lr=5e-4, g_ema=0.95, train=TrainConfig(steps=700, batch_size=8, checkpoint_every=350, log_every=50))
