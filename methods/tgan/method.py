@@ -198,9 +198,9 @@ class TGAN(Method):
                 dist_utils.all_reduce_buffers_([d])
                 singular_value_clip_(d)
 
+        after_g = self._update_ema if self.generator_ema is not None else None  # config.g_ema
         parts = TrainParts(method=self.name, modules=self.modules(), make_batch=make_batch,
-                           phases=[Phase("generator", opt_g, g_loss,
-                                         self._update_ema if self.generator_ema is not None else None), Phase("critic", opt_d, d_loss, clip)],
+                           phases=[Phase("generator", opt_g, g_loss, after_g), Phase("critic", opt_d, d_loss, clip)],
                            config=self.config_dict())
         return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
                           progress=progress)
