@@ -103,12 +103,7 @@ def test_generator_then_critic_with_svc_cadence_and_exact_resume(shapes, tmp_pat
     first = (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()[0]
     assert first.index('"generator"') < first.index('"critic"')  # G then D, as upstream's updater
 
-    part = METHODS.get("tgan").from_profile("smoke", spec, over)
-    real_train = loop.train
-    monkeypatch.setattr(loop, "train", lambda *a, **kw: real_train(*a, **{**kw, "stop_after": 4}))
-    part.fit(data, tmp_path / "part", seed=2, progress=False)
-    monkeypatch.setattr(loop, "train", real_train)
-    part.fit(data, tmp_path / "part", seed=2, resume=True, progress=False)
+    part = _stopped_then_resumed(spec, over, data, tmp_path / "part", 2, 4, monkeypatch)
     for k, m in full.modules().items():
         for (n, a), (_, b) in zip(m.state_dict().items(), part.modules()[k].state_dict().items()):
             assert torch.equal(a, b), f"{k}.{n}"
@@ -141,12 +136,7 @@ def test_generator_ema_off_by_default_on_in_cpu_and_sampled_from(shapes, tmp_pat
     diffs = [float((a.detach() - b).abs().max()) for a, b in zip(g.parameters(), e.parameters())]
     assert max(diffs) > 0  # an average, not a copy
 
-    part = METHODS.get("tgan").from_profile("smoke", spec, over)
-    real_train = loop.train
-    monkeypatch.setattr(loop, "train", lambda *a, **kw: real_train(*a, **{**kw, "stop_after": 2}))
-    part.fit(data, tmp_path / "part", seed=1, progress=False)
-    monkeypatch.setattr(loop, "train", real_train)
-    part.fit(data, tmp_path / "part", seed=1, resume=True, progress=False)
+    part = _stopped_then_resumed(spec, over, data, tmp_path / "part", 1, 2, monkeypatch)
     for (n, a), (_, b) in zip(e.state_dict().items(), part.generator_ema.state_dict().items()):
         assert torch.equal(a, b), n
 
@@ -156,3 +146,14 @@ def test_generator_ema_off_by_default_on_in_cpu_and_sampled_from(shapes, tmp_pat
     e.register_forward_hook(lambda *a: calls.append(1))
     full.generate(Conditioning(batch_size=2, num_frames=4), seed=0)
     assert calls
+
+
+def _stopped_then_resumed(spec, over, data, run_dir, seed, stop_after, monkeypatch):
+    """A smoke TGAN trained to ``stop_after`` steps, then resumed to the end from its checkpoint."""
+    method = METHODS.get("tgan").from_profile("smoke", spec, over)
+    real_train = loop.train
+    monkeypatch.setattr(loop, "train", lambda *a, **kw: real_train(*a, **{**kw, "stop_after": stop_after}))
+    method.fit(data, run_dir, seed=seed, progress=False)
+    monkeypatch.setattr(loop, "train", real_train)
+    method.fit(data, run_dir, seed=seed, resume=True, progress=False)
+    return method
