@@ -57,11 +57,16 @@ def _worker(out: Path) -> None:
     D.teardown()
 
 
-def _assert_one_process_equals_two_ranks(one: dict, two: dict, lr_step: float, skip=lambda mod, k: False) -> None:
+def _assert_one_process_equals_two_ranks(one: dict, two: dict, lr_step: float, skip=lambda mod, k: False,
+                                         grads: dict | None = None) -> None:
     """Weights after one step of 1 process x B clips == 2 ranks x B/2 clips. RMSprop's and Adam's first
     step is about lr * sign(grad): a gradient that is 0 in exact math (a conv bias cancelled by the
     BatchNorm after it) or within float noise of 0 gets a full step of a random sign. A handful of such
-    elements (< 0.1%) is allowed; everything else, running statistics included, must agree."""
+    elements (< 0.1%) is allowed; everything else, running statistics included, must agree. With
+    ``grads`` (``(mod, k) -> |gradient|`` of the one-process step) up to 1% may differ, but only where
+    the gradient is under 1% of the tensor's largest: the two ranks' synchronised BatchNorm sums in
+    another order, and which near-zero gradients flip sign differs between CPUs (0.125% of TGAN's
+    ``temporal.net.0.weight`` on an AVX-512 machine, each under 0.4% of its largest gradient)."""
     for mod in one:
         for k, v in one[mod].items():
             if not v.is_floating_point():
@@ -70,8 +75,25 @@ def _assert_one_process_equals_two_ranks(one: dict, two: dict, lr_step: float, s
             if skip(mod, k):
                 continue
             close = torch.isclose(v, two[mod][k], rtol=1e-4, atol=1e-6)
-            assert close.float().mean() > 0.999, (mod, k, close.float().mean())
+            g = (grads or {}).get((mod, k))
+            if g is None:
+                assert close.float().mean() > 0.999, (mod, k, close.float().mean())
+            else:
+                assert close.float().mean() > 0.99, (mod, k, close.float().mean())
+                assert (g[~close] < 0.01 * g.max()).all(), (mod, k, g[~close].max() / g.max())
             assert (v - two[mod][k]).abs().max() <= 2.01 * lr_step, (mod, k)
+
+
+def _rmsprop_grads(method, checkpoint: Path) -> dict:
+    """``(module, parameter) -> |gradient|`` of a one-step TGAN run, read back from RMSprop's state
+    (after one step ``square_avg = (1 - alpha) g^2``); the optimisers list their modules' parameters in order."""
+    state = torch.load(checkpoint, weights_only=False)["optimizers"]
+    out = {}
+    for mod, phase in (("generator", "generator"), ("critic", "critic")):
+        st = state[phase]["state"]
+        for i, (name, _) in enumerate(getattr(method, mod).named_parameters()):
+            out[(mod, name)] = (st[i]["square_avg"] / (1 - method.config.rms_alpha)).sqrt()
+    return out
 
 
 def test_gans_identical_on_two_gloo_ranks(tmp_path):
@@ -100,7 +122,7 @@ def test_gans_identical_on_two_gloo_ranks(tmp_path):
             lr_step = single.config.lr / (1 - single.config.rms_alpha) ** 0.5  # biases are cancelled by BN
             _assert_one_process_equals_two_ranks(
                 one, two, lr_step, skip=lambda mod, k: mod == "generator" and k.startswith("temporal.net.")
-                and k.endswith(".bias"))
+                and k.endswith(".bias"), grads=_rmsprop_grads(single, tmp_path / f"{name}_single" / "checkpoint.pt"))
         else:  # Adam's first step: lr * g / (|g| + eps)
             _assert_one_process_equals_two_ranks(one, two, single.config.lr)
     # (without the BatchNorm sync, or with per-rank noise, only ~25-50% of temporal.net.0.weight agree)
