@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gaussian
+from methods.common.init import init_he_
 from methods.common.latent_ode import ODEMLP, solve
 from methods.common.resblocks import PreActResBlock
 
@@ -147,11 +148,7 @@ class EncODEDecModel(nn.Module):
                                     cfg.skip_level, cfg.group_norm, 2 if cfg.warp else None)
         if cfg.he_init:
             for net in (self.encoder.blocks, self.decoder):  # the RNN cell and heads keep theirs
-                for mod in net.modules():
-                    if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                        nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
-                        if mod.bias is not None:
-                            nn.init.zeros_(mod.bias)
+                init_he_(net, layers=(nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
         if cfg.warp:  # the flow starts at exactly 0 (the last block's output convs at 0): a copy of the last frame
             last = self.decoder.blocks[-1]
             for param in (last.resample.weight, last.resample.bias, last.conv2.weight):

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from methods.common.frame_codecs import composite_copy, init_copy_mask_
 from methods.common.gaussian import gaussian_kl, sample_gaussian
+from methods.common.init import init_he_
 from methods.common.resblocks import GroupNormConvLSTMCell, ScaledResBlock, group_norm
 
 LSTMState = tuple[Tensor, Tensor]
@@ -187,11 +188,7 @@ class VRNNHierModel(nn.Module):
             image = cfg.channels + int(cfg.copy_mask)  # + the copy mask's logit
             self.render.append(RenderBlock(hid + zc, hid, out, c, widths[level], kind, image, norm))
         if cfg.he_init:  # cpu deviation (config.he_init): the frame encoder only
-            for mod in self.encoder.modules():
-                if isinstance(mod, nn.Conv2d):
-                    nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity="leaky_relu")
-                    if mod.bias is not None:
-                        nn.init.zeros_(mod.bias)
+            init_he_(self.encoder, 0.2, layers=(nn.Conv2d,))
         if cfg.copy_mask:
             init_copy_mask_(self.render[-1], cfg.mask_bias)
 
