@@ -24,6 +24,10 @@ PixelCNN, position by position), then the bottom slices one by one (each conditi
 codes and its past slices), decode the whole clip and return its frames after the context. Longer
 futures than ``frames - context_frames`` continue from the last ``context_frames`` produced frames.
 
+``cpu`` deviation (``frame_decoder="warp"``, README "Deviation"): the VQ-VAE's decoder warps the
+window's last conditioning frame (in training clip frame ``context_frames - 1``; in sampling the last
+context or produced frame), so pixels come from the real frame and the codes carry the change.
+
 The paper-profile priors have ~1.5 and ~0.8 billion parameters (Tables 4-8): modules are built on
 PyTorch's ``meta`` device (shapes only) and materialised -- seeded, on the method's device -- when
 a stage trains them, a state dict is loaded into them, or the method samples.
@@ -55,7 +59,8 @@ SIGMA_CLIPS = 64   # training clips whose reconstruction error fixes the decoder
 def build_vqvae(cfg: C.VideoVQVAEConfig) -> VQVAENet:
     return VQVAENet(cfg.channels, cfg.hidden, cfg.residual_units, cfg.residual_layers, cfg.num_codes, cfg.code_dim,
                     cfg.beta, cfg.ema_decay, tuple(cfg.bottom_kernel), tuple(cfg.bottom_stride),
-                    tuple(cfg.top_kernel), tuple(cfg.top_stride), cfg.codebook_init)
+                    tuple(cfg.top_kernel), tuple(cfg.top_stride), cfg.codebook_init, cfg.frame_decoder,
+                    cfg.flow_pool, cfg.max_flow)
 
 
 def build_top_prior(cfg: C.VideoVQVAEConfig) -> TopPrior:
@@ -80,7 +85,7 @@ BUILDERS = {"vqvae": build_vqvae, "top_prior": build_top_prior, "bottom_prior": 
 _STAGE_PREFIX = {"vqvae": ("channels", "resolution", "frames", "context_frames", "hidden", "residual_units",
                            "residual_layers", "num_codes", "code_dim", "beta", "ema_decay", "codebook_init",
                            "bottom_kernel", "bottom_stride", "top_kernel", "top_stride", "bottom_mask_prob",
-                           "vqvae_lr", "train"),
+                           "vqvae_lr", "train", "frame_decoder", "flow_pool", "max_flow"),
                  "top_prior": ("top_", "prior_lr"),
                  "bottom_prior": ("bottom_hidden", "bottom_residual_units", "bottom_layers", "bottom_attention",
                                   "bottom_heads", "bottom_kernel_size", "bottom_dropout", "bottom_cond",
@@ -163,6 +168,13 @@ class VideoVQVAE(Method):
             p.requires_grad_(False)
         return vq
 
+    def _reference(self, x: Tensor, index: int | None = None) -> Tensor | None:
+        """The frame a ``frame_decoder`` warps / adds to: frame ``index`` (default: the last conditioning
+        frame, ``context_frames - 1``) of ``x (N, C, T, H, W)``; None for the paper's decoder."""
+        if self.config.frame_decoder == "none":
+            return None
+        return x[:, :, self.config.context_frames - 1 if index is None else index]
+
     @torch.no_grad()
     def latents(self, videos: Tensor) -> dict[str, Tensor]:
         """Codes of clips ``(B, frames, C, H, W)`` in [0, 1], with the conditioning frames encoded alone:
@@ -197,7 +209,7 @@ class VideoVQVAE(Method):
 
             def loss_fn(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
                 x = to_ncthw(batch.videos) - 0.5
-                recon, enc = net(x, cfg.bottom_mask_prob, batch.generator)
+                recon, enc = net(x, cfg.bottom_mask_prob, batch.generator, self._reference(x))
                 mse = F.mse_loss(recon, x)
                 used_t = enc["codes_top"].unique().numel()
                 used_b = enc["codes_bottom"].unique().numel()
@@ -222,20 +234,49 @@ class VideoVQVAE(Method):
     @torch.no_grad()
     def _fit_sigma(self, data: TrainData, seed: int) -> float:
         """sigma^2 = mean squared reconstruction error (the Gaussian MLE) of up to ``SIGMA_CLIPS``
-        training clips (first frames of randomly chosen videos) -- stored in the VQ-VAE's state."""
+        training clips (first frames of randomly chosen videos) -- stored in the VQ-VAE's state.
+
+        With a ``frame_decoder`` (cpu deviation): the error of the predicted frames of whole training
+        videos reconstructed window by window, each window warping the previous window's last decoded
+        frame -- exactly what :meth:`likelihood_terms` scores (a decoded reference drifts, so one
+        window's error underestimates it)."""
         import numpy as np
 
         cfg, vq = self.config, self._nets["vqvae"].eval()
         rng = np.random.default_rng([seed, 11])
         idx = np.sort(rng.choice(len(data.videos), size=min(SIGMA_CLIPS, len(data.videos)), replace=False))
+        if cfg.frame_decoder != "none":
+            length = cfg.context_frames + 4 * (cfg.frames - cfg.context_frames)   # up to 4 windows
+            return self._fit_sigma_chained(torch.from_numpy(np.stack([data.videos[i, :length] for i in idx])).float()
+                                           / 255)
         clips = torch.from_numpy(np.stack([data.videos[i, :cfg.frames] for i in idx])).float() / 255
         err, n = 0.0, 0
         for chunk in clips.split(8):
             x = to_ncthw(chunk.to(self.device)) - 0.5
             enc = vq.encode(x)
-            err += float(((vq.decode(enc["q_top"], enc["q_bottom"]) - x) ** 2).double().sum())
+            recon = vq.decode(enc["q_top"], enc["q_bottom"], reference=self._reference(x))
+            err += float(((recon - x) ** 2).double().sum())
             n += x.numel()
         vq.log_sigma.fill_(0.5 * math.log(max(err / n, 1e-12)))
+        return math.exp(float(vq.log_sigma))
+
+    @torch.no_grad()
+    def _fit_sigma_chained(self, videos: Tensor) -> float:
+        cfg, vq = self.config, self._frozen_vqvae()
+        c, window = cfg.context_frames, cfg.frames - cfg.context_frames
+        err, n = 0.0, 0
+        for chunk in videos.split(8):
+            chunk = chunk.to(self.device)
+            ctx = chunk[:, :c]
+            for start in range(c, chunk.shape[1] - window + 1, window):
+                target = chunk[:, start:start + window]
+                lat = self.latents(torch.cat([ctx, target], dim=1))
+                ref = self._reference(to_ncthw(ctx[:, -1:]) - 0.5, 0)
+                recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], ref) + 0.5)
+                err += float(((recon[:, c:] - target) ** 2).double().sum())
+                n += target.numel()
+                ctx = recon[:, -c:].clamp(0, 1)
+        vq.log_sigma.fill_(0.5 * math.log(max(err / max(n, 1), 1e-12)))
         return math.exp(float(vq.log_sigma))
 
     # ------------------------------------------------------------------ prior likelihoods ---
@@ -330,7 +371,8 @@ class VideoVQVAE(Method):
             bottom, n_bottom = self._bottom_nats(lat)
             latent -= (top + bottom).double()
             codes += n_top + n_bottom
-            recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"]) + 0.5)
+            ref = to_ncthw(ctx[:, -1:].to(self.device)) - 0.5
+            recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], self._reference(ref, 0)) + 0.5)
             lp = discretized_gaussian_log_prob(target[:, :r], recon[:, cfg.context_frames:cfg.context_frames + r],
                                                vq.log_sigma)
             pixels += lp.flatten(1).sum(1)
@@ -356,7 +398,8 @@ class VideoVQVAE(Method):
         for s in range(cb, cfg.bottom_grid()[0]):
             cond = bottom.condition(top_feat, bottom.condition.past_window(codes_b, s), s)[:, :, None]
             codes_b = torch.cat([codes_b, sample(n, cond, generator=generator, temperature=cfg.temperature)], dim=1)
-        return to_ntchw(vq.decode_codes(codes_t, codes_b) + 0.5).clamp(0, 1)
+        ref = self._reference(to_ncthw(context[:, -1:]) - 0.5, 0)
+        return to_ntchw(vq.decode_codes(codes_t, codes_b, ref) + 0.5).clamp(0, 1)
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
@@ -385,4 +428,4 @@ class VideoVQVAE(Method):
         vq = self._frozen_vqvae() if "vqvae" in self._real else self._materialize("vqvae")
         x = to_ncthw(videos.to(self.device)) - 0.5
         enc = vq.encode(x)
-        return to_ntchw(vq.decode(enc["q_top"], enc["q_bottom"]) + 0.5).clamp(0, 1)
+        return to_ntchw(vq.decode(enc["q_top"], enc["q_bottom"], reference=self._reference(x)) + 0.5).clamp(0, 1)

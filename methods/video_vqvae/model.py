@@ -74,6 +74,32 @@ class PatchConvTranspose3d(nn.ConvTranspose3d):
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
 
 
+def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
+    """``frames (N, C, H, W)`` sampled at ``p + flow(p)`` (bilinear, border pixels repeated outside):
+    output pixel ``p`` reads ``frames`` at ``p`` moved by ``flow (N, 2, H, W)`` (channel 0 along x /
+    width, 1 along y / height, in ``grid_sample``'s normalised units: 1 = half the frame minus half a
+    pixel). ``pool > 1`` first replaces the flow by its ``pool x pool`` block means, bilinearly
+    upsampled (a smooth flow that moves whole objects). Not in the paper: the ``cpu`` profile's
+    frame-conditioned decoder (``frame_decoder="warp"``; the same warp as ``methods/encodedec``).
+
+    >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 3] = 1
+    >>> flow = torch.zeros(1, 2, 5, 5); flow[:, 0] = 0.5  # read one pixel to the right: the image moves left
+    >>> backward_warp(img, flow)[0, 0, 2].tolist()
+    [0.0, 0.0, 1.0, 0.0, 0.0]
+    """
+    _, _, h, w = frames.shape
+    if pool > 1:
+        flow = F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
+    ys = torch.linspace(-1, 1, h, device=frames.device, dtype=frames.dtype)
+    xs = torch.linspace(-1, 1, w, device=frames.device, dtype=frames.dtype)
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
+    return F.grid_sample(frames, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
+                         align_corners=True)
+
+
+FRAME_DECODERS = ("none", "warp", "residual", "warp_residual")
+
+
 # ----------------------------------------------------------------------------------- VQ-VAE ---
 
 class VideoVQVAE(nn.Module):
@@ -87,13 +113,22 @@ class VideoVQVAE(nn.Module):
     -> residual stack -> transposed conv ``bottom_kernel``/``bottom_stride`` back to the video. In
     training the bottom half of the decoder input is zeroed for a random ``bottom_mask_prob`` of the
     clips (§3.1's random masking).
+
+    ``frame_decoder`` (not in the paper; the ``cpu`` profile uses ``"warp"``): the decoder also takes a
+    reference frame (the last conditioning frame), patchified by ``frame_encoder`` to the bottom grid,
+    and its output is a flow that warps that frame (:func:`backward_warp`) and/or a residual added to
+    it, zero at initialisation (an exact copy).
     """
 
     def __init__(self, channels: int = 3, hidden: int = 128, residual_units: int = 32, residual_layers: int = 2,
                  num_codes: int = 512, code_dim: int = 64, beta: float = 0.25, decay: float = 0.99,
                  bottom_kernel: Triple = (4, 8, 8), bottom_stride: Triple = (2, 4, 4),
-                 top_kernel: Triple = (4, 4, 4), top_stride: Triple = (2, 2, 2), codebook_init: str = "normal") -> None:
+                 top_kernel: Triple = (4, 4, 4), top_stride: Triple = (2, 2, 2), codebook_init: str = "normal",
+                 frame_decoder: str = "none", flow_pool: int = 1, max_flow: float = 1.0) -> None:
         super().__init__()
+        if frame_decoder not in FRAME_DECODERS:
+            raise ValueError(f"frame_decoder must be one of {FRAME_DECODERS}, got {frame_decoder!r}")
+        self.frame_decoder, self.flow_pool, self.max_flow = frame_decoder, flow_pool, max_flow
         bk, bs, tk, ts = tuple(bottom_kernel), tuple(bottom_stride), tuple(top_kernel), tuple(top_stride)
         bp, tp = _same_padding(bk, bs), _same_padding(tk, ts)
         self.bottom_stride, self.top_stride = bs, ts
@@ -112,8 +147,18 @@ class VideoVQVAE(nn.Module):
         self.pre_bottom = nn.Conv3d(hidden + code_dim, code_dim, 1)
         self.quantize_bottom = VectorQuantizerEMA(num_codes, code_dim, beta, decay, init=codebook_init)
         self.upsample_top = nn.ConvTranspose3d(code_dim, code_dim, tk, ts, tp)
-        self.decoder = nn.Sequential(nn.Conv3d(2 * code_dim, hidden, 3, padding=1), res(),
-                                     PatchConvTranspose3d(hidden, channels, bk, bs, bp))
+        conditioned = frame_decoder != "none"
+        # frame_decoder (not in the paper; the cpu profile): the decoder also sees the reference frame
+        # (patchified to the bottom grid, tiled over time) and writes a flow that warps it and/or a
+        # residual added to it; its last layer starts at 0, so the untrained decoder copies the frame.
+        out = {"none": channels, "warp": 2, "residual": channels, "warp_residual": 2 + channels}[frame_decoder]
+        if conditioned:
+            self.frame_encoder = nn.Sequential(nn.Conv2d(channels, hidden, bk[1:], bs[1:], bp[1:]), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Conv3d(2 * code_dim + (hidden if conditioned else 0), hidden, 3, padding=1),
+                                     res(), PatchConvTranspose3d(hidden, out, bk, bs, bp))
+        if conditioned:
+            nn.init.zeros_(self.decoder[-1].weight)
+            nn.init.zeros_(self.decoder[-1].bias)
         # Not in the paper: the std of a Gaussian around the decoder's output, fitted to the training
         # reconstructions after the VQ-VAE stage, so that the model defines a likelihood of pixels.
         self.register_buffer("log_sigma", torch.zeros(()))
@@ -127,23 +172,43 @@ class VideoVQVAE(nn.Module):
         q_b, c_b, commit_b = self.quantize_bottom(z_b)
         return {"q_top": q_t, "q_bottom": q_b, "codes_top": c_t, "codes_bottom": c_b, "commitment": commit_t + commit_b}
 
-    def decode(self, q_top: Tensor, q_bottom: Tensor, keep_bottom: Tensor | None = None) -> Tensor:
-        """Latents -> video; ``keep_bottom (N,)`` float 0/1 masks the bottom level per clip."""
+    def decode(self, q_top: Tensor, q_bottom: Tensor, keep_bottom: Tensor | None = None,
+               reference: Tensor | None = None) -> Tensor:
+        """Latents -> video; ``keep_bottom (N,)`` float 0/1 masks the bottom level per clip. With a
+        ``frame_decoder``, ``reference (N, C, H, W)`` (in [-0.5, 0.5]; the last conditioning frame) is
+        the frame every output frame is warped from and/or added to."""
         if keep_bottom is not None:
             q_bottom = q_bottom * keep_bottom.view(-1, 1, 1, 1, 1).to(q_bottom.dtype)
-        return self.decoder(torch.cat([self.upsample_top(q_top), q_bottom], dim=1))
+        h = torch.cat([self.upsample_top(q_top), q_bottom], dim=1)
+        if self.frame_decoder == "none":
+            return self.decoder(h)
+        if reference is None:
+            raise ValueError(f"frame_decoder={self.frame_decoder!r} needs the reference frame")
+        feat = self.frame_encoder(reference)[:, :, None].expand(-1, -1, h.shape[2], -1, -1)
+        out = self.decoder(torch.cat([h, feat], dim=1))                  # (N, K, T, H, W)
+        n, _, t, hh, ww = out.shape
+        ref = reference[:, :, None].expand(-1, -1, t, -1, -1)
+        frames = ref
+        if self.frame_decoder in ("warp", "warp_residual"):
+            flow = self.max_flow * torch.tanh(out[:, :2].transpose(1, 2).reshape(n * t, 2, hh, ww))
+            warped = backward_warp(ref.transpose(1, 2).reshape(n * t, -1, hh, ww), flow, self.flow_pool)
+            frames = warped.view(n, t, -1, hh, ww).transpose(1, 2)
+        if self.frame_decoder in ("residual", "warp_residual"):
+            frames = frames + out[:, -reference.shape[1]:]
+        return frames
 
-    def decode_codes(self, codes_top: Tensor, codes_bottom: Tensor) -> Tensor:
-        return self.decode(self.quantize_top.lookup(codes_top), self.quantize_bottom.lookup(codes_bottom))
+    def decode_codes(self, codes_top: Tensor, codes_bottom: Tensor, reference: Tensor | None = None) -> Tensor:
+        return self.decode(self.quantize_top.lookup(codes_top), self.quantize_bottom.lookup(codes_bottom),
+                           reference=reference)
 
-    def forward(self, x: Tensor, bottom_mask_prob: float = 0.0, generator: torch.Generator | None = None
-                ) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, x: Tensor, bottom_mask_prob: float = 0.0, generator: torch.Generator | None = None,
+                reference: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         enc = self.encode(x)
         keep = None
         if self.training and bottom_mask_prob > 0:
             u = torch.rand(x.shape[0], generator=generator, device=x.device)
             keep = (u >= bottom_mask_prob).float()
-        return self.decode(enc["q_top"], enc["q_bottom"], keep), enc
+        return self.decode(enc["q_top"], enc["q_bottom"], keep, reference), enc
 
 
 # ------------------------------------------------------------------------------- top prior ---
