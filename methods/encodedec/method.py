@@ -45,9 +45,11 @@ class EncODEDec(Method):
             raise ValueError(f"encodedec: loss_frames must be one of {C.LOSS_FRAMES}, got {config.loss_frames!r}")
         if config.recon_loss not in C.RECON_LOSSES:
             raise ValueError(f"encodedec: recon_loss must be one of {C.RECON_LOSSES}, got {config.recon_loss!r}")
-        if config.warp and (config.flow_pool < 1 or config.max_flow <= 0):
-            raise ValueError(f"encodedec: warp needs flow_pool >= 1 and max_flow > 0, got {config.flow_pool}, "
-                             f"{config.max_flow}")
+        if config.warp and (config.flow_pool < 1 or config.max_flow <= 0 or config.max_velocity <= 0
+                            or config.flow_div_weight < 0):
+            raise ValueError(f"encodedec: warp needs flow_pool >= 1, max_flow > 0, max_velocity > 0 and "
+                             f"flow_div_weight >= 0, got {config.flow_pool}, {config.max_flow}, "
+                             f"{config.max_velocity}, {config.flow_div_weight}")
         if config.rtol <= 0 or config.atol <= 0:
             raise ValueError(f"encodedec: solver tolerances must be > 0, got rtol={config.rtol} atol={config.atol}")
         self.model = self._build(seed=0)

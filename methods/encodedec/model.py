@@ -42,11 +42,32 @@ def _base_size(resolution: tuple[int, int], blocks: int) -> tuple[int, int]:
     return h // 2 ** blocks, w // 2 ** blocks
 
 
+def smooth_flow(flow: Tensor, pool: int = 1) -> Tensor:
+    """``flow`` ``(N, 2, H, W)`` replaced by its ``pool x pool`` block means, bilinearly upsampled (``pool`` 1: as is)."""
+    h, w = flow.shape[-2:]
+    if pool <= 1:
+        return flow
+    return F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
+
+
+def flow_divergence(flow: Tensor) -> Tensor:
+    """Divergence ``(N, H-1, W-1)`` of ``flow`` ``(N, 2, H, W)`` (grid_sample's normalised units) in pixels per
+    pixel, by forward differences: > 0 where the backward warp reads from a wider area (the image shrinks there).
+
+    >>> f = torch.zeros(1, 2, 9, 9); f[:, 0] = torch.linspace(-1, 1, 9) * 0.5  # reads 1.5x farther out along x
+    >>> round(float(flow_divergence(f).mean()), 3)
+    0.5
+    """
+    h, w = flow.shape[-2:]
+    fx, fy = flow[:, 0] * (w - 1) / 2, flow[:, 1] * (h - 1) / 2  # in pixels
+    return (fx[:, :-1, 1:] - fx[:, :-1, :-1]) + (fy[:, 1:, :-1] - fy[:, :-1, :-1])
+
+
 def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
     """``frames`` ``(N, C, H, W)`` sampled at ``p + flow(p)``: output pixel ``p`` reads ``frames`` at ``p`` moved
     by ``flow`` ``(N, 2, H, W)`` (channel 0 along x / width, 1 along y / height, in grid_sample's normalised
-    units: 1 = half the frame minus half a pixel), bilinear, border pixels repeated outside. ``pool > 1``
-    first replaces the flow by its ``pool x pool`` block means, bilinearly upsampled (a smooth flow).
+    units: 1 = half the frame minus half a pixel), bilinear, border pixels repeated outside. ``pool > 1`` first replaces the flow by its ``pool x pool`` block means, bilinearly
+    upsampled (a smooth flow, :func:`smooth_flow`).
 
     >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 3] = 1
     >>> flow = torch.zeros(1, 2, 5, 5); flow[:, 0] = 0.5  # read one pixel to the right: the image moves left
@@ -54,8 +75,7 @@ def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
     [0.0, 0.0, 1.0, 0.0, 0.0]
     """
     n, _, h, w = frames.shape
-    if pool > 1:
-        flow = F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
+    flow = smooth_flow(flow, pool)
     ys = torch.linspace(-1, 1, h, device=frames.device, dtype=frames.dtype)
     xs = torch.linspace(-1, 1, w, device=frames.device, dtype=frames.dtype)
     base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
@@ -128,6 +148,30 @@ class FrameDecoder(nn.Module):
         return x.view(b, t, *x.shape[1:])
 
 
+class VelocityNet(nn.Module):
+    """The last two context frames ``(B, 2, C, H, W)`` in [-1, 1] (and their difference) -> a velocity field
+    ``(B, 2, H, W)`` (grid_sample units per frame, at most ``max_velocity``): four 3x3 convs, three of them
+    stride 2, then bilinear upsampling. Its last conv starts at 0 (no motion)."""
+
+    def __init__(self, channels: int, max_velocity: float, width: int = 16) -> None:
+        super().__init__()
+        self.max_velocity = max_velocity
+        self.net = nn.Sequential(nn.Conv2d(3 * channels, width, 3, 1, 1), nn.ReLU(),
+                                 nn.Conv2d(width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2, 3, 1, 1))
+        init_he_(self.net, layers=(nn.Conv2d,))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        prev, last = frames[:, 0], frames[:, 1]
+        v = self.net(torch.cat([last, prev, last - prev], 1))
+        v = F.interpolate(v, size=last.shape[-2:], mode="bilinear", align_corners=False)
+        return self.max_velocity * torch.tanh(v)
+
+
 class EncODEDecModel(nn.Module):
     """Encoder -> latent ODE -> decoder. Frames are in [0, 1] at the interface, [-1, 1] inside.
 
@@ -149,6 +193,7 @@ class EncODEDecModel(nn.Module):
         if cfg.he_init:
             for net in (self.encoder.blocks, self.decoder):  # the RNN cell and heads keep theirs
                 init_he_(net, layers=(nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+        self.velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.warp and cfg.velocity_net else None
         if cfg.warp:  # the flow starts at exactly 0 (the last block's output convs at 0): a copy of the last frame
             last = self.decoder.blocks[-1]
             for param in (last.resample.weight, last.resample.bias, last.conv2.weight):
@@ -184,25 +229,42 @@ class EncODEDecModel(nn.Module):
         path = path[1:] if with_zero else path
         return path[inverse].transpose(0, 1)
 
-    def frames(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None) -> Tensor:
-        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [-1, 1]. With ``warp`` the decoder's output
-        is a flow (``max_flow`` times its tanh output, :func:`backward_warp`) and the frame is ``reference``
-        ``(B, C, H, W)`` (the last context frame, [-1, 1]) warped by it."""
+    def frames(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None,
+               horizons: Tensor | None = None, velocity: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [-1, 1], and (with ``warp``) the decoder's smoothed
+        flow ``(B*T, 2, H, W)`` (else None). With ``warp`` the decoder's output is a flow (``max_flow`` times its
+        tanh output, :func:`backward_warp`) and the frame is ``reference`` ``(B, C, H, W)`` (the last context
+        frame, [-1, 1]) warped by it. ``velocity`` ``(B, 2, H, W)`` (``velocity_net``): ``horizons`` ``(T,)``
+        (frame time minus the last context frame's) times it (pooled like the flow) is added to each frame's flow."""
         cfg = self.cfg
         out = self.decoder(z, skip)
         if not cfg.warp:
-            return out
+            return out, None
         if reference is None:
             raise ValueError("warp needs the reference frame (the last context frame)")
         b, t = out.shape[:2]
-        flow = cfg.max_flow * out.flatten(0, 1)  # the decoder's tanh output, (B*T, 2, H, W)
+        flow = smooth_flow((cfg.max_flow * out).flatten(0, 1), cfg.flow_pool)  # (B*T, 2, H, W)
+        total = flow
+        if velocity is not None:
+            if horizons is None:
+                raise ValueError("velocity_net needs the frames' horizons")
+            hs = horizons.to(device=flow.device, dtype=flow.dtype).view(1, t, 1, 1, 1)
+            total = flow + (smooth_flow(velocity, cfg.flow_pool)[:, None] * hs).flatten(0, 1)
         ref = reference[:, None].expand(b, t, *reference.shape[1:]).flatten(0, 1)
-        return backward_warp(ref, flow, cfg.flow_pool).view(b, t, *reference.shape[1:])
+        return backward_warp(ref, total).view(b, t, *reference.shape[1:]), flow
 
-    def decode(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None) -> Tensor:
+    def context_velocity(self, context: Tensor) -> Tensor | None:
+        """``velocity_net``'s field ``(B, 2, H, W)`` from context frames ``(B, c, C, H, W)`` in [-1, 1] (None
+        without it; with one context frame the field is that of two equal frames)."""
+        if self.velocity is None:
+            return None
+        return self.velocity(context[:, -2:] if context.shape[1] > 1 else context[:, -1:].expand(-1, 2, -1, -1, -1))
+
+    def decode(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None,
+               horizons: Tensor | None = None, velocity: Tensor | None = None) -> Tensor:
         """Latents ``(B, T, D)`` -> frames ``(B, T, C, H, W)`` in [0, 1] (``reference`` in [0, 1])."""
         ref = None if reference is None else reference * 2 - 1
-        return (self.frames(z, skip, ref) + 1) / 2
+        return (self.frames(z, skip, ref, horizons, velocity)[0] + 1) / 2
 
     # -------------------------------------------------------------------------------- objective ---
     def negative_elbo(self, clip: Tensor, context: int, loss_frames: str,
@@ -219,15 +281,21 @@ class EncODEDecModel(nn.Module):
         n = context if loss_frames == "context" else clip.shape[1]
         times = torch.arange(n, device=clip.device, dtype=torch.float64)
         target = clip[:, :n] * 2 - 1
-        recon = self.frames(self.latent_path(z0, times), skip, target[:, context - 1])  # [-1, 1], as the targets
+        velocity = self.context_velocity(target[:, :context])
+        recon, flow = self.frames(self.latent_path(z0, times), skip, target[:, context - 1],
+                                  times - (context - 1), velocity=velocity)  # [-1, 1], as the targets
         if cfg.recon_loss == "laplace":  # -log Laplace(x; x_hat, b) = |x - x_hat| / b + log(2b)
             nll = ((target - recon).abs() / cfg.noise_std + math.log(2 * cfg.noise_std)).flatten(1).sum(1)
         else:
             nll = -gaussian_log_prob(target, recon, 2 * torch.log(torch.tensor(cfg.noise_std))).flatten(1).sum(1)
         kl = gaussian_kl(mean, logvar).sum(1)
         loss = (nll + cfg.kl_weight * kl).mean()
-        return loss, {"nll": nll.mean().detach(), "kl": kl.mean().detach(),
-                      "mse": ((recon - target) ** 2).mean().detach() / 4}
+        stats = {"nll": nll.mean().detach(), "kl": kl.mean().detach(), "mse": ((recon - target) ** 2).mean().detach() / 4}
+        if flow is not None and cfg.flow_div_weight > 0:  # |divergence| summed per clip, like the nll
+            div = flow_divergence(flow).abs().view(clip.shape[0], -1).sum(1).mean()
+            loss = loss + cfg.flow_div_weight * div
+            stats["div"] = div.detach()
+        return loss, stats
 
     @torch.no_grad()
     def predict(self, context: Tensor, frame_times: Tensor, num_samples: int,
@@ -242,6 +310,10 @@ class EncODEDecModel(nn.Module):
         path = self.latent_path(z0.flatten(0, 1), frame_times)  # (B*k, p, D)
         if skip is not None:
             skip = skip.repeat_interleave(num_samples, 0)
-        out = self.decode(path, skip, context[:, -1].repeat_interleave(num_samples, 0))
+        horizons = frame_times.to(device=context.device) - (context.shape[1] - 1)
+        velocity = self.context_velocity(context * 2 - 1)
+        if velocity is not None:
+            velocity = velocity.repeat_interleave(num_samples, 0)
+        out = self.decode(path, skip, context[:, -1].repeat_interleave(num_samples, 0), horizons, velocity)
         out = out.view(b, num_samples, *out.shape[1:])
         return out.clamp(0, 1)

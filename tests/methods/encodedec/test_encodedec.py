@@ -140,10 +140,12 @@ def test_smoke_trains_and_predicts_at_default_and_given_times(smoke_method, smal
 def test_cpu_profile_learns_and_beats_copy_last(tmp_path):
     """Moving-shapes, ``cpu`` profile: best-of-5 SSIM over the 5 -> 15 test protocol beats copy_last.
 
-    The profile warps the last context frame by the decoder's pooled flow (``warp``, ``flow_pool=16``):
-    ``benchmark run --profile cpu`` measured ssim_best 0.8150 / 0.8184 on seeds 0 / 1 (128 clips; copy_last
-    0.7617), fvd_shapes 87.7 / 100.4 (184.6), objects visible (factors static 0.678 / 0.642) but
-    shrinking with the horizon. Here: 64 test clips, seed 0 (measured 0.8175 vs copy_last 0.7644)."""
+    The profile warps the last context frame by the decoder's pooled flow (``warp``, ``flow_pool=16``) plus
+    horizon x a velocity field read from the last two context frames (``velocity_net``), with a penalty on
+    the decoder flow's divergence: ``benchmark run --profile cpu`` measured ssim_best 0.8315 / 0.8298 on
+    seeds 0 / 1 (128 clips; copy_last 0.7617), fvd_shapes 36.6 / 28.0 (184.6), factors static 0.759 / 0.744,
+    motion 0.363 / 0.414 (0.207): objects move, still shrinking with the horizon. Here: 64 test clips,
+    seed 0 (measured 0.8282 vs copy_last 0.7644)."""
     from benchmark.data.moving_shapes import MovingShapes
 
     ds = MovingShapes(root=tmp_path / "data")
@@ -256,3 +258,48 @@ def test_cpu_encoder_sees_dark_backgrounds_and_starts_with_unit_scale_features()
             normed = m.encoder.feature_norm(feats)
         torch.testing.assert_close(normed.std(1, unbiased=False), torch.ones(8), rtol=1e-2, atol=1e-2)
     assert scale[True] > 5 * scale[False], scale  # PyTorch's default init shrinks each layer's output
+
+
+def test_velocity_net_moves_the_last_frame_by_horizon_times_its_velocity_and_only_cpu_uses_it():
+    """``velocity_net`` (cpu deviation): a conv net reads the last two context frames and writes a velocity
+    field; the flow at frame time ``t`` adds ``(t - (c - 1))`` times it, so a constant velocity moves the last
+    context frame ``h`` pixels per frame ahead (and back for the context frames). It starts at 0 (a copy)."""
+    spec = spec_of("moving-shapes")
+    for other in (C.smoke(spec), C.paper(spec_of("mmnist"))):
+        assert not other.velocity_net
+    cfg = C.cpu(spec)
+    assert cfg.warp and cfg.velocity_net
+    torch.manual_seed(0)
+    m = EncODEDecModel(cfg).eval()
+    ctx = torch.zeros(1, 5, 3, *cfg.resolution)
+    ctx[:, :, :, 8:12, 10:14] = 1
+    times = torch.tensor([2.0, 4.0, 5.0, 7.0])
+    torch.testing.assert_close(m.predict(ctx, times, 1)[0, 0], ctx[0, -1].expand(4, -1, -1, -1), rtol=0, atol=1e-5)
+    speed = 1 * 2 / (cfg.resolution[1] - 1)  # one pixel per frame in grid units
+    with torch.no_grad():
+        m.velocity.net[-1].bias[0] = math.atanh(-speed / cfg.max_velocity)  # read one pixel left: move right
+    out = m.predict(ctx, times, 1)[0, 0, :, 0]
+    for frame, t in zip(out, times.tolist()):
+        torch.testing.assert_close(frame, torch.roll(ctx[0, -1, 0], int(t) - 4, dims=1), rtol=0, atol=1e-4)
+
+
+def test_flow_divergence_penalty_adds_the_decoder_flows_summed_abs_divergence_to_the_loss():
+    """``flow_div_weight`` (cpu deviation): ``weight * sum |div flow|`` per clip (pixels per pixel, the decoder's
+    pooled flow) is added to the -ELBO; 0 (the default everywhere but cpu) leaves the objective as it was."""
+    from methods.encodedec.model import flow_divergence
+
+    spec = spec_of("moving-shapes")
+    for other in (C.smoke(spec), C.paper(spec_of("mmnist"))):
+        assert other.flow_div_weight == 0
+    clip = torch.rand(2, 8, 3, 32, 32)
+    losses = {}
+    for weight in (0.0, 0.5):
+        torch.manual_seed(0)
+        m = EncODEDecModel(dataclasses.replace(C.cpu(spec), flow_div_weight=weight))
+        torch.nn.init.normal_(m.decoder.blocks[-1].conv2.weight, std=0.1)  # a non-zero flow
+        losses[weight], stats = m.negative_elbo(clip, 5, "all", torch.Generator().manual_seed(0))
+    assert float(stats["div"]) > 0
+    torch.testing.assert_close(losses[0.5] - losses[0.0], 0.5 * stats["div"], rtol=1e-3, atol=1e-2)
+    flow = torch.zeros(1, 2, 9, 9)
+    flow[:, 1] = torch.linspace(-1, 1, 9)[:, None] * 0.25  # reads 1.25x farther out along y: the image shrinks
+    assert torch.allclose(flow_divergence(flow), torch.full((1, 8, 8), 0.25))
