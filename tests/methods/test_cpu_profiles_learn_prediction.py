@@ -32,13 +32,14 @@ DATASET = "moving-shapes"
 # cpu profiles (svg_lp, svg_fp, p2p, drnet, conv_lstm) pass with a copy mask over the skip frame and
 # an L1 loss (their READMEs' cpu-profile deviations; drnet's mask starts saturated, 0.7916 / 0.8018 on
 # seeds 0 / 1); encodedec's with a decoder that writes a coarse flow (2x2 blocks at 32x32) warping the
-# last context frame (0.8150 / 0.8184; objects shrink with the horizon); vrnn_hier's with a copy mask
+# last context frame plus horizon x a velocity read from the last two context frames (0.8315 / 0.8298;
+# objects move, shrink less); vrnn_hier's with a copy mask
 # over the last context frame (not its own previous prediction: that compounds on seed 1), objects
 # kept in place and fading (0.7862 / 0.7949); videoflow's with a mean fitted by squared error on the
 # frozen flow and each predicted pixel snapped to a colour of the previous frame's 3x3 neighbourhood
-# (0.8067 / 0.7872; objects move and erode); video_vqvae passes by a thin, run-dependent margin
-# (0.7661 in the pipeline, 0.7620 in this test's run) with the objects erased (its README's "Known
-# limit"); vgan_future's with the
+# (0.8067 / 0.7872; objects move and erode); video_vqvae's with a VQ-VAE decoder that warps the last
+# conditioning frame by a flow decoded from the codes (0.8118 / 0.7991; objects kept, distorting with
+# the horizon; the paper's decoder erased them); vgan_future's with the
 # input frame as its background stream and L1 on every frame, which makes it a faded copy of its one
 # input frame: it passes without predicting motion (copy_last through its 64 -> 32 -> 64 resize alone
 # scores 0.7703; methods/vgan/README.md "Deviations"). CPU-s: the whole
