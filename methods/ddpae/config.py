@@ -39,6 +39,10 @@ class DDPAEConfig:
     independent_components: bool = False  # upstream baseline flag (1: no cross-component RNN input)
     subtract_background: bool = False    # model frames minus a static background (the per-channel median
     #                                      of the context pixels); upstream's datasets are on black
+    pose_anchor: bool = False            # cpu deviation: poses are offsets from object positions found in the
+    #                                      context pixels, extrapolated at constant velocity (model.anchors)
+    colour_head: str = "none"            # cpu deviation: "content" / "pixels": one-channel objects times a colour
+    #                                      read from the content (linear + sigmoid) / the crops' mean colour
     lr: float = 1e-3
     betas: tuple[float, float] = (0.5, 0.999)
     lr_decay: bool = True                # upstream: lr x0.1 from half of training on
@@ -91,11 +95,26 @@ def cpu(spec: DataSpec) -> DDPAEConfig:
     #   pixels must outweigh the KL terms within a few hundred steps);
     # * scale prior 4 (windows of 1/4 of the frame, 8 px at 32x32, the objects' 5-11 px; upstream uses
     #   4 for its small bouncing balls): smaller windows draw smaller, sharper blobs;
-    # * 700 steps of batch 16 (~32 one-thread CPU-s).
+    # That profile (700 steps) still drew pale blobs, mostly not on the objects (main job: fvd_shapes
+    # 181.7 / 153.2 / 197.2 on seeds 0 / 1 / 2, copy_last 184.6; factors colours 0.07): after 700 steps the
+    # input frames' reconstruction barely beat the background (MSE 0.0171 vs 0.0181 at 32x32), every
+    # window sat at the largest scale near the frame's edge, and the decoder drew the same grey object
+    # for every content (channel spread 0.013 of its output). Session 11 (README "cpu profile: colours and
+    # positions"), seeds 0 / 1 / 2, ssim_best / fvd_shapes (copy_last 0.7617 / 184.6):
+    # * pose_anchor: poses are offsets from where the objects are in the context pixels (densest
+    #   foreground window per component, tracked by mean shift, continued at constant velocity with
+    #   bounces; model.anchors). Alone (700 steps): 0.8146 / 127.3, 0.7832 / 153.1 -- on the objects,
+    #   still grey (decoder channel spread 0.012);
+    # * colour_head "pixels": one-channel objects times the mean colour of each component's crops of the
+    #   input frames (the learned "content" head, 700 steps: seed 1 coloured, 0.8400 / 63.0, seed 0 grey,
+    #   0.8100 / 128.1). Both, 700 steps: 0.8301 / 50.8, 0.8414 / 50.2;
+    # * 350 steps (33.8 one-thread CPU-s for training, measured under load ~6): 0.7982 / 79.6,
+    #   0.7936 / 59.4, 0.8212 / 53.1 (factors colours 0.60 / 0.82 / 0.81; before 0.07). Adam 5e-3: 0.7918 /
+    #   59.8, 0.8123 / 48.1 (not taken: within the seeds' run-to-run spread).
     return DDPAEConfig(**{**_shape(spec), **_half_size(spec)}, content_dim=32, image_latent_dim=64, hidden_dim=32,
                        ngf=8, scale_prior=4.0, obs_std=0.05, subtract_background=True, lr=3e-3, lr_decay=False,
-                       train_future_frames=5,
-                       train=TrainConfig(steps=700, batch_size=16, checkpoint_every=350, log_every=50))
+                       train_future_frames=5, pose_anchor=True, colour_head="pixels",
+                       train=TrainConfig(steps=350, batch_size=16, checkpoint_every=175, log_every=50))
 
 
 def smoke(spec: DataSpec) -> DDPAEConfig:

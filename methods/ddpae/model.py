@@ -17,6 +17,11 @@ Inference (the guide):
 * The object encoder reads each component's crop of every input frame; an LSTM over the frames
   gives ``q(content)``.
 
+cpu-profile deviations (off by default; README "cpu profile: colours and positions"):
+``pose_anchor`` makes the poses offsets from object positions found in the context pixels
+(:meth:`DDPAEModel.anchors`) and ``colour_head`` colours one-channel objects from the content or
+from the crops' pixels.
+
 The generative model puts ``N(0, I)`` on content, ``N(0, 0.1^2)`` on every ``beta`` and
 ``N((s_prior, 0, 0), (0.2, 1, 1)^2)`` on ``pose_0``, and ``N(frame, 0.3^2)`` on pixels.
 """
@@ -172,7 +177,13 @@ class DDPAEModel(nn.Module):
         self.pose_rnn = PoseRNN(cfg.channels, h, cfg.num_components, cfg.image_latent_dim, cfg.hidden_dim, cfg.ngf,
                                 cfg.independent_components)
         self.content = ContentEncoder(cfg.channels, self.object_size, cfg.content_dim, cfg.hidden_dim, cfg.ngf)
-        self.object_decoder = DCGANDecoder(cfg.content_dim, cfg.channels, cfg.ngf, self.object_size)
+        # colour_head (cpu deviation): the decoder draws a one-channel object, coloured by a linear read-out
+        # of the content (sigmoid, "content") or by the mean colour of the component's crops ("pixels")
+        if cfg.colour_head not in ("none", "content", "pixels"):
+            raise ValueError(f"ddpae: colour_head must be 'none', 'content' or 'pixels', got {cfg.colour_head!r}")
+        self.object_decoder = DCGANDecoder(cfg.content_dim, 1 if cfg.colour_head != "none" else cfg.channels, cfg.ngf,
+                                           self.object_size)
+        self.object_colour = nn.Linear(cfg.content_dim, cfg.channels) if cfg.colour_head == "content" else None
         prior = torch.tensor([cfg.scale_prior, 0.0, 0.0])
         self.register_buffer("initial_prior_mean", prior, persistent=False)
         logvar = 2 * torch.log(torch.tensor(cfg.initial_pose_std))
@@ -184,9 +195,78 @@ class DDPAEModel(nn.Module):
         s = pose[..., :1].clamp(self.cfg.scale_prior - 1, self.cfg.scale_prior + 1)
         return torch.cat([s, torch.tanh(pose[..., 1:]) * (s - 0.5)], -1)
 
-    def poses(self, betas: Tensor, initial: Tensor) -> Tensor:
-        """``(B, T, K, 3)`` constrained poses from transitions ``(B, T, K, 3)`` and ``pose_0`` ``(B, K, 3)``."""
-        return self.constrain(initial[:, None] + betas.cumsum(1))
+    def poses(self, betas: Tensor, initial: Tensor, anchor: Tensor | None = None) -> Tensor:
+        """``(B, T, K, 3)`` constrained poses from transitions ``(B, T, K, 3)`` and ``pose_0`` ``(B, K, 3)``.
+        ``anchor`` ``(B, T, K, 2)`` (``pose_anchor``): window centres in ``[-1, 1]`` that the constrained
+        translation is an offset from (then clamped to ``|x|, |y| <= s - 0.5``)."""
+        pose = self.constrain(initial[:, None] + betas.cumsum(1))
+        if anchor is None:
+            return pose
+        s = pose[..., :1]
+        lim = s - 0.5
+        xy = torch.maximum(torch.minimum(pose[..., 1:] - s * anchor, lim), -lim)  # centre -x/s = anchor + offset
+        return torch.cat([s, xy], -1)
+
+    @torch.no_grad()
+    def anchors(self, frames: Tensor, num_future: int) -> Tensor:
+        """``pose_anchor`` (cpu deviation): where the objects are, from the pixels, ``(B, c + p, K, 2)``
+        window centres ``(x, y)`` in ``[-1, 1]`` (``x`` along the width), from background-subtracted
+        context frames ``(B, c, C, H, W)``. The foreground ``f`` = max over channels. In the last
+        context frame component ``k`` takes the densest window of ``f`` (7x7 box sums) after the windows
+        of components ``< k`` are blanked (the decomposition, component by component; a component that
+        finds no foreground sits in the corner on the background); each is tracked back through the
+        earlier context frames by mean shift (centroid of ``f`` within 4 px of its next position). The
+        future continues the last two frames' mean velocity at constant speed, reflected at the walls
+        ``+-(1 - r)`` (``r`` the object's radius from its foreground area), as the objects bounce."""
+        b, c = frames.shape[:2]
+        h, w = frames.shape[-2:]
+        f = frames.amax(2)  # (B, c, H, W)
+        ys = (torch.arange(h, dtype=f.dtype, device=f.device) * 2 + 1) / h - 1
+        xs = (torch.arange(w, dtype=f.dtype, device=f.device) * 2 + 1) / w - 1
+        px = 2.0 / w  # one pixel in normalised units
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+
+        def centroid(ft: Tensor, centre: Tensor, radius: float) -> Tensor:
+            win = ((gx - centre[:, 0, None, None]).abs() <= radius) & ((gy - centre[:, 1, None, None]).abs() <= radius)
+            wt = ft * win
+            mass = wt.flatten(1).sum(1)
+            new = torch.stack([(wt * gx).flatten(1).sum(1), (wt * gy).flatten(1).sum(1)], 1) / mass.clamp_min(1e-6)[:, None]
+            return torch.where(mass[:, None] > 1e-3, new, centre)
+
+        last = f[:, -1].clone()
+        found, radii, present = [], [], []
+        for _ in range(self.cfg.num_components):
+            dense = F.avg_pool2d(last[:, None], 7, 1, 3, count_include_pad=True)[:, 0]
+            peak, idx = dense.flatten(1).max(1)
+            centre = torch.stack([xs[idx % w], ys[idx // w]], 1)
+            for _ in range(2):
+                centre = centroid(last, centre, 4 * px)
+            present.append(peak > 0.02)  # a 7x7 window with at least ~1 object pixel
+            near = ((gx - centre[:, 0, None, None]).abs() <= 6 * px) & ((gy - centre[:, 1, None, None]).abs() <= 6 * px)
+            area = ((last > 0.15) & near).flatten(1).sum(1).to(f.dtype)
+            radii.append((area / math.pi).sqrt().clamp_min(1.0) * px)
+            last = last * ~near
+            found.append(centre)
+        track = [torch.stack(found, 1)]  # (B, K, 2) at frame c - 1
+        present = torch.stack(present, 1)[..., None]  # (B, K, 1): absent components stay where they are
+        for t in range(c - 2, -1, -1):
+            prev = cur = track[0]
+            for _ in range(2):
+                cur = torch.stack([centroid(f[:, t], cur[:, k], 4 * px) for k in range(prev.shape[1])], 1)
+            track.insert(0, torch.where(present, cur, prev))
+        ctx = torch.stack(track, 1)  # (B, c, K, 2)
+        if num_future == 0:
+            return ctx
+        tt = torch.arange(c, dtype=f.dtype, device=f.device)
+        tt = (tt - tt.mean())[None, :, None, None]
+        vel = (tt * ctx).sum(1) / (tt ** 2).sum().clamp_min(1e-6) * present  # least-squares slope over the context
+        lo = -1 + torch.stack(radii, 1)[..., None]  # (B, K, 1)
+        span = (-2 * lo).clamp_min(1e-3)  # hi - lo with hi = -lo
+        steps = torch.arange(1, num_future + 1, dtype=f.dtype, device=f.device)[None, :, None, None]
+        q = torch.remainder(ctx[:, -1:] + vel[:, None] * steps - lo[:, None], 2 * span[:, None])
+        fut = lo[:, None] + torch.where(q > span[:, None], 2 * span[:, None] - q, q)
+        fut = torch.where(present[:, None], fut, ctx[:, -1:])  # a component without an object stays put
+        return torch.cat([ctx, fut], 1)
 
     def infer(self, context: Tensor, num_future: int, sample: bool,
               generator: torch.Generator | None = None) -> dict[str, Tensor]:
@@ -197,17 +277,42 @@ class DDPAEModel(nn.Module):
         k = self.cfg.num_components
         q = self.pose_rnn(context, num_future)
         draw = (lambda m, s: sample_gaussian(m, 2 * torch.log(s), generator)) if sample else (lambda m, s: m)
-        pose = self.poses(draw(q["beta_mean"], q["beta_std"]), draw(q["initial_mean"], q["initial_std"]))
+        anchor = self.anchors(context, num_future) if self.cfg.pose_anchor else None
+        pose = self.poses(draw(q["beta_mean"], q["beta_std"]), draw(q["initial_mean"], q["initial_std"]), anchor)
         frames = context[:, :, None].expand(b, c, k, *context.shape[2:])
         crops = crop_objects(frames.flatten(0, 2), pose[:, :c].flatten(0, 2), (self.object_size,) * 2)
-        q["content_mean"], q["content_std"] = self.content(crops.view(b, c, k, *crops.shape[1:]))
+        crops = crops.view(b, c, k, *crops.shape[1:])
+        q["content_mean"], q["content_std"] = self.content(crops)
+        if self.cfg.colour_head == "pixels":
+            q["colour"] = self.crop_colour(crops)
         return {**q, "pose": pose, "content": draw(q["content_mean"], q["content_std"])}
 
-    def render(self, content: Tensor, pose: Tensor) -> tuple[Tensor, Tensor]:
+    def decode_objects(self, content: Tensor, colour: Tensor | None = None) -> Tensor:
+        """Content ``(N, D)`` -> object images ``(N, C, h, w)`` in [0, 1]; ``colour`` ``(N, C)``: the
+        colour of each one-channel object with ``colour_head="pixels"``."""
+        objects = self.object_decoder(content)
+        if self.object_colour is not None:
+            objects = objects * torch.sigmoid(self.object_colour(content))[:, :, None, None]
+        elif self.cfg.colour_head == "pixels":
+            objects = objects * colour[:, :, None, None]
+        return objects
+
+    @staticmethod
+    def crop_colour(crops: Tensor) -> Tensor:
+        """``colour_head="pixels"``: crops ``(B, c, K, C, h, w)`` of background-subtracted frames -> ``(B, K, C)``
+        the mean colour of each component's crops over the input frames, its largest channel scaled to 1
+        (the one-channel object carries the intensity); no gradient."""
+        mean = crops.detach().mean((1, 4, 5))
+        return mean / mean.amax(-1, keepdim=True).clamp_min(0.02)
+
+    def render(self, content: Tensor, pose: Tensor, colour: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Content ``(B, K, D)`` and poses ``(B, T, K, 3)`` -> frames ``(B, T, C, H, W)`` (the sum of the
-        components clipped at 1) and the components ``(B, T, K, C, H, W)``."""
+        components clipped at 1) and the components ``(B, T, K, C, H, W)``. ``colour`` ``(B, K, C)``: see
+        :meth:`decode_objects`."""
         b, t, k = pose.shape[:3]
-        objects = self.object_decoder(content.flatten(0, 1)).view(b, 1, k, self.cfg.channels, *(self.object_size,) * 2)
+        colour = None if colour is None else colour.flatten(0, 1)
+        objects = self.decode_objects(content.flatten(0, 1), colour).view(b, 1, k, self.cfg.channels,
+                                                                           *(self.object_size,) * 2)
         objects = objects.expand(b, t, *objects.shape[2:])  # one decoded object per component, placed per frame
         comps = place_objects(objects.flatten(0, 2), pose.flatten(0, 2), (self.size, self.size))
         comps = comps.view(b, t, k, *comps.shape[1:])
@@ -231,7 +336,7 @@ class DDPAEModel(nn.Module):
         cfg = self.cfg
         clip = (clip - self.background(clip[:, :context])).clamp_min(0)
         lat = self.infer(clip[:, :context], clip.shape[1] - context, sample=True, generator=generator)
-        recon, _ = self.render(lat["content"], lat["pose"])
+        recon, _ = self.render(lat["content"], lat["pose"], lat.get("colour"))
         start = context if future_only else 0
         obs_logvar = 2 * math.log(cfg.obs_std)
         nll = -gaussian_log_prob(clip[:, start:], recon[:, start:], obs_logvar).flatten(1).sum(1)
@@ -251,5 +356,5 @@ class DDPAEModel(nn.Module):
         ``(B, c + p, K, C, H, W)`` (without the background), ``pose`` ``(B, c + p, K, 3)``."""
         bg = self.background(context)
         lat = self.infer((context - bg).clamp_min(0), num_future, sample=False)
-        frames, comps = self.render(lat["content"], lat["pose"])
+        frames, comps = self.render(lat["content"], lat["pose"], lat.get("colour"))
         return {"frames": (frames + bg).clamp(0, 1), "components": comps, "pose": lat["pose"]}
