@@ -234,6 +234,10 @@ class Method:
     #: as an untrained network's ``@init`` row): e.g. ``"trivial fill"`` for a prediction that erases
     #: every object, which paired pixel metrics can score above any learned method
     reference_row: ClassVar[str | None] = None
+    #: profile name -> what that profile adds BY HAND (not learned, not in the paper) that helps it on
+    #: the data, e.g. object positions tracked from the context pixels: results.json ``hand_aid``, and
+    #: the leaderboard marks the row (§) so a reader knows it is partly engineered, not only learned
+    hand_aids: ClassVar[dict[str, str]] = {}
     paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
     #: profile name -> function(DataSpec) -> config dataclass (raises ProfileUnavailable when it cannot fit)
     profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}

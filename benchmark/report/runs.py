@@ -52,6 +52,11 @@ class Run:
         return str(self.data.get("reference") or "")
 
     @property
+    def hand_aid(self) -> str:
+        """What the run's profile adds by hand (``Method.hand_aids``; results.json ``hand_aid``), or ""."""
+        return str(self.data.get("hand_aid") or "")
+
+    @property
     def comparable(self) -> bool:
         return self.data.get("comparable", True) is not False
 

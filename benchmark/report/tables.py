@@ -38,6 +38,7 @@ FORMATS = {"latex": "tex", "markdown": "md", "csv": "csv"}
 TASK_ORDER = ("synthesis", "prediction")
 NOT_COMPARABLE_MARK = "†"
 NOT_RANKED_MARK = "‡"
+HAND_AID_MARK = "§"
 
 
 @dataclass
@@ -57,6 +58,10 @@ class LeaderboardTable:
         parts = ", ".join(describe_protocol(self.protocol))
         gate = next((row["gate_metric"] for row in self.rows if row.get("below_trivial")), "")
         below = f"; {NOT_RANKED_MARK} not ranked: no better than {TRIVIAL_COPY} on {gate}" if gate else ""
+        aids = sorted({f"{row['base']}: {row['hand_aid']}" for row in self.rows if row.get("hand_aid")})
+        if aids:
+            below += (f"; {HAND_AID_MARK} the profile adds a hand-written aid, not learned and not in the paper "
+                      f"({'; '.join(aids)})")
         return (f"{self.dataset}, {self.task} ({self.protocol_name}: {parts}). Mean ± std over seeds for rows "
                 f"with several seeds, else value ± 95% CI half-width; best per column in bold (reference "
                 f"rows never ranked){below}; {NOT_COMPARABLE_MARK} not comparable (unpinned or random feature "
@@ -127,6 +132,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
             seed_list = sorted({s for r, _ in seeds for s in (r.data.get("seeds") or [])})
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
                          "is_reference": first_run.is_reference, "reference_kind": first_run.reference_kind,
+                         "hand_aid": first_run.hand_aid,
                          "placeholder": False, "slug": f"{method}__{profile}", "base": method,
                          "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
@@ -142,7 +148,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$"}
+                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"$^\S$"}
 
 
 def latex_escape(text: str) -> str:
@@ -160,7 +166,7 @@ def _arrow(higher: bool | None, up: str, down: str) -> str:
 
 def _label(row: dict[str, Any]) -> str:
     return (row["method"] + (NOT_COMPARABLE_MARK if row["nc"] and not row["is_real"] else "")
-            + (NOT_RANKED_MARK if row.get("below_trivial") else ""))
+            + (NOT_RANKED_MARK if row.get("below_trivial") else "") + (HAND_AID_MARK if row.get("hand_aid") else ""))
 
 
 def _seeds(row: dict[str, Any]) -> str:
@@ -214,7 +220,7 @@ def csv_text(tables: list[LeaderboardTable]) -> str:
             rec: dict[str, Any] = {"dataset": t.dataset, "task": t.task, "protocol": t.protocol_name,
                                    "method": row["method"], "profile": row["profile"], "seeds": _seeds(row),
                                    "comparable": not row["nc"], "reference": row["is_reference"],
-                                   "not_ranked": row.get("below_trivial", "")}
+                                   "not_ranked": row.get("below_trivial", ""), "hand_aid": row.get("hand_aid", "")}
             for m, c in zip(t.metrics, row["cells"]):
                 rec[m] = c["mean"]
                 rec[f"{m}_spread"] = c["spread"]

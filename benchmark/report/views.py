@@ -379,6 +379,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
         cells = [run_cell(r, m, ms.get(m)) for m in names]
         run_rows.append({"run": r, "runs": [r], "method": r.label(), "base": r.method, "is_real": r.is_real,
                          "is_reference": r.is_reference, "reference_kind": r.reference_kind, "comparable": r.comparable,
+                         "hand_aid": r.hand_aid,
                          "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                          "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
     rows = pool_seeds(run_rows, [t for _, t in members], names, links)

@@ -133,6 +133,13 @@ def _reference_kind(spec: RunSpec) -> str | None:
     return METHODS.get(spec.method).reference_row
 
 
+def _hand_aid(spec: RunSpec) -> str | None:
+    """``Method.hand_aids`` entry of the run's profile (a trained run only), else None."""
+    if spec.untrained or spec.method not in METHODS:
+        return None
+    return METHODS.get(spec.method).hand_aids.get(spec.profile)
+
+
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
                   config: dict[str, Any], timings: dict[str, float]) -> Path:
     """Write results.json and manifest.json for a run (atomically); a rerun whose results are unchanged
@@ -147,6 +154,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
                **({"reference": reference_kind} if (reference_kind := _reference_kind(spec)) else {}),
                **({"imported": imported_from} if imported_from else {}),
+               **({"hand_aid": hand_aid} if (hand_aid := _hand_aid(spec)) else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
                "train_log": list(logs.values())[-1] if logs else None,

@@ -140,3 +140,18 @@ def test_a_method_that_cannot_sample_untrained_leaves_no_reference_folder(tiny_d
     runs = tmp_path / "runs" / "moving-shapes"
     assert (runs / "needs_fit" / "smoke" / "seed0" / "results.json").exists()
     assert not (runs / "needs_fit@init").exists()
+
+
+class _AidedBrightener(_Brightener):
+    hand_aids = {"smoke": "brightness target set by hand"}
+
+
+def test_a_profiles_hand_aid_is_recorded_and_badged_but_not_on_its_untrained_reference(tiny_data_root, tmp_path,
+                                                                                      register_method):
+    register_method("aided", _AidedBrightener)
+    assert _run(tiny_data_root, tmp_path, "aided", report=True) == 0
+    runs = tmp_path / "runs" / "moving-shapes"
+    assert read_json(runs / "aided" / "smoke" / "seed0" / "results.json")["hand_aid"] == "brightness target set by hand"
+    assert "hand_aid" not in read_json(runs / "aided@init" / "smoke" / "seed0" / "results.json")
+    index = (tmp_path / "reports" / "moving-shapes" / "index.html").read_text()
+    assert index.count(">hand-written aid</span>") == 1 and "brightness target set by hand" in index
