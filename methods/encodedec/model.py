@@ -31,6 +31,7 @@ from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gauss
 from methods.common.init import init_he_
 from methods.common.latent_ode import ODEMLP, solve
 from methods.common.resblocks import PreActResBlock
+from methods.common.warp import backward_warp, smooth_flow
 
 FIXED_GRID_SOLVERS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 
@@ -40,14 +41,6 @@ def _base_size(resolution: tuple[int, int], blocks: int) -> tuple[int, int]:
     if h % 2 ** blocks or w % 2 ** blocks:
         raise ValueError(f"resolution {resolution} is not divisible by 2**{blocks} ({blocks} residual blocks)")
     return h // 2 ** blocks, w // 2 ** blocks
-
-
-def smooth_flow(flow: Tensor, pool: int = 1) -> Tensor:
-    """``flow`` ``(N, 2, H, W)`` replaced by its ``pool x pool`` block means, bilinearly upsampled (``pool`` 1: as is)."""
-    h, w = flow.shape[-2:]
-    if pool <= 1:
-        return flow
-    return F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
 
 
 def flow_divergence(flow: Tensor) -> Tensor:
@@ -61,26 +54,6 @@ def flow_divergence(flow: Tensor) -> Tensor:
     h, w = flow.shape[-2:]
     fx, fy = flow[:, 0] * (w - 1) / 2, flow[:, 1] * (h - 1) / 2  # in pixels
     return (fx[:, :-1, 1:] - fx[:, :-1, :-1]) + (fy[:, 1:, :-1] - fy[:, :-1, :-1])
-
-
-def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
-    """``frames`` ``(N, C, H, W)`` sampled at ``p + flow(p)``: output pixel ``p`` reads ``frames`` at ``p`` moved
-    by ``flow`` ``(N, 2, H, W)`` (channel 0 along x / width, 1 along y / height, in grid_sample's normalised
-    units: 1 = half the frame minus half a pixel), bilinear, border pixels repeated outside. ``pool > 1`` first replaces the flow by its ``pool x pool`` block means, bilinearly
-    upsampled (a smooth flow, :func:`smooth_flow`).
-
-    >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 3] = 1
-    >>> flow = torch.zeros(1, 2, 5, 5); flow[:, 0] = 0.5  # read one pixel to the right: the image moves left
-    >>> backward_warp(img, flow)[0, 0, 2].tolist()
-    [0.0, 0.0, 1.0, 0.0, 0.0]
-    """
-    n, _, h, w = frames.shape
-    flow = smooth_flow(flow, pool)
-    ys = torch.linspace(-1, 1, h, device=frames.device, dtype=frames.dtype)
-    xs = torch.linspace(-1, 1, w, device=frames.device, dtype=frames.dtype)
-    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
-    return F.grid_sample(frames, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                         align_corners=True)
 
 
 class FrameRNNEncoder(nn.Module):

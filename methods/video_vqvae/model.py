@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from methods.common.pixelcnn import CausalPixelCNN
 from methods.common.vq import ResidualStack, VectorQuantizerEMA
+from methods.common.warp import backward_warp
 
 Triple = tuple[int, int, int]
 
@@ -72,29 +73,6 @@ class PatchConvTranspose3d(nn.ConvTranspose3d):
         y = torch.einsum("nithw,iojkl->notjhkwl", x, self.weight)
         y = y.reshape(n, self.out_channels, t * kt, h * kh, w * kw)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
-
-
-def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
-    """``frames (N, C, H, W)`` sampled at ``p + flow(p)`` (bilinear, border pixels repeated outside):
-    output pixel ``p`` reads ``frames`` at ``p`` moved by ``flow (N, 2, H, W)`` (channel 0 along x /
-    width, 1 along y / height, in ``grid_sample``'s normalised units: 1 = half the frame minus half a
-    pixel). ``pool > 1`` first replaces the flow by its ``pool x pool`` block means, bilinearly
-    upsampled (a smooth flow that moves whole objects). Not in the paper: the ``cpu`` profile's
-    frame-conditioned decoder (``frame_decoder="warp"``; the same warp as ``methods/encodedec``).
-
-    >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 3] = 1
-    >>> flow = torch.zeros(1, 2, 5, 5); flow[:, 0] = 0.5  # read one pixel to the right: the image moves left
-    >>> backward_warp(img, flow)[0, 0, 2].tolist()
-    [0.0, 0.0, 1.0, 0.0, 0.0]
-    """
-    _, _, h, w = frames.shape
-    if pool > 1:
-        flow = F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
-    ys = torch.linspace(-1, 1, h, device=frames.device, dtype=frames.dtype)
-    xs = torch.linspace(-1, 1, w, device=frames.device, dtype=frames.dtype)
-    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
-    return F.grid_sample(frames, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
-                         align_corners=True)
 
 
 FRAME_DECODERS = ("none", "warp", "residual", "warp_residual")

@@ -207,7 +207,7 @@ def test_warp_starts_as_a_copy_of_the_last_context_frame_and_only_the_cpu_profil
     last block starts at exactly 0, so the untrained model copies that frame (not the first, not a blend)
     at any time; the flow moves the frame the right way along the right axis (``backward_warp``'s
     doctest: x is the width)."""
-    from methods.encodedec.model import backward_warp
+    from methods.common.warp import backward_warp
 
     spec = spec_of("moving-shapes")
     for other in (C.smoke(spec), C.paper(spec_of("mmnist"))):

@@ -177,7 +177,7 @@ def test_smoke_with_a_frame_decoder_trains_predicts_and_scores(small_dataset, tm
 
 
 def test_warp_moves_the_reference_frame():
-    from methods.video_vqvae.model import backward_warp
+    from methods.common.warp import backward_warp
 
     img = torch.zeros(1, 1, 16, 16)
     img[0, 0, 4:8, 4:8] = 1
