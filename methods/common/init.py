@@ -43,9 +43,9 @@ def init_he_(module: nn.Module, negative_slope: float = 0.0, *,
     """He (kaiming-normal, fan-in) init in place for every submodule of the ``layers`` types: weights
     ~ N(0, 2 / ((1 + slope^2) fan_in)) for a (leaky) ReLU of ``negative_slope`` (0: ReLU), biases 0.
 
-    >>> m = init_he_(nn.Sequential(nn.Conv2d(3, 8, 3), nn.LeakyReLU(0.2)), 0.2)
-    >>> bool((m[0].bias == 0).all()), round(float(m[0].weight.std()), 1)
-    (True, 0.3)
+    >>> conv = init_he_(nn.Conv2d(64, 64, 3))  # ReLU: std sqrt(2 / fan_in), fan_in 64 * 3 * 3
+    >>> bool((conv.bias == 0).all()), round(float(conv.weight.detach().std()) * (64 * 9) ** 0.5, 1)
+    (True, 1.4)
     """
     for m in module.modules():
         if isinstance(m, layers):
