@@ -1,6 +1,7 @@
 """Backward warping of frames by a dense flow (bilinear ``grid_sample``), for cpu profiles whose
 decoder writes a flow that moves the last context frame's pixels instead of drawing new ones
-(``methods/encodedec``, ``methods/video_vqvae``; neither paper has it).
+(``methods/encodedec``, ``methods/video_vqvae``), and :class:`VelocityNet`, a constant-velocity field read
+off the last two context frames (``methods/encodedec``, ``methods/vrnn_hier``). No paper has either.
 
 Flow convention: ``(N, 2, H, W)``, channel 0 along x / width, 1 along y / height, in
 ``grid_sample``'s normalised units with ``align_corners=True`` (1 = half the frame minus half a pixel).
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from methods.common.init import init_he_
 
 
 def smooth_flow(flow: Tensor, pool: int = 1) -> Tensor:
@@ -39,3 +42,33 @@ def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
     base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (H, W, 2) as (x, y)
     return F.grid_sample(frames, base + flow.permute(0, 2, 3, 1), mode="bilinear", padding_mode="border",
                          align_corners=True)
+
+
+class VelocityNet(nn.Module):
+    """The last two context frames ``(B, 2, C, H, W)`` in [-1, 1] (and their difference) -> a velocity field
+    ``(B, 2, H, W)`` (grid_sample units per frame, at most ``max_velocity``): four 3x3 convs, three of them
+    stride 2, then bilinear upsampling. Its last conv starts at 0 (no motion)."""
+
+    def __init__(self, channels: int, max_velocity: float, width: int = 16) -> None:
+        super().__init__()
+        self.max_velocity = max_velocity
+        self.net = nn.Sequential(nn.Conv2d(3 * channels, width, 3, 1, 1), nn.ReLU(),
+                                 nn.Conv2d(width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
+                                 nn.Conv2d(2 * width, 2, 3, 1, 1))
+        init_he_(self.net, layers=(nn.Conv2d,))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        prev, last = frames[:, 0], frames[:, 1]
+        v = self.net(torch.cat([last, prev, last - prev], 1))
+        v = F.interpolate(v, size=last.shape[-2:], mode="bilinear", align_corners=False)
+        return self.max_velocity * torch.tanh(v)
+
+    def of_context(self, context: Tensor) -> Tensor:
+        """The field ``(B, 2, H, W)`` of context frames ``(B, c, C, H, W)`` in [-1, 1]: their last two (a single
+        context frame is read as a still pair: no motion to see)."""
+        pair = context[:, -2:] if context.shape[1] > 1 else context[:, -1:].expand(-1, 2, -1, -1, -1)
+        return self(pair)

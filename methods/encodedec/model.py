@@ -31,7 +31,7 @@ from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gauss
 from methods.common.init import init_he_
 from methods.common.latent_ode import ODEMLP, solve
 from methods.common.resblocks import PreActResBlock
-from methods.common.warp import backward_warp, smooth_flow
+from methods.common.warp import VelocityNet, backward_warp, smooth_flow
 
 FIXED_GRID_SOLVERS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 
@@ -121,30 +121,6 @@ class FrameDecoder(nn.Module):
         return x.view(b, t, *x.shape[1:])
 
 
-class VelocityNet(nn.Module):
-    """The last two context frames ``(B, 2, C, H, W)`` in [-1, 1] (and their difference) -> a velocity field
-    ``(B, 2, H, W)`` (grid_sample units per frame, at most ``max_velocity``): four 3x3 convs, three of them
-    stride 2, then bilinear upsampling. Its last conv starts at 0 (no motion)."""
-
-    def __init__(self, channels: int, max_velocity: float, width: int = 16) -> None:
-        super().__init__()
-        self.max_velocity = max_velocity
-        self.net = nn.Sequential(nn.Conv2d(3 * channels, width, 3, 1, 1), nn.ReLU(),
-                                 nn.Conv2d(width, 2 * width, 3, 2, 1), nn.ReLU(),
-                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
-                                 nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
-                                 nn.Conv2d(2 * width, 2, 3, 1, 1))
-        init_he_(self.net, layers=(nn.Conv2d,))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def forward(self, frames: Tensor) -> Tensor:
-        prev, last = frames[:, 0], frames[:, 1]
-        v = self.net(torch.cat([last, prev, last - prev], 1))
-        v = F.interpolate(v, size=last.shape[-2:], mode="bilinear", align_corners=False)
-        return self.max_velocity * torch.tanh(v)
-
-
 class EncODEDecModel(nn.Module):
     """Encoder -> latent ODE -> decoder. Frames are in [0, 1] at the interface, [-1, 1] inside.
 
@@ -231,7 +207,7 @@ class EncODEDecModel(nn.Module):
         without it; with one context frame the field is that of two equal frames)."""
         if self.velocity is None:
             return None
-        return self.velocity(context[:, -2:] if context.shape[1] > 1 else context[:, -1:].expand(-1, 2, -1, -1, -1))
+        return self.velocity.of_context(context)
 
     def decode(self, z: Tensor, skip: Tensor | None = None, reference: Tensor | None = None,
                horizons: Tensor | None = None, velocity: Tensor | None = None) -> Tensor:

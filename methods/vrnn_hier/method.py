@@ -71,12 +71,18 @@ class VRNNHier(Method):
 
         def loss_fn(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
             x = batch.videos
-            preds, kl, kls = model.teacher_forced(x, batch.generator)
+            refs = model.references(x) if cfg.copy_mask else None
+            preds, kl, kls = model.teacher_forced(x, batch.generator, refs)
             rec = reconstruction_loss(preds, x[:, context:], cfg.reconstruction).mean()
             warm = min(1.0, batch.step / cfg.beta_warmup_steps) if cfg.beta_warmup_steps > 0 else 1.0
             extras = {"rec": rec.detach(), "kl": kl.mean().detach()}
             extras.update({f"kl_level{j}": k.mean().detach() for j, k in enumerate(kls)})
-            return rec + cfg.beta * warm * kl.mean(), extras
+            loss = rec + cfg.beta * warm * kl.mean()
+            if cfg.velocity_loss:  # cpu deviation: the warped last context frame should already be the frame
+                moved = reconstruction_loss(refs, x[:, context:], "l2").mean()
+                extras["warp_rec"] = moved.detach()
+                loss = loss + cfg.velocity_loss * moved
+            return loss, extras
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("elbo", optimizer, loss_fn)],
                            make_batch=model_size_batches(cfg), config=self.config_dict())

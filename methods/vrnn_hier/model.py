@@ -31,6 +31,7 @@ from methods.common.frame_codecs import composite_copy, init_copy_mask_
 from methods.common.gaussian import gaussian_kl, sample_gaussian
 from methods.common.init import init_he_
 from methods.common.resblocks import GroupNormConvLSTMCell, ScaledResBlock, group_norm
+from methods.common.warp import VelocityNet, backward_warp
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -191,6 +192,8 @@ class VRNNHierModel(nn.Module):
             init_he_(self.encoder, 0.2, layers=(nn.Conv2d,))
         if cfg.copy_mask:
             init_copy_mask_(self.render[-1], cfg.mask_bias)
+        # built last: the other modules' initial weights do not depend on it
+        self.velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
 
     # ---------------------------------------------------------------------------------- parts ---
     def embed(self, frames: Tensor) -> list[Tensor]:
@@ -226,11 +229,27 @@ class VRNNHierModel(nn.Module):
             x = composite_copy(x, reference)
         return x, new
 
-    def _reference(self, frames: Tensor, step: int) -> Tensor:
-        """The copy mask's reference for the frame at ``step`` of ``frames`` ``(B, T, C, H, W)`` (the frames
-        so far): the frame before, or the last context frame (``copy_from``)."""
-        return frames[:, step - 1] if self.cfg.copy_from == "previous" else \
-            frames[:, self.cfg.context_frames - 1]
+    def context_references(self, context: Tensor, num_future: int) -> Tensor:
+        """The copy mask's references ``(B, num_future, C, H, W)`` of the frames after ``context``
+        ``(B, c, C, H, W)`` in [0, 1] with ``copy_from="context"``: the last context frame, or with
+        ``copy_velocity`` that frame warped by ``h x`` the context's velocity field at horizon ``h = 1, 2, ...``."""
+        last = context[:, -1]
+        if self.velocity is None:
+            return last[:, None].expand(-1, num_future, -1, -1, -1)
+        velocity = self.velocity.of_context(context * 2 - 1)  # (B, 2, H, W), grid units per frame
+        horizons = torch.arange(1, num_future + 1, device=context.device, dtype=context.dtype)
+        flows = (velocity[:, None] * horizons[None, :, None, None, None]).flatten(0, 1)
+        warped = backward_warp(last.repeat_interleave(num_future, 0), flows, self.cfg.velocity_pool)
+        return warped.view(context.shape[0], num_future, *last.shape[1:])
+
+    def references(self, frames: Tensor) -> Tensor:
+        """The copy mask's references ``(B, T - c, C, H, W)`` of the frames after the context of clips
+        ``(B, T, C, H, W)`` (teacher forcing): the frame before each (``copy_from="previous"``), or
+        :meth:`context_references`."""
+        c = self.cfg.context_frames
+        if self.cfg.copy_from == "previous":
+            return frames[:, c - 1:-1]
+        return self.context_references(frames[:, :c], frames.shape[1] - c)
 
     def _stack_coarser(self, zs: list[Tensor], size: tuple[int, int]) -> Tensor | None:
         if not zs:
@@ -238,13 +257,16 @@ class VRNNHierModel(nn.Module):
         return torch.cat([F.interpolate(z, size=size, mode="nearest") for z in zs], dim=1)
 
     # -------------------------------------------------------------------------------- training ---
-    def teacher_forced(self, frames: Tensor, generator: torch.Generator | None = None
-                       ) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def teacher_forced(self, frames: Tensor, generator: torch.Generator | None = None,
+                       references: Tensor | None = None) -> tuple[Tensor, Tensor, list[Tensor]]:
         """Clips ``(B, c + p, C, H, W)`` -> reconstructions of the ``p`` frames after the context from
         posterior samples ``(B, p, C, H, W)``, the KL ``(B,)`` summed over levels, steps and
-        dimensions, and the per-level KL ``(B,)`` list."""
+        dimensions, and the per-level KL ``(B,)`` list. ``references`` ``(B, p, C, H, W)``: the copy mask's
+        (default :meth:`references`; pass them when the caller also needs them)."""
         c = self.cfg.context_frames
         b, t = frames.shape[:2]
+        if self.cfg.copy_mask and references is None:
+            references = self.references(frames)
         emb = self.embed(frames)
         states = self._initial_states(emb)
         kls = [frames.new_zeros(b) for _ in self.latent_blocks]
@@ -260,7 +282,7 @@ class VRNNHierModel(nn.Module):
                 kls[j] = kls[j] + gaussian_kl(qm, qlv, pm, plv).flatten(1).sum(1)
                 zs.append(sample_gaussian(qm, qlv, generator))
             frame, states["render"] = self._render_step(emb[-1][:, step - 1], zs, states["render"],
-                                                        self._reference(frames, step))
+                                                        None if references is None else references[:, step - c])
             preds.append(frame)
         return torch.stack(preds, 1), torch.stack(kls).sum(0), kls
 
@@ -278,12 +300,13 @@ class VRNNHierModel(nn.Module):
         states = self._initial_states(emb)
         last = [e[:, -1] for e in emb]
         frames, seen = [], list(context.unbind(1))
-        for _ in range(num_future):
+        fixed = self.context_references(context, num_future) if self.cfg.copy_from == "context" else None
+        for i in range(num_future):
             zs = []
             for j, blk in enumerate(self.latent_blocks):
                 pm, plv, states["prior"][j] = self.priors[j].step(last[self._level_of(blk)], states["prior"][j])
                 zs.append(sample_gaussian(pm, plv, generator))
-            reference = seen[-1] if self.cfg.copy_from == "previous" else seen[c - 1]
+            reference = seen[-1] if fixed is None else fixed[:, i]  # the model's own frame before, or fixed
             frame, states["render"] = self._render_step(last[-1], zs, states["render"], reference)
             frames.append(frame)
             seen.append(frame)

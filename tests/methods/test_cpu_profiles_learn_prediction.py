@@ -34,8 +34,9 @@ DATASET = "moving-shapes"
 # seeds 0 / 1); encodedec's with a decoder that writes a coarse flow (2x2 blocks at 32x32) warping the
 # last context frame plus horizon x a velocity read from the last two context frames (0.8315 / 0.8298;
 # objects move, shrink less); vrnn_hier's with a copy mask
-# over the last context frame (not its own previous prediction: that compounds on seed 1), objects
-# kept in place and fading (0.7862 / 0.7949); videoflow's with a mean fitted by squared error on the
+# over the last context frame (not its own previous prediction: that compounds on seed 1) warped by
+# horizon x a learned velocity field, objects drifting along their paths and fading (0.7973 / 0.7860;
+# 0.7862 / 0.7949 with the objects kept in place before the velocity field); videoflow's with a mean fitted by squared error on the
 # frozen flow and each predicted pixel snapped to a colour of the previous frame's 3x3 neighbourhood
 # (0.8067 / 0.7872; objects move and erode); video_vqvae's with a VQ-VAE decoder that warps the last
 # conditioning frame by a flow decoded from the codes (0.8118 / 0.7991; objects kept, distorting with
