@@ -234,10 +234,6 @@ class Method:
     #: as an untrained network's ``@init`` row): e.g. ``"trivial fill"`` for a prediction that erases
     #: every object, which paired pixel metrics can score above any learned method
     reference_row: ClassVar[str | None] = None
-    #: profile name -> what that profile adds BY HAND (not learned, not in the paper) that helps it on
-    #: the data, e.g. object positions tracked from the context pixels: results.json ``hand_aid``, and
-    #: the leaderboard marks the row (§) so a reader knows it is partly engineered, not only learned
-    hand_aids: ClassVar[dict[str, str]] = {}
     paper: ClassVar[str] = ""  # citation shown in `benchmark list` and reports
     #: profile name -> function(DataSpec) -> config dataclass (raises ProfileUnavailable when it cannot fit)
     profiles: ClassVar[dict[str, Callable[[DataSpec], Any]]] = {}
@@ -268,6 +264,15 @@ class Method:
     def from_profile(cls, profile: str, spec: DataSpec, overrides: dict[str, Any] | None = None) -> "Method":
         """Build from profile ``profile`` for ``spec`` (raises :class:`ProfileUnavailable` when it cannot fit)."""
         return cls(cls.profile_config(profile, spec, overrides), spec)
+
+    @classmethod
+    def hand_aid(cls, config: dict[str, Any]) -> str | None:
+        """What a run with this resolved config (``config_dict()``, as in config.json) adds BY HAND -- not
+        learned, not in the paper -- that helps it on the data, e.g. object positions tracked from the
+        context pixels; None when nothing. Read off the config, so a ``--set`` that turns the aid off
+        also drops the mark: results.json ``hand_aid``, and the leaderboard marks the row (§) so a reader
+        knows it is partly engineered, not only learned."""
+        return None
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else dict(self.config or {})

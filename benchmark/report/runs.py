@@ -53,7 +53,7 @@ class Run:
 
     @property
     def hand_aid(self) -> str:
-        """What the run's profile adds by hand (``Method.hand_aids``; results.json ``hand_aid``), or ""."""
+        """What the run's profile adds by hand (``Method.hand_aid``; results.json ``hand_aid``), or ""."""
         return str(self.data.get("hand_aid") or "")
 
     @property

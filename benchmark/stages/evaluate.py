@@ -133,11 +133,11 @@ def _reference_kind(spec: RunSpec) -> str | None:
     return METHODS.get(spec.method).reference_row
 
 
-def _hand_aid(spec: RunSpec) -> str | None:
-    """``Method.hand_aids`` entry of the run's profile (a trained run only), else None."""
+def _hand_aid(spec: RunSpec, config: dict[str, Any]) -> str | None:
+    """``Method.hand_aid`` of the run's resolved config (a trained run only), else None."""
     if spec.untrained or spec.method not in METHODS:
         return None
-    return METHODS.get(spec.method).hand_aids.get(spec.profile)
+    return METHODS.get(spec.method).hand_aid(config)
 
 
 def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str, dict[str, Any]] | None,
@@ -154,7 +154,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
                **({"reference": reference_kind} if (reference_kind := _reference_kind(spec)) else {}),
                **({"imported": imported_from} if imported_from else {}),
-               **({"hand_aid": hand_aid} if (hand_aid := _hand_aid(spec)) else {}),
+               **({"hand_aid": hand_aid} if (hand_aid := _hand_aid(spec, config)) else {}),
                "profile": spec.profile if spec.method != REAL else P.REAL_PROFILE, "seeds": [spec.seed],
                "comparable": comparable, "tasks": tasks,
                "train_log": list(logs.values())[-1] if logs else None,

@@ -42,9 +42,17 @@ class DDPAE(Method):
     paper = ("Hsieh, Liu, Huang, Fei-Fei & Niebles, Learning to Decompose and Disentangle Representations "
              "for Video Prediction (NeurIPS 2018, arXiv:1806.04166)")
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
-    #: the cpu profile's pose_anchor + colour_head="pixels" (README "Deviations"): marked on the leaderboard
-    hand_aids = {"cpu": "object positions found in the context pixels and extrapolated at constant velocity "
-                        "with wall bounces; object colours read from the context crops"}
+    @classmethod
+    def hand_aid(cls, config: dict[str, Any]) -> str | None:
+        """The cpu profile's ``pose_anchor`` and ``colour_head="pixels"`` (README "Deviations"): marked on the
+        leaderboard."""
+        aids = []
+        if config.get("pose_anchor"):
+            aids.append("object positions found in the context pixels and extrapolated at constant velocity "
+                        "with wall bounces")
+        if config.get("colour_head") == "pixels":
+            aids.append("object colours read from the context crops")
+        return "; ".join(aids) or None
 
     def __init__(self, config: C.DDPAEConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)

@@ -84,9 +84,14 @@ class VideoFlow(Method):
     paper = ("Kumar et al. 2020, VideoFlow: A Conditional Flow-Based Model for Stochastic Video Generation "
              "(ICLR, arXiv 1903.01434)")
     profiles = {"paper": C.paper, "cpu": C.cpu, "smoke": C.smoke}
-    #: the cpu profile's snap_radius (README "Deviations"): marked on the leaderboard
-    hand_aids = {"cpu": "each predicted pixel snapped to the nearest colour of the previous frame's 3x3 "
-                        "neighbourhood"}
+    @classmethod
+    def hand_aid(cls, config: dict[str, Any]) -> str | None:
+        """The cpu profile's ``snap_radius`` (README "Deviations"): marked on the leaderboard."""
+        r = int(config.get("snap_radius") or 0)
+        if r <= 0:
+            return None
+        side = 2 * r + 1
+        return f"each predicted pixel snapped to the nearest colour of the previous frame's {side}x{side} neighbourhood"
 
     def __init__(self, config: C.VideoFlowConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)

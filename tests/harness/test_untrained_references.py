@@ -143,7 +143,9 @@ def test_a_method_that_cannot_sample_untrained_leaves_no_reference_folder(tiny_d
 
 
 class _AidedBrightener(_Brightener):
-    hand_aids = {"smoke": "brightness target set by hand"}
+    @classmethod
+    def hand_aid(cls, config):
+        return "brightness target set by hand"
 
 
 def test_a_profiles_hand_aid_is_recorded_and_badged_but_not_on_its_untrained_reference(tiny_data_root, tmp_path,
