@@ -44,6 +44,18 @@ def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
                          align_corners=True)
 
 
+def move_by_velocity(frames: Tensor, velocity: Tensor, horizons: Tensor, pool: int = 1) -> Tensor:
+    """``frames (N, C, H, W)`` carried ``horizons (N,)`` steps along a constant ``velocity (N, 2, H, W)`` (per
+    step, :func:`backward_warp`'s units): each warped by ``horizon x velocity``, smoothed over ``pool`` blocks.
+
+    >>> img = torch.zeros(2, 1, 5, 5); img[:, 0, 2, 2] = 1
+    >>> v = torch.zeros(2, 2, 5, 5); v[:, 0] = 0.5  # one pixel a step, read from the right: moves left
+    >>> [int(f[0, 2].argmax()) for f in move_by_velocity(img, v, torch.tensor([1.0, 2.0]))]
+    [1, 0]
+    """
+    return backward_warp(frames, velocity * horizons.to(velocity.dtype).view(-1, 1, 1, 1), pool)
+
+
 class VelocityNet(nn.Module):
     """The last two context frames ``(B, 2, C, H, W)`` in [-1, 1] (and their difference) -> a velocity field
     ``(B, 2, H, W)`` (grid_sample units per frame, at most ``max_velocity``): four 3x3 convs, three of them

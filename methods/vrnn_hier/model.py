@@ -31,7 +31,7 @@ from methods.common.frame_codecs import composite_copy, init_copy_mask_
 from methods.common.gaussian import gaussian_kl, sample_gaussian
 from methods.common.init import init_he_
 from methods.common.resblocks import GroupNormConvLSTMCell, ScaledResBlock, group_norm
-from methods.common.warp import VelocityNet, backward_warp
+from methods.common.warp import VelocityNet, move_by_velocity
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -238,8 +238,8 @@ class VRNNHierModel(nn.Module):
             return last[:, None].expand(-1, num_future, -1, -1, -1)
         velocity = self.velocity.of_context(context * 2 - 1)  # (B, 2, H, W), grid units per frame
         horizons = torch.arange(1, num_future + 1, device=context.device, dtype=context.dtype)
-        flows = (velocity[:, None] * horizons[None, :, None, None, None]).flatten(0, 1)
-        warped = backward_warp(last.repeat_interleave(num_future, 0), flows, self.cfg.velocity_pool)
+        warped = move_by_velocity(last.repeat_interleave(num_future, 0), velocity.repeat_interleave(num_future, 0),
+                                  horizons.repeat(context.shape[0]), self.cfg.velocity_pool)
         return warped.view(context.shape[0], num_future, *last.shape[1:])
 
     def references(self, frames: Tensor) -> Tensor:
