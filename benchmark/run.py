@@ -21,6 +21,36 @@ from benchmark.results import REAL
 log = logging.getLogger(__name__)
 
 
+#: baselines that, when selected, also run on each dataset variant another selected method needs
+#: (``Method.dataset_options``): that variant's protocol table then has its copy and blank-fill rows, and
+#: the report's trivial-copy gate applies there as on the default protocol
+VARIANT_REFERENCES = ("copy_last", "background_fill")
+
+
+def variant_references(names: list[str], dataset: str, options: dict[str, Any] | None = None
+                       ) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(baseline, variant, dataset options)`` for every :data:`VARIANT_REFERENCES` baseline in ``names`` and every
+    variant of ``dataset`` that a method in ``names`` needs beyond ``options``; the variant is named by the
+    options it adds (``two_ended``, ``size-32``).
+
+    >>> variant_references(["p2p", "copy_last", "svg_lp"], "moving-shapes")
+    [('copy_last', 'two_ended', {'two_ended': True})]
+    >>> variant_references(["p2p", "copy_last"], "moving-shapes", {"two_ended": True})
+    []
+    """
+    from benchmark.report.format import slug
+
+    base = dict(options or {})
+    variants: dict[str, dict[str, Any]] = {}
+    for name in names:
+        needed = method_dataset_options(name, dataset, options)
+        added = {k: v for k, v in needed.items() if base.get(k, None) != v}
+        if added:
+            label = "_".join(k if v is True else f"{k}-{v}" for k, v in sorted(added.items()))
+            variants[slug(label)] = needed
+    return [(ref, label, opts) for label, opts in variants.items() for ref in VARIANT_REFERENCES if ref in names]
+
+
 def wants_untrained_reference(method: str) -> bool:
     """Trained synthesis methods get an ``@init`` reference run (prediction has ``copy_last``), unless
     they cannot sample before fitting (``Method.samples_untrained``)."""
@@ -195,14 +225,19 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
     failures: dict[str, str] = {}
     skipped: dict[str, str] = {}
     seeds = list(seeds) if seeds else [seed]
+    def make_spec(name: str, s: int, options: dict[str, Any], variant: str = "") -> RunSpec:
+        return RunSpec(method=name, dataset=dataset, profile=profile, seed=s, out=out, device=device,
+                       data_root=data_root, metrics=metrics, overrides=overrides or {},
+                       progress=progress and jobs == 1, dataset_options=options, resume=resume, weights=weights,
+                       max_train_steps=max_train_steps, max_clips=max_clips, max_samples=max_samples,
+                       variant=variant, **(runtime or {}))
+
     runs = [(name, s) for name in names for s in seeds]  # one run per (method, seed)
-    specs = [RunSpec(method=name, dataset=dataset, profile=profile, seed=s, out=out, device=device,
-                     data_root=data_root, metrics=metrics, overrides=overrides or {},
-                     progress=progress and jobs == 1,
-                     dataset_options=method_dataset_options(name, dataset, dataset_options), resume=resume,
-                     weights=weights, max_train_steps=max_train_steps, max_clips=max_clips,
-                     max_samples=max_samples, **(runtime or {}))
-             for name, s in runs]
+    specs = [make_spec(name, s, method_dataset_options(name, dataset, dataset_options)) for name, s in runs]
+    for ref, variant, options in variant_references(names, dataset, dataset_options):
+        for s in seeds:  # the baselines' rows of a variant's table (P2P's two-ended protocol)
+            runs.append((f"{ref}@{variant}", s))
+            specs.append(make_spec(ref, s, options, variant))
     if jobs > 1 and len(specs) > 1:
         outcomes = _run_parallel(specs, ds, jobs, untrained_references, console)
     else:

@@ -37,6 +37,12 @@ class Run:
         return str(self.data["method"])
 
     @property
+    def base_method(self) -> str:
+        """The registered method behind the row: ``vgan`` for ``vgan@init``, ``copy_last`` for
+        ``copy_last@two_ended`` (a baseline on a dataset variant), else the method itself."""
+        return str(self.data.get("base_method") or self.method)
+
+    @property
     def is_real(self) -> bool:
         return self.method == REAL
 
@@ -118,7 +124,7 @@ def load_runs(dataset: str, run_root: Path, profile: str | None = None) -> list[
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf"]
     def family(r: Run) -> str:  # an untrained reference run takes its method's colour
-        return str(r.data.get("base_method") or r.method)
+        return r.base_method
 
     methods = sorted({family(r) for r in runs if not r.is_real})
     for r in runs:

@@ -133,7 +133,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
                          "is_reference": first_run.is_reference, "reference_kind": first_run.reference_kind,
                          "hand_aid": first_run.hand_aid,
-                         "placeholder": False, "slug": f"{method}__{profile}", "base": method,
+                         "placeholder": False, "slug": f"{method}__{profile}", "base": first_run.base_method,
                          "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
                          "cells": cells, "entry": first_entry})

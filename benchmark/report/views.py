@@ -377,7 +377,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
         ms = t.get("metrics") or {}
         diff = protocol_diff(protocol, t["protocol"])
         cells = [run_cell(r, m, ms.get(m)) for m in names]
-        run_rows.append({"run": r, "runs": [r], "method": r.label(), "base": r.method, "is_real": r.is_real,
+        run_rows.append({"run": r, "runs": [r], "method": r.label(), "base": r.base_method, "is_real": r.is_real,
                          "is_reference": r.is_reference, "reference_kind": r.reference_kind, "comparable": r.comparable,
                          "hand_aid": r.hand_aid,
                          "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,

@@ -152,6 +152,7 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
             if (run_dir / P.train_dir(stages, st) / P.TRAIN_LOG).exists()}
     results = {"schema": SCHEMA, "method": spec.run_name, "dataset": spec.dataset,
                **({"reference": "untrained", "base_method": spec.method} if spec.untrained else {}),
+               **({"base_method": spec.method, "dataset_variant": spec.variant} if spec.variant else {}),
                **({"reference": reference_kind} if (reference_kind := _reference_kind(spec)) else {}),
                **({"imported": imported_from} if imported_from else {}),
                **({"hand_aid": hand_aid} if (hand_aid := _hand_aid(spec, config)) else {}),

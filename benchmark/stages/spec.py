@@ -51,6 +51,10 @@ class RunSpec:
     # A reference run of the network at its seeded initialisation, never trained (``<method>@init``):
     # the scale a trained number is read against (issue: "does it learn at all?").
     untrained: bool = False
+    # A baseline run on a variant of the dataset that another method of the same benchmark needs
+    # (``Method.dataset_options``, e.g. P2P's ``two_ended``): ``<method>@<variant>`` (``copy_last@two_ended``),
+    # so that variant's protocol table has its scale rows too (benchmark/run.py ``variant_references``).
+    variant: str = ""
     # Numeric options of training (benchmark.training.runtime): fp32 | tf32 | bf16, cuDNN autotuning,
     # deterministic kernels, torch.compile. Recorded in stage.json / the manifest / the training key.
     precision: str = "fp32"
@@ -68,8 +72,10 @@ class RunSpec:
 
     @property
     def run_name(self) -> str:
-        """The run's name in folders and results: the method, or ``<method>@init`` for an untrained reference."""
-        return self.method + P.UNTRAINED if self.untrained else self.method
+        """The run's name in folders and results: the method, ``<method>@init`` for an untrained reference,
+        ``<method>@<variant>`` for a baseline on a dataset variant."""
+        name = self.method + P.UNTRAINED if self.untrained else self.method
+        return f"{name}@{self.variant}" if self.variant else name
 
     @property
     def run_dir(self) -> Path:

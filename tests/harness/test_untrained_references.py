@@ -157,3 +157,41 @@ def test_a_profiles_hand_aid_is_recorded_and_badged_but_not_on_its_untrained_ref
     assert "hand_aid" not in read_json(runs / "aided@init" / "smoke" / "seed0" / "results.json")
     index = (tmp_path / "reports" / "moving-shapes" / "index.html").read_text()
     assert index.count(">hand-written aid</span>") == 1 and "brightness target set by hand" in index
+
+
+class _GreyEnds(Method):
+    """A two-ended "predictor" (needs the dataset's ``two_ended`` option, as P2P) that outputs grey frames:
+    worse than copying the start frame on every metric."""
+
+    tasks = ("prediction",)
+    paper = "test"
+    dataset_options = {"two_ended": True}
+    profiles = {"smoke": lambda spec: _Cfg(), "cpu": lambda spec: _Cfg(), "paper": lambda spec: _Cfg()}
+
+    def predict(self, cond, *, seed):
+        c, h, w = self.spec.channels, *self.spec.resolution
+        return torch.full((cond.batch_size, max(1, cond.num_samples), cond.num_frames, c, h, w), 0.5)
+
+
+def test_baselines_also_run_on_the_dataset_variant_another_method_needs(tiny_data_root, tmp_path, register_method):
+    """With a method that needs a dataset option (P2P's two-ended protocol), the selected copy_last and
+    background_fill also run with it (``<baseline>@two_ended``): that protocol's table gets its scale rows, and
+    the trivial-copy gate marks a two-ended row no better than the copy as not ranked (‡)."""
+    register_method("grey_ends", _GreyEnds)
+    assert run_benchmark("grey_ends,copy_last,background_fill", "moving-shapes", out=tmp_path, data_root=tiny_data_root,
+                         dataset_options=tiny_options(), metrics=["ssim", "fvd_shapes"], progress=False,
+                         profile="cpu") == 0
+    runs = tmp_path / "runs" / "moving-shapes"
+    variant = read_json(runs / "copy_last@two_ended" / "cpu" / "seed0" / "results.json")
+    assert (variant["method"], variant["base_method"], variant["dataset_variant"]) == (
+        "copy_last@two_ended", "copy_last", "two_ended")
+    assert variant["tasks"]["prediction"]["protocol"]["name"].startswith("two-ended")
+    plain = read_json(runs / "copy_last" / "cpu" / "seed0" / "results.json")
+    assert not plain["tasks"]["prediction"]["protocol"]["name"].startswith("two-ended")
+    assert (runs / "background_fill@two_ended" / "cpu" / "seed0" / "results.json").is_file()
+    board = (tmp_path / "reports" / "moving-shapes" / "leaderboard.md").read_text()
+    two_ended = board[board.index("two-ended"):]
+    assert "| copy_last@two_ended |" in two_ended and "| background_fill (trivial fill) |" in two_ended
+    assert "| grey_ends‡ |" in two_ended  # no better than the copy of its start frame: not ranked
+    index = (tmp_path / "reports" / "moving-shapes" / "index.html").read_text()
+    assert "no better than copy_last on fvd_shapes" in index  # the HTML table's not-ranked note too
