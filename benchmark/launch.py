@@ -380,10 +380,12 @@ def run_lock(lock_dir: Path | None, spec) -> Iterator[None]:
 
 def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, untrained_references: bool = True,
                  threads: int | None = None, **run_kwargs: Any) -> list[StageChain]:
-    """One :class:`StageChain` per (method, seed) that ``dataset`` has a task for, then the real-data
-    bound; ``run_kwargs`` are :func:`benchmark.run.run_benchmark`'s (profile, device, ...)."""
+    """One :class:`StageChain` per (method, seed) that ``dataset`` has a task for, the selected baselines'
+    runs on the dataset variants other methods need (:func:`benchmark.run.variant_references`), then the
+    real-data bound; ``run_kwargs`` are :func:`benchmark.run.run_benchmark`'s (profile, device, ...)."""
     from benchmark.data import load_dataset
     from benchmark.registry import METHODS
+    from benchmark.run import variant_references
     from benchmark.stages.spec import RunSpec, method_dataset_options
 
     names = METHODS.resolve(methods)
@@ -399,6 +401,9 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
                                  **kw, **runtime), untrained_references, lock_dir,
                          single_task=not METHODS.get(name).trainable, threads=threads)
               for seed in seeds for name in names]
+    chains += [StageChain(RunSpec(method=ref, dataset=dataset, seed=seed, out=Path(out), dataset_options=options,
+                                  variant=variant, **kw, **runtime), False, lock_dir, single_task=True, threads=threads)
+               for seed in seeds for ref, variant, options in variant_references(names, dataset, dataset_options)]
     # the real-data bound once per dataset, under the first seed (as the in-process run and DVC do)
     real_kw = {k: kw[k] for k in ("data_root", "metrics", "device", "weights", "max_clips", "progress") if k in kw}
     chains.append(StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seeds[0], out=Path(out),

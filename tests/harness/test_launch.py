@@ -85,6 +85,18 @@ def test_launcher_options_are_checked_and_reach_the_executor():
     assert _stamp_id() != _stamp_id()  # two launches of one process in one second keep two records
 
 
+def test_launched_baselines_also_run_on_the_dataset_variant_another_method_needs(tiny_data_root, tmp_path):
+    """As in the in-process run: with P2P (two-ended protocol) the selected copy_last gets a
+    ``copy_last@two_ended`` job on that variant."""
+    chains = build_chains("p2p,copy_last", "moving-shapes", [0], out=tmp_path, data_root=tiny_data_root,
+                          dataset_options=tiny_options(), **QUICK)
+    assert [c.name for c in chains] == ["p2p/moving-shapes/smoke/seed0", "copy_last/moving-shapes/smoke/seed0",
+                                        "copy_last@two_ended/moving-shapes/smoke/seed0", "real/moving-shapes/data/seed0"]
+    variant = chains[2].spec
+    assert (variant.method, variant.variant, variant.dataset_options["two_ended"]) == ("copy_last", "two_ended", True)
+    assert "two_ended" not in chains[1].spec.dataset_options
+
+
 def test_a_chain_is_checkpointable_so_a_timed_out_job_is_requeued_with_it(tiny_data_root, tmp_path):
     chains = build_chains("copy_last,conv_lstm", "moving-shapes", [0, 1], out=tmp_path, data_root=tiny_data_root,
                           dataset_options=tiny_options(), **QUICK)
