@@ -119,7 +119,8 @@ def _spec(args: argparse.Namespace, method: str):
     return RunSpec(method=method, dataset=args.dataset, profile=args.profile, seed=args.seed, out=args.out,
                    overrides=_overrides(args.overrides), device=_device(args), data_root=args.data_root,
                    metrics=_metric_list(args.metrics), progress=not args.no_progress, resume=args.resume,
-                   weights=getattr(args, "weights", "pinned"), **_runtime_kwargs(args),
+                   weights=getattr(args, "weights", "pinned"), variant=getattr(args, "variant", "") or "",
+                   **_runtime_kwargs(args),
                    dataset_options=(method_dataset_options(method, args.dataset, _dataset_options(args))
                                     if method != "real" else _dataset_options(args)))
 
@@ -395,6 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset-option", "-o", action="append", metavar="KEY=VALUE",
                        help="dataset option, e.g. -o motion=stochastic for SVG's SM-MNIST (repeatable; the same "
                             "for train, sample and evaluate of a run)")
+        p.add_argument("--variant", default="", metavar="NAME",
+                       help="name the run <method>@NAME: a baseline on a dataset variant that another method "
+                            "needs, with that variant's -o options (e.g. copy_last --variant two_ended -o "
+                            "two_ended=true: the rows `benchmark run` adds for P2P's two-ended protocol)")
         if verb == "train":
             p.add_argument("--stage", default=None,
                            help="train up to this stage of a multi-stage method (the earlier ones must be "

@@ -144,6 +144,11 @@ def test_stage_outputs_are_what_the_command_writes(name, item, body):
         for dep in body.get("deps", []):  # the previous stage's output, exactly
             if str(dep).startswith("runs/"):
                 assert _norm(dep) in {run / "train", run / "samples"}, dep
+    elif name == "variant":  # a baseline on a dataset variant: one stage, its whole run folder
+        assert args.variant and args.dataset_option == [f"{args.variant}=true"]
+        assert outs == [PurePosixPath(P.run_dir(Path(args.out), args.dataset, f"{args.method}@{args.variant}",
+                                                args.profile, args.seed).as_posix())]
+        assert [a.variant for a in map(_parse, _commands(body))] == [args.variant] * 3  # train, sample, evaluate
     elif name == "real":
         run = _run_folder(args)
         assert args.method == P.REAL and len(outs) == 1 and outs[0] in run.parents
@@ -159,6 +164,18 @@ def test_stage_outputs_are_what_the_command_writes(name, item, body):
         assert outs == [_norm(raw_dir(args.data_root, args.name))]
     else:
         pytest.fail(f"stage {name!r} has no output check here: add one")
+
+
+def test_variant_stages_are_the_rows_benchmark_run_adds():
+    """The DVC pipeline makes the same ``<baseline>@<variant>`` runs as ``benchmark run`` over params.yaml's
+    methods (:func:`benchmark.run.variant_references`), so both render the same leaderboard."""
+    from benchmark.run import variant_references
+
+    made = {(args.dataset, args.method, args.variant, args.seed)
+            for args in (_parse(_commands(body)[-1]) for name, _, body in INSTANCES if name == "variant")}
+    expected = {(d, m, v, s) for d in PARAMS["datasets"] for s in PARAMS["seeds"]
+                for m, v, _ in variant_references(PARAMS["methods"], d)}
+    assert made == expected and made
 
 
 def test_the_seed_axis_gives_each_seed_its_own_stages_and_folders(monkeypatch):
