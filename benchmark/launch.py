@@ -403,7 +403,8 @@ def build_chains(methods: str, dataset: str, seeds: list[int], *, out: Path, unt
               for seed in seeds for name in names]
     chains += [StageChain(RunSpec(method=ref, dataset=dataset, seed=seed, out=Path(out), dataset_options=options,
                                   variant=variant, **kw, **runtime), False, lock_dir, single_task=True, threads=threads)
-               for seed in seeds for ref, variant, options in variant_references(names, dataset, dataset_options)]
+               for seed in seeds for ref, variant, options in variant_references(
+                   names, dataset, dataset_options, run_kwargs.get("data_root"))]
     # the real-data bound once per dataset, under the first seed (as the in-process run and DVC do)
     real_kw = {k: kw[k] for k in ("data_root", "metrics", "device", "weights", "max_clips", "progress") if k in kw}
     chains.append(StageChain(RunSpec(method=P.REAL, dataset=dataset, seed=seeds[0], out=Path(out),

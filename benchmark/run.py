@@ -27,27 +27,37 @@ log = logging.getLogger(__name__)
 VARIANT_REFERENCES = ("copy_last", "background_fill")
 
 
-def variant_references(names: list[str], dataset: str, options: dict[str, Any] | None = None
-                       ) -> list[tuple[str, str, dict[str, Any]]]:
+def variant_references(names: list[str], dataset: str, options: dict[str, Any] | None = None,
+                       data_root: Path | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """``(baseline, variant, dataset options)`` for every :data:`VARIANT_REFERENCES` baseline in ``names`` and every
-    variant of ``dataset`` that a method in ``names`` needs beyond ``options``; the variant is named by the
-    options it adds (``two_ended``, ``size-32``).
+    variant of ``dataset`` that a method in ``names`` needs beyond ``options`` and that the dataset can be opened
+    with (deterministic Moving MNIST has no two-ended protocol: P2P is skipped there, and so are these); the
+    variant is named by the options it adds (``two_ended``, ``size-32``).
 
     >>> variant_references(["p2p", "copy_last", "svg_lp"], "moving-shapes")
     [('copy_last', 'two_ended', {'two_ended': True})]
     >>> variant_references(["p2p", "copy_last"], "moving-shapes", {"two_ended": True})
     []
+    >>> variant_references(["p2p", "copy_last"], "mmnist")  # two_ended needs motion="stochastic" there
+    []
     """
+    from benchmark.data import load_dataset
     from benchmark.report.format import slug
+    from benchmark.utils import UserError
 
     base = dict(options or {})
     variants: dict[str, dict[str, Any]] = {}
     for name in names:
         needed = method_dataset_options(name, dataset, options)
         added = {k: v for k, v in needed.items() if base.get(k, None) != v}
-        if added:
-            label = "_".join(k if v is True else f"{k}-{v}" for k, v in sorted(added.items()))
-            variants[slug(label)] = needed
+        if not added:
+            continue
+        try:
+            load_dataset(dataset, data_root, **needed)  # construction only: no data is read or made
+        except UserError:
+            continue  # the method that needs it is skipped with that reason (benchmark.pipeline.run_method)
+        label = "_".join(k if v is True else f"{k}-{v}" for k, v in sorted(added.items()))
+        variants[slug(label)] = needed
     return [(ref, label, opts) for label, opts in variants.items() for ref in VARIANT_REFERENCES if ref in names]
 
 
@@ -234,7 +244,7 @@ def run_benchmark(methods: str, dataset: str, *, profile: str = "smoke", seed: i
 
     runs = [(name, s) for name in names for s in seeds]  # one run per (method, seed)
     specs = [make_spec(name, s, method_dataset_options(name, dataset, dataset_options)) for name, s in runs]
-    for ref, variant, options in variant_references(names, dataset, dataset_options):
+    for ref, variant, options in variant_references(names, dataset, dataset_options, data_root):
         for s in seeds:  # the baselines' rows of a variant's table (P2P's two-ended protocol)
             runs.append((f"{ref}@{variant}", s))
             specs.append(make_spec(ref, s, options, variant))
