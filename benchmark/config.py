@@ -10,7 +10,13 @@ import yaml
 
 
 def _coerce(value: Any, typ: Any) -> Any:
-    """Coerce a YAML/CLI string to the field type where that is unambiguous."""
+    """Coerce a YAML/CLI string to the field type where that is unambiguous.
+
+    >>> _coerce("[150, 150]", tuple[int, int])  # a CLI --set of a tuple field stays a tuple (hashable)
+    (150, 150)
+    """
+    if typing.get_origin(typ) is tuple and isinstance(value, str):
+        value = yaml.safe_load(value)
     if typing.get_origin(typ) is tuple and isinstance(value, (list, tuple)):
         return tuple(value)
     if not isinstance(value, str) or typ is str:

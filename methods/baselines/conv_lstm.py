@@ -12,7 +12,7 @@ Deviations from SVG's code: the LSTM output has no BatchNorm; the loss is the MS
 predicted frames (SVG sums per-step MSEs, a constant factor Adam absorbs); clips are sampled by
 the shared loop rather than a DataLoader; the ``cpu`` profile composites the decoder's drawing
 over the skip frame with a copy mask and trains with L1 (README: flat backgrounds are copied, not
-redrawn with a texture SSIM punishes).
+redrawn with a texture SSIM punishes), and moves that copy source along a learned velocity field.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv2dDecoder, Conv2dEncoder, LSTMStack, init_normal_
 from methods.common.frame_codecs import composite_copy, frames_in, frames_out, init_copy_mask_
+from methods.common.warp import VelocityNet, carry_forward, divergence, smooth_flow
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,16 @@ class ConvLSTMConfig:
     mask_bias: float = 0.0         # cpu profile: with copy_mask, the initial bias of the mask's logit
                                    # (3: m = sigmoid(3) = 0.95 at init; methods.common.frame_codecs.init_copy_mask_)
     recon_loss: str = "mse"        # "mse" (SVG's) or "l1" (cpu profile: flat regions pushed to exact values)
+    copy_velocity: bool = False    # cpu profile: with copy_mask, the copy source of the future frame h steps after
+                                   # the context is the last context frame warped by h x a velocity field that a
+                                   # small conv net reads off the last two context frames (methods.common.warp
+                                   # .VelocityNet): the copied objects move on instead of standing still
+    max_velocity: float = 0.2      # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1         # with copy_velocity: the field is averaged over pool x pool blocks (whole objects)
+    velocity_loss: float = 0.0     # with copy_velocity: weight of a direct MSE between the warped frames and the
+                                   # true future frames, so the velocity net learns where the mask does not copy
+    velocity_divergence: float = 0.0  # with copy_velocity: weight of the mean squared divergence of the (pooled)
+                                      # field: a diverging field shrinks the objects it moves (warp.divergence)
     lr: float = 2e-3               # SVG: Adam lr 0.002, beta1 0.9
     beta1: float = 0.9
     # SVG: batch 100, 300 epochs x 600 iterations.
@@ -63,6 +74,11 @@ class ConvLSTMConfig:
             raise ValueError(f"conv_lstm: mask_bias={self.mask_bias} needs copy_mask=True (it initialises the copy mask)")
         if self.recon_loss not in ("mse", "l1"):
             raise ValueError(f"conv_lstm: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
+        if self.copy_velocity and not self.copy_mask:
+            raise ValueError("conv_lstm: copy_velocity needs copy_mask=True (it moves the copy mask's source)")
+        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
+            raise ValueError(f"conv_lstm: velocity_loss={self.velocity_loss} / velocity_divergence="
+                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
 
 
 def _paper(spec: DataSpec) -> ConvLSTMConfig:
@@ -81,15 +97,20 @@ def _smoke(spec: DataSpec) -> ConvLSTMConfig:
 
 
 def _cpu(spec: DataSpec) -> ConvLSTMConfig:
-    # The main job's profile (~30 s on 2 cores at 64x64): the networks at 32x32 (frames area-resized
+    # The main job's profile (~30-50 s on 2 cores at 64x64, by machine): the networks at 32x32 (frames area-resized
     # in, predictions bilinearly resized out; a quarter of the convolution work), SVG's cpu widths.
-    # The copy mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README).
+    # The copy mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README). Its
+    # source moves (copy_velocity): the last context frame carried along a velocity field read off the
+    # last two context frames (16x16 blocks), trained by a direct MSE and kept divergence-free (a
+    # diverging field shrinks the objects it moves). Without it the objects stood still (README).
     p = spec.train_protocol("prediction")
     h, w = spec.resolution
     return ConvLSTMConfig(channels=spec.channels, resolution=(h, w),
                           model_resolution=(32, 32) if (h, w) == (64, 64) else None,
                           context_frames=p.context_frames, future_frames=p.future_frames,
                           width=16, dim=64, hidden=128, layers=2, lr=2e-3, copy_mask=True, recon_loss="l1",
+                          copy_velocity=True, max_velocity=0.2, velocity_pool=16, velocity_loss=1.0,
+                          velocity_divergence=1.0,
                           train=TrainConfig(steps=200, batch_size=16, checkpoint_every=100, log_every=25))
 
 
@@ -108,6 +129,7 @@ class ConvLSTMModel(nn.Module):
         self.predictor = LSTMStack(cfg.dim, cfg.hidden, cfg.dim, cfg.layers)
         self.decoder = Conv2dDecoder(cfg.dim, cfg.channels + int(cfg.copy_mask), res, cfg.width, skip=cfg.skip,
                                      out_activation="sigmoid")
+        self.velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
 
     def frames_in(self, x: Tensor) -> Tensor:
         """Data frames ``(..., C, H, W)`` -> the networks' resolution (area resize; identity without one)."""
@@ -117,8 +139,20 @@ class ConvLSTMModel(nn.Module):
         """Predictions at the networks' resolution -> the data resolution (bilinear, clamped to [0, 1])."""
         return frames_out(y, self.cfg.channels, self.cfg.resolution)
 
-    def teacher_forced(self, x: Tensor, context: int) -> Tensor:
-        """Predictions of frames ``1..T-1`` of ``x (B, T, C, H, W)`` from the true previous frames."""
+    def future_sources(self, context: Tensor, num_future: int) -> tuple[Tensor, Tensor | None]:
+        """The copy mask's sources ``(B, num_future, C, H, W)`` of the frames after ``context (B, c, C, H, W)``:
+        the last context frame, or with ``copy_velocity`` that frame carried ``h = 1, 2, ...`` steps along the
+        context's velocity field; and that field ``(B, 2, H, W)``, smoothed as applied (None without)."""
+        last = context[:, -1]
+        if self.velocity is None:
+            return last[:, None].expand(-1, num_future, -1, -1, -1), None
+        velocity = smooth_flow(self.velocity.of_context(context * 2 - 1), self.cfg.velocity_pool)
+        return carry_forward(last, velocity, num_future), velocity
+
+    def teacher_forced(self, x: Tensor, context: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Predictions ``(B, T - 1, C, H, W)`` of frames ``1..T-1`` of ``x (B, T, C, H, W)`` from the true
+        previous frames, the copy sources of the future frames ``(B, T - context, C, H, W)`` (None without a
+        copy mask) and the velocity field (:meth:`future_sources`)."""
         b, t = x.shape[:2]
         h, skips = self.encoder(x[:, :-1].flatten(0, 1))
         pred, _ = self.predictor(h.view(b, t - 1, -1))
@@ -126,23 +160,27 @@ class ConvLSTMModel(nn.Module):
         src = torch.arange(t - 1, device=x.device).clamp(max=context - 1)
         skips = [s.view(b, t - 1, *s.shape[1:])[:, src].flatten(0, 1) for s in skips]
         out = self.decoder(pred.flatten(0, 1), skips)
+        future = velocity = None
         if self.cfg.copy_mask:
-            out = composite_copy(out, x[:, src].flatten(0, 1))
-        return out.view(b, t - 1, *x.shape[2:])
+            # context frames copy the frame before them; the future ones the (moved) last context frame
+            future, velocity = self.future_sources(x[:, :context], t - context)
+            sources = torch.cat([x[:, :context - 1], future], dim=1)
+            out = composite_copy(out, sources.flatten(0, 1))
+        return out.view(b, t - 1, *x.shape[2:]), future, velocity
 
     def rollout(self, context: Tensor, num_future: int) -> Tensor:
         """``num_future`` frames after ``context (B, c, C, H, W)``, feeding predictions back."""
         b, c = context.shape[:2]
         h, skips = self.encoder(context.flatten(0, 1))
         last = [s.view(b, c, *s.shape[1:])[:, -1] for s in skips]
-        base = context[:, -1]  # the skip frame, the copy mask's source
+        sources = self.future_sources(context, num_future)[0] if self.cfg.copy_mask else None
         pred, state = self.predictor(h.view(b, c, -1))
         h_next = pred[:, -1]
         frames = []
         for i in range(num_future):
             frame = self.decoder(h_next, last)
-            if self.cfg.copy_mask:
-                frame = composite_copy(frame, base)
+            if sources is not None:
+                frame = composite_copy(frame, sources[:, i])
             frames.append(frame)
             if i + 1 < num_future:
                 h_in, _ = self.encoder(frame)
@@ -178,6 +216,8 @@ class ConvLSTMBaseline(Method):
             model = init_normal_(ConvLSTMModel(self.config), std=0.02)  # SVG/DCGAN init
             if self.config.mask_bias:  # cpu profile: the copy mask starts near a copy
                 init_copy_mask_(model.decoder, self.config.mask_bias)
+            if model.velocity is not None:  # its own init (last conv 0: no motion at first), not DCGAN's
+                model.velocity.reset_parameters()
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -194,10 +234,18 @@ class ConvLSTMBaseline(Method):
         model = self.model
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
 
-        def recon_loss(batch: Batch) -> Tensor:
+        def recon_loss(batch: Batch) -> Tensor | tuple[Tensor, dict[str, Tensor]]:
             x = model.frames_in(batch.videos)   # the loss is taken at the networks' resolution
             recon = F.l1_loss if cfg.recon_loss == "l1" else F.mse_loss
-            return recon(model.teacher_forced(x, context), x[:, 1:])
+            pred, moved, velocity = model.teacher_forced(x, context)
+            rec = recon(pred, x[:, 1:])
+            if velocity is None:
+                return rec
+            # cpu profile: the carried last context frame should already be the future frame, moved rigidly
+            warp = F.mse_loss(moved, x[:, context:])
+            div = divergence(velocity).pow(2).mean()
+            loss = rec + cfg.velocity_loss * warp + cfg.velocity_divergence * div
+            return loss, {"rec": rec.detach(), "warp_rec": warp.detach(), "divergence": div.detach()}
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase(cfg.recon_loss, optimizer, recon_loss)],
                            config=self.config_dict())

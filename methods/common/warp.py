@@ -1,7 +1,9 @@
 """Backward warping of frames by a dense flow (bilinear ``grid_sample``), for cpu profiles whose
 decoder writes a flow that moves the last context frame's pixels instead of drawing new ones
 (``methods/encodedec``, ``methods/video_vqvae``), and :class:`VelocityNet`, a constant-velocity field read
-off the last two context frames (``methods/encodedec``, ``methods/vrnn_hier``). No paper has either.
+off the last two context frames (``methods/encodedec``, ``methods/vrnn_hier``, the ``conv_lstm`` baseline;
+``methods/svg`` and ``methods/p2p`` as options), kept from shrinking what it moves by :func:`divergence`. No
+paper has any of them.
 
 Flow convention: ``(N, 2, H, W)``, channel 0 along x / width, 1 along y / height, in
 ``grid_sample``'s normalised units with ``align_corners=True`` (1 = half the frame minus half a pixel).
@@ -23,6 +25,24 @@ def smooth_flow(flow: Tensor, pool: int = 1) -> Tensor:
     if pool <= 1:
         return flow
     return F.interpolate(F.avg_pool2d(flow, min(pool, h, w)), size=(h, w), mode="bilinear", align_corners=False)
+
+
+def divergence(flow: Tensor) -> Tensor:
+    """``d flow_x / dx + d flow_y / dy`` of ``flow (N, 2, H, W)`` in grid units per grid unit (central
+    differences inside, one-sided at the borders): ``(N, H, W)``. A backward warp by a field of positive
+    divergence shrinks what it moves, by one of negative divergence it grows it; translations and
+    rotations have none.
+
+    >>> ys, xs = torch.meshgrid(torch.linspace(-1, 1, 5), torch.linspace(-1, 1, 5), indexing="ij")
+    >>> round(float(divergence(0.1 * torch.stack([xs, ys])[None]).mean()), 6)  # outward: shrinks
+    0.2
+    >>> float(divergence(torch.stack([-ys, xs])[None]).abs().max())  # a rotation
+    0.0
+    """
+    h, w = flow.shape[-2:]
+    dx = torch.gradient(flow[:, 0], spacing=2 / max(w - 1, 1), dim=-1)[0]
+    dy = torch.gradient(flow[:, 1], spacing=2 / max(h - 1, 1), dim=-2)[0]
+    return dx + dy
 
 
 def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
@@ -56,6 +76,22 @@ def move_by_velocity(frames: Tensor, velocity: Tensor, horizons: Tensor, pool: i
     return backward_warp(frames, velocity * horizons.to(velocity.dtype).view(-1, 1, 1, 1), pool)
 
 
+def carry_forward(last: Tensor, velocity: Tensor, num_future: int, pool: int = 1) -> Tensor:
+    """``last (B, C, H, W)`` carried ``h = 1 .. num_future`` steps along ``velocity (B, 2, H, W)``
+    (:func:`move_by_velocity`): ``(B, num_future, C, H, W)``, the copy sources of the frames after a context.
+
+    >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 4] = 1
+    >>> v = torch.zeros(1, 2, 5, 5); v[:, 0] = 0.5  # one pixel a step to the left
+    >>> [int(f[0, 2].argmax()) for f in carry_forward(img, v, 3)[0]]
+    [3, 2, 1]
+    """
+    b = last.shape[0]
+    horizons = torch.arange(1, num_future + 1, device=last.device, dtype=last.dtype)
+    warped = move_by_velocity(last.repeat_interleave(num_future, 0), velocity.repeat_interleave(num_future, 0),
+                              horizons.repeat(b), pool)
+    return warped.view(b, num_future, *last.shape[1:])
+
+
 class VelocityNet(nn.Module):
     """The last two context frames ``(B, 2, C, H, W)`` in [-1, 1] (and their difference) -> a velocity field
     ``(B, 2, H, W)`` (grid_sample units per frame, at most ``max_velocity``): four 3x3 convs, three of them
@@ -69,6 +105,11 @@ class VelocityNet(nn.Module):
                                  nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
                                  nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.ReLU(),
                                  nn.Conv2d(2 * width, 2, 3, 1, 1))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """He init, the last conv at 0 (a model-wide init such as DCGAN's must call this again after)."""
         init_he_(self.net, layers=(nn.Conv2d,))
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)

@@ -52,6 +52,16 @@ class P2PConfig:
     mask_bias: float = 0.0         # not upstream (cpu profile): with copy_mask, the initial bias of the mask's logit
                                    # (3: m = sigmoid(3) = 0.95 at init; methods.common.frame_codecs.init_copy_mask_)
     recon_loss: str = "mse"        # upstream "mse"; "l1" (cpu profile) pushes flat regions to exact values
+    copy_motion: bool = False      # not upstream: with copy_mask, the copy source of frame i is the skip frame s
+                                   # warped by (i - s) / (cp - s) x a displacement field that a small conv net
+                                   # (methods.common.warp.VelocityNet) reads off (skip frame, control-point frame):
+                                   # the copied objects travel towards where the end frame has them
+    max_displacement: float = 1.0  # with copy_motion: the largest displacement to the control point (grid units)
+    motion_pool: int = 1           # with copy_motion: the field is averaged over pool x pool blocks
+    motion_loss: float = 0.0       # with copy_motion: weight of the summed MSE between the moved sources and the
+                                   # true frames (trains the net where the mask does not copy)
+    motion_divergence: float = 0.0  # with copy_motion: weight of the field's mean squared divergence (a diverging
+                                    # field shrinks the objects it moves: methods.common.warp.divergence)
     lr: float = 1e-3               # --lr (Adam, every network)
     beta1: float = 0.9             # --beta1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -64,6 +74,12 @@ class P2PConfig:
             raise ValueError(f"p2p: mask_bias={self.mask_bias} needs copy_mask=True (it initialises the copy mask)")
         if self.recon_loss not in ("mse", "l1"):
             raise ValueError(f"p2p: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
+        if self.copy_motion and not (self.copy_mask and not self.last_frame_skip):
+            raise ValueError("p2p: copy_motion needs copy_mask=True and last_frame_skip=False (it moves the skip "
+                             "frame, the copy mask's source)")
+        if (self.motion_loss or self.motion_divergence) and not self.copy_motion:
+            raise ValueError(f"p2p: motion_loss={self.motion_loss} / motion_divergence={self.motion_divergence} "
+                             "need copy_motion=True (they train the displacement net)")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"p2p: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
         if self.max_seq_len - 2 * self.delta_len < 3:

@@ -56,6 +56,8 @@ class P2PMethod(Method):
             model = init_svg_(P2PModel(self.config))  # upstream misc.utils.init_weights
             if self.config.mask_bias:  # cpu profile: the copy mask starts near a copy
                 init_copy_mask_(model.decoder, self.config.mask_bias)
+            if model.motion is not None:  # its own init (last conv 0: a plain copy at first), not upstream's
+                model.motion.reset_parameters()
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
                                          frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
+from methods.common.warp import VelocityNet, divergence, move_by_velocity, smooth_flow
 
 
 def backward_main_and_prior(main: Tensor, prior_loss: Tensor, prior_params: list[nn.Parameter]) -> None:
@@ -80,10 +81,21 @@ class P2PModel(nn.Module):
         self.frame_predictor = VectorLSTM(g + z + 2, r, g, cfg.predictor_layers)
         self.posterior = GaussianLSTM(2 * g + 2, r, z, cfg.posterior_layers)
         self.prior = GaussianLSTM(2 * g + 2, r, z, cfg.prior_layers)
+        # not upstream (cpu option): the displacement field that moves the copy mask's source to the end frame
+        self.motion = VelocityNet(cfg.channels, cfg.max_displacement) if cfg.copy_motion else None
 
     def networks(self) -> dict[str, nn.Module]:
         return {"encoder": self.encoder, "decoder": self.decoder, "frame_predictor": self.frame_predictor,
                 "posterior": self.posterior, "prior": self.prior}
+
+    def moved_sources(self, frames: Tensor, start: Tensor, end: Tensor, fractions: Tensor) -> tuple[Tensor, Tensor]:
+        """With ``copy_motion``: ``frames (B, m, C, H, W)`` each warped by its ``fractions (m,)`` of the displacement
+        field ``(B, 2, H, W)`` that the net reads off ``start`` and ``end (B, C, H, W)`` (smoothed as applied);
+        the moved frames and the field."""
+        b, m = frames.shape[:2]
+        field = smooth_flow(self.motion(torch.stack([start, end], 1) * 2 - 1), self.cfg.motion_pool)
+        moved = move_by_velocity(frames.flatten(0, 1), field.repeat_interleave(m, 0), fractions.repeat(b))
+        return moved.view_as(frames), field
 
     def _in(self, x: Tensor) -> Tensor:
         return frames_in(x, self.cfg.channels, self.cfg.model_resolution)
@@ -141,8 +153,20 @@ class P2PModel(nn.Module):
         dec_h = torch.cat([h_pred, h_cpc[:, None]], dim=1)         # (B, m + 1, g)
         frames = decode_clip(self.decoder, dec_h.transpose(0, 1), skips_all, src + [src[-1]], per_call)
         frames = frames.view(m + 1, b, *frames.shape[1:]).transpose(0, 1)
+        extra = {}
         if cfg.copy_mask:
-            frames = composite_copy(frames, x[:, src_t.tolist()])
+            sources = x[:, src_t.tolist()]
+            if self.motion is not None:
+                # step i copies its skip frame s_i moved by (i - s_i) / (cp - s) of the way to the control point,
+                # s = c - 1 the skip frame after the context (for c = 1, the two-ended protocol, the pair that
+                # sampling reads too)
+                s = cfg.context_frames - 1
+                fractions = (torch.cat([steps, steps.new_full((1,), cp)]) - src_t).to(x.dtype) / max(cp - s, 1)
+                sources, field = self.moved_sources(sources, x[:, s], x[:, cp], fractions)
+                future = [j for j, i in enumerate(kept) if i >= cfg.context_frames]
+                extra["motion"] = F.mse_loss(sources[:, future], x[:, steps[future]]) * len(future)
+                extra["divergence"] = divergence(field).pow(2).mean()
+            frames = composite_copy(frames, sources)
         x_pred, x_cpc = frames[:, :m], frames[:, m]
         recon = F.l1_loss if cfg.recon_loss == "l1" else F.mse_loss
         mse = recon(x_pred, x[:, steps]) * m
@@ -156,13 +180,16 @@ class P2PModel(nn.Module):
                 align = F.mse_loss(h_pred[:, :-1], h_tgt[:, :-1]) * (m - 1)
         else:
             align = x.new_zeros(())
-        return {"mse": mse, "kld": kld, "cpc": cpc, "align": align}
+        return {"mse": mse, "kld": kld, "cpc": cpc, "align": align, **extra}
 
     def losses(self, out: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """``(main, prior_loss)``: upstream's ``mse + beta * kld + w_align * align`` (every network
-        but the prior) and ``kld + w_cpc * cpc`` (the prior only)."""
+        but the prior; with ``copy_motion``, not upstream, plus the weighted ``motion`` and ``divergence``
+        terms) and ``kld + w_cpc * cpc`` (the prior only)."""
         cfg = self.cfg
         main = out["mse"] + cfg.beta * out["kld"] + cfg.weight_align * out["align"]
+        if "motion" in out:
+            main = main + cfg.motion_loss * out["motion"] + cfg.motion_divergence * out["divergence"]
         return main, out["kld"] + cfg.weight_cpc * out["cpc"]
 
     # --------------------------------------------------------------------------- generation ---
@@ -188,6 +215,10 @@ class P2PModel(nn.Module):
         skip_ix = c - 1 if cfg.last_frame_skip else max(0, c - 2)
         skip = [s[skip_ix] for s in skips]
         base = ctx[:, skip_ix].repeat_interleave(k, dim=0)  # the skip frame, the copy mask's source
+        if self.motion is not None:  # the skip frame moved (i - s) / (cp - s) of the way at frame i
+            fractions = (torch.arange(c, cp + 1, device=ctx.device, dtype=ctx.dtype) - skip_ix) / max(cp - skip_ix, 1)
+            moved = self.moved_sources(ctx[:, skip_ix, None].expand(-1, num_future, -1, -1, -1), ctx[:, skip_ix],
+                                       end, fractions)[0].repeat_interleave(k, dim=0)
         pred_state = post_state = prior_state = None
 
         def tc(i: int) -> Tensor:
@@ -210,7 +241,7 @@ class P2PModel(nn.Module):
             h_pred, pred_state = self.frame_predictor(torch.cat([h, z, time], -1), pred_state)
             frame = self.decoder(h_pred, skip)
             if cfg.copy_mask:
-                frame = composite_copy(frame, base)
+                frame = composite_copy(frame, base if self.motion is None else moved[:, j])
             frames.append(frame)
             if j + 1 < num_future:
                 h, new_skips = self.encoder(frame)

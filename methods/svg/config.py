@@ -47,6 +47,16 @@ class SVGConfig:
     mask_bias: float = 0.0         # not upstream (cpu profile): with copy_mask, the initial bias of the mask's logit
                                    # (3: m = sigmoid(3) = 0.95 at init; methods.common.frame_codecs.init_copy_mask_)
     recon_loss: str = "mse"        # upstream: "mse"; "l1" (cpu profile only) pushes flat regions to exact values
+    copy_velocity: bool = False    # not upstream: with copy_mask and skip_from="paper", the copy source of the future
+                                   # frame h steps after the context is the last context frame warped by h x a
+                                   # velocity field a small conv net reads off the last two context frames
+                                   # (methods.common.warp.VelocityNet): copied objects move instead of standing
+    max_velocity: float = 0.2      # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1         # with copy_velocity: the field is averaged over pool x pool blocks
+    velocity_loss: float = 0.0     # with copy_velocity: weight of a direct MSE between the warped frames and the
+                                   # true future frames (trains the velocity net where the mask does not copy)
+    velocity_divergence: float = 0.0  # with copy_velocity: weight of the mean squared divergence of the (pooled)
+                                      # field: a diverging field shrinks the objects it moves (warp.divergence)
     beta: float = 1e-4             # --beta: KL weight
     lr: float = 2e-3               # --lr (Adam)
     beta1: float = 0.9             # --beta1
@@ -65,6 +75,12 @@ class SVGConfig:
             raise ValueError(f"svg: mask_bias={self.mask_bias} needs copy_mask=True (it initialises the copy mask)")
         if self.recon_loss not in ("mse", "l1"):
             raise ValueError(f"svg: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
+        if self.copy_velocity and not (self.copy_mask and self.skip_from == "paper" and not self.last_frame_skip):
+            raise ValueError("svg: copy_velocity needs copy_mask=True, skip_from='paper' and last_frame_skip=False "
+                             "(it moves the last context frame, the copy mask's source)")
+        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
+            raise ValueError(f"svg: velocity_loss={self.velocity_loss} / velocity_divergence="
+                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"svg: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
 

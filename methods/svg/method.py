@@ -52,6 +52,8 @@ class _SVG(Method):
             model = init_svg_(SVGModel(self.config))
             if self.config.mask_bias:  # cpu profile: the copy mask starts near a copy
                 init_copy_mask_(model.decoder, self.config.mask_bias)
+            if model.velocity is not None:  # its own init (last conv 0: no motion at first), not upstream's
+                model.velocity.reset_parameters()
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
                                          frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
+from methods.common.warp import VelocityNet, carry_forward, divergence, smooth_flow
 
 
 def skip_sources(steps: int, context: int, last_frame_skip: bool, device: torch.device | None = None,
@@ -59,6 +60,8 @@ class SVGModel(nn.Module):
         self.posterior = GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.posterior_layers)
         self.prior = (GaussianLSTM(cfg.g_dim, cfg.rnn_size, cfg.z_dim, cfg.prior_layers)
                       if cfg.prior == "learned" else None)
+        # not upstream (cpu option): moves the copy mask's source frame along the context's velocity
+        self.velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
 
     # ------------------------------------------------------------------------------ helpers ---
     def networks(self) -> dict[str, nn.Module]:
@@ -68,6 +71,13 @@ class SVGModel(nn.Module):
         if self.prior is not None:
             nets["prior"] = self.prior
         return nets
+
+    def future_sources(self, context: Tensor, num_future: int) -> tuple[Tensor, Tensor]:
+        """With ``copy_velocity``: the copy sources ``(B, num_future, C, H, W)`` of the frames after ``context
+        (B, c, C, H, W)`` (model resolution): the last context frame carried ``h = 1, 2, ...`` steps along the
+        context's velocity field; and that field ``(B, 2, H, W)``, smoothed as applied."""
+        velocity = smooth_flow(self.velocity.of_context(context * 2 - 1), self.cfg.velocity_pool)
+        return carry_forward(context[:, -1], velocity, num_future), velocity
 
     def _in(self, x: Tensor) -> Tensor:
         return frames_in(x, self.cfg.channels, self.cfg.model_resolution)
@@ -111,18 +121,32 @@ class SVGModel(nn.Module):
         src = skip_sources(t - 1, self.cfg.context_frames, self.cfg.last_frame_skip, x.device, self.cfg.skip_from)
         x_pred = decode_clip(self.decoder, h_pred.transpose(0, 1), skips, src.tolist(), per_call)
         x_pred = x_pred.view(t - 1, b, *x_pred.shape[1:]).transpose(0, 1)
+        out = {"x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p, "logvar_p": logvar_p}
         if self.cfg.copy_mask:
-            x_pred = composite_copy(x_pred, x[:, src.tolist()])
-        return {"x_pred": x_pred, "x_target": x[:, 1:], "mu": mu, "logvar": logvar, "mu_p": mu_p,
-                "logvar_p": logvar_p}
+            sources = x[:, src.tolist()]
+            if self.velocity is not None:  # the future frames copy the moved last context frame
+                c = self.cfg.context_frames
+                out["moved"], out["velocity"] = self.future_sources(x[:, :c], t - c)
+                sources = torch.cat([sources[:, :c - 1], out["moved"]], dim=1)
+            x_pred = composite_copy(x_pred, sources)
+        return {"x_pred": x_pred, **out}
 
     def loss(self, out: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Upstream's objective: ``sum_t mse_t + beta * sum_t KL_t / B`` and its two terms."""
+        """Upstream's objective: ``sum_t mse_t + beta * sum_t KL_t / B`` and its two terms (with
+        ``copy_velocity``, not upstream: plus ``velocity_loss`` x the summed MSE of the moved copy sources and
+        ``velocity_divergence`` x the mean squared divergence of their field)."""
         steps, b = out["x_pred"].shape[1], out["x_pred"].shape[0]
         recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
         mse = recon(out["x_pred"], out["x_target"]) * steps
         kld = gaussian_kl(out["mu"], out["logvar"], out["mu_p"], out["logvar_p"]).sum() / b
-        return mse + self.cfg.beta * kld, {"mse": mse.detach(), "kld": kld.detach()}
+        loss, parts = mse + self.cfg.beta * kld, {"mse": mse.detach(), "kld": kld.detach()}
+        if "moved" in out:
+            moved = out["moved"]
+            warp = F.mse_loss(moved, out["x_target"][:, -moved.shape[1]:]) * moved.shape[1]
+            div = divergence(out["velocity"]).pow(2).mean()
+            loss = loss + self.cfg.velocity_loss * warp + self.cfg.velocity_divergence * div
+            parts.update(warp_rec=warp.detach(), divergence=div.detach())
+        return loss, parts
 
     # --------------------------------------------------------------------------- generation ---
     @torch.no_grad()
@@ -158,6 +182,8 @@ class SVGModel(nn.Module):
         last = c - 1 if (cfg.last_frame_skip or cfg.skip_from == "paper") else max(c - 2, 0)
         skip = [s[last] for s in skips]
         base = ctx[:, last].repeat_interleave(k, dim=0)  # the skip frame, the copy mask's source
+        moved = (self.future_sources(ctx, num_future)[0].repeat_interleave(k, dim=0)
+                 if self.velocity is not None else None)
         frames = []
         for step in range(num_future):
             if self.prior is not None:
@@ -167,7 +193,7 @@ class SVGModel(nn.Module):
             h_pred, pred_state = self.frame_predictor(torch.cat([h_in, z], dim=-1), pred_state)
             frame = self.decoder(h_pred, skip)
             if cfg.copy_mask:
-                frame = composite_copy(frame, base)
+                frame = composite_copy(frame, base if moved is None else moved[:, step])
             frames.append(frame)
             if step + 1 < num_future:
                 h_in, new_skips = self.encoder(frame)

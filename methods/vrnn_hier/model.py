@@ -31,7 +31,7 @@ from methods.common.frame_codecs import composite_copy, init_copy_mask_
 from methods.common.gaussian import gaussian_kl, sample_gaussian
 from methods.common.init import init_he_
 from methods.common.resblocks import GroupNormConvLSTMCell, ScaledResBlock, group_norm
-from methods.common.warp import VelocityNet, move_by_velocity
+from methods.common.warp import VelocityNet, carry_forward
 
 LSTMState = tuple[Tensor, Tensor]
 
@@ -237,10 +237,7 @@ class VRNNHierModel(nn.Module):
         if self.velocity is None:
             return last[:, None].expand(-1, num_future, -1, -1, -1)
         velocity = self.velocity.of_context(context * 2 - 1)  # (B, 2, H, W), grid units per frame
-        horizons = torch.arange(1, num_future + 1, device=context.device, dtype=context.dtype)
-        warped = move_by_velocity(last.repeat_interleave(num_future, 0), velocity.repeat_interleave(num_future, 0),
-                                  horizons.repeat(context.shape[0]), self.cfg.velocity_pool)
-        return warped.view(context.shape[0], num_future, *last.shape[1:])
+        return carry_forward(last, velocity, num_future, self.cfg.velocity_pool)
 
     def references(self, frames: Tensor) -> Tensor:
         """The copy mask's references ``(B, T - c, C, H, W)`` of the frames after the context of clips

@@ -237,7 +237,8 @@ def test_rejections_forged_tokens_bad_answers_replays(served):
     status, err = _api(base, a["token"], "answer", {"trial": trial, "answer": "right"})
     assert status == 409 and "already" in err["error"]
     rows = app.db.judgements()
-    assert [(r["rater_id"], r["trial_id"], r["answer"]) for r in rows] == [(a["id"], app.db.assigned(a["id"])[0]["trial_id"], "left")]
+    first_trial = app.db.assigned(a["id"])[0]["trial_id"]
+    assert [(r["rater_id"], r["trial_id"], r["answer"]) for r in rows] == [(a["id"], first_trial, "left")]
     reasons = app.db.rejection_counts()
     assert reasons["unknown-token"] >= 3 and reasons["bad-answer"] == 5
     assert reasons["duplicate"] == 1 and reasons["not-served"] == 1 and reasons["malformed"] == 2

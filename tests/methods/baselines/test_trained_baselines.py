@@ -153,6 +153,56 @@ def test_conv_lstm_grayscale_and_other_lengths(shapes, tmp_path):
         method.sample("prediction", Conditioning(2, 2, context=torch.zeros(2, 3, 3, 32, 32)), seed=0)
 
 
+def test_conv_lstm_copy_velocity_moves_the_future_sources_and_trains_from_its_own_loss():
+    """``copy_velocity`` (cpu profile): context frames copy the frame before them, the future frame ``h``
+    steps after the context copies the last context frame carried ``h x`` the velocity net's field; the net
+    starts at zero (a plain copy, as without it) despite the model-wide DCGAN init, a constant field moves a
+    dot by equal steps, and the direct ``velocity_loss`` reaches the net's weights."""
+    from methods.baselines.conv_lstm import ConvLSTMConfig
+
+    cfg = ConvLSTMConfig(channels=1, resolution=(32, 32), context_frames=2, future_frames=3, width=8, dim=16,
+                         hidden=32, copy_mask=True, mask_bias=3.0, copy_velocity=True, velocity_loss=1.0)
+    method = METHODS.get("conv_lstm")(cfg, DataSpec("moving-shapes", 1, (32, 32), {}))
+    model = method.model
+    x = torch.rand(2, 5, 1, 32, 32)
+    pred, future, _ = model.teacher_forced(x, context=2)
+    assert pred.shape == (2, 4, 1, 32, 32) and future.shape == (2, 3, 1, 32, 32)
+    assert torch.allclose(future, x[:, 1:2].expand(-1, 3, -1, -1, -1), atol=1e-5)  # zero field at init
+    # the mask starts at 0.95: each prediction is within 0.05 of its copy source
+    assert float((pred[:, 0] - x[:, 0]).abs().max()) < 0.06 and float((pred[:, 1:] - future).abs().max()) < 0.06
+    with torch.no_grad():
+        model.velocity.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: max_velocity along x
+    dot = torch.zeros(1, 2, 1, 32, 32)
+    dot[:, :, 0, 16, 16] = 1.0
+    columns = [int(f[0, 16].argmax()) for f in model.future_sources(dot, 3)[0][0]]
+    assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0  # equal steps, one way
+    with torch.no_grad():
+        rolled = model.eval().rollout(dot, 3)
+    assert [int(f[0, 16].argmax()) for f in rolled[0]] == columns  # the mask starts at 0.95: frames follow
+    _, future, _ = model.train().teacher_forced(x, context=2)
+    ((future - x[:, 2:]) ** 2).sum().backward()
+    assert float(model.velocity.net[-1].weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="copy_velocity needs copy_mask"):
+        ConvLSTMConfig(copy_velocity=True)
+    for field in ("velocity_loss", "velocity_divergence"):
+        with pytest.raises(ValueError, match="need copy_velocity"):
+            ConvLSTMConfig(copy_mask=True, **{field: 1.0})
+
+
+def test_conv_lstm_copy_velocity_objective_adds_its_weighted_terms(shapes, tmp_path):
+    """The training loss with ``copy_velocity``: reconstruction + ``velocity_loss`` x the moved frames' MSE +
+    ``velocity_divergence`` x the field's mean squared divergence, each logged."""
+    spec, data, _ = shapes
+    _fit("conv_lstm", spec, data, tmp_path, copy_mask="true", copy_velocity="true", velocity_loss="2.0",
+         velocity_divergence="0.5")
+    for rec in map(json.loads, (tmp_path / "train_log.jsonl").read_text().splitlines()):
+        losses = rec["losses"]  # the phase is named after the reconstruction loss (smoke: mse)
+        assert losses["mse/divergence"] >= 0 and losses["mse/warp_rec"] > 0
+        total = losses["mse/rec"] + 2.0 * losses["mse/warp_rec"] + 0.5 * losses["mse/divergence"]
+        assert losses["mse"] == pytest.approx(total, rel=1e-5)
+    assert losses["mse/divergence"] > 0  # the field left zero after the first step
+
+
 def test_ae_gmm_components_capped_and_unfitted_is_an_error(shapes, tmp_path):
     spec, data, _ = shapes
     method = METHODS.get("vgan_ae_gmm").from_profile("smoke", spec, TINY)
@@ -244,6 +294,6 @@ def test_conv_lstm_paper_profile_shapes():
     with torch.device("meta"):
         model = ConvLSTMModel(cfg)
         out = model.rollout(torch.zeros(2, 5, 3, 64, 64), 4)
-        tf = model.teacher_forced(torch.zeros(2, 15, 3, 64, 64), context=5)
-    assert out.shape == (2, 4, 3, 64, 64) and tf.shape == (2, 14, 3, 64, 64)
+        tf, sources, _ = model.teacher_forced(torch.zeros(2, 15, 3, 64, 64), context=5)
+    assert out.shape == (2, 4, 3, 64, 64) and tf.shape == (2, 14, 3, 64, 64) and sources is None  # no copy mask
     assert model.predictor.lstm.hidden_size == 256 and model.predictor.lstm.num_layers == 2

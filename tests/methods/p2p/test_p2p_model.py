@@ -135,3 +135,55 @@ def test_profiles_on_the_two_ended_moving_shapes(small_data_root):
     cfg = C.cpu(spec)
     assert (cfg.context_frames, cfg.max_seq_len, cfg.model_resolution) == (1, 15, (32, 32))
     assert dataclasses.replace(cfg, align="paper").align == "paper"
+
+
+def test_copy_motion_moves_the_copy_source_towards_the_control_point():
+    """``copy_motion`` (not upstream): step ``i`` copies its skip frame moved ``(i - s) / (cp - s)`` of the way
+    along a displacement field read off (skip frame, control-point frame). Built by the method, the field
+    starts at zero despite upstream's model-wide init (a plain copy); a constant field carries a dot in equal
+    steps that reach the full displacement at the control point, in training and in sampling alike; the
+    motion and divergence terms enter the main loss with their weights and reach the net."""
+    from benchmark.methods import DataSpec
+    from benchmark.registry import METHODS
+    from methods.common.warp import divergence
+
+    # a displacement of 16 pixels at 32x32 (grid units: 2 / 31 a pixel): 4 a frame when cp = 4
+    cfg = _tiny(copy_mask=True, mask_bias=3.0, copy_motion=True, max_displacement=16 / 15.5, motion_loss=2.0,
+                motion_divergence=0.5)
+    model = METHODS.get("p2p")(cfg, DataSpec("moving-shapes", 1, (32, 32), {})).model
+    assert P2PModel(_tiny()).motion is None  # upstream's networks only, by default
+    x = torch.rand(2, 8, 1, 32, 32)
+    kept = [1, 2, 4, 7]
+    out = model(x, kept)
+    assert {"motion", "divergence"} <= set(out) and float(out["divergence"]) == 0.0  # zero field at init
+    moved = ((x[:, 0:1] - x[:, kept]) ** 2).mean() * len(kept)  # every source is the plain start frame
+    assert torch.allclose(out["motion"], moved, atol=1e-5)
+    with torch.no_grad():
+        model.motion.net[-1].weight.normal_(0, 0.1)  # a field that varies in space
+    out = model(x, kept)
+    main, _ = model.losses(out)
+    upstream = out["mse"] + cfg.beta * out["kld"] + cfg.weight_align * out["align"]
+    div = (divergence(model.motion(torch.stack([x[:, 0], x[:, 7]], 1) * 2 - 1)) ** 2).mean()
+    assert float(div) > 0 and torch.allclose(out["divergence"], div)
+    assert torch.allclose(main, upstream + 2.0 * out["motion"] + 0.5 * out["divergence"])
+    main.backward()
+    assert float(model.motion.net[-1].weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        model.motion.net[-1].weight.zero_()
+        model.motion.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: max_displacement along x
+    dot = torch.zeros(1, 1, 1, 32, 32)
+    dot[0, 0, 0, 16, 24] = 1.0
+    frames = model.eval().rollout(dot, torch.zeros(1, 1, 32, 32), 4, num_samples=2)
+    for sample in frames[0]:  # cp = 4: a quarter of the way a frame, all of it at the end frame's time
+        assert [int(f[0, 16].argmax()) for f in sample] == [20, 16, 12, 8]
+    clip = torch.zeros(2, 5, 1, 32, 32)  # training: the same fractions of the way (cp = 4)
+    for t, column in enumerate([24, 20, 16, 12, 8]):
+        clip[:, t, 0, 16, column] = 1.0
+    with torch.no_grad():
+        assert float(model.train()(clip, [1, 2, 3, 4])["motion"]) < 1e-6  # the moved sources are the truth
+        assert float(model(clip.flip(1), [1, 2, 3, 4])["motion"]) > 1e-3  # the other way: they are not
+    with pytest.raises(ValueError, match="copy_motion needs"):
+        _tiny(copy_motion=True)
+    for field in ("motion_loss", "motion_divergence"):
+        with pytest.raises(ValueError, match="need copy_motion"):
+            _tiny(**{field: 1.0})

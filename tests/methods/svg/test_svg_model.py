@@ -179,3 +179,51 @@ def test_cpu_profile_runs_at_32x32_inside(small_dataset):
     assert cfg.model_resolution == (32, 32) and out.shape == (1, 2, 3, 3, 64, 64)
     # Skips from the last context frame (the paper's text): upstream's c - 2 learned less on moving-shapes.
     assert cfg.skip_from == "paper"
+
+
+def test_copy_velocity_moves_the_copy_source_and_trains_from_its_own_loss():
+    """``copy_velocity`` (not upstream): context frames copy their skip frame, the future frame ``h`` steps
+    after the context copies the last context frame carried ``h x`` the velocity net's field. Built by the
+    method, the net starts at zero despite upstream's model-wide init (a plain copy, as without it); a
+    constant field moves a dot by equal steps in every sample; the direct ``velocity_loss`` enters the
+    objective with its weight and reaches the net."""
+    from benchmark.methods import DataSpec
+    from benchmark.registry import METHODS
+    from methods.common.warp import divergence
+
+    cfg = _tiny(channels=1, context_frames=2, future_frames=3, skip_from="paper", copy_mask=True, mask_bias=3.0,
+                copy_velocity=True, velocity_loss=2.0, velocity_divergence=0.5)
+    model = METHODS.get("svg_lp")(cfg, DataSpec("moving-shapes", 1, (32, 32), {})).model
+    x = torch.rand(2, 5, 1, 32, 32)
+    out = model(x)
+    assert out["moved"].shape == (2, 3, 1, 32, 32)
+    assert torch.allclose(out["moved"], x[:, 1:2].expand(-1, 3, -1, -1, -1), atol=1e-5)  # zero field at init
+    # the mask starts at 0.95: each frame is within 0.05 of its copy source
+    assert float((out["x_pred"][:, 0] - x[:, 0]).abs().max()) < 0.06
+    assert float((out["x_pred"][:, 1:] - out["moved"]).abs().max()) < 0.06
+    with torch.no_grad():
+        model.velocity.net[-1].weight.normal_(0, 0.1)  # a field that varies in space: its divergence counts
+    out = model(x)
+    loss, parts = model.loss(out)
+    warp = ((out["moved"] - x[:, 2:]) ** 2).mean() * 3
+    assert torch.allclose(parts["warp_rec"], warp)
+    div = (divergence(out["velocity"]) ** 2).mean()
+    assert float(div) > 0 and torch.allclose(parts["divergence"], div)
+    assert torch.allclose(loss, parts["mse"] + cfg.beta * parts["kld"] + 2.0 * warp + 0.5 * div)
+    loss.backward()
+    assert float(model.velocity.net[-1].weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        model.velocity.net[-1].weight.zero_()
+        model.velocity.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: max_velocity along x
+    dot = torch.zeros(1, 2, 1, 32, 32)
+    dot[:, :, 0, 16, 16] = 1.0
+    frames = model.eval().rollout(dot, 3, num_samples=2, generator=torch.Generator().manual_seed(0))
+    for sample in frames[0]:
+        columns = [int(f[0, 16].argmax()) for f in sample]
+        assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
+    with pytest.raises(ValueError, match="copy_velocity needs"):
+        _tiny(copy_mask=True, copy_velocity=True)  # skip_from defaults to upstream's "code" (frame c - 2)
+    for field in ("velocity_loss", "velocity_divergence"):
+        with pytest.raises(ValueError, match="need copy_velocity"):
+            _tiny(**{field: 1.0})
+    assert SVGModel(_tiny()).velocity is None  # upstream's networks only, by default
