@@ -46,6 +46,8 @@ class VideoVQVAEConfig:
     frame_decoder: str = "none"
     flow_pool: int = 1                            # with warp: flow averaged over flow_pool x flow_pool pixel blocks
     max_flow: float = 1.0                         # with warp: largest displacement (units of half the frame)
+    flow_divergence: float = 0.0                  # with warp: weight of the flow's mean squared divergence in the
+                                                  # VQ-VAE loss (a diverging flow shrinks what it moves; not in the paper)
     # --- top prior, Tables 4-6 ---
     top_hidden: int = 512
     top_residual_units: int = 1024
@@ -81,6 +83,11 @@ class VideoVQVAEConfig:
         steps=1_016_000, batch_size=512, checkpoint_every=5_000, log_every=100))
     bottom_train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=950_000, batch_size=32, checkpoint_every=5_000, log_every=100))
+
+    def __post_init__(self) -> None:
+        if self.flow_divergence and self.frame_decoder not in ("warp", "warp_residual"):
+            raise ValueError(f"video_vqvae: flow_divergence={self.flow_divergence} needs a warping frame_decoder "
+                             f"('warp' or 'warp_residual'), got {self.frame_decoder!r}")
 
     def stage_train(self, stage: str) -> TrainConfig:
         return {"vqvae": self.train, "top_prior": self.top_train, "bottom_prior": self.bottom_train}[stage]

@@ -49,6 +49,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
 from methods.common.threads import one_cpu_thread
+from methods.common.warp import divergence
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -213,8 +214,13 @@ class VideoVQVAE(Method):
                 mse = F.mse_loss(recon, x)
                 used_t = enc["codes_top"].unique().numel()
                 used_b = enc["codes_bottom"].unique().numel()
-                return mse + enc["commitment"], {"recon_mse": mse.detach(), "commitment": enc["commitment"].detach(),
-                                                 "codes_used_top": used_t, "codes_used_bottom": used_b}
+                extras = {"recon_mse": mse.detach(), "commitment": enc["commitment"].detach(),
+                          "codes_used_top": used_t, "codes_used_bottom": used_b}
+                loss = mse + enc["commitment"]
+                if cfg.flow_divergence:  # cpu option, not in the paper: keep the warp from shrinking objects
+                    div = divergence(enc["flow"]).pow(2).mean()
+                    loss, extras["flow_divergence"] = loss + cfg.flow_divergence * div, div.detach()
+                return loss, extras
 
             parts = TrainParts(method=self.name, modules={"vqvae": net}, phases=[Phase("vqvae", opt, loss_fn)],
                                config=self.config_dict())

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from methods.common.pixelcnn import CausalPixelCNN
 from methods.common.vq import ResidualStack, VectorQuantizerEMA
-from methods.common.warp import backward_warp
+from methods.common.warp import backward_warp, smooth_flow
 
 Triple = tuple[int, int, int]
 
@@ -155,25 +155,32 @@ class VideoVQVAE(nn.Module):
         """Latents -> video; ``keep_bottom (N,)`` float 0/1 masks the bottom level per clip. With a
         ``frame_decoder``, ``reference (N, C, H, W)`` (in [-0.5, 0.5]; the last conditioning frame) is
         the frame every output frame is warped from and/or added to."""
+        return self.decode_with_flow(q_top, q_bottom, keep_bottom, reference)[0]
+
+    def decode_with_flow(self, q_top: Tensor, q_bottom: Tensor, keep_bottom: Tensor | None = None,
+                         reference: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """:meth:`decode`, and the flow ``(N * T, 2, H, W)`` it warped with, smoothed as applied (None
+        without a warp)."""
         if keep_bottom is not None:
             q_bottom = q_bottom * keep_bottom.view(-1, 1, 1, 1, 1).to(q_bottom.dtype)
         h = torch.cat([self.upsample_top(q_top), q_bottom], dim=1)
         if self.frame_decoder == "none":
-            return self.decoder(h)
+            return self.decoder(h), None
         if reference is None:
             raise ValueError(f"frame_decoder={self.frame_decoder!r} needs the reference frame")
         feat = self.frame_encoder(reference)[:, :, None].expand(-1, -1, h.shape[2], -1, -1)
         out = self.decoder(torch.cat([h, feat], dim=1))                  # (N, K, T, H, W)
         n, _, t, hh, ww = out.shape
         ref = reference[:, :, None].expand(-1, -1, t, -1, -1)
-        frames = ref
+        frames, flow = ref, None
         if self.frame_decoder in ("warp", "warp_residual"):
             flow = self.max_flow * torch.tanh(out[:, :2].transpose(1, 2).reshape(n * t, 2, hh, ww))
-            warped = backward_warp(ref.transpose(1, 2).reshape(n * t, -1, hh, ww), flow, self.flow_pool)
+            flow = smooth_flow(flow, self.flow_pool)
+            warped = backward_warp(ref.transpose(1, 2).reshape(n * t, -1, hh, ww), flow)
             frames = warped.view(n, t, -1, hh, ww).transpose(1, 2)
         if self.frame_decoder in ("residual", "warp_residual"):
             frames = frames + out[:, -reference.shape[1]:]
-        return frames
+        return frames, flow
 
     def decode_codes(self, codes_top: Tensor, codes_bottom: Tensor, reference: Tensor | None = None) -> Tensor:
         return self.decode(self.quantize_top.lookup(codes_top), self.quantize_bottom.lookup(codes_bottom),
@@ -186,7 +193,8 @@ class VideoVQVAE(nn.Module):
         if self.training and bottom_mask_prob > 0:
             u = torch.rand(x.shape[0], generator=generator, device=x.device)
             keep = (u >= bottom_mask_prob).float()
-        return self.decode(enc["q_top"], enc["q_bottom"], keep, reference), enc
+        frames, enc["flow"] = self.decode_with_flow(enc["q_top"], enc["q_bottom"], keep, reference)
+        return frames, enc
 
 
 # ------------------------------------------------------------------------------- top prior ---

@@ -186,3 +186,28 @@ def test_warp_moves_the_reference_frame():
     flow[:, 1] = -2 * 2 / 15          # read 2 pixels up: the square moves 2 pixels down
     moved = backward_warp(img, flow, pool=8)
     assert torch.allclose(moved[0, 0, 6:10, 4:8], torch.ones(4, 4), atol=1e-4) and moved[0, 0, 4:6].abs().max() < 1e-4
+
+
+def test_flow_divergence_enters_the_vqvae_loss_with_its_weight(small_dataset, tmp_path):
+    """``flow_divergence`` (not in the paper): the VQ-VAE stage's loss is reconstruction + commitment +
+    that weight x the mean squared divergence of the warp's (smoothed) flow, each logged; it needs a warp."""
+    import json
+    from dataclasses import replace
+
+    from methods.video_vqvae.config import VideoVQVAEConfig
+
+    spec = _spec(small_dataset)
+    cls = METHODS.get(NAME)
+    cfg = replace(cls.from_profile("smoke", spec).config, frame_decoder="warp", flow_pool=2, flow_divergence=0.5)
+    method = cls(cfg, spec)
+    train = small_dataset.load_split("train")
+    data = TrainData(train.videos, {"prediction": small_dataset.protocol("prediction", "train")})
+    method.fit(data, tmp_path, seed=0, progress=False, stage="vqvae")
+    records = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    for rec in records:
+        losses = rec["losses"]
+        total = losses["vqvae/recon_mse"] + losses["vqvae/commitment"] + 0.5 * losses["vqvae/flow_divergence"]
+        assert losses["vqvae"] == pytest.approx(total, rel=1e-5)
+    assert records[-1]["losses"]["vqvae/flow_divergence"] > 0  # the flow left zero after the first step
+    with pytest.raises(ValueError, match="needs a warping frame_decoder"):
+        VideoVQVAEConfig(flow_divergence=1.0)
