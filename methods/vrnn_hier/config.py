@@ -61,6 +61,8 @@ class VRNNHierConfig:
     velocity_loss: float = 0.0            # with copy_velocity: weight of a direct l2 loss between the warped
     #                                       references and the true frames (summed like the reconstruction loss),
     #                                       so the velocity net learns even where the copy mask does not look
+    velocity_divergence: float = 0.0      # with copy_velocity: weight of the mean squared divergence of the (pooled)
+    #                                       field (a diverging field shrinks what it moves; methods.common.warp)
     lr: float = 1e-4
     weight_decay: float = 1e-4            # upstream Adam weight_decay
     # upstream: batch 16, --max_epochs 500; BAIR has 43,264 training videos -> 2,704 batches per epoch
@@ -75,9 +77,9 @@ class VRNNHierConfig:
         if self.copy_velocity and not (self.copy_mask and self.copy_from == "context"):
             raise ValueError("vrnn_hier: copy_velocity needs copy_mask=True and copy_from='context' (it moves the last "
                              "context frame that the copy mask reads)")
-        if self.velocity_loss and not self.copy_velocity:
-            raise ValueError(f"vrnn_hier: velocity_loss={self.velocity_loss} needs copy_velocity=True (it trains the "
-                             "velocity net)")
+        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
+            raise ValueError(f"vrnn_hier: velocity_loss={self.velocity_loss} / velocity_divergence="
+                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
 
 
 def _shape(spec: DataSpec) -> dict:

@@ -23,6 +23,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.resize import check_model_frames, model_size_batches, resize_frames
+from methods.common.warp import divergence, smooth_flow
 from methods.vrnn_hier import config as C
 from methods.vrnn_hier.model import VRNNHierModel, reconstruction_loss
 
@@ -82,6 +83,11 @@ class VRNNHier(Method):
                 moved = reconstruction_loss(refs, x[:, context:], "l2").mean()
                 extras["warp_rec"] = moved.detach()
                 loss = loss + cfg.velocity_loss * moved
+            if cfg.velocity_divergence:  # cpu option: a diverging field shrinks the objects it moves
+                field = smooth_flow(model.velocity.of_context(x[:, :context] * 2 - 1), cfg.velocity_pool)
+                div = divergence(field).pow(2).mean()
+                extras["divergence"] = div.detach()
+                loss = loss + cfg.velocity_divergence * div
             return loss, extras
 
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("elbo", optimizer, loss_fn)],

@@ -172,8 +172,9 @@ def test_copy_velocity_moves_the_reference_with_the_horizon_and_trains_from_its_
     assert float(m.velocity.net[-1].weight.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="copy_velocity needs"):
         C.VRNNHierConfig(copy_mask=True, copy_velocity=True)  # copy_from defaults to "previous"
-    with pytest.raises(ValueError, match="needs copy_velocity"):
-        C.VRNNHierConfig(velocity_loss=1.0)
+    for field in ("velocity_loss", "velocity_divergence"):
+        with pytest.raises(ValueError, match="need copy_velocity"):
+            C.VRNNHierConfig(**{field: 1.0})
     assert _tiny().velocity is None  # the defaults (paper/smoke): no velocity net
 
 
@@ -221,6 +222,14 @@ def test_velocity_loss_is_added_to_the_training_objective(small_dataset, tmp_pat
     assert losses["elbo"] == pytest.approx(expected, rel=1e-5)
     assert "elbo/warp_rec" not in METHODS.get("vrnn_hier").from_profile("smoke", spec, {"train.steps": 1}).fit(
         data, tmp_path / "plain", seed=0, progress=False)["losses"]
+    # velocity_divergence: + that weight x the mean squared divergence of the pooled field (zero at init,
+    # so read after a second step)
+    overrides.update({"velocity_divergence": 0.5, "train.steps": 2, "train.log_every": 1})
+    method = METHODS.get("vrnn_hier").from_profile("smoke", spec, overrides)
+    losses = method.fit(data, tmp_path / "div", seed=0, progress=False)["losses"]
+    assert losses["elbo/divergence"] > 0
+    expected = losses["elbo/rec"] + losses["elbo/kl"] + 2.0 * losses["elbo/warp_rec"] + 0.5 * losses["elbo/divergence"]
+    assert losses["elbo"] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.slow
