@@ -16,6 +16,7 @@ from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import load_checkpoint, loop
 from benchmark.video import check_videos
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 NAMES = ["conv_lstm", "vgan_ae_gmm"]
 TINY = {"train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 1, "train.log_every": 1}
@@ -170,15 +171,14 @@ def test_conv_lstm_copy_velocity_moves_the_future_sources_and_trains_from_its_ow
     assert torch.allclose(future, x[:, 1:2].expand(-1, 3, -1, -1, -1), atol=1e-5)  # zero field at init
     # the mask starts at 0.95: each prediction is within 0.05 of its copy source
     assert float((pred[:, 0] - x[:, 0]).abs().max()) < 0.06 and float((pred[:, 1:] - future).abs().max()) < 0.06
-    with torch.no_grad():
-        model.velocity.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: max_velocity along x
+    saturate_along_x(model.velocity)  # max_velocity along x
     dot = torch.zeros(1, 2, 1, 32, 32)
     dot[:, :, 0, 16, 16] = 1.0
-    columns = [int(f[0, 16].argmax()) for f in model.future_sources(dot, 3)[0][0]]
+    columns = dot_columns(model.future_sources(dot, 3)[0][0])
     assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0  # equal steps, one way
     with torch.no_grad():
         rolled = model.eval().rollout(dot, 3)
-    assert [int(f[0, 16].argmax()) for f in rolled[0]] == columns  # the mask starts at 0.95: frames follow
+    assert dot_columns(rolled[0]) == columns  # the mask starts at 0.95: frames follow
     _, future, _ = model.train().teacher_forced(x, context=2)
     ((future - x[:, 2:]) ** 2).sum().backward()
     assert float(model.velocity.net[-1].weight.grad.abs().sum()) > 0

@@ -36,6 +36,7 @@ from benchmark.pipeline import data_spec
 from methods.common.frame_codecs import FrameBatchNorm2d
 from methods.svg import config as C
 from methods.svg.model import SVGModel, skip_sources
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 UPSTREAM = {
     # dataset: {network: parameters}
@@ -212,14 +213,12 @@ def test_copy_velocity_moves_the_copy_source_and_trains_from_its_own_loss():
     assert torch.allclose(loss, parts["mse"] + cfg.beta * parts["kld"] + 2.0 * warp + 0.5 * div)
     loss.backward()
     assert float(model.velocity.net[-1].weight.grad.abs().sum()) > 0
-    with torch.no_grad():
-        model.velocity.net[-1].weight.zero_()
-        model.velocity.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: max_velocity along x
+    saturate_along_x(model.velocity)  # max_velocity along x
     dot = torch.zeros(1, 2, 1, 32, 32)
     dot[:, :, 0, 16, 16] = 1.0
     frames = model.eval().rollout(dot, 3, num_samples=2, generator=torch.Generator().manual_seed(0))
     for sample in frames[0]:
-        columns = [int(f[0, 16].argmax()) for f in sample]
+        columns = dot_columns(sample)
         assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
     with pytest.raises(ValueError, match="copy_velocity needs"):
         _tiny(copy_mask=True, copy_velocity=True)  # skip_from defaults to upstream's "code" (frame c - 2)

@@ -14,6 +14,7 @@ from methods.vrnn_hier import config as C
 from methods.vrnn_hier.model import VRNNHierModel, encoder_sizes, encoder_widths, official_latent_channels
 from tests.methods.latent_zoo_helpers import (best_of_k_ssim, cond, prediction_clips, run_recipe_smoke, shapes_train,
                                               spec_of)
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 
 def _count(m: torch.nn.Module) -> int:
@@ -151,8 +152,7 @@ def test_copy_velocity_moves_the_reference_with_the_horizon_and_trains_from_its_
     x = torch.rand(2, 5, 1, 32, 32)
     refs = m.references(x)
     assert refs.shape == (2, 3, 1, 32, 32) and torch.allclose(refs, x[:, 1:2].expand(-1, 3, -1, -1, -1), atol=1e-5)
-    with torch.no_grad():
-        m.velocity.net[-1].bias.copy_(torch.tensor([10.0, 0.0]))  # tanh saturates: v = max_velocity along x
+    saturate_along_x(m.velocity)  # v = max_velocity along x
     dot = torch.zeros(1, 2, 1, 32, 32)
     dot[:, 1, 0, 16, 16] = 1.0
     refs = m.context_references(dot, 3)
@@ -161,7 +161,7 @@ def test_copy_velocity_moves_the_reference_with_the_horizon_and_trains_from_its_
         flow = torch.zeros(1, 2, 32, 32)
         flow[:, 0] = h * v
         assert torch.allclose(refs[:, h - 1], backward_warp(dot[:, 1], flow), atol=1e-5)
-    columns = [int(r[0, 16].argmax()) for r in refs[0]]  # (C, H, W): row 16
+    columns = dot_columns(refs[0])
     assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0  # equal steps, one way
     with torch.no_grad():
         rolled = m.eval().rollout(dot, 3, torch.Generator().manual_seed(0))
