@@ -31,7 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv2dDecoder, Conv2dEncoder, LSTMStack, init_normal_
 from methods.common.frame_codecs import composite_copy, frames_in, frames_out, init_copy_mask_
-from methods.common.warp import VelocityNet, carry_forward, divergence, smooth_flow
+from methods.common.warp import VelocityNet, carry_forward, divergence_penalty
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class ConvLSTMModel(nn.Module):
         last = context[:, -1]
         if self.velocity is None:
             return last[:, None].expand(-1, num_future, -1, -1, -1), None
-        velocity = smooth_flow(self.velocity.of_context(context * 2 - 1), self.cfg.velocity_pool)
+        velocity = self.velocity.smoothed_field(context, self.cfg.velocity_pool)
         return carry_forward(last, velocity, num_future), velocity
 
     def teacher_forced(self, x: Tensor, context: int) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -243,7 +243,7 @@ class ConvLSTMBaseline(Method):
                 return rec
             # cpu profile: the carried last context frame should already be the future frame, moved rigidly
             warp = F.mse_loss(moved, x[:, context:])
-            div = divergence(velocity).pow(2).mean()
+            div = divergence_penalty(velocity)
             loss = rec + cfg.velocity_loss * warp + cfg.velocity_divergence * div
             return loss, {"rec": rec.detach(), "warp_rec": warp.detach(), "divergence": div.detach()}
 

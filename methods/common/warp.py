@@ -28,10 +28,9 @@ def smooth_flow(flow: Tensor, pool: int = 1) -> Tensor:
 
 
 def divergence(flow: Tensor) -> Tensor:
-    """``d flow_x / dx + d flow_y / dy`` of ``flow (N, 2, H, W)`` in grid units per grid unit (central
-    differences inside, one-sided at the borders): ``(N, H, W)``. A backward warp by a field of positive
-    divergence shrinks what it moves, by one of negative divergence it grows it; translations and
-    rotations have none.
+    """Divergence ``(N, H-1, W-1)`` of ``flow (N, 2, H, W)`` (grid_sample's normalised units) in pixels per
+    pixel, by forward differences: > 0 where the backward warp reads from a wider area (what it moves shrinks
+    there), < 0 where it grows; translations and rotations have none.
 
     >>> ys, xs = torch.meshgrid(torch.linspace(-1, 1, 5), torch.linspace(-1, 1, 5), indexing="ij")
     >>> round(float(divergence(0.1 * torch.stack([xs, ys])[None]).mean()), 6)  # outward: shrinks
@@ -40,9 +39,14 @@ def divergence(flow: Tensor) -> Tensor:
     0.0
     """
     h, w = flow.shape[-2:]
-    dx = torch.gradient(flow[:, 0], spacing=2 / max(w - 1, 1), dim=-1)[0]
-    dy = torch.gradient(flow[:, 1], spacing=2 / max(h - 1, 1), dim=-2)[0]
-    return dx + dy
+    fx, fy = flow[:, 0] * (w - 1) / 2, flow[:, 1] * (h - 1) / 2  # in pixels
+    return (fx[:, :-1, 1:] - fx[:, :-1, :-1]) + (fy[:, 1:, :-1] - fy[:, :-1, :-1])
+
+
+def divergence_penalty(flow: Tensor) -> Tensor:
+    """The mean squared :func:`divergence` of ``flow (N, 2, H, W)``, a scalar: the loss term that keeps a
+    learned warp from shrinking (or growing) what it moves."""
+    return divergence(flow).pow(2).mean()
 
 
 def backward_warp(frames: Tensor, flow: Tensor, pool: int = 1) -> Tensor:
@@ -125,3 +129,8 @@ class VelocityNet(nn.Module):
         context frame is read as a still pair: no motion to see)."""
         pair = context[:, -2:] if context.shape[1] > 1 else context[:, -1:].expand(-1, 2, -1, -1, -1)
         return self(pair)
+
+    def smoothed_field(self, context: Tensor, pool: int = 1) -> Tensor:
+        """:meth:`of_context` of context frames ``(B, c, C, H, W)`` in [0, 1], averaged over ``pool x pool``
+        blocks (:func:`smooth_flow`): the field ``(B, 2, H, W)`` as a warp applies it."""
+        return smooth_flow(self.of_context(context * 2 - 1), pool)

@@ -31,7 +31,7 @@ from methods.common.gaussian import gaussian_kl, gaussian_log_prob, sample_gauss
 from methods.common.init import init_he_
 from methods.common.latent_ode import ODEMLP, solve
 from methods.common.resblocks import PreActResBlock
-from methods.common.warp import VelocityNet, backward_warp, smooth_flow
+from methods.common.warp import VelocityNet, backward_warp, divergence, smooth_flow
 
 FIXED_GRID_SOLVERS = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 
@@ -41,19 +41,6 @@ def _base_size(resolution: tuple[int, int], blocks: int) -> tuple[int, int]:
     if h % 2 ** blocks or w % 2 ** blocks:
         raise ValueError(f"resolution {resolution} is not divisible by 2**{blocks} ({blocks} residual blocks)")
     return h // 2 ** blocks, w // 2 ** blocks
-
-
-def flow_divergence(flow: Tensor) -> Tensor:
-    """Divergence ``(N, H-1, W-1)`` of ``flow`` ``(N, 2, H, W)`` (grid_sample's normalised units) in pixels per
-    pixel, by forward differences: > 0 where the backward warp reads from a wider area (the image shrinks there).
-
-    >>> f = torch.zeros(1, 2, 9, 9); f[:, 0] = torch.linspace(-1, 1, 9) * 0.5  # reads 1.5x farther out along x
-    >>> round(float(flow_divergence(f).mean()), 3)
-    0.5
-    """
-    h, w = flow.shape[-2:]
-    fx, fy = flow[:, 0] * (w - 1) / 2, flow[:, 1] * (h - 1) / 2  # in pixels
-    return (fx[:, :-1, 1:] - fx[:, :-1, :-1]) + (fy[:, 1:, :-1] - fy[:, :-1, :-1])
 
 
 class FrameRNNEncoder(nn.Module):
@@ -241,7 +228,7 @@ class EncODEDecModel(nn.Module):
         loss = (nll + cfg.kl_weight * kl).mean()
         stats = {"nll": nll.mean().detach(), "kl": kl.mean().detach(), "mse": ((recon - target) ** 2).mean().detach() / 4}
         if flow is not None and cfg.flow_div_weight > 0:  # |divergence| summed per clip, like the nll
-            div = flow_divergence(flow).abs().view(clip.shape[0], -1).sum(1).mean()
+            div = divergence(flow).abs().view(clip.shape[0], -1).sum(1).mean()
             loss = loss + cfg.flow_div_weight * div
             stats["div"] = div.detach()
         return loss, stats

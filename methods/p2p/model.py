@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
                                          frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
-from methods.common.warp import VelocityNet, divergence, move_by_velocity, smooth_flow
+from methods.common.warp import VelocityNet, divergence_penalty, move_by_velocity, smooth_flow
 
 
 def backward_main_and_prior(main: Tensor, prior_loss: Tensor, prior_params: list[nn.Parameter]) -> None:
@@ -165,7 +165,7 @@ class P2PModel(nn.Module):
                 sources, field = self.moved_sources(sources, x[:, s], x[:, cp], fractions)
                 future = [j for j, i in enumerate(kept) if i >= cfg.context_frames]
                 extra["motion"] = F.mse_loss(sources[:, future], x[:, steps[future]]) * len(future)
-                extra["divergence"] = divergence(field).pow(2).mean()
+                extra["divergence"] = divergence_penalty(field)
             frames = composite_copy(frames, sources)
         x_pred, x_cpc = frames[:, :m], frames[:, m]
         recon = F.l1_loss if cfg.recon_loss == "l1" else F.mse_loss

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from methods.common.frame_codecs import (composite_copy, decode_clip, encode_clip, frame_codec, frames_in, frames_out,
                                          frames_per_call)
 from methods.common.lstm import GaussianLSTM, VectorLSTM, gaussian_kl
-from methods.common.warp import VelocityNet, carry_forward, divergence, smooth_flow
+from methods.common.warp import VelocityNet, carry_forward, divergence_penalty
 
 
 def skip_sources(steps: int, context: int, last_frame_skip: bool, device: torch.device | None = None,
@@ -76,7 +76,7 @@ class SVGModel(nn.Module):
         """With ``copy_velocity``: the copy sources ``(B, num_future, C, H, W)`` of the frames after ``context
         (B, c, C, H, W)`` (model resolution): the last context frame carried ``h = 1, 2, ...`` steps along the
         context's velocity field; and that field ``(B, 2, H, W)``, smoothed as applied."""
-        velocity = smooth_flow(self.velocity.of_context(context * 2 - 1), self.cfg.velocity_pool)
+        velocity = self.velocity.smoothed_field(context, self.cfg.velocity_pool)
         return carry_forward(context[:, -1], velocity, num_future), velocity
 
     def _in(self, x: Tensor) -> Tensor:
@@ -143,7 +143,7 @@ class SVGModel(nn.Module):
         if "moved" in out:
             moved = out["moved"]
             warp = F.mse_loss(moved, out["x_target"][:, -moved.shape[1]:]) * moved.shape[1]
-            div = divergence(out["velocity"]).pow(2).mean()
+            div = divergence_penalty(out["velocity"])
             loss = loss + self.cfg.velocity_loss * warp + self.cfg.velocity_divergence * div
             parts.update(warp_rec=warp.detach(), divergence=div.detach())
         return loss, parts

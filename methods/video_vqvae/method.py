@@ -49,7 +49,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
 from methods.common.threads import one_cpu_thread
-from methods.common.warp import divergence
+from methods.common.warp import divergence_penalty
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -218,7 +218,7 @@ class VideoVQVAE(Method):
                           "codes_used_top": used_t, "codes_used_bottom": used_b}
                 loss = mse + enc["commitment"]
                 if cfg.flow_divergence:  # cpu option, not in the paper: keep the warp from shrinking objects
-                    div = divergence(enc["flow"]).pow(2).mean()
+                    div = divergence_penalty(enc["flow"])
                     loss, extras["flow_divergence"] = loss + cfg.flow_divergence * div, div.detach()
                 return loss, extras
 

@@ -23,7 +23,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.resize import check_model_frames, model_size_batches, resize_frames
-from methods.common.warp import divergence, smooth_flow
+from methods.common.warp import divergence_penalty
 from methods.vrnn_hier import config as C
 from methods.vrnn_hier.model import VRNNHierModel, reconstruction_loss
 
@@ -84,8 +84,8 @@ class VRNNHier(Method):
                 extras["warp_rec"] = moved.detach()
                 loss = loss + cfg.velocity_loss * moved
             if cfg.velocity_divergence:  # cpu option: a diverging field shrinks the objects it moves
-                field = smooth_flow(model.velocity.of_context(x[:, :context] * 2 - 1), cfg.velocity_pool)
-                div = divergence(field).pow(2).mean()
+                # (the velocity net runs a second time here: references() keeps its bit-exact warp path)
+                div = divergence_penalty(model.velocity.smoothed_field(x[:, :context], cfg.velocity_pool))
                 extras["divergence"] = div.detach()
                 loss = loss + cfg.velocity_divergence * div
             return loss, extras

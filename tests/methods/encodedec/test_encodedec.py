@@ -286,7 +286,7 @@ def test_velocity_net_moves_the_last_frame_by_horizon_times_its_velocity_and_onl
 def test_flow_divergence_penalty_adds_the_decoder_flows_summed_abs_divergence_to_the_loss():
     """``flow_div_weight`` (cpu deviation): ``weight * sum |div flow|`` per clip (pixels per pixel, the decoder's
     pooled flow) is added to the -ELBO; 0 (the default everywhere but cpu) leaves the objective as it was."""
-    from methods.encodedec.model import flow_divergence
+    from methods.common.warp import divergence as flow_divergence
 
     spec = spec_of("moving-shapes")
     for other in (C.smoke(spec), C.paper(spec_of("mmnist"))):
