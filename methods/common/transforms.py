@@ -46,6 +46,38 @@ def identity_kernel(height: int, width: int) -> Tensor:
     return k / k.sum()
 
 
+def shift_kernels(count: int, size: int) -> Tensor:
+    """``count`` one-hot ``(size, size)`` kernels: the identity, then whole-pixel shifts ordered by
+    length (the 8 one-pixel neighbours first), as many as are asked for (``(count, size, size)``).
+
+    Used to *initialise* CDNA kernels so that training starts from "copy or move by a pixel" instead of
+    from random blurs (an option of the ``cpu`` profiles; the papers start from random kernels).
+
+    >>> k = shift_kernels(3, 3)
+    >>> [tuple(int(i) for i in (kk == 1).nonzero()[0]) for kk in k]
+    [(1, 1), (0, 1), (1, 0)]
+    """
+    c = size // 2
+    offsets = sorted(((dy, dx) for dy in range(-c, c + 1) for dx in range(-c, c + 1)),
+                     key=lambda o: (o[0] ** 2 + o[1] ** 2, o))
+    if count > len(offsets):
+        raise ValueError(f"shift_kernels: a {size}x{size} kernel has only {len(offsets)} whole-pixel shifts, "
+                         f"{count} asked for")
+    kernels = torch.zeros(count, size, size)
+    for i, (dy, dx) in enumerate(offsets[:count]):
+        kernels[i, c + dy, c + dx] = 1.0
+    return kernels
+
+
+def init_shift_kernels_(head: torch.nn.Linear, count: int, size: int, weight_gain: float) -> None:
+    """Initialise a CDNA kernel head (``Linear -> (count * size * size)``) to emit
+    :func:`shift_kernels` plus a small input-dependent part: bias = the one-hot kernels, weight scaled
+    by ``weight_gain`` (so the normalised kernels start close to the shifts and can still learn)."""
+    with torch.no_grad():
+        head.weight.mul_(weight_gain)
+        head.bias.copy_(shift_kernels(count, size).flatten())
+
+
 def normalize_kernels(kernels: Tensor, dims: tuple[int, ...], relu_shift: float = RELU_SHIFT) -> Tensor:
     """``relu(k - shift) + shift``, then divided by the sum over ``dims``: positive, summing to 1.
 

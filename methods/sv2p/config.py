@@ -34,6 +34,17 @@ class SV2PConfig:
     kernel_size: int = 5             # dna_kernel_size
     relu_shift: float = 1e-12
     width_divisor: int = 1           # 1 = upstream widths
+    cdna_shift_init: float = 0.0     # > 0: CDNA kernels start as identity + whole-pixel shifts (cpu option)
+    # not upstream (cpu option, as conv_lstm's): what mask 0 copies into the frame h steps after the context is
+    # the last context frame carried h steps along a velocity field (methods.common.warp.VelocityNet) read off
+    # the last two context frames, instead of the previous (predicted) frame
+    copy_velocity: bool = False
+    max_velocity: float = 0.2        # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1           # with copy_velocity: the field is averaged over pool x pool blocks
+    velocity_loss: float = 0.0       # with copy_velocity: weight of the MSE of the moved frames to the true ones
+    velocity_divergence: float = 0.0  # with copy_velocity: weight of the field's mean squared divergence
+    copy_mask_bias: float = 0.0      # added to mask 0's initial bias: training starts from a mostly copied frame
+    velocity_lr: float = 0.0         # with copy_velocity: the velocity net's Adam lr (0: lr)
     # latent (conv_latent_tower); latent_channels = 0 gives the deterministic model
     latent_channels: int = 1
     latent_std_min: float = -5.0
@@ -44,6 +55,7 @@ class SV2PConfig:
     kl_ramp_steps: int = 20_000      # phase 3: KL weight linear 0 -> kl_weight over these steps
     kl_weight: float = 1e-3          # latent_loss_multiplier
     internal_loss: bool = True       # also the MSE of the predicted context frames (t2t internal_loss)
+    recon_loss: str = "mse"          # "mse" (t2t) or "l1" (not upstream, cpu option: sharp copies, not blurred means)
     schedule_sampling_k: float = 900.0
     # optimisation
     lr: float = 1e-3
@@ -52,6 +64,16 @@ class SV2PConfig:
     eps: float = 1e-6
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=200_000, batch_size=16, checkpoint_every=5_000, log_every=100, grad_clip=1.0))
+
+    def __post_init__(self) -> None:
+        if self.recon_loss not in ("mse", "l1"):
+            raise ValueError(f"sv2p: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
+        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
+            raise ValueError(f"sv2p: velocity_loss={self.velocity_loss} / velocity_divergence="
+                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        if self.copy_velocity and self.model != "cdna":
+            raise ValueError("sv2p: copy_velocity moves the previous-frame candidate of the CDNA model; "
+                             f"model={self.model!r} has none")
 
 
 def action_dim(spec: DataSpec) -> int:
@@ -77,16 +99,19 @@ def paper(spec: DataSpec) -> SV2PConfig:
 
 def cpu(spec: DataSpec) -> SV2PConfig:
     """Learns on moving-shapes in the main job: 32x32 networks at a quarter width, training clips of the
-    protocol's context and at most 5 future frames, 200 steps of 4 clips in three phases. One torch
-    thread, moving-shapes (k = 5): train ~39 / sample ~17 / score ~18 CPU-s, ``ssim_best`` 0.7807 vs
-    copy_last's 0.7617; 120 or 160 steps lose the margin (0.7630, 0.7578)."""
+    protocol's context and at most 5 future frames, 200 steps of 4 clips in three phases; not upstream:
+    an L1 reconstruction, mask 0 biased to copy at first, and what it copies is the last context frame
+    carried along a velocity field (``copy_velocity``; its net at lr 5e-3): the objects keep their shape and
+    colour instead of blurring away (README "cpu and smoke profiles" has the measurements)."""
     base = _base(spec, "sv2p cpu")
     h, w = spec.resolution
     scale = 2 if min(h, w) >= 64 and (h // 2) % 8 == 0 and (w // 2) % 8 == 0 else 1
     steps = 200
     base["future_frames"] = min(base["future_frames"], 5)
     return SV2PConfig(**base, frame_scale=scale, width_divisor=4, stage1_steps=steps // 3, stage2_steps=steps // 5,
-                      kl_ramp_steps=steps // 5, schedule_sampling_k=25.0,
+                      kl_ramp_steps=steps // 5, schedule_sampling_k=25.0, recon_loss="l1", copy_mask_bias=3.0,
+                      copy_velocity=True, velocity_pool=16, velocity_loss=1.0, velocity_divergence=1.0,
+                      velocity_lr=5e-3,
                       train=TrainConfig(steps=steps, batch_size=4, checkpoint_every=50, log_every=10, grad_clip=1.0))
 
 

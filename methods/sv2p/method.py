@@ -31,6 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
+from methods.common.warp import VelocityNet, carry_forward, divergence_penalty
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
 
@@ -84,24 +85,40 @@ class SV2P(Method):
         s = config.frame_scale
         if s < 1 or h % (8 * s) or w % (8 * s):
             raise ValueError(f"sv2p: frames {h}x{w} at frame_scale {s} must be divisible by {8 * s}")
-        self.predictor, self.tower = self._build(seed=0)
+        self.predictor, self.tower, self.velocity = self._build(seed=0)
 
-    def _build(self, seed: int) -> tuple[SV2PPredictor, LatentTower | None]:
+    def _build(self, seed: int) -> tuple[SV2PPredictor, LatentTower | None, VelocityNet | None]:
         cfg = self.config
         res = (cfg.resolution[0] // cfg.frame_scale, cfg.resolution[1] // cfg.frame_scale)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             pred = SV2PPredictor(cfg.channels, res, cfg.num_masks, cfg.latent_channels, cfg.action_dim, cfg.model,
-                                 cfg.kernel_size, cfg.relu_shift, cfg.width_divisor)
+                                 cfg.kernel_size, cfg.relu_shift, cfg.width_divisor, cfg.cdna_shift_init,
+                                 cfg.copy_mask_bias)
             tower = (LatentTower(cfg.channels, cfg.context_frames + cfg.future_frames, cfg.latent_channels,
                                  cfg.latent_std_min, cfg.width_divisor) if cfg.latent_channels else None)
-        return pred.to(self.device), (tower.to(self.device) if tower is not None else None)
+            velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
+        return tuple(m.to(self.device) if m is not None else None for m in (pred, tower, velocity))
 
     def modules(self) -> dict[str, nn.Module]:
         mods = {"predictor": self.predictor}
         if self.tower is not None:
             mods["latent_tower"] = self.tower
+        if self.velocity is not None:
+            mods["velocity"] = self.velocity
         return mods
+
+    def backgrounds(self, context: Tensor, steps: int) -> tuple[Tensor | None, Tensor | None]:
+        """With ``copy_velocity``: what mask 0 copies at each of ``steps`` steps ``(B, steps, C, H, W)`` -- the
+        true previous frame while the step reads the context, then the last context frame carried ``h = 1,
+        2, ...`` steps along the field of ``context (B, c, C, H, W)`` -- and that field ``(B, 2, H, W)``;
+        ``(None, None)`` without (upstream: the frame the step reads)."""
+        if self.velocity is None:
+            return None, None
+        c = context.shape[1]
+        field = self.velocity.smoothed_field(context, self.config.velocity_pool)
+        moved = carry_forward(context[:, -1], field, steps - (c - 1))
+        return torch.cat([context[:, :c - 1], moved], dim=1), field
 
     def conditioning_inputs(self, task: str) -> tuple[str, ...]:
         return ("actions",) if self.config.action_dim else ()
@@ -136,12 +153,20 @@ class SV2P(Method):
                 kl = kl_sum_per_video(mean, log_var)
                 extras["kl"] = kl
         truth = ground_truth_count_mask(batch.step, b, steps, c, cfg.schedule_sampling_k, g, x.device)
-        gen = self.predictor(x, steps, latent, actions, truth)
-        extras["mse"] = (gen[:, c - 1:] - x[:, c:]).square().mean()
-        loss = extras["mse"]
+        backgrounds, field = self.backgrounds(x[:, :c], steps)
+        gen = self.predictor(x, steps, latent, actions, truth, backgrounds)
+        error = (lambda a, b: (a - b).abs().mean()) if cfg.recon_loss == "l1" else \
+            (lambda a, b: (a - b).square().mean())
+        extras[cfg.recon_loss] = error(gen[:, c - 1:], x[:, c:])
+        loss = extras[cfg.recon_loss]
+        if field is not None:  # the moved frames on their own, and a field that neither grows nor shrinks
+            extras["velocity_mse"] = (backgrounds[:, c - 1:] - x[:, c:]).square().mean()
+            extras["velocity_divergence"] = divergence_penalty(field)
+            loss = loss + cfg.velocity_loss * extras["velocity_mse"] + \
+                cfg.velocity_divergence * extras["velocity_divergence"]
         if cfg.internal_loss and c > 1:
-            extras["mse_context"] = (gen[:, :c - 1] - x[:, 1:c]).square().mean()
-            loss = loss + extras["mse_context"]
+            extras[f"{cfg.recon_loss}_context"] = error(gen[:, :c - 1], x[:, 1:c])
+            loss = loss + extras[f"{cfg.recon_loss}_context"]
         beta = beta_schedule(batch.step, cfg)
         if beta:
             loss = loss + beta * kl / steps
@@ -152,9 +177,8 @@ class SV2P(Method):
         cfg = self.config
         c, p = cfg.context_frames, cfg.future_frames
         self._train_actions = check_prediction_training("sv2p", data, cfg)
-        self.predictor, self.tower = self._build(seed)
-        params = [p for m in self.modules().values() for p in m.parameters()]
-        opt = torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        self.predictor, self.tower, self.velocity = self._build(seed)
+        opt = self.optimizer()
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("loss", opt, self._loss)],
                            config=self.config_dict())
         summary = loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=c + p, resume=resume,
@@ -162,6 +186,14 @@ class SV2P(Method):
         for m in self.modules().values():
             m.eval()
         return summary
+
+    def optimizer(self) -> torch.optim.Adam:
+        """Adam over every module; the velocity net (``copy_velocity``) in its own group at ``velocity_lr``."""
+        cfg = self.config
+        groups = [{"params": [p for name, m in self.modules().items() if name != "velocity" for p in m.parameters()]}]
+        if self.velocity is not None:
+            groups.append({"params": list(self.velocity.parameters()), "lr": cfg.velocity_lr or cfg.lr})
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()
@@ -184,7 +216,8 @@ class SV2P(Method):
         for chunk in rows.split(PREDICT_CHUNK):
             latent = self._noise(len(chunk), steps, gen, self.device) if cfg.latent_channels else None
             act = actions[chunk] if cfg.action_dim else None
-            outs.append(self.predictor(context[chunk], steps, latent, act)[:, c - 1:])
+            backgrounds, _ = self.backgrounds(context[chunk], steps)
+            outs.append(self.predictor(context[chunk], steps, latent, act, backgrounds=backgrounds)[:, c - 1:])
         out = torch.cat(outs).view(b, k, num_future, *context.shape[2:]).clamp_(0, 1)
         return upsample_frames(out, cfg.frame_scale).cpu()
 

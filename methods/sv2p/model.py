@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from methods.common.conv_rnn import ConvLSTM2dCell
 from methods.common.tf_compat import Conv2dSame, layer_norm_tf, variance_scaling_init_
-from methods.common.transforms import apply_cdna, apply_dna, composite, normalize_kernels
+from methods.common.transforms import apply_cdna, apply_dna, composite, init_shift_kernels_, normalize_kernels
 
 LSTM_SIZES = (32, 32, 64, 64, 128, 64, 32)  # upstream lstm_size
 CONV_SIZE = 32                              # upstream conv_size[0]
@@ -67,11 +67,16 @@ class SV2PPredictor(nn.Module):
         kernel_size: CDNA/DNA kernel side (upstream ``dna_kernel_size`` 5).
         relu_shift: kernel normalisation shift (upstream 1e-12).
         width_divisor: divides every width (1 = upstream; the ``cpu`` profile narrows the network).
+        cdna_shift_init: ``> 0``: the CDNA kernels start as the identity and whole-pixel shifts
+            (:func:`~methods.common.transforms.init_shift_kernels_`, input weights scaled by this);
+            0 = upstream's random kernels.
+        copy_mask_bias: added to the initial bias of mask 0 (the copied frame), so training starts from a
+            mostly copied frame (0 = upstream).
     """
 
     def __init__(self, channels: int, resolution: tuple[int, int], num_masks: int = 10, latent_channels: int = 1,
                  action_dim: int = 0, model: str = "cdna", kernel_size: int = 5, relu_shift: float = 1e-12,
-                 width_divisor: int = 1) -> None:
+                 width_divisor: int = 1, cdna_shift_init: float = 0.0, copy_mask_bias: float = 0.0) -> None:
         super().__init__()
         if model not in MODELS:
             raise ValueError(f"sv2p: model must be one of {MODELS}, got {model!r}")
@@ -112,14 +117,21 @@ class SV2PPredictor(nn.Module):
             self.cdna_params = nn.Linear(l4 * (h // 8) * (w // 8), kernel_size * kernel_size * num_masks)
         self.convt7 = nn.Conv2d(top, num_masks + 1, 1)
         variance_scaling_init_(self, 1.3)
+        if model == "cdna" and cdna_shift_init > 0:
+            init_shift_kernels_(self.cdna_params, num_masks, kernel_size, cdna_shift_init)
+        with torch.no_grad():
+            self.convt7.bias[0] += copy_mask_bias
 
     def latent_shape(self) -> tuple[int, int, int]:
         return self.latent_channels, self.resolution[0] // 8, self.resolution[1] // 8
 
     # ---------------------------------------------------------------------------------- one step ---
     def step(self, image: Tensor, latent: Tensor | None, action: Tensor | None,
-             state: list | None) -> tuple[Tensor, list, dict[str, Tensor]]:
-        """``image (B, C, H, W)`` -> ``(next_image, state, aux)``; ``aux``: ``masks``, ``transformed``, ``kernels``."""
+             state: list | None, background: Tensor | None = None) -> tuple[Tensor, list, dict[str, Tensor]]:
+        """``image (B, C, H, W)`` -> ``(next_image, state, aux)``; ``aux``: ``masks``, ``transformed``, ``kernels``.
+
+        ``background (B, C, H, W)``: the image mask 0 copies (default, upstream: ``image`` itself; the cpu
+        profile's moving source passes the last context frame carried along a velocity field)."""
         st = list(state) if state is not None else [None] * 7
         enc0 = self.layer_norm1(F.relu(self.scale1_conv1(image)))
         hidden1, st[0] = self.state1(enc0, st[0])
@@ -163,13 +175,14 @@ class SV2PPredictor(nn.Module):
         masks = torch.softmax(self.convt7(enc6), dim=1)[:, :, None]  # (B, num_masks + 1, 1, H, W)
         # mask 0 weighs the previous frame; masks 1.. pair with the candidates in order, and (upstream's
         # zip) a candidate without a mask -- the last CDNA image -- is dropped.
-        used = torch.cat([image[:, None], candidates[:, :self.num_masks]], dim=1)
+        copied = image if background is None else background
+        used = torch.cat([copied[:, None], candidates[:, :self.num_masks]], dim=1)
         out = composite(used, masks)
         return out, st, {"masks": masks, "transformed": used, "kernels": kernels}
 
     # ---------------------------------------------------------------------------------- unrolled ---
     def forward(self, frames: Tensor, num_steps: int, latent: Tensor | None = None, actions: Tensor | None = None,
-                use_truth: Tensor | None = None) -> Tensor:
+                use_truth: Tensor | None = None, backgrounds: Tensor | None = None) -> Tensor:
         """Predictions of frames ``1 .. num_steps`` (``(B, num_steps, C, H, W)``).
 
         Args:
@@ -180,6 +193,8 @@ class SV2PPredictor(nn.Module):
             actions: ``(B, >= num_steps, A)``.
             use_truth: ``(B, num_steps)`` bool: feed the true frame ``t`` instead of the previous
                 prediction. Default: the true frames while they last.
+            backgrounds: ``(B, num_steps, C, H, W)``: what mask 0 copies at each step (:meth:`step`);
+                default: the frame the step reads.
         """
         b, t_in = frames.shape[:2]
         if use_truth is None:
@@ -198,7 +213,8 @@ class SV2PPredictor(nn.Module):
             else:
                 image = torch.where(truth[:, None, None, None], frames[:, min(t, t_in - 1)], prev)
             z = latent if latent is None or latent.ndim == 4 else latent[:, t]
-            prev, state, _ = self.step(image, z, actions[:, t] if self.action_dim else None, state)
+            bg = None if backgrounds is None else backgrounds[:, t]
+            prev, state, _ = self.step(image, z, actions[:, t] if self.action_dim else None, state, bg)
             out.append(prev)
         return torch.stack(out, dim=1)
 

@@ -15,7 +15,9 @@ from benchmark.registry import METHODS
 from benchmark.training.loop import Batch
 from methods.sv2p import config as C
 from methods.sv2p.method import beta_schedule, ground_truth_count_mask, kl_sum_per_video
+from methods.common.transforms import shift_kernels
 from methods.sv2p.model import LatentTower, SV2PPredictor
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 
 def _spec(dataset: str = "moving-shapes", channels: int = 3, size: int = 64, c: int = 5, p: int = 10) -> DataSpec:
@@ -130,3 +132,54 @@ def test_profiles():
         C.paper(_spec(size=60))
     cpu = C.cpu(_spec())
     assert cpu.frame_scale == 2 and cpu.future_frames == 5 and cpu.stage1_steps < cpu.train.steps
+
+
+@torch.no_grad()
+def test_cpu_options_shift_kernels_and_copy_bias_at_initialisation():
+    """``cdna_shift_init``: every CDNA kernel starts as one of the identity / whole-pixel shifts (upstream's
+    random kernels do not); ``copy_mask_bias``: mask 0 (the copied frame) starts dominant."""
+    torch.manual_seed(0)
+    img = torch.rand(2, 3, 32, 32)
+    shifted = SV2PPredictor(3, (32, 32), num_masks=10, width_divisor=8, cdna_shift_init=0.1, copy_mask_bias=6.0)
+    _, _, aux = shifted.step(img, torch.randn(2, 1, 4, 4), None, None)
+    targets = shift_kernels(10, 5).flatten(1).argmax(1)
+    assert torch.equal(aux["kernels"].flatten(2).argmax(2), targets.expand(2, -1))
+    assert float(aux["kernels"].flatten(2).max(2).values.min()) > 0.3  # the shift tap dominates
+    assert float(aux["masks"][:, 0].mean()) > 0.9
+    plain = SV2PPredictor(3, (32, 32), num_masks=10, width_divisor=8)
+    _, _, aux = plain.step(img, torch.randn(2, 1, 4, 4), None, None)
+    assert not torch.equal(aux["kernels"].flatten(2).argmax(2), targets.expand(2, -1))
+    assert float(aux["masks"][:, 0].mean()) < 0.2
+
+
+def test_copy_velocity_moves_what_mask_0_copies_and_trains_the_velocity_net():
+    """``copy_velocity`` (cpu option): the steps that read the context copy the frame they read; the step
+    predicting the frame ``h`` after the context copies the last context frame carried ``h x`` the field (a
+    saturated field moves a dot by equal steps); the direct loss and the L1 reconstruction are logged and the
+    velocity net gets gradients and its own learning rate."""
+    spec = _spec(size=32, c=2, p=3)
+    m = METHODS.get("sv2p").from_profile("smoke", spec, {"copy_velocity": "true", "velocity_loss": "1.0",
+                                                        "velocity_divergence": "0.5", "recon_loss": "l1",
+                                                        "velocity_lr": "0.01"})
+    x = torch.rand(2, 2, 3, 32, 32)
+    backgrounds, field = m.backgrounds(x, 4)
+    assert backgrounds.shape == (2, 4, 3, 32, 32) and torch.equal(backgrounds[:, 0], x[:, 0])
+    assert torch.allclose(backgrounds[:, 1:], x[:, 1:].expand(-1, 3, -1, -1, -1), atol=1e-5)  # zero field at init
+    saturate_along_x(m.velocity)
+    dot = torch.zeros(1, 2, 1, 32, 32).expand(-1, -1, 3, -1, -1).clone()
+    dot[:, :, :, 16, 16] = 1.0
+    columns = dot_columns(m.backgrounds(dot, 4)[0][0, 1:, :1])
+    assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
+    m.velocity.reset_parameters()
+    loss, extras = m._loss(_batch(m, step=0))
+    expected = extras["l1"] + extras["l1_context"] + extras["velocity_mse"] + 0.5 * extras["velocity_divergence"]
+    assert "mse" not in extras and loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert float(m.velocity.net[-1].weight.grad.abs().sum()) > 0
+    assert [(g["lr"], len(g["params"])) for g in m.optimizer().param_groups] == \
+        [(m.config.lr, sum(1 for n, mod in m.modules().items() if n != "velocity" for _ in mod.parameters())),
+         (0.01, len(list(m.velocity.parameters())))]
+    with pytest.raises(ValueError, match="need copy_velocity"):
+        C.SV2PConfig(velocity_loss=1.0)
+    with pytest.raises(ValueError, match="recon_loss"):
+        C.SV2PConfig(recon_loss="l2")
