@@ -134,3 +134,22 @@ class VelocityNet(nn.Module):
         """:meth:`of_context` of context frames ``(B, c, C, H, W)`` in [0, 1], averaged over ``pool x pool``
         blocks (:func:`smooth_flow`): the field ``(B, 2, H, W)`` as a warp applies it."""
         return smooth_flow(self.of_context(context * 2 - 1), pool)
+
+
+def step_copy_sources(net: VelocityNet, context: Tensor, num_steps: int, pool: int = 1) -> tuple[Tensor, Tensor]:
+    """The copy candidate of each step of an unroll in which step ``t`` reads frame ``t`` and predicts frame
+    ``t + 1`` (SV2P's, SAVP's): ``(B, num_steps, C, H, W)`` -- the true frame the step reads while it reads
+    ``context (B, c, C, H, W)``, then the last context frame carried ``h = 1, 2, ...`` steps along the
+    context's field (:func:`carry_forward`) -- and that field ``(B, 2, H, W)``.
+
+    >>> net = VelocityNet(1, 0.2)
+    >>> ctx = torch.rand(2, 3, 1, 8, 8)
+    >>> sources, _ = step_copy_sources(net, ctx, 5)   # zero field at initialisation: plain copies
+    >>> sources.shape, torch.equal(sources[:, :2], ctx[:, :2]), bool(torch.allclose(sources[:, 4], ctx[:, 2], atol=1e-5))
+    (torch.Size([2, 5, 1, 8, 8]), True, True)
+    """
+    c = context.shape[1]
+    field = net.smoothed_field(context, pool)
+    moved = carry_forward(context[:, -1], field, num_steps - (c - 1))
+    return torch.cat([context[:, :c - 1], moved], dim=1), field
+

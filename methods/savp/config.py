@@ -52,6 +52,15 @@ class SAVPConfig:
     generate_scratch_image: bool = True
     dependent_mask: bool = True
     use_rnn_z: bool = True
+    # not upstream (cpu option, as sv2p's): the previous-image candidate of the frame h steps after the context
+    # is the last context frame carried h steps along a velocity field (methods.common.warp.VelocityNet)
+    copy_velocity: bool = False
+    max_velocity: float = 0.2        # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1           # with copy_velocity: the field is averaged over pool x pool blocks
+    velocity_loss: float = 0.0       # with copy_velocity: weight of the MSE of the moved frames to the true ones
+    velocity_divergence: float = 0.0  # with copy_velocity: weight of the field's mean squared divergence
+    velocity_lr: float = 0.0         # with copy_velocity: the velocity net's Adam lr (0: lr)
+    copy_mask_bias: float = 0.0      # added to the previous-image mask's initial bias (0 = upstream)
     # posterior encoder (networks.encoder) -- used when `encoder` is True
     encoder: bool = True
     nef: int = 64

@@ -32,6 +32,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
+from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources
 from methods.savp import config as C
 from methods.savp.model import PosteriorEncoder, SAVPGenerator, VideoDiscriminator
 
@@ -89,7 +90,7 @@ class _SAVPBase(Method):
     def __init__(self, config: C.SAVPConfig, spec: DataSpec) -> None:
         super().__init__(config, spec)
         self._validate(config)
-        self.generator, self.encoder, self.disc, self.disc_enc = self._build(seed=0)
+        self.generator, self.encoder, self.disc, self.disc_enc, self.velocity = self._build(seed=0)
 
     # ------------------------------------------------------------------------------ building ---
     def _validate(self, cfg: C.SAVPConfig) -> None:
@@ -104,6 +105,12 @@ class _SAVPBase(Method):
             raise ValueError(f"{name}: vae_gan_weight needs the posterior encoder (encoder=True)")
         if cfg.kl_weight and not cfg.encoder:
             raise ValueError(f"{name}: kl_weight needs the posterior encoder (encoder=True)")
+        if (cfg.copy_velocity or cfg.copy_mask_bias) and not cfg.prev_image_background:
+            raise ValueError(f"{name}: copy_velocity / copy_mask_bias act on the previous-image candidate "
+                             "(prev_image_background=True)")
+        if (cfg.velocity_loss or cfg.velocity_divergence) and not cfg.copy_velocity:
+            raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
+                             f"{cfg.velocity_divergence} need copy_velocity=True (they train the velocity net)")
         h, w = cfg.resolution
         if cfg.frame_scale < 1 or h % cfg.frame_scale or w % cfg.frame_scale:
             raise ValueError(f"{name}: frame_scale {cfg.frame_scale} must divide the frame size {h}x{w}")
@@ -124,12 +131,24 @@ class _SAVPBase(Method):
             enc = PosteriorEncoder(cfg.channels, cfg.nz, cfg.action_dim, cfg.nef, cfg.n_layers) if cfg.encoder else None
             disc = VideoDiscriminator(cfg.channels, cfg.clip_length, res, cfg.ndf) if cfg.gan_weight else None
             disc_enc = VideoDiscriminator(cfg.channels, cfg.clip_length, res, cfg.ndf) if cfg.vae_gan_weight else None
-        return tuple(m.to(self.device) if m is not None else None for m in (gen, enc, disc, disc_enc))
+            velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
+        if cfg.copy_mask_bias:
+            with torch.no_grad():  # the previous-image mask follows the CDNA images' masks
+                gen.masks.bias[gen.num_transformed] += cfg.copy_mask_bias
+        return tuple(m.to(self.device) if m is not None else None for m in (gen, enc, disc, disc_enc, velocity))
 
     def modules(self) -> dict[str, nn.Module]:
         mods = {"generator": self.generator, "encoder": self.encoder, "discriminator": self.disc,
-                "discriminator_enc": self.disc_enc}
+                "discriminator_enc": self.disc_enc, "velocity": self.velocity}
         return {k: v for k, v in mods.items() if v is not None}
+
+    def backgrounds(self, context: Tensor, steps: int) -> tuple[Tensor | None, Tensor | None]:
+        """With ``copy_velocity``: the previous-image candidate of each of ``steps`` steps ``(B, steps, C, H, W)``
+        and the field ``(B, 2, H, W)`` of ``context (B, c, C, H, W)`` (:func:`~methods.common.warp
+        .step_copy_sources`); ``(None, None)`` without (upstream: the frame the step reads)."""
+        if self.velocity is None:
+            return None, None
+        return step_copy_sources(self.velocity, context, steps, self.config.velocity_pool)
 
     def conditioning_inputs(self, task: str) -> tuple[str, ...]:
         return ("actions",) if self.config.action_dim else ()
@@ -150,6 +169,8 @@ class _SAVPBase(Method):
         steps, c = t - 1, cfg.context_frames
         actions = self._actions_for(batch, t)
         out: dict[str, Any] = {"x": x, "actions": actions, "step": batch.step, "generator": g}
+        backgrounds, out["velocity"] = self.backgrounds(x[:, :c], steps)
+        out["moved"] = None if backgrounds is None else backgrounds[:, c - 1:]
 
         def truth() -> Tensor:
             return ground_truth_mask(batch.step, b, steps, c, cfg.schedule_sampling_k, g, x.device)
@@ -162,14 +183,14 @@ class _SAVPBase(Method):
             mu, log_sigma_sq = self.encoder(x, actions)
             z_post = mu + (0.5 * log_sigma_sq).exp() * randn(*mu.shape)
             out.update(mu=mu, log_sigma_sq=log_sigma_sq)
-            out["gen_enc"] = self.generator(x, steps, z_post, actions, truth())
+            out["gen_enc"] = self.generator(x, steps, z_post, actions, truth(), backgrounds)
         if self.disc is not None or self.encoder is None:
             zs = None
             if cfg.nz:
                 zs = randn(b, steps, cfg.nz)
                 if z_post is not None:
                     zs = torch.cat([z_post[:, :c - 1], zs[:, c - 1:]], dim=1)
-            out["gen"] = self.generator(x, steps, zs, actions, truth())
+            out["gen"] = self.generator(x, steps, zs, actions, truth(), backgrounds)
         return out
 
     def _d_loss(self, out: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -200,6 +221,11 @@ class _SAVPBase(Method):
         if cfg.l2_weight:
             extras["l2"] = (recon - real).square().mean()
             loss = loss + cfg.l2_weight * extras["l2"]
+        if out["velocity"] is not None:  # the moved frames on their own, and a field that neither grows nor shrinks
+            extras["velocity_mse"] = (out["moved"] - out["x"][:, cfg.context_frames:]).square().mean()
+            extras["velocity_divergence"] = divergence_penalty(out["velocity"])
+            loss = loss + cfg.velocity_loss * extras["velocity_mse"] + \
+                cfg.velocity_divergence * extras["velocity_divergence"]
         if self.encoder is not None and cfg.kl_weight:
             extras["kl"] = kl_standard_normal(out["mu"], out["log_sigma_sq"])
             weight = cfg.kl_weight * linear_ramp(out["step"], *cfg.kl_anneal_steps)
@@ -225,11 +251,10 @@ class _SAVPBase(Method):
         cfg = self.config
         c, p = cfg.context_frames, cfg.future_frames
         self._train_actions = check_prediction_training(self.name, data, cfg)
-        self.generator, self.encoder, self.disc, self.disc_enc = self._build(seed)
+        self.generator, self.encoder, self.disc, self.disc_enc, self.velocity = self._build(seed)
 
-        g_params = [p for m in (self.generator, self.encoder) if m is not None for p in m.parameters()]
         betas = (cfg.beta1, cfg.beta2)
-        g_opt = torch.optim.Adam(g_params, lr=cfg.lr, betas=betas)
+        g_opt = self.generator_optimizer()
         start, end = cfg.decay_steps
 
         def lr_factor(step: int) -> float:
@@ -249,6 +274,15 @@ class _SAVPBase(Method):
         for m in self.modules().values():
             m.eval().requires_grad_(True)
         return summary
+
+    def generator_optimizer(self) -> torch.optim.Adam:
+        """Adam over the generator and the encoder; the velocity net (``copy_velocity``) in its own group at
+        ``velocity_lr``."""
+        cfg = self.config
+        groups = [{"params": [p for m in (self.generator, self.encoder) if m is not None for p in m.parameters()]}]
+        if self.velocity is not None:
+            groups.append({"params": list(self.velocity.parameters()), "lr": cfg.velocity_lr or cfg.lr})
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()
@@ -282,7 +316,8 @@ class _SAVPBase(Method):
                 if self.encoder is not None and c > 1:
                     mu, lss = self.encoder(ctx, act)
                     zs[:, :c - 1] = mu + (0.5 * lss).exp() * zs[:, :c - 1]
-            outs.append(self.generator(ctx, steps, zs, act)[:, c - 1:])
+            backgrounds, _ = self.backgrounds(ctx, steps)
+            outs.append(self.generator(ctx, steps, zs, act, backgrounds=backgrounds)[:, c - 1:])
         out = torch.cat(outs).view(b, k, num_future, *context.shape[2:]).clamp_(0, 1)
         return upsample_frames(out, cfg.frame_scale).cpu()
 

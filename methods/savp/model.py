@@ -164,8 +164,9 @@ class SAVPGenerator(nn.Module):
 
     # ---------------------------------------------------------------------------------- one step ---
     def step(self, image: Tensor, first_image: Tensor, z: Tensor | None, action: Tensor | None,
-             state: dict | None) -> tuple[Tensor, dict, dict[str, Tensor]]:
-        """Predict the next frame from ``image (B, C, H, W)``.
+             state: dict | None, background: Tensor | None = None) -> tuple[Tensor, dict, dict[str, Tensor]]:
+        """Predict the next frame from ``image (B, C, H, W)``; ``background (B, C, H, W)`` replaces ``image`` as
+        the previous-image candidate (not upstream: the cpu profiles' moving copy source; default ``image``).
 
         Returns ``(next_image, new_state, aux)``; ``aux`` holds ``masks (B, M, 1, H, W)``,
         ``transformed (B, M, C, H, W)`` and the normalised ``kernels``.
@@ -219,7 +220,7 @@ class SAVPGenerator(nn.Module):
                 candidates.append(apply_dna(image, kernels, padding="symmetric"))
             aux["kernels"] = kernels
         if self.prev_bg:
-            candidates.append(image[:, None])
+            candidates.append((image if background is None else background)[:, None])
         if self.first_bg:
             candidates.append(first_image[:, None])
         if self.scratch:
@@ -237,7 +238,7 @@ class SAVPGenerator(nn.Module):
 
     # ---------------------------------------------------------------------------------- unrolled ---
     def forward(self, frames: Tensor, num_steps: int, zs: Tensor | None = None, actions: Tensor | None = None,
-                use_truth: Tensor | None = None) -> Tensor:
+                use_truth: Tensor | None = None, backgrounds: Tensor | None = None) -> Tensor:
         """Predictions of frames ``1 .. num_steps`` (``(B, num_steps, C, H, W)``).
 
         Args:
@@ -247,6 +248,7 @@ class SAVPGenerator(nn.Module):
             actions: ``(B, >= num_steps, A)``; action ``t`` acts between frames ``t`` and ``t + 1``.
             use_truth: ``(B, num_steps)`` bool: feed the true frame ``t`` (else the previous
                 prediction). Default: the true frames while they last (``t < T_in``).
+            backgrounds: ``(B, num_steps, C, H, W)``: the previous-image candidate of each step (:meth:`step`).
         """
         b, t_in = frames.shape[:2]
         if (zs is None) != (self.nz == 0):
@@ -272,7 +274,8 @@ class SAVPGenerator(nn.Module):
                 else:
                     image = torch.where(truth[:, None, None, None], frames[:, min(t, t_in - 1)], prev)
             prev, state, _ = self.step(image, first, None if zs is None else zs[:, t],
-                                       None if not self.action_dim else actions[:, t], state)
+                                       None if not self.action_dim else actions[:, t], state,
+                                       None if backgrounds is None else backgrounds[:, t])
             out.append(prev)
         return torch.stack(out, dim=1)
 

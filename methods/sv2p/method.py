@@ -31,7 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
-from methods.common.warp import VelocityNet, carry_forward, divergence_penalty
+from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
 
@@ -115,10 +115,7 @@ class SV2P(Method):
         ``(None, None)`` without (upstream: the frame the step reads)."""
         if self.velocity is None:
             return None, None
-        c = context.shape[1]
-        field = self.velocity.smoothed_field(context, self.config.velocity_pool)
-        moved = carry_forward(context[:, -1], field, steps - (c - 1))
-        return torch.cat([context[:, :c - 1], moved], dim=1), field
+        return step_copy_sources(self.velocity, context, steps, self.config.velocity_pool)
 
     def conditioning_inputs(self, task: str) -> tuple[str, ...]:
         return ("actions",) if self.config.action_dim else ()

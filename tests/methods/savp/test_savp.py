@@ -16,6 +16,7 @@ from benchmark.training.loop import Batch
 from methods.savp import config as C
 from methods.savp.method import cosine_distance, ground_truth_mask, kl_standard_normal, linear_ramp, random_clips
 from methods.savp.model import PosteriorEncoder, SAVPGenerator, VideoDiscriminator
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 NAMES = ("savp", "savp_vae", "savp_gan", "savp_det")
 
@@ -171,3 +172,40 @@ def test_paper_profiles_per_dataset():
         C.paper("savp")(_spec(size=16))
     cpu = C.cpu("savp")(_spec())
     assert cpu.frame_scale == 2 and cpu.train.steps <= 400
+
+
+@pytest.mark.parametrize("name", ["savp", "savp_det"])
+def test_copy_velocity_moves_the_previous_image_candidate_and_trains_the_velocity_net(name):
+    """``copy_velocity`` + ``copy_mask_bias`` (cpu options): the previous-image mask starts dominant; the
+    candidate is the frame the step reads while it reads the context, then the last context frame carried
+    along the field (a saturated field moves a dot by equal steps); the velocity terms join G's loss and
+    the net trains in its own Adam group."""
+    m = METHODS.get(name).from_profile("smoke", _spec(size=32, c=2, p=4), {
+        "copy_velocity": "true", "velocity_loss": "1.0", "velocity_divergence": "0.5", "copy_mask_bias": "6",
+        "velocity_lr": "0.01"})
+    x = torch.rand(2, 2, 3, 32, 32)
+    zs = torch.zeros(2, 5, m.config.nz) if m.config.nz else None
+    backgrounds, _ = m.backgrounds(x, 5)
+    with torch.no_grad():
+        _, _, aux = m.generator.step(x[:, 1], x[:, 0], None if zs is None else zs[:, 1], None, None,
+                                     backgrounds[:, 1])
+    prev = m.generator.num_transformed
+    assert torch.equal(aux["transformed"][:, prev], backgrounds[:, 1])
+    assert float(aux["masks"][:, prev].mean()) > 0.8
+    saturate_along_x(m.velocity)
+    dot = torch.zeros(1, 2, 3, 32, 32)
+    dot[:, :, :, 16, 16] = 1.0
+    columns = dot_columns(m.backgrounds(dot, 4)[0][0, 1:, :1])
+    assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
+    torch.nn.init.normal_(m.velocity.net[-1].weight, std=0.3)  # a field with divergence
+    out = m._forward_train(_batch(m, step=10))
+    loss, extras = m._g_loss(out)
+    assert {"velocity_mse", "velocity_divergence"} <= set(extras) and extras["velocity_divergence"].item() > 0
+    if name == "savp_det":  # L1 + the velocity terms, nothing else
+        expected = m.config.l1_weight * extras["l1"] + extras["velocity_mse"] + 0.5 * extras["velocity_divergence"]
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert float(m.velocity.net[-1].weight.grad.abs().sum()) > 0
+    assert [g["lr"] for g in m.generator_optimizer().param_groups] == [m.config.lr, 0.01]
+    with pytest.raises(ValueError, match="need copy_velocity"):
+        METHODS.get(name)(dataclasses.replace(m.config, copy_velocity=False), m.spec)
