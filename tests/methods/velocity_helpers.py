@@ -1,5 +1,5 @@
 """Helpers shared by the tests of the moving copy sources (``methods.common.warp.VelocityNet`` in the
-conv_lstm baseline, svg, p2p and vrnn_hier)."""
+conv_lstm baseline, svg, p2p, vrnn_hier, sv2p and savp)."""
 
 from __future__ import annotations
 
