@@ -153,3 +153,20 @@ def step_copy_sources(net: VelocityNet, context: Tensor, num_steps: int, pool: i
     moved = carry_forward(context[:, -1], field, num_steps - (c - 1))
     return torch.cat([context[:, :c - 1], moved], dim=1), field
 
+
+def velocity_param_groups(params, velocity: VelocityNet | None, velocity_lr: float = 0.0) -> list[dict]:
+    """Optimiser parameter groups: ``params`` (the rest of the model, at the optimiser's lr) and, when there is a
+    velocity net, its parameters in their own group at ``velocity_lr`` (0: the optimiser's lr). A small net that
+    must learn a field within a short cpu schedule can need a larger step than the model around it.
+
+    >>> net = VelocityNet(1, 0.2)
+    >>> [sorted(g) for g in velocity_param_groups([torch.zeros(1)], net, 5e-3)]
+    [['params'], ['lr', 'params']]
+    >>> len(velocity_param_groups([torch.zeros(1)], None, 5e-3))
+    1
+    """
+    groups = [{"params": list(params)}]
+    if velocity is not None:
+        groups.append({"params": list(velocity.parameters()), **({"lr": velocity_lr} if velocity_lr else {})})
+    return groups
+

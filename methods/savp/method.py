@@ -32,7 +32,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
-from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources
+from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources, velocity_param_groups
 from methods.savp import config as C
 from methods.savp.model import PosteriorEncoder, SAVPGenerator, VideoDiscriminator
 
@@ -279,10 +279,9 @@ class _SAVPBase(Method):
         """Adam over the generator and the encoder; the velocity net (``copy_velocity``) in its own group at
         ``velocity_lr``."""
         cfg = self.config
-        groups = [{"params": [p for m in (self.generator, self.encoder) if m is not None for p in m.parameters()]}]
-        if self.velocity is not None:
-            groups.append({"params": list(self.velocity.parameters()), "lr": cfg.velocity_lr or cfg.lr})
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        rest = [p for m in (self.generator, self.encoder) if m is not None for p in m.parameters()]
+        return torch.optim.Adam(velocity_param_groups(rest, self.velocity, cfg.velocity_lr), lr=cfg.lr,
+                                betas=(cfg.beta1, cfg.beta2))
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()

@@ -31,7 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
-from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources
+from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources, velocity_param_groups
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
 
@@ -187,10 +187,9 @@ class SV2P(Method):
     def optimizer(self) -> torch.optim.Adam:
         """Adam over every module; the velocity net (``copy_velocity``) in its own group at ``velocity_lr``."""
         cfg = self.config
-        groups = [{"params": [p for name, m in self.modules().items() if name != "velocity" for p in m.parameters()]}]
-        if self.velocity is not None:
-            groups.append({"params": list(self.velocity.parameters()), "lr": cfg.velocity_lr or cfg.lr})
-        return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        rest = [p for name, m in self.modules().items() if name != "velocity" for p in m.parameters()]
+        return torch.optim.Adam(velocity_param_groups(rest, self.velocity, cfg.velocity_lr), lr=cfg.lr,
+                                betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
     # ----------------------------------------------------------------------------- inference ---
     @torch.no_grad()
