@@ -31,7 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainConfig, TrainParts
 from methods.common import Conv2dDecoder, Conv2dEncoder, LSTMStack, init_normal_
 from methods.common.frame_codecs import composite_copy, frames_in, frames_out, init_copy_mask_
-from methods.common.warp import VelocityNet, carry_forward, divergence_penalty
+from methods.common.warp import VelocityNet, carry_forward, check_velocity_options, divergence_penalty
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,7 @@ class ConvLSTMConfig:
             raise ValueError(f"conv_lstm: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
         if self.copy_velocity and not self.copy_mask:
             raise ValueError("conv_lstm: copy_velocity needs copy_mask=True (it moves the copy mask's source)")
-        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
-            raise ValueError(f"conv_lstm: velocity_loss={self.velocity_loss} / velocity_divergence="
-                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        check_velocity_options("conv_lstm", self)
 
 
 def _paper(spec: DataSpec) -> ConvLSTMConfig:

@@ -170,3 +170,19 @@ def velocity_param_groups(params, velocity: VelocityNet | None, velocity_lr: flo
         groups.append({"params": list(velocity.parameters()), **({"lr": velocity_lr} if velocity_lr else {})})
     return groups
 
+
+def check_velocity_options(name: str, cfg) -> None:
+    """Raise ``ValueError`` when a config sets ``velocity_loss`` or ``velocity_divergence`` without
+    ``copy_velocity`` (the terms train a velocity net that does not exist then).
+
+    >>> from types import SimpleNamespace as NS
+    >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=0.0, velocity_divergence=0.0))
+    >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=1.0, velocity_divergence=0.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: m: velocity_loss=1.0 / velocity_divergence=0.0 need copy_velocity=True (they train the velocity net)
+    """
+    if (cfg.velocity_loss or cfg.velocity_divergence) and not cfg.copy_velocity:
+        raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
+                         f"{cfg.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+

@@ -32,7 +32,8 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
-from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources, velocity_param_groups
+from methods.common.warp import (VelocityNet, check_velocity_options, divergence_penalty, step_copy_sources,
+                                 velocity_param_groups)
 from methods.savp import config as C
 from methods.savp.model import PosteriorEncoder, SAVPGenerator, VideoDiscriminator
 
@@ -108,9 +109,7 @@ class _SAVPBase(Method):
         if (cfg.copy_velocity or cfg.copy_mask_bias) and not cfg.prev_image_background:
             raise ValueError(f"{name}: copy_velocity / copy_mask_bias act on the previous-image candidate "
                              "(prev_image_background=True)")
-        if (cfg.velocity_loss or cfg.velocity_divergence) and not cfg.copy_velocity:
-            raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
-                             f"{cfg.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        check_velocity_options(name, cfg)
         h, w = cfg.resolution
         if cfg.frame_scale < 1 or h % cfg.frame_scale or w % cfg.frame_scale:
             raise ValueError(f"{name}: frame_scale {cfg.frame_scale} must divide the frame size {h}x{w}")

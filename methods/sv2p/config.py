@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 
 
@@ -68,9 +69,7 @@ class SV2PConfig:
     def __post_init__(self) -> None:
         if self.recon_loss not in ("mse", "l1"):
             raise ValueError(f"sv2p: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
-        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
-            raise ValueError(f"sv2p: velocity_loss={self.velocity_loss} / velocity_divergence="
-                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        check_velocity_options("sv2p", self)
         if self.copy_velocity and self.model != "cdna":
             raise ValueError("sv2p: copy_velocity moves the previous-frame candidate of the CDNA model; "
                              f"model={self.model!r} has none")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 # Upstream train_svg_{lp,fp}.py: --niter 300 epochs of --epoch_size 600 batches of --batch_size 100.
 PAPER_TRAIN = TrainConfig(steps=300 * 600, batch_size=100, checkpoint_every=5_000, log_every=100)
@@ -78,9 +79,7 @@ class SVGConfig:
         if self.copy_velocity and not (self.copy_mask and self.skip_from == "paper" and not self.last_frame_skip):
             raise ValueError("svg: copy_velocity needs copy_mask=True, skip_from='paper' and last_frame_skip=False "
                              "(it moves the last context frame, the copy mask's source)")
-        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
-            raise ValueError(f"svg: velocity_loss={self.velocity_loss} / velocity_divergence="
-                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        check_velocity_options("svg", self)
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"svg: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "bce")
 COPY_SOURCES = ("previous", "context")
@@ -77,9 +78,7 @@ class VRNNHierConfig:
         if self.copy_velocity and not (self.copy_mask and self.copy_from == "context"):
             raise ValueError("vrnn_hier: copy_velocity needs copy_mask=True and copy_from='context' (it moves the last "
                              "context frame that the copy mask reads)")
-        if (self.velocity_loss or self.velocity_divergence) and not self.copy_velocity:
-            raise ValueError(f"vrnn_hier: velocity_loss={self.velocity_loss} / velocity_divergence="
-                             f"{self.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+        check_velocity_options("vrnn_hier", self)
 
 
 def _shape(spec: DataSpec) -> dict:
