@@ -13,9 +13,9 @@ from benchmark.data.base import Protocol, TaskProtocols
 from benchmark.methods import DataSpec, TrainData
 from benchmark.registry import METHODS
 from benchmark.training.loop import Batch
+from methods.common.transforms import shift_kernels
 from methods.sv2p import config as C
 from methods.sv2p.method import beta_schedule, ground_truth_count_mask, kl_sum_per_video
-from methods.common.transforms import shift_kernels
 from methods.sv2p.model import LatentTower, SV2PPredictor
 from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
@@ -170,8 +170,9 @@ def test_copy_velocity_moves_what_mask_0_copies_and_trains_the_velocity_net():
     dot[:, :, :, 16, 16] = 1.0
     columns = dot_columns(m.backgrounds(dot, 4)[0][0, 1:, :1])
     assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
-    m.velocity.reset_parameters()
+    torch.nn.init.normal_(m.velocity.net[-1].weight, std=0.3)  # a field with divergence
     loss, extras = m._loss(_batch(m, step=0))
+    assert extras["velocity_divergence"].item() > 0
     expected = extras["l1"] + extras["l1_context"] + extras["velocity_mse"] + 0.5 * extras["velocity_divergence"]
     assert "mse" not in extras and loss.item() == pytest.approx(expected.item(), rel=1e-6)
     loss.backward()
