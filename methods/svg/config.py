@@ -58,6 +58,7 @@ class SVGConfig:
                                    # true future frames (trains the velocity net where the mask does not copy)
     velocity_divergence: float = 0.0  # with copy_velocity: weight of the mean squared divergence of the (pooled)
                                       # field: a diverging field shrinks the objects it moves (warp.divergence)
+    velocity_lr: float = 0.0       # with copy_velocity: the velocity net's Adam lr (0: lr)
     beta: float = 1e-4             # --beta: KL weight
     lr: float = 2e-3               # --lr (Adam)
     beta1: float = 0.9             # --beta1

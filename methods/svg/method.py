@@ -21,8 +21,9 @@ from benchmark.methods import Conditioning, DataSpec, Method, ProfileUnavailable
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
-from methods.common.resize import check_model_frames
 from methods.common.frame_codecs import init_copy_mask_
+from methods.common.resize import check_model_frames
+from methods.common.warp import velocity_param_groups
 from methods.common.lstm import init_svg_
 from methods.svg import config as C
 from methods.svg.model import SVGModel
@@ -59,6 +60,14 @@ class _SVG(Method):
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model}
 
+    def optimizer(self) -> torch.optim.Adam:
+        """Upstream's Adam over every network; the velocity net (``copy_velocity``) in its own group at
+        ``velocity_lr``."""
+        cfg, model = self.config, self.model
+        rest = [p for name, p in model.named_parameters() if not name.startswith("velocity.")]
+        return torch.optim.Adam(velocity_param_groups(rest, model.velocity, cfg.velocity_lr), lr=cfg.lr,
+                                betas=(cfg.beta1, 0.999))
+
     @classmethod
     def from_official(cls, networks: dict[str, tuple[str, dict[str, Tensor]]], options: dict[str, Any],
                       spec: DataSpec) -> "_SVG":
@@ -93,7 +102,7 @@ class _SVG(Method):
         check_model_frames(self.name, data.videos.shape, self.config, "training videos")
         self.model = self._build(seed)
         model = self.model
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        optimizer = self.optimizer()
 
         def step(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
             loss, parts = model.loss(model(batch.videos, generator=batch.generator))

@@ -187,14 +187,19 @@ def test_copy_velocity_moves_the_copy_source_and_trains_from_its_own_loss():
     after the context copies the last context frame carried ``h x`` the velocity net's field. Built by the
     method, the net starts at zero despite upstream's model-wide init (a plain copy, as without it); a
     constant field moves a dot by equal steps in every sample; the direct ``velocity_loss`` enters the
-    objective with its weight and reaches the net."""
+    objective with its weight and reaches the net, whose parameters Adam steps at ``velocity_lr``."""
     from benchmark.methods import DataSpec
     from benchmark.registry import METHODS
     from methods.common.warp import divergence
 
     cfg = _tiny(channels=1, context_frames=2, future_frames=3, skip_from="paper", copy_mask=True, mask_bias=3.0,
-                copy_velocity=True, velocity_loss=2.0, velocity_divergence=0.5)
-    model = METHODS.get("svg_lp")(cfg, DataSpec("moving-shapes", 1, (32, 32), {})).model
+                copy_velocity=True, velocity_loss=2.0, velocity_divergence=0.5, velocity_lr=0.01)
+    method = METHODS.get("svg_lp")(cfg, DataSpec("moving-shapes", 1, (32, 32), {}))
+    model = method.model
+    groups = method.optimizer().param_groups  # the velocity net at its own lr, every other parameter at lr
+    assert [(g["lr"], len(g["params"])) for g in groups] == \
+        [(cfg.lr, len(list(model.parameters())) - len(list(model.velocity.parameters()))),
+         (0.01, len(list(model.velocity.parameters())))]
     x = torch.rand(2, 5, 1, 32, 32)
     out = model(x)
     assert out["moved"].shape == (2, 3, 1, 32, 32)
