@@ -22,9 +22,9 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frame_codecs import init_copy_mask_
+from methods.common.lstm import init_svg_
 from methods.common.resize import check_model_frames
 from methods.common.warp import velocity_param_groups
-from methods.common.lstm import init_svg_
 from methods.svg import config as C
 from methods.svg.model import SVGModel
 from methods.svg.official import config_from_official, load_official_state
