@@ -61,8 +61,8 @@ class _SVG(Method):
         return {"model": self.model}
 
     def optimizer(self) -> torch.optim.Adam:
-        """Upstream's Adam over every network; the velocity net (``copy_velocity``) in its own group at
-        ``velocity_lr``."""
+        """One Adam at upstream's lr and betas over every network (module docstring); the velocity net
+        (``copy_velocity``) in its own group at ``velocity_lr``."""
         cfg, model = self.config, self.model
         rest = [p for name, p in model.named_parameters() if not name.startswith("velocity.")]
         return torch.optim.Adam(velocity_param_groups(rest, model.velocity, cfg.velocity_lr), lr=cfg.lr,
