@@ -61,7 +61,8 @@ def test_retraining_reproduces_the_pinned_file(tmp_path):
     from benchmark.weights import get_spec
 
     summary = T.train_and_save(tmp_path / "e.safetensors", T.TrainSetup(), progress=False)
-    assert summary["sha256"] == get_spec(WEIGHTS_NAME).sha256
+    assert summary["sha256"] == get_spec(WEIGHTS_NAME).sha256, \
+        f"retrained on {summary['kernel_path']}: another kernel path changes the last bits (docs/moving_shapes_evaluator.md)"
 
 
 def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, capsys):
@@ -75,7 +76,8 @@ def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, cap
     def fake(out, setup, progress=True):
         calls.append((out, setup.steps))
         return {"path": str(out), "sha256": digest, "bytes": 1, "parameters": 2, "seconds": 3.0,
-                "heldout_accuracy": {"default 64x64": {"frames 0..15": {"shapes": 0.5}}}}
+                "heldout_accuracy": {"default 64x64": {"frames 0..15": {"shapes": 0.5}}},
+                "kernel_path": {"torch": "2.x", "cpu": "Some CPU", "cpu_capability": "AVX2"}}
 
     monkeypatch.setattr(T, "train_and_save", fake)
     digest = pinned
@@ -86,4 +88,15 @@ def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, cap
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--steps", "5"]) == 0
     text = capsys.readouterr().out
     assert "differs from the pinned sha256" in text and "shapes 0.500" in text and calls[-1][1] == 5
+    assert "Some CPU, ATen AVX2" in text  # the kernel path that made the other bytes
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 1
+
+
+def test_the_summary_names_the_kernel_path_that_made_the_bytes(tmp_path):
+    """The file's bytes depend on the CPU kernel path as well as the code: the summary (printed by
+    ``train-embedded`` on a hash mismatch) says which one trained them."""
+    setup = T.TrainSetup(steps=1, batch_size=3, calibration_steps=1, warmup_steps=1)
+    summary = T.train_and_save(tmp_path / "e.safetensors", setup, progress=False)
+    assert summary["kernel_path"] == {"torch": torch.__version__, "cpu": summary["kernel_path"]["cpu"],
+                                      "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    assert summary["kernel_path"]["cpu"]

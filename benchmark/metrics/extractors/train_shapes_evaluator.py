@@ -15,8 +15,9 @@ factors' cross-entropies plus the multi-label binary cross-entropies. AdamW, cos
 Determinism: every clip, window and label is a pure function of ``(seed, step)``; training runs
 single-threaded with ``torch.use_deterministic_algorithms(True)`` and seeded initialisation, and
 the weights are written as safetensors with deterministic bytes. Hence retraining on CPU reproduces
-the shipped file's sha256 exactly (same PyTorch version and CPU instruction set; another BLAS/oneDNN
-code path may change the last bits, and then the hash: retrain and re-pin). 2000 steps of ~0.15 s
+the shipped file's sha256 exactly (same PyTorch version and CPU kernel path; another one changes the
+last bits, and then the hash -- measured: an AMD EPYC with AVX2 kernels gets another file, see
+docs/moving_shapes_evaluator.md). 2000 steps of ~0.15 s
 on an idle core (about 5-6 min with the data); measured times: docs/moving_shapes_evaluator.md.
 
     benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
@@ -240,6 +241,10 @@ def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: 
     out = Path(out)
     with atomic_path(out) as tmp:
         save_weights(net, tmp, training_record(setup))
+    from benchmark.manifest import hardware
+
     acc = {("default 64x64" if not o else "32x32 half-size"): heldout_accuracy(net, o) for o, _ in TRAINING_CONFIGS}
+    hw = hardware()  # the bytes depend on the kernel path too (module docstring): say which one trained them
     return {"path": str(out), "sha256": sha256_file(out), "bytes": out.stat().st_size,
-            "parameters": sum(p.numel() for p in net.parameters()), **rec, "heldout_accuracy": acc}
+            "parameters": sum(p.numel() for p in net.parameters()), **rec, "heldout_accuracy": acc,
+            "kernel_path": {"torch": torch.__version__, "cpu": hw["cpu"], "cpu_capability": hw["cpu_capability"]}}
