@@ -234,15 +234,14 @@ def training_record(setup: TrainSetup) -> dict[str, Any]:
 
 
 def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: bool = True) -> dict[str, Any]:
-    """Train, write ``out`` atomically, return a summary (sha256, seconds, held-out accuracy)."""
+    """Train, write ``out`` atomically, return a summary (sha256, seconds, held-out accuracy, the kernel path)."""
+    from benchmark.manifest import hardware
     from benchmark.utils import sha256_file
 
     net, rec = train_evaluator(setup, progress=progress)
     out = Path(out)
     with atomic_path(out) as tmp:
         save_weights(net, tmp, training_record(setup))
-    from benchmark.manifest import hardware
-
     acc = {("default 64x64" if not o else "32x32 half-size"): heldout_accuracy(net, o) for o, _ in TRAINING_CONFIGS}
     hw = hardware()  # the bytes depend on the kernel path too (module docstring): say which one trained them
     return {"path": str(out), "sha256": sha256_file(out), "bytes": out.stat().st_size,
