@@ -296,10 +296,10 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     if spec.sha256 == s["sha256"]:
         print(f"matches the pinned sha256 of {EMBEDDED} in {manifest_path()}")
         return 0
-    kp = s.get("kernel_path", {})
+    kp = s["kernel_path"]
     print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): another setup, "
-          f"PyTorch version or CPU kernel path (this run: torch {kp.get('torch')}, {kp.get('cpu')}, ATen "
-          f"{kp.get('cpu_capability')}; the file reproduces bitwise only on the kernel path that trained it). "
+          f"PyTorch version or CPU kernel path (this run: torch {kp['torch']}, {kp['cpu']}, ATen "
+          f"{kp['cpu_capability']}; the file reproduces bitwise only on the kernel path that trained it). "
           f"If the new file is intended, pin its hash there; otherwise restore the shipped file "
           f"(git checkout {spec.file}).")
     return 1 if args.check else 0
