@@ -172,17 +172,25 @@ def velocity_param_groups(params, velocity: VelocityNet | None, velocity_lr: flo
 
 
 def check_velocity_options(name: str, cfg) -> None:
-    """Raise ``ValueError`` when a config sets ``velocity_loss`` or ``velocity_divergence`` without
-    ``copy_velocity`` (the terms train a velocity net that does not exist then).
+    """Raise ``ValueError`` when a config sets ``velocity_loss``, ``velocity_divergence`` or (where
+    the config has it) ``velocity_lr`` without ``copy_velocity``: they train a velocity net that does
+    not exist then, and would be ignored without a word.
 
     >>> from types import SimpleNamespace as NS
     >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=0.0, velocity_divergence=0.0))
     >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=1.0, velocity_divergence=0.0))
     Traceback (most recent call last):
     ...
-    ValueError: m: velocity_loss=1.0 / velocity_divergence=0.0 need copy_velocity=True (they train the velocity net)
+    ValueError: m: velocity_loss=1.0 / velocity_divergence=0.0 / velocity_lr=0.0 need copy_velocity=True (they train the velocity net)
+    >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=0.0, velocity_divergence=0.0, velocity_lr=5e-3))
+    Traceback (most recent call last):
+    ...
+    ValueError: m: velocity_loss=0.0 / velocity_divergence=0.0 / velocity_lr=0.005 need copy_velocity=True (they train the velocity net)
+    >>> check_velocity_options("m", NS(copy_velocity=True, velocity_loss=1.0, velocity_divergence=0.0, velocity_lr=5e-3))
     """
-    if (cfg.velocity_loss or cfg.velocity_divergence) and not cfg.copy_velocity:
+    velocity_lr = getattr(cfg, "velocity_lr", 0.0)
+    if (cfg.velocity_loss or cfg.velocity_divergence or velocity_lr) and not cfg.copy_velocity:
         raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
-                         f"{cfg.velocity_divergence} need copy_velocity=True (they train the velocity net)")
+                         f"{cfg.velocity_divergence} / velocity_lr={velocity_lr} need copy_velocity=True "
+                         f"(they train the velocity net)")
 

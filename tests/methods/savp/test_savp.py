@@ -209,3 +209,6 @@ def test_copy_velocity_moves_the_previous_image_candidate_and_trains_the_velocit
     assert [g["lr"] for g in m.generator_optimizer().param_groups] == [m.config.lr, 0.01]
     with pytest.raises(ValueError, match="need copy_velocity"):
         METHODS.get(name)(dataclasses.replace(m.config, copy_velocity=False), m.spec)
+    with pytest.raises(ValueError, match="need copy_velocity"):  # velocity_lr alone would be ignored without a word
+        METHODS.get(name)(dataclasses.replace(m.config, copy_velocity=False, velocity_loss=0.0,
+                                              velocity_divergence=0.0), m.spec)

@@ -180,7 +180,8 @@ def test_copy_velocity_moves_what_mask_0_copies_and_trains_the_velocity_net():
     assert [(g["lr"], len(g["params"])) for g in m.optimizer().param_groups] == \
         [(m.config.lr, sum(1 for n, mod in m.modules().items() if n != "velocity" for _ in mod.parameters())),
          (0.01, len(list(m.velocity.parameters())))]
-    with pytest.raises(ValueError, match="need copy_velocity"):
-        C.SV2PConfig(velocity_loss=1.0)
+    for field in ("velocity_loss", "velocity_lr"):  # each would be ignored without a word
+        with pytest.raises(ValueError, match="need copy_velocity"):
+            C.SV2PConfig(**{field: 0.01})
     with pytest.raises(ValueError, match="recon_loss"):
         C.SV2PConfig(recon_loss="l2")

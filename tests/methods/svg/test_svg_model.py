@@ -227,7 +227,7 @@ def test_copy_velocity_moves_the_copy_source_and_trains_from_its_own_loss():
         assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
     with pytest.raises(ValueError, match="copy_velocity needs"):
         _tiny(copy_mask=True, copy_velocity=True)  # skip_from defaults to upstream's "code" (frame c - 2)
-    for field in ("velocity_loss", "velocity_divergence"):
+    for field in ("velocity_loss", "velocity_divergence", "velocity_lr"):  # each would be ignored without a word
         with pytest.raises(ValueError, match="need copy_velocity"):
             _tiny(**{field: 1.0})
     assert SVGModel(_tiny()).velocity is None  # upstream's networks only, by default
