@@ -282,8 +282,10 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     spec = get_spec(EMBEDDED)
     out = Path(args.out) if args.out else default_path(spec)
     setup = TrainSetup(**({"steps": args.steps} if args.steps else {}))
-    print(f"training the moving-shapes evaluator ({setup.steps} steps, batch {setup.batch_size}, one thread) -> {out}")
-    s = train_and_save(out, setup, progress=not args.quiet)
+    path = "this CPU's native kernels" if args.native else "the portable kernel path (a child process; ~3x slower)"
+    print(f"training the moving-shapes evaluator ({setup.steps} steps, batch {setup.batch_size}, one thread, "
+          f"{path}) -> {out}")
+    s = train_and_save(out, setup, progress=not args.quiet, portable=not args.native)
     print(f"wrote {s['path']}: {s['bytes']} bytes, {s['parameters']} parameters, sha256 {s['sha256']}, "
           f"{s['seconds']:.0f} s training")
     for config, windows in s["heldout_accuracy"].items():
@@ -297,11 +299,13 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
         print(f"matches the pinned sha256 of {EMBEDDED} in {manifest_path()}")
         return 0
     kp = s["kernel_path"]
-    print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): another setup, "
-          f"PyTorch version or CPU kernel path (this run: torch {kp['torch']}, {kp['cpu']}, ATen "
-          f"{kp['cpu_capability']}; the file reproduces bitwise only on the kernel path that trained it). "
-          f"If the new file is intended, pin its hash there; otherwise restore the shipped file "
-          f"(git checkout {spec.file}).")
+    why = ("another setup or PyTorch/MKL version" if kp["portable"] else
+           "another setup, PyTorch version or CPU: --native trains with this CPU's own kernels, whose last bits "
+           "differ between CPUs (the pin was made on the portable kernel path; drop --native)")
+    print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): {why}. This run: "
+          f"torch {kp['torch']}, {kp['cpu']}, ATen {kp['cpu_capability']}, MKL_CBWR {kp['mkl_cbwr']}, oneDNN "
+          f"{'on' if kp['mkldnn'] else 'off'}. If the new file is intended, pin its hash there; otherwise restore "
+          f"the shipped file (git checkout {spec.file}).")
     return 1 if args.check else 0
 
 
@@ -322,11 +326,13 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", help="pinned weights name (manifests/weights.yaml; `benchmark weights status`)")
     q.add_argument("file", type=Path, help="the file you downloaded")
     q.set_defaults(fn=cmd_install)
-    q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (deterministic on CPU; "
-                        "reproduces the shipped file's sha256)")
+    q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (on CPU kernels "
+                        "that do not depend on the CPU model: reproduces the shipped file's sha256)")
     q.add_argument("--out", help="where to write (default: the shipped file, benchmark/assets/...)")
     q.add_argument("--steps", type=int, help="training steps (default: the pinned setup's; other values give "
                    "another file)")
+    q.add_argument("--native", action="store_true", help="train with this CPU's native kernels in this process "
+                   "(~3x faster, for trials; the bytes then depend on the CPU and do not reproduce the pin)")
     q.add_argument("--json", help="also write the summary (sha256, accuracy, seconds) as JSON")
     q.add_argument("--check", action="store_true", help="exit 1 when the hash differs from the pin")
     q.add_argument("--quiet", action="store_true", help="no per-step loss lines")

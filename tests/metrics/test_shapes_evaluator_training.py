@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from benchmark.data.moving_shapes import MovingShapesConfig, generate_split, render_video
 from benchmark.metrics.extractors import train_shapes_evaluator as T
+from benchmark.metrics.extractors.shapes_evaluator import load_weights
 from benchmark.utils import sha256_file
 
 
@@ -56,13 +59,13 @@ def test_training_is_bitwise_deterministic(tmp_path, streams):
 
 @pytest.mark.slow
 def test_retraining_reproduces_the_pinned_file(tmp_path):
-    """The shipped file, retrained from scratch (~5 min on an idle 2-core CPU, one thread): same sha256."""
+    """The shipped file, retrained from scratch on the portable kernel path (~30 min, one thread): same sha256."""
     from benchmark.metrics.extractors.shapes_evaluator import WEIGHTS_NAME
     from benchmark.weights import get_spec
 
     summary = T.train_and_save(tmp_path / "e.safetensors", T.TrainSetup(), progress=False)
     assert summary["sha256"] == get_spec(WEIGHTS_NAME).sha256, \
-        f"retrained on {summary['kernel_path']}: another kernel path changes the last bits (docs/moving_shapes_evaluator.md)"
+        f"retrained on {summary['kernel_path']}: another PyTorch/MKL version or training code (docs/moving_shapes_evaluator.md)"
 
 
 def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, capsys):
@@ -73,31 +76,77 @@ def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, cap
     pinned = get_spec(WEIGHTS_NAME).sha256
     calls = []
 
-    def fake(out, setup, progress=True):
-        calls.append((out, setup.steps))
+    def fake(out, setup, progress=True, portable=True):
+        calls.append((out, setup.steps, portable))
         return {"path": str(out), "sha256": digest, "bytes": 1, "parameters": 2, "seconds": 3.0,
                 "heldout_accuracy": {"default 64x64": {"frames 0..15": {"shapes": 0.5}}},
-                "kernel_path": {"torch": "2.x", "cpu": "Some CPU", "cpu_capability": "AVX2"}}
+                "kernel_path": {"portable": portable, "torch": "2.x", "cpu": "Some CPU",
+                                "cpu_capability": "DEFAULT" if portable else "AVX2",
+                                "mkl_cbwr": "COMPATIBLE" if portable else None, "mkldnn": not portable}}
 
     monkeypatch.setattr(T, "train_and_save", fake)
     digest = pinned
     out = tmp_path / "e.safetensors"
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 0
-    assert "matches the pinned sha256" in capsys.readouterr().out and calls[-1] == (out, 2000)
+    assert "matches the pinned sha256" in capsys.readouterr().out and calls[-1] == (out, 2000, True)
     digest = "0" * 64
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--steps", "5"]) == 0
     text = capsys.readouterr().out
-    assert "differs from the pinned sha256" in text and "shapes 0.500" in text and calls[-1][1] == 5
-    assert "Some CPU, ATen AVX2" in text  # the kernel path that made the other bytes
-    assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 1
+    assert "differs from the pinned sha256" in text and "shapes 0.500" in text and calls[-1][1:] == (5, True)
+    assert "another setup or PyTorch/MKL version" in text and "ATen DEFAULT, MKL_CBWR COMPATIBLE, oneDNN off" in text
+    assert cli.main(["weights", "train-embedded", "--out", str(out), "--check", "--native"]) == 1
+    text = capsys.readouterr().out
+    assert calls[-1][2] is False and "Some CPU, ATen AVX2" in text and "drop --native" in text
 
 
-def test_the_summary_names_the_kernel_path_that_made_the_bytes(tmp_path):
-    """The file's bytes depend on the CPU kernel path as well as the code: the summary (printed by
-    ``train-embedded`` on a hash mismatch) says which one trained them."""
-    setup = T.TrainSetup(steps=1, batch_size=3, calibration_steps=1, warmup_steps=1)
-    summary = T.train_and_save(tmp_path / "e.safetensors", setup, progress=False)
+TINY = T.TrainSetup(steps=2, batch_size=3, calibration_steps=1, warmup_steps=1)
+
+#: An x86-64 CPU without AVX, AVX2 or FMA, emulated on this one: ATen's kernel set (the native path
+#: would use its scalar kernels there), MKL's instruction set and glibc's math variants (the tunable
+#: masks the features for glibc's own dispatch).
+OTHER_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+             "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX"}
+
+
+@pytest.fixture(scope="module")
+def portable_runs(tmp_path_factory):
+    """Two tiny trainings through ``train_and_save`` (each a child process on the portable kernel
+    path): as this process is, and with :data:`OTHER_CPU` in the environment."""
+    out = tmp_path_factory.mktemp("portable")
+    runs = {}
+    for name, env in (("here", {}), ("other_cpu", OTHER_CPU)):
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            runs[name] = T.train_and_save(out / f"{name}.safetensors", TINY, progress=False)
+    return runs
+
+
+def test_the_summary_names_the_kernel_path_that_made_the_bytes(tmp_path, portable_runs):
+    """``train_and_save`` trains in a child process on the portable kernel path (ATen's scalar kernels,
+    MKL's COMPATIBLE mode, no oneDNN) and says so; ``portable=False`` trains here, natively."""
     from benchmark.manifest import hardware
 
-    assert summary["kernel_path"] == {"torch": torch.__version__, "cpu": hardware()["cpu"],
-                                      "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    portable = portable_runs["here"]
+    assert portable["kernel_path"] == {"portable": True, "torch": torch.__version__, "cpu": hardware()["cpu"],
+                                       "cpu_capability": "DEFAULT", "mkl_cbwr": "COMPATIBLE", "mkldnn": False}
+    native = T.train_and_save(tmp_path / "n.safetensors", TINY, progress=False, portable=False)
+    assert native["kernel_path"]["portable"] is False
+    assert native["kernel_path"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    _, meta = load_weights(portable["path"])  # the file says how it was made, without machine names
+    assert meta["training"]["kernels"] == {"portable": True, "ATEN_CPU_CAPABILITY": "default",
+                                           "MKL_CBWR": "COMPATIBLE", "mkldnn": False, "threads": 1}
+    assert hardware()["cpu"] not in json.dumps(meta)
+
+
+def test_portable_bytes_do_not_depend_on_the_cpu_features_the_process_sees(portable_runs):
+    assert portable_runs["here"]["sha256"] == portable_runs["other_cpu"]["sha256"]
+
+
+def test_the_child_refuses_to_train_off_the_portable_path(tmp_path, capsys):
+    """Started without the portable environment (this process), the child's entry point stops."""
+    if T.on_portable_path():
+        pytest.skip("this process is on the portable kernel path")
+    assert T.main(["--out", str(tmp_path / "e"), "--setup", str(tmp_path / "s"), "--summary", str(tmp_path / "j")]) == 2
+    assert "not on the portable kernel path" in capsys.readouterr().err and not (tmp_path / "e").exists()
+    assert torch.backends.mkldnn.enabled  # switched off for the check only

@@ -14,20 +14,30 @@ factors' cross-entropies plus the multi-label binary cross-entropies. AdamW, cos
 
 Determinism: every clip, window and label is a pure function of ``(seed, step)``; training runs
 single-threaded with ``torch.use_deterministic_algorithms(True)`` and seeded initialisation, and
-the weights are written as safetensors with deterministic bytes. Hence retraining on CPU reproduces
-the shipped file's sha256 exactly (same PyTorch version and CPU kernel path; another one changes the
-last bits, and then the hash -- measured: an AMD EPYC with AVX2 kernels gets another file, see
-docs/moving_shapes_evaluator.md). 2000 steps of ~0.15 s
-on an idle core (about 5-6 min with the data); measured times: docs/moving_shapes_evaluator.md.
+the weights are written as safetensors with deterministic bytes. The float kernels must not depend
+on the CPU either: the native ones do (AVX2 and AVX512 builds of ATen, oneDNN and MKL sum in other
+orders, and 2000 steps grow the last-bit differences -- measured: the file pinned on an AVX512 machine
+did not reproduce on an AVX2 one, docs/moving_shapes_evaluator.md). :func:`train_and_save` therefore
+trains on the *portable kernel path* (:data:`PORTABLE_ENV`): ATen's scalar kernels, MKL's
+conditional-numerical-reproducibility mode ``COMPATIBLE`` and no oneDNN, in a child process because
+these settings must precede torch's import. Retraining then reproduces the shipped file's sha256 on
+x86-64 CPUs with the same PyTorch (and MKL) version. ~3x slower than the native kernels: 2000 steps
+take ~30 min on one core; measured times: docs/moving_shapes_evaluator.md.
 
     benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
-    benchmark weights train-embedded --out /tmp/e.safetensors --steps 50   # a quick trial
+    benchmark weights train-embedded --out /tmp/e.safetensors --steps 50 --native   # a quick trial
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +60,29 @@ TRAINING_CONFIGS: tuple[tuple[dict[str, Any], int], ...] = (
 )
 
 
+#: Environment of the portable kernel path (read when torch loads, hence a child process): ATen's
+#: scalar kernels instead of the AVX2/AVX512 ones, MKL's CPU-independent code path (its sgemm carries
+#: the convolutions once oneDNN is off), one thread. oneDNN is switched off in the child itself.
+PORTABLE_ENV: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
+                                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def on_portable_path() -> bool:
+    """Whether this process computes on the portable kernel path (:data:`PORTABLE_ENV`, no oneDNN)."""
+    return (torch.backends.cpu.get_cpu_capability() == "DEFAULT" and os.environ.get("MKL_CBWR") == "COMPATIBLE"
+            and not torch.backends.mkldnn.enabled)
+
+
+def kernel_path() -> dict[str, Any]:
+    """The kernels this process trains with (in the summary; ``portable`` decides the bytes)."""
+    from benchmark.manifest import hardware
+
+    hw = hardware()
+    return {"portable": on_portable_path(), "torch": torch.__version__, "cpu": hw["cpu"],
+            "cpu_capability": hw["cpu_capability"], "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "mkldnn": torch.backends.mkldnn.enabled}
+
+
 @dataclass(frozen=True)
 class TrainSetup:
     """Everything that decides the trained bytes (recorded in the weight file)."""
@@ -63,6 +96,10 @@ class TrainSetup:
     calibration_steps: int = 32
     seed: int = 0
     architecture: EvaluatorConfig = field(default_factory=EvaluatorConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainSetup":
+        return cls(**{**d, "architecture": EvaluatorConfig.from_dict(d.get("architecture", {}))})
 
 
 @contextlib.contextmanager
@@ -227,23 +264,75 @@ def recalibrate_batchnorm(net: ShapesEvaluatorNet, streams: list[ClipStream], se
 
 
 def training_record(setup: TrainSetup) -> dict[str, Any]:
-    """What goes into the weight file's metadata besides the architecture."""
+    """What goes into the weight file's metadata besides the architecture (no machine names: the
+    bytes must not depend on the machine)."""
+    kernels = ({"portable": True, **{k: v for k, v in PORTABLE_ENV.items() if not k.endswith("THREADS")},
+                "mkldnn": False, "threads": 1} if on_portable_path() else {"portable": False})
     return {"training": {**asdict(setup), "architecture": asdict(setup.architecture),
                          "configs": [{"overrides": o, "clips_per_cycle": n} for o, n in TRAINING_CONFIGS],
-                         "torch": torch.__version__}}
+                         # the release, not the wheel's local tag (+cpu, +cu130): same CPU kernels, same bytes
+                         "torch": torch.__version__.split("+")[0], "kernels": kernels}}
 
 
-def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: bool = True) -> dict[str, Any]:
-    """Train, write ``out`` atomically, return a summary (sha256, seconds, held-out accuracy, the kernel path)."""
-    from benchmark.manifest import hardware
+def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: bool = True,
+                   portable: bool = True) -> dict[str, Any]:
+    """Train, write ``out`` atomically, return a summary (sha256, seconds, held-out accuracy, the kernel path).
+
+    ``portable``: train on the portable kernel path (a child process with :data:`PORTABLE_ENV`
+    unless this process already is on it), so the bytes do not depend on the CPU; ``False`` trains
+    here with this process's native kernels (faster; the bytes then hold on this kernel path only).
+    """
     from benchmark.utils import sha256_file
 
+    if portable and not on_portable_path():
+        return _train_in_child(Path(out), setup, progress)
     net, rec = train_evaluator(setup, progress=progress)
     out = Path(out)
     with atomic_path(out) as tmp:
         save_weights(net, tmp, training_record(setup))
     acc = {("default 64x64" if not o else "32x32 half-size"): heldout_accuracy(net, o) for o, _ in TRAINING_CONFIGS}
-    hw = hardware()  # the bytes depend on the kernel path too (module docstring): say which one trained them
     return {"path": str(out), "sha256": sha256_file(out), "bytes": out.stat().st_size,
             "parameters": sum(p.numel() for p in net.parameters()), **rec, "heldout_accuracy": acc,
-            "kernel_path": {"torch": torch.__version__, "cpu": hw["cpu"], "cpu_capability": hw["cpu_capability"]}}
+            "kernel_path": kernel_path()}
+
+
+def _train_in_child(out: Path, setup: TrainSetup, progress: bool) -> dict[str, Any]:
+    """Run :func:`train_and_save` in ``python -m`` of this module with :data:`PORTABLE_ENV`; its
+    progress lines pass through; returns its summary."""
+    with tempfile.TemporaryDirectory(prefix="vidbench-train-") as tmp:
+        setup_file, summary_file = Path(tmp) / "setup.json", Path(tmp) / "summary.json"
+        setup_file.write_text(json.dumps(asdict(setup)))
+        cmd = [sys.executable, "-m", __name__, "--out", str(out), "--setup", str(setup_file),
+               "--summary", str(summary_file)] + ([] if progress else ["--quiet"])
+        done = subprocess.run(cmd, env={**os.environ, **PORTABLE_ENV})
+        if done.returncode != 0 or not summary_file.is_file():
+            raise RuntimeError(f"training the evaluator on the portable kernel path failed (exit {done.returncode}; "
+                               f"its output is above): {' '.join(cmd)}")
+        return json.loads(summary_file.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child process of :func:`train_and_save` (run with :data:`PORTABLE_ENV`)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--setup", required=True, help="TrainSetup as JSON")
+    p.add_argument("--summary", required=True, help="where to write the summary JSON")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    mkldnn, torch.backends.mkldnn.enabled = torch.backends.mkldnn.enabled, False
+    try:  # (restored: tests call this entry point in-process)
+        if not on_portable_path():
+            print(f"not on the portable kernel path ({kernel_path()}): start this module with the environment "
+                  f"{PORTABLE_ENV} (benchmark weights train-embedded does)", file=sys.stderr)
+            return 2
+        setup = TrainSetup.from_dict(json.loads(Path(args.setup).read_text()))
+        summary = train_and_save(args.out, setup, progress=not args.quiet)
+    finally:
+        torch.backends.mkldnn.enabled = mkldnn
+    with atomic_path(Path(args.summary)) as tmp:
+        tmp.write_text(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
