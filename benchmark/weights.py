@@ -299,7 +299,7 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
         print(f"matches the pinned sha256 of {EMBEDDED} in {manifest_path()}")
         return 0
     kp = s["kernel_path"]
-    why = ("another setup or PyTorch/MKL version" if kp["portable"] else
+    why = ("another setup, training code or PyTorch/MKL release" if kp["portable"] else
            "another setup, PyTorch version or CPU: --native trains with this CPU's own kernels, whose last bits "
            "differ between CPUs (the pin was made on the portable kernel path; drop --native)")
     print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): {why}. This run: "

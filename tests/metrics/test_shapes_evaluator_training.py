@@ -93,7 +93,7 @@ def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, cap
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--steps", "5"]) == 0
     text = capsys.readouterr().out
     assert "differs from the pinned sha256" in text and "shapes 0.500" in text and calls[-1][1:] == (5, True)
-    assert "another setup or PyTorch/MKL version" in text and "ATen DEFAULT, MKL_CBWR COMPATIBLE, oneDNN off" in text
+    assert "another setup, training code or PyTorch/MKL release" in text and "ATen DEFAULT, MKL_CBWR COMPATIBLE, oneDNN off" in text
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--check", "--native"]) == 1
     text = capsys.readouterr().out
     assert calls[-1][2] is False and "Some CPU, ATen AVX2" in text and "drop --native" in text
