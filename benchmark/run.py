@@ -148,6 +148,21 @@ def _finish_if_cached(spec: RunSpec, untrained_references: bool, console) -> tup
         return None
 
 
+def submission_order(specs: list[RunSpec], todo: list[int]) -> list[int]:
+    """The order in which the runs ``todo`` (indices into ``specs``) go to the workers: the trained
+    methods first, in the given order, then the untrained ones (baselines, reference rows).
+
+    A pool takes jobs in submission order, so a long training submitted last runs alone while the
+    other workers idle; the untrained runs take seconds each and fill that tail instead (measured on
+    the main job's split: ~30 s less wall time on 2 workers). Results do not depend on the order:
+    each run seeds its own networks and writes only its own folder.
+    """
+    def trains(i: int) -> bool:
+        return specs[i].method in METHODS and bool(METHODS.get(specs[i].method).trainable)
+
+    return sorted(todo, key=lambda i: not trains(i))  # stable: the given order within each group
+
+
 def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: bool, console) -> list[tuple[str, str]]:
     """Run ``specs`` in ``jobs`` worker processes of ``cpu_count // jobs`` threads each.
 
@@ -178,7 +193,7 @@ def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: boo
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=mp.get_context("spawn"),
                                initializer=_worker_init, initargs=(threads,))
     try:
-        futures = {pool.submit(_worker_run, specs[i], untrained_references): i for i in todo}
+        futures = {pool.submit(_worker_run, specs[i], untrained_references): i for i in submission_order(specs, todo)}
         for done, future in enumerate(as_completed(futures), 1):
             i = futures[future]
             try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.methods import Method
-from benchmark.run import _finish_if_cached, run_benchmark, run_one, threads_per_job
+from benchmark.run import _finish_if_cached, run_benchmark, run_one, submission_order, threads_per_job
 from benchmark.stages.spec import RunSpec
 from benchmark.utils import read_json
 from tests.conftest import tiny_options
@@ -64,6 +64,15 @@ def test_a_run_with_a_stage_to_compute_is_left_to_the_workers_untouched(tiny_dat
     written = {p: p.stat().st_mtime_ns for p in spec.run_dir.rglob("*") if p.is_file()}
     assert _finish_if_cached(spec, True, console) is None
     assert {p: p.stat().st_mtime_ns for p in spec.run_dir.rglob("*") if p.is_file()} == written
+
+
+def test_trained_runs_go_to_the_workers_first(tmp_path):
+    """Short untrained runs fill the pool's tail instead of leaving a long training to run alone."""
+    names = ["copy_last", "conv_lstm", "uniform_grey", "vgan", "background_fill", "sv2p"]
+    specs = [RunSpec(method=n, dataset="moving-shapes", out=tmp_path) for n in names]
+    order = submission_order(specs, [0, 1, 2, 3, 4, 5])
+    assert [names[i] for i in order] == ["conv_lstm", "vgan", "sv2p", "copy_last", "uniform_grey", "background_fill"]
+    assert submission_order(specs, [4, 5, 0]) == [5, 4, 0]  # only the runs to do, the given order kept
 
 
 def test_threads_are_shared_out_and_never_zero(monkeypatch):
