@@ -118,11 +118,6 @@ DEFAULT_REL = 1e-2
 TRAINED_BAND_SCALE = {"smoke": 1.0, "cpu": 3.0, "paper": 3.0}
 
 
-def _trained(method: str) -> bool:
-    """A registered trainable method (``vgan``), not a baseline, an untrained ``@init`` reference or real."""
-    from benchmark.registry import METHODS
-
-    return method in METHODS and bool(METHODS.get(method).trainable)
 
 def metric_class_bands() -> dict[str, dict[str, float]]:
     """Metric name (and ``name_*`` pattern) -> the drift band its class declares (``VideoMetric.drift_band``).
@@ -400,13 +395,15 @@ def make_baseline(table, dataset: str, profile: str, abs_tol: float | None = Non
             f"feature weights) and cannot enter a baseline:\n{shown}{more}\n"
             "Install the pinned weights (manifests/weights.yaml) and rerun, or leave these metrics "
             "out of the baseline with --skip-incomparable.")
+    from benchmark.registry import is_trained_method
+
     entries = []
     for key in sorted(fresh):
         f = fresh[key]
         if not f.comparable:
             continue
         band = band_for(key[3], per_metric, default)
-        scale = TRAINED_BAND_SCALE.get(profile, 1.0) if _trained(key[0]) else 1.0
+        scale = TRAINED_BAND_SCALE.get(profile, 1.0) if is_trained_method(key[0]) else 1.0
         band = {k: v * scale for k, v in band.items()}
         entry: dict[str, Any] = dict(zip(KEY_FIELDS, key))
         entry.update(value=_encode(f.value), abs=band["abs"], rel=band["rel"])

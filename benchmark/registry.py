@@ -241,6 +241,12 @@ DATASETS: Registry[Any] = Registry("dataset")
 METRICS: Registry[Any] = Registry("metric")
 EXTRACTORS: Registry[Any] = Registry("extractor")
 
+
+def is_trained_method(name: str) -> bool:
+    """A registered method that fits its networks (``vgan``), not a baseline such as ``copy_last``, an
+    untrained ``@init`` reference row or ``real`` (names outside the method registry are not)."""
+    return name in METHODS and bool(METHODS.get(name).trainable)
+
 _loaded = False
 
 

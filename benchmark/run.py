@@ -14,7 +14,7 @@ from typing import Any
 from benchmark.pipeline import MethodSkipped, RunSpec, run_method, run_real
 from benchmark.stages.cache import NotCached, cached_only
 from benchmark.stages.spec import method_dataset_options
-from benchmark.registry import METHODS
+from benchmark.registry import METHODS, is_trained_method
 from benchmark.paths import RESULTS
 from benchmark.results import REAL
 
@@ -158,10 +158,7 @@ def submission_order(specs: list[RunSpec], todo: list[int]) -> list[int]:
     wall, identical results). Results do not depend on the order: each run seeds its own networks
     and writes only its own folder.
     """
-    def trains(i: int) -> bool:
-        return specs[i].method in METHODS and bool(METHODS.get(specs[i].method).trainable)
-
-    return sorted(todo, key=lambda i: not trains(i))  # stable: the given order within each group
+    return sorted(todo, key=lambda i: not is_trained_method(specs[i].method))  # stable: the given order within each group
 
 
 def _run_parallel(specs: list[RunSpec], ds, jobs: int, untrained_references: bool, console) -> list[tuple[str, str]]:
