@@ -83,8 +83,8 @@ def test_mp4_from_float_tensor(tmp_path):
 
 
 def test_gif_round_trip(tmp_path, rng):
-    palette = rng.integers(0, 256, (16, 3), dtype=np.uint8)  # GIF holds 256 colours per frame
-    video = np.moveaxis(palette[rng.integers(0, 16, (6, 16, 16))], -1, 1)  # (T, C, H, W)
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)  # GIF holds 256 colours per frame: exact
+    video = np.moveaxis(palette[rng.integers(0, 256, (6, 32, 32))], -1, 1)  # (T, C, H, W)
     write_video(tmp_path / "v.gif", video)
     assert np.array_equal(read_video(tmp_path / "v.gif"), video)
     # identical consecutive frames (Pillow merges them on write) and a fully static video keep T
@@ -94,6 +94,15 @@ def test_gif_round_trip(tmp_path, rng):
     static = np.repeat(video[:1], 9, axis=0)
     write_video(tmp_path / "s.gif", static)
     assert np.array_equal(read_video(tmp_path / "s.gif"), static)
+
+
+def test_gif_of_more_than_256_colours_is_quantised_close(tmp_path, rng):
+    smooth = np.linspace(0, 255, 40).astype(np.uint8)
+    video = np.stack([np.broadcast_to(smooth[None, :, None], (3, 40, 40)), np.broadcast_to(smooth[None, None, :], (3, 40, 40))])
+    video = np.ascontiguousarray(video + rng.integers(0, 3, video.shape, dtype=np.uint8))  # ~1000 colours a frame
+    write_video(tmp_path / "n.gif", video)
+    back = read_video(tmp_path / "n.gif")
+    assert back.shape == video.shape and np.abs(back.astype(int) - video).mean() < 4
 
 
 def test_corrupt_mp4(tmp_path, rng):
