@@ -298,8 +298,12 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     if spec.sha256 == s["sha256"]:
         print(f"matches the pinned sha256 of {EMBEDDED} in {manifest_path()}")
         return 0
+    from benchmark.metrics.extractors.train_shapes_evaluator import KNOWN_OTHER_FILES
+
     kp = s["kernel_path"]
-    why = ("another setup, training code or PyTorch/MKL release" if kp["portable"] else
+    known = KNOWN_OTHER_FILES.get(s["sha256"]) if s["kernel_path"]["portable"] else None
+    why = (f"a known other file, {known}" if known else
+           "another setup, training code or PyTorch/MKL release, or another CPU vendor" if kp["portable"] else
            "another setup, PyTorch version or CPU: --native trains with this CPU's own kernels, whose last bits "
            "differ between CPUs (the pin was made on the portable kernel path; drop --native)")
     print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): {why}. This run: "
@@ -326,8 +330,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("name", help="pinned weights name (manifests/weights.yaml; `benchmark weights status`)")
     q.add_argument("file", type=Path, help="the file you downloaded")
     q.set_defaults(fn=cmd_install)
-    q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (on CPU kernels "
-                        "that do not depend on the CPU model: reproduces the shipped file's sha256)")
+    q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (on a portable kernel "
+                        "path: reproduces the shipped file's sha256 on the AMD CPU that made it; Intel CPUs "
+                        "give another, known file)")
     q.add_argument("--out", help="where to write (default: the shipped file, benchmark/assets/...)")
     q.add_argument("--steps", type=int, help="training steps (default: the pinned setup's; other values give "
                    "another file)")

@@ -64,6 +64,9 @@ def test_retraining_reproduces_the_pinned_file(tmp_path):
     from benchmark.weights import get_spec
 
     summary = T.train_and_save(tmp_path / "e.safetensors", T.TrainSetup(), progress=False)
+    known = T.KNOWN_OTHER_FILES.get(summary["sha256"])
+    if known:  # reproducible, but not the shipped file: a documented limit, shown as such (-rx)
+        pytest.xfail(f"retrained to a known other file ({summary['sha256'][:12]}…), {known}")
     assert summary["sha256"] == get_spec(WEIGHTS_NAME).sha256, \
         f"retrained on {summary['kernel_path']}: another PyTorch/MKL version or training code (docs/moving_shapes_evaluator.md)"
 
@@ -97,6 +100,9 @@ def test_cli_reports_whether_the_hash_matches_the_pin(monkeypatch, tmp_path, cap
     assert cli.main(["weights", "train-embedded", "--out", str(out), "--check", "--native"]) == 1
     text = capsys.readouterr().out
     assert calls[-1][2] is False and "Some CPU, ATen AVX2" in text and "drop --native" in text
+    digest = next(iter(T.KNOWN_OTHER_FILES))  # a file the portable path is known to give elsewhere: says where
+    assert cli.main(["weights", "train-embedded", "--out", str(out), "--check"]) == 1
+    assert "a known other file, what Intel CPUs give" in capsys.readouterr().out
 
 
 TINY = T.TrainSetup(steps=2, batch_size=3, calibration_steps=1, warmup_steps=1)

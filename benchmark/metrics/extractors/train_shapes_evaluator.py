@@ -21,7 +21,8 @@ did not reproduce on an AVX2 one, docs/moving_shapes_evaluator.md). :func:`train
 trains on the *portable kernel path* (:data:`PORTABLE_ENV`): ATen's scalar kernels, MKL's
 conditional-numerical-reproducibility mode ``COMPATIBLE`` and no oneDNN, in a child process because
 these settings must precede torch's import. Retraining then reproduces the shipped file's sha256 on
-x86-64 CPUs with the same PyTorch (and MKL) version. ~3x slower than the native kernels: 2000 steps
+the AMD CPU that made it with the same PyTorch (and MKL) version; Intel CPUs give another file
+(:data:`KNOWN_OTHER_FILES`: MKL's reproducible branch computes differently there). ~3x slower than the native kernels: 2000 steps
 take ~30 min on one core; measured times: docs/moving_shapes_evaluator.md.
 
     benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
@@ -61,10 +62,20 @@ TRAINING_CONFIGS: tuple[tuple[dict[str, Any], int], ...] = (
 
 
 #: Environment of the portable kernel path (read when torch loads, hence a child process): ATen's
-#: scalar kernels instead of the AVX2/AVX512 ones, MKL's CPU-independent code path (its sgemm carries
+#: scalar kernels instead of the AVX2/AVX512 ones, MKL's reproducible code path (its sgemm carries
 #: the convolutions once oneDNN is off), one thread. oneDNN is switched off in the child itself.
 PORTABLE_ENV: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
                                 "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+#: Files the portable kernel path is known to give instead of the pinned one: sha256 -> where and why. The path
+#: is not portable across CPU vendors: MKL's ``COMPATIBLE`` branch sums in another order on Intel CPUs than on
+#: the AMD CPU that trained the pin (measured, docs/moving_shapes_evaluator.md).
+KNOWN_OTHER_FILES: dict[str, str] = {
+    "db0b7445101f06d16309a87dfe9982e8653e812c90908a927d538a019c989049": "what Intel CPUs give (measured on an Intel Xeon with AVX-512, 2026-12-02, torch 2.14.1, MKL "
+    "2024.2): MKL's COMPATIBLE branch computes in another order on Intel CPUs than on the AMD EPYC that trained "
+    "the pin; retraining reproduces the pin on AMD CPUs only",
+}
 
 
 def on_portable_path() -> bool:
