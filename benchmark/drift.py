@@ -118,7 +118,6 @@ DEFAULT_REL = 1e-2
 TRAINED_BAND_SCALE = {"smoke": 1.0, "cpu": 3.0, "paper": 3.0}
 
 
-
 def metric_class_bands() -> dict[str, dict[str, float]]:
     """Metric name (and ``name_*`` pattern) -> the drift band its class declares (``VideoMetric.drift_band``).
 

@@ -247,6 +247,7 @@ def is_trained_method(name: str) -> bool:
     untrained ``@init`` reference row or ``real`` (names outside the method registry are not)."""
     return name in METHODS and bool(METHODS.get(name).trainable)
 
+
 _loaded = False
 
 

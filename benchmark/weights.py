@@ -301,7 +301,7 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     from benchmark.metrics.extractors.train_shapes_evaluator import KNOWN_OTHER_FILES
 
     kp = s["kernel_path"]
-    known = KNOWN_OTHER_FILES.get(s["sha256"]) if s["kernel_path"]["portable"] else None
+    known = KNOWN_OTHER_FILES.get(s["sha256"]) if kp["portable"] else None
     why = (f"a known other file, {known}" if known else
            "another setup, training code or PyTorch/MKL release, or another CPU vendor" if kp["portable"] else
            "another setup, PyTorch version or CPU: --native trains with this CPU's own kernels, whose last bits "

@@ -72,9 +72,10 @@ PORTABLE_ENV: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "C
 #: is not portable across CPU vendors: MKL's ``COMPATIBLE`` branch sums in another order on Intel CPUs than on
 #: the AMD CPU that trained the pin (measured, docs/moving_shapes_evaluator.md).
 KNOWN_OTHER_FILES: dict[str, str] = {
-    "db0b7445101f06d16309a87dfe9982e8653e812c90908a927d538a019c989049": "what Intel CPUs give (measured on an Intel Xeon with AVX-512, 2026-12-02, torch 2.14.1, MKL "
-    "2024.2): MKL's COMPATIBLE branch computes in another order on Intel CPUs than on the AMD EPYC that trained "
-    "the pin; retraining reproduces the pin on AMD CPUs only",
+    "db0b7445101f06d16309a87dfe9982e8653e812c90908a927d538a019c989049":
+        "what Intel CPUs give (measured twice on an Intel Xeon with AVX-512, 2026-12-02, torch 2.14.1, MKL "
+        "2024.2): MKL's COMPATIBLE branch computes in another order there than on the AMD EPYC that trained "
+        "the pin, where retraining reproduces it (other CPUs: not measured)",
 }
 
 
