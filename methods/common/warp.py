@@ -1,9 +1,10 @@
 """Backward warping of frames by a dense flow (bilinear ``grid_sample``), for cpu profiles whose
 decoder writes a flow that moves the last context frame's pixels instead of drawing new ones
 (``methods/encodedec``, ``methods/video_vqvae``), and :class:`VelocityNet`, a constant-velocity field read
-off the last two context frames (``methods/encodedec``, ``methods/vrnn_hier``, the ``conv_lstm`` baseline;
-``methods/svg`` and ``methods/p2p`` as options), kept from shrinking what it moves by :func:`divergence`. No
-paper has any of them.
+off the last two context frames (the cpu profiles of ``methods/encodedec``, ``methods/vrnn_hier``, the
+``conv_lstm`` baseline, ``methods/svg``, ``methods/sv2p`` and ``methods/savp``; ``methods/p2p`` as an option),
+kept from shrinking what it moves by :func:`divergence` and, where a profile asks, trained alone first
+(:mod:`methods.common.velocity_warmup`). No paper has any of them.
 
 Flow convention: ``(N, 2, H, W)``, channel 0 along x / width, 1 along y / height, in
 ``grid_sample``'s normalised units with ``align_corners=True`` (1 = half the frame minus half a pixel).
@@ -173,7 +174,7 @@ def velocity_param_groups(params, velocity: VelocityNet | None, velocity_lr: flo
 
 def check_velocity_options(name: str, cfg) -> None:
     """Raise ``ValueError`` when a config sets ``velocity_loss``, ``velocity_divergence`` or (where
-    the config has it) ``velocity_lr`` without ``copy_velocity``: they train a velocity net that does
+    the config has them) ``velocity_lr`` or ``velocity_warmup`` without ``copy_velocity``: they train a velocity net that does
     not exist then, and would be ignored without a word.
 
     >>> from types import SimpleNamespace as NS
@@ -189,8 +190,12 @@ def check_velocity_options(name: str, cfg) -> None:
     >>> check_velocity_options("m", NS(copy_velocity=True, velocity_loss=1.0, velocity_divergence=0.0, velocity_lr=5e-3))
     """
     velocity_lr = getattr(cfg, "velocity_lr", 0.0)
-    if (cfg.velocity_loss or cfg.velocity_divergence or velocity_lr) and not cfg.copy_velocity:
+    warmup = getattr(cfg, "velocity_warmup", 0)
+    if warmup < 0:
+        raise ValueError(f"{name}: velocity_warmup must be >= 0 steps, got {warmup}")
+    if (cfg.velocity_loss or cfg.velocity_divergence or velocity_lr or warmup) and not cfg.copy_velocity:
+        extra = f" / velocity_warmup={warmup}" if warmup else ""
         raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
-                         f"{cfg.velocity_divergence} / velocity_lr={velocity_lr} need copy_velocity=True "
+                         f"{cfg.velocity_divergence} / velocity_lr={velocity_lr}{extra} need copy_velocity=True "
                          f"(they train the velocity net)")
 

@@ -43,6 +43,15 @@ class DRNetConfig:
     mask_bias: float = 0.0             # not upstream (cpu profile): with copy_mask, the initial bias of the mask's logit
                                        # (3: m = sigmoid(3) = 0.95, the decoder starts as a copy of the content frame)
     recon_loss: str = "mse"            # upstream "mse"; "l1" (cpu profile) pushes flat regions to exact values
+    copy_velocity: bool = False        # not upstream (cpu profile): with copy_mask, the content frame the mask
+                                       # copies is first moved to the pose frame's time along a velocity field read
+                                       # off it and the frame before (methods.common.warp.VelocityNet), trained
+                                       # alone before the first stage (velocity_warmup steps), then kept fixed
+    max_velocity: float = 0.2          # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1             # with copy_velocity: the field is averaged over pool x pool blocks
+    velocity_divergence: float = 0.0   # with copy_velocity: weight of the field's squared divergence in its warm-up
+    velocity_warmup: int = 0           # with copy_velocity: the velocity net's training steps (alone, first stage)
+    velocity_lr: float = 0.0           # with copy_velocity: its Adam lr in the warm-up (0: lr)
     lr: float = 2e-3                   # train_drnet.py --lr
     beta1: float = 0.5                 # train_drnet.py --beta1
     rnn_size: int = 256                # train_lstm.py --rnn_size
@@ -59,6 +68,13 @@ class DRNetConfig:
             raise ValueError(f"drnet: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
         if self.mask_bias and not self.copy_mask:
             raise ValueError(f"drnet: mask_bias={self.mask_bias} needs copy_mask=True (it initialises the copy mask)")
+        if self.copy_velocity and not (self.copy_mask and self.velocity_warmup > 0):
+            raise ValueError("drnet: copy_velocity needs copy_mask=True (it moves the copy mask's source) and "
+                             "velocity_warmup > 0 (the velocity net trains only there; untrained it does not move)")
+        if (self.velocity_divergence or self.velocity_lr or self.velocity_warmup) and not self.copy_velocity:
+            raise ValueError(f"drnet: velocity_divergence={self.velocity_divergence} / velocity_lr={self.velocity_lr} "
+                             f"/ velocity_warmup={self.velocity_warmup} need copy_velocity=True (they train the "
+                             "velocity net)")
 
     @property
     def net_channels(self) -> int:
@@ -97,6 +113,10 @@ def cpu(spec: DataSpec) -> DRNetConfig:
                        # ~0.89 on the background, blending 11% of the drawn colours into the copy (frame 1
                        # 0.856 vs copy_last 0.883); ssim_best 0.7644 -> 0.7916 / 0.8018 (seeds 0 / 1; README).
                        copy_mask=True, mask_bias=3.0, recon_loss="l1",
+                       # Not upstream: what the mask copies moves, the content frame carried to the decoded
+                       # frame's time along a velocity field (its net trained alone first: velocity_warmup).
+                       # Without it the objects stood where the last context frame had them (README).
+                       copy_velocity=True, velocity_pool=16, velocity_divergence=1.0, velocity_warmup=300,
                        train=TrainConfig(steps=250, batch_size=32, checkpoint_every=125, log_every=25),
                        lstm_train=TrainConfig(steps=150, batch_size=16, checkpoint_every=75, log_every=25))
 

@@ -29,6 +29,7 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frame_codecs import init_copy_mask_
+from methods.common.velocity_warmup import warm_up_velocity
 from methods.common.lstm import init_svg_
 from methods.drnet import config as C
 from methods.drnet.model import DRNet
@@ -60,6 +61,8 @@ class DRNetMethod(Method):
             model = init_svg_(DRNet(self.config))  # upstream utils.init_weights on every network
             if self.config.mask_bias:  # cpu profile: the copy mask starts as a copy (config: needs copy_mask)
                 init_copy_mask_(model.decoder, self.config.mask_bias)
+            if model.velocity is not None:  # its own init (last conv 0: no motion at first), not upstream's
+                model.velocity.reset_parameters()
         return model.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -124,23 +127,38 @@ class DRNetMethod(Method):
         opt_main = adam([*model.content_encoder.parameters(), *model.pose_encoder.parameters(),
                          *model.decoder.parameters()])
 
+        if model.velocity is not None:  # cpu profile: the velocity net trains alone first, then stays fixed
+            clip_w = min(cfg.max_step, data.videos.shape[1])
+            warm_up_velocity(model.velocity, data, run_dir, method=self.name, seed=seed, steps=cfg.velocity_warmup,
+                             lr=cfg.velocity_lr or cfg.lr, context=2, clip_frames=clip_w, pool=cfg.velocity_pool,
+                             divergence_weight=cfg.velocity_divergence, frames_in=model.adapt, resume=resume,
+                             progress=progress)
+            model.velocity.requires_grad_(False)
+
         def four_frames(batch: Batch) -> dict[str, Tensor]:
             x = model.adapt(batch.videos)
             b, t = x.shape[:2]
             idx = torch.randint(0, t, (b, 4), generator=batch.generator, device=x.device)
+            rows = torch.arange(b, device=x.device)
+            out: dict[str, Any] = {}
+            if model.velocity is not None:  # the content frame x_c1 needs the frame before it: x_c1 = frame >= 1
+                idx[:, 0] = torch.randint(1, t, (b,), generator=batch.generator, device=x.device)
+                with torch.no_grad():  # x_c1 moved to x_p1's time: the copy mask's source
+                    out["copy_source"] = model.moved_content_frame(x[rows, idx[:, 0] - 1], x[rows, idx[:, 0]],
+                                                                   (idx[:, 2] - idx[:, 0]).to(x.dtype))
             # Gathered frame-major, (4, B, C, H, W): each of the four frames is one contiguous block, as
             # upstream's separate batches are. (B, 4, ...) unbound on dim 1 gave strided views that every
             # conv (six encoder calls, two weight gradients) copied to a contiguous tensor first.
-            frames = x[torch.arange(b, device=x.device), idx.t().contiguous()]
+            frames = x[rows, idx.t().contiguous()]
             perm = torch.randperm(b // 2, generator=batch.generator, device=x.device)
-            return {"x": frames.unbind(0), "perm": perm}
+            return {"x": frames.unbind(0), "perm": perm, **out}
 
         def discriminator(inp: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
             x = inp["x"]
             return model.discriminator_loss(x[0], x[1], inp["perm"])
 
         def disentangle(inp: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor]]:
-            return model.disentangle_losses(*inp["x"])
+            return model.disentangle_losses(*inp["x"], copy_source=inp.get("copy_source"))
 
         nets = {"netEC": model.content_encoder, "netEP": model.pose_encoder, "netD": model.decoder,
                 "netC": model.scene_discriminator}

@@ -26,6 +26,7 @@ from methods.common.dcgan import spatial_levels
 from methods.common.frame_codecs import (DCGANFrameDecoder, DCGANFrameEncoder, FrameBatchNorm2d, Grouped,
                                          VGGFrameDecoder, VGGFrameEncoder, composite_copy, frames_in, frames_out)
 from methods.common.lstm import VectorLSTM
+from methods.common.warp import VelocityNet, move_by_velocity
 
 CONTENT_MODELS = ("dcgan_unet", "vgg_unet", "dcgan")
 POSE_MODELS = ("dcgan", "resnet")
@@ -144,6 +145,8 @@ class DRNet(nn.Module):
         self.scene_discriminator = SceneDiscriminator(cfg.pose_dim, cfg.sd_width)
         self.lstm = VectorLSTM(cfg.pose_dim + cfg.content_dim, cfg.rnn_size, cfg.pose_dim, cfg.rnn_layers,
                                normalize=cfg.normalize)
+        # not upstream (cpu profile): moves the copy mask's content frame to the decoded frame's time
+        self.velocity = VelocityNet(nc, cfg.max_velocity) if getattr(cfg, "copy_velocity", False) else None
 
     @property
     def unet(self) -> bool:
@@ -165,6 +168,12 @@ class DRNet(nn.Module):
         h, skips = self.content_encoder(x, groups)
         return h, (skips if self.unet else [])
 
+    def moved_content_frame(self, previous: Tensor, content_frame: Tensor, horizons: Tensor) -> Tensor:
+        """With ``copy_velocity``: ``content_frame (N, C, H, W)`` carried ``horizons (N,)`` steps (any sign) along
+        the field the velocity net reads off ``previous`` and it (the frame before it and it, same shape)."""
+        field = self.velocity.smoothed_field(torch.stack([previous, content_frame], 1), self.cfg.velocity_pool)
+        return move_by_velocity(content_frame, field, horizons)
+
     def decode(self, content: Tensor, skips: list[Tensor], pose: Tensor, groups: int = 1,
                content_frame: Tensor | None = None) -> Tensor:
         """The frame of ``pose`` with ``content``; with ``cfg.copy_mask`` (cpu profile) the decoder's
@@ -175,14 +184,15 @@ class DRNet(nn.Module):
         return out
 
     # ------------------------------------------------------------------------ stage 1 losses ---
-    def disentangle_losses(self, x_c1: Tensor, x_c2: Tensor, x_p1: Tensor, x_p2: Tensor
-                           ) -> tuple[Tensor, dict[str, Tensor]]:
+    def disentangle_losses(self, x_c1: Tensor, x_c2: Tensor, x_p1: Tensor, x_p2: Tensor,
+                           copy_source: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Upstream ``train``: ``sim + rec + sd_weight * sd`` on four frames of each clip.
 
         ``sim = MSE(E_c(x_c1), E_c(x_c2).detach())``, ``rec = MSE(D(E_c(x_c1), E_p(x_p1)), x_p1)``,
         ``sd = BCE(C(E_p(x_p1), E_p(x_p2).detach()), 1/2)``: the pose encoder is trained to make the
         scene discriminator maximally uncertain. All four frames are ``(B, C, H, W)`` at the
-        networks' channels and resolution (:meth:`adapt`).
+        networks' channels and resolution (:meth:`adapt`). ``copy_source`` (``copy_velocity``, cpu profile): the
+        frame the copy mask copies instead of ``x_c1`` (``x_c1`` moved to ``x_p1``'s time).
         """
         h_c1, skips = self.content(x_c1)
         with torch.no_grad():
@@ -192,7 +202,7 @@ class DRNet(nn.Module):
             h_p2 = self.pose_encoder(x_p2)
         sim = F.mse_loss(h_c1, h_c2)
         recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
-        rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1), x_p1)
+        rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1 if copy_source is None else copy_source), x_p1)
         out = self.scene_discriminator(h_p1, h_p2)
         sd = F.binary_cross_entropy(out, torch.full_like(out, 0.5))
         return sim + rec + self.cfg.sd_weight * sd, {"sim": sim.detach(), "rec": rec.detach(), "sd": sd.detach()}
@@ -247,7 +257,11 @@ class DRNet(nn.Module):
             _, state = self.lstm(torch.cat([h_p[:, :-1], h_c[:, None].expand(b, c - 1, h_c.shape[1])], -1))
         pose = h_p[:, -1]
         frames = []
-        for _ in range(num_future):
+        previous = context[:, -2] if c > 1 else context[:, -1]  # one context frame: no motion to read
+        for h in range(1, num_future + 1):
             pose, state = self.lstm(torch.cat([pose, h_c], dim=-1), state)
-            frames.append(self.decode(h_c, skips, pose, content_frame=context[:, -1]))
+            source = context[:, -1]
+            if self.velocity is not None:  # cpu profile: the copied frame moves on with the context's velocity
+                source = self.moved_content_frame(previous, source, torch.full((b,), float(h), device=source.device))
+            frames.append(self.decode(h_c, skips, pose, content_frame=source))
         return self.unadapt(torch.stack(frames, dim=1))

@@ -60,6 +60,8 @@ class SAVPConfig:
     velocity_loss: float = 0.0       # with copy_velocity: weight of the MSE of the moved frames to the true ones
     velocity_divergence: float = 0.0  # with copy_velocity: weight of the field's mean squared divergence
     velocity_lr: float = 0.0         # with copy_velocity: the velocity net's Adam lr (0: lr)
+    velocity_warmup: int = 0         # with copy_velocity: steps training the velocity net alone before the model
+                                     # (methods.common.velocity_warmup), at velocity_lr (0: lr)
     copy_mask_bias: float = 0.0      # added to the previous-image mask's initial bias (0 = upstream)
     # posterior encoder (networks.encoder) -- used when `encoder` is True
     encoder: bool = True
@@ -189,7 +191,10 @@ def cpu(variant: str):
     context and at most 5 future frames, batches of 4 clips, :data:`CPU_STEPS` steps (fewer for the
     variants whose step costs more: SAVP runs two generator paths and two discriminators per step);
     Adam 1e-3 (5e-4 for the GAN-only one); KL ramp over the first third, scheduled sampling with
-    ``k = steps / 8`` (the same curve whatever the length), no lr decay.
+    ``k = steps / 8`` (the same curve whatever the length), no lr decay. Not upstream: the previous-image
+    candidate of the future frames is the last context frame carried along a velocity field whose net first
+    trains alone for 300 steps (``velocity_warmup``), that candidate's mask biased to copy at first
+    (README "cpu and smoke profiles").
     """
 
     def profile(spec: DataSpec) -> SAVPConfig:
@@ -200,6 +205,8 @@ def cpu(variant: str):
                       nz=0 if variant == "deterministic" else 8,
                       kl_anneal_steps=(0, steps // 3), schedule_sampling_k=steps / 8,
                       decay_steps=(steps, steps), lr=5e-4 if variant == "gan" else 1e-3,
+                      copy_velocity=True, velocity_pool=16, velocity_loss=1.0, velocity_divergence=1.0,
+                      copy_mask_bias=3.0, velocity_lr=2e-3, velocity_warmup=300,
                       train=TrainConfig(steps=steps, batch_size=4, checkpoint_every=25, log_every=10))
         future = min(cfg.future_frames, 5)
         return dataclasses.replace(cfg, future_frames=future,

@@ -46,6 +46,8 @@ class SV2PConfig:
     velocity_divergence: float = 0.0  # with copy_velocity: weight of the field's mean squared divergence
     copy_mask_bias: float = 0.0      # added to mask 0's initial bias: training starts from a mostly copied frame
     velocity_lr: float = 0.0         # with copy_velocity: the velocity net's Adam lr (0: lr)
+    velocity_warmup: int = 0         # with copy_velocity: steps training the velocity net alone before the model
+                                     # (methods.common.velocity_warmup), at velocity_lr (0: lr)
     # latent (conv_latent_tower); latent_channels = 0 gives the deterministic model
     latent_channels: int = 1
     latent_std_min: float = -5.0
@@ -100,8 +102,9 @@ def cpu(spec: DataSpec) -> SV2PConfig:
     """Learns on moving-shapes in the main job: 32x32 networks at a quarter width, training clips of the
     protocol's context and at most 5 future frames, 200 steps of 4 clips in three phases; not upstream:
     an L1 reconstruction, mask 0 biased to copy at first, and what it copies is the last context frame
-    carried along a velocity field (``copy_velocity``; its net at lr 5e-3): the objects keep their shape and
-    colour instead of blurring away (README "cpu and smoke profiles" has the measurements)."""
+    carried along a velocity field (``copy_velocity``; its net at lr 5e-3, first trained alone for 300 steps:
+    ``velocity_warmup``): the objects keep their shape and colour instead of blurring away, and move (README
+    "cpu and smoke profiles" has the measurements)."""
     base = _base(spec, "sv2p cpu")
     h, w = spec.resolution
     scale = 2 if min(h, w) >= 64 and (h // 2) % 8 == 0 and (w // 2) % 8 == 0 else 1
@@ -110,7 +113,7 @@ def cpu(spec: DataSpec) -> SV2PConfig:
     return SV2PConfig(**base, frame_scale=scale, width_divisor=4, stage1_steps=steps // 3, stage2_steps=steps // 5,
                       kl_ramp_steps=steps // 5, schedule_sampling_k=25.0, recon_loss="l1", copy_mask_bias=3.0,
                       copy_velocity=True, velocity_pool=16, velocity_loss=1.0, velocity_divergence=1.0,
-                      velocity_lr=5e-3,
+                      velocity_lr=5e-3, velocity_warmup=300,
                       train=TrainConfig(steps=steps, batch_size=4, checkpoint_every=50, log_every=10, grad_clip=1.0))
 
 

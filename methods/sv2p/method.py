@@ -31,6 +31,7 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frames import pool_frames, upsample_frames
 from methods.common.train_data import check_prediction_training
+from methods.common.velocity_warmup import warm_up_velocity
 from methods.common.warp import VelocityNet, divergence_penalty, step_copy_sources, velocity_param_groups
 from methods.sv2p import config as C
 from methods.sv2p.model import LatentTower, SV2PPredictor
@@ -175,6 +176,11 @@ class SV2P(Method):
         c, p = cfg.context_frames, cfg.future_frames
         self._train_actions = check_prediction_training("sv2p", data, cfg)
         self.predictor, self.tower, self.velocity = self._build(seed)
+        if cfg.velocity_warmup:  # cpu option: the copy source moves from the first step (velocity_warmup.py)
+            warm_up_velocity(self.velocity, data, run_dir, method=self.name, seed=seed, steps=cfg.velocity_warmup,
+                             lr=cfg.velocity_lr or cfg.lr, context=c, clip_frames=c + p, pool=cfg.velocity_pool,
+                             divergence_weight=cfg.velocity_divergence,
+                             frames_in=lambda v: pool_frames(v, cfg.frame_scale), resume=resume, progress=progress)
         opt = self.optimizer()
         parts = TrainParts(method=self.name, modules=self.modules(), phases=[Phase("loss", opt, self._loss)],
                            config=self.config_dict())

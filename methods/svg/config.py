@@ -59,6 +59,8 @@ class SVGConfig:
     velocity_divergence: float = 0.0  # with copy_velocity: weight of the mean squared divergence of the (pooled)
                                       # field: a diverging field shrinks the objects it moves (warp.divergence)
     velocity_lr: float = 0.0       # with copy_velocity: the velocity net's Adam lr (0: lr)
+    velocity_warmup: int = 0       # with copy_velocity: steps training the velocity net alone (direct loss) before
+                                   # the model (methods.common.velocity_warmup), at velocity_lr (0: lr)
     beta: float = 1e-4             # --beta: KL weight
     lr: float = 2e-3               # --lr (Adam)
     beta1: float = 0.9             # --beta1
@@ -131,11 +133,15 @@ def cpu_profile(prior: str):
         # CPU time as width 16 with batches of 16 (the LSTMs' cost scales with the batch). A copy mask
         # over the skip frame and an L1 loss (not upstream): without them the decoder redraws the flat
         # backgrounds with a faint texture that SSIM punishes, and 250 steps did not beat copy_last.
-        # The mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README).
+        # The mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README). What it
+        # copies moves: the last context frame carried along a velocity field (copy_velocity) whose net
+        # first trains alone for 300 steps (velocity_warmup, ~4 CPU-s); trained only jointly, within these
+        # 120 steps it learned too little to move the objects (README "cpu profile").
         return SVGConfig(prior=prior, backbone="dcgan", channels=spec.channels, resolution=(h, w),
                          model_resolution=model_res, width=24, g_dim=64, z_dim=8, rnn_size=128,
                          context_frames=c, future_frames=p, skip_from="paper", beta=1e-4, lr=2e-3,
-                         copy_mask=True, recon_loss="l1",
+                         copy_mask=True, recon_loss="l1", copy_velocity=True, velocity_pool=16, velocity_loss=1.0,
+                         velocity_divergence=1.0, velocity_warmup=300,
                          train=TrainConfig(steps=120, batch_size=8, checkpoint_every=60, log_every=20))
     return profile
 

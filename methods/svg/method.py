@@ -24,6 +24,7 @@ from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frame_codecs import init_copy_mask_
 from methods.common.lstm import init_svg_
 from methods.common.resize import check_model_frames
+from methods.common.velocity_warmup import warm_up_velocity
 from methods.common.warp import velocity_param_groups
 from methods.svg import config as C
 from methods.svg.model import SVGModel
@@ -102,6 +103,11 @@ class _SVG(Method):
         check_model_frames(self.name, data.videos.shape, self.config, "training videos")
         self.model = self._build(seed)
         model = self.model
+        if cfg.velocity_warmup:  # cpu option: the copy source moves from the first step (velocity_warmup.py)
+            warm_up_velocity(model.velocity, data, run_dir, method=self.name, seed=seed, steps=cfg.velocity_warmup,
+                             lr=cfg.velocity_lr or cfg.lr, context=cfg.context_frames, clip_frames=clip,
+                             pool=cfg.velocity_pool, divergence_weight=cfg.velocity_divergence,
+                             frames_in=model._in, resume=resume, progress=progress)
         optimizer = self.optimizer()
 
         def step(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:

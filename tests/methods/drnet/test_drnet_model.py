@@ -33,7 +33,9 @@ from benchmark.data.moving_shapes import MovingShapes
 from benchmark.methods import ProfileUnavailable
 from benchmark.pipeline import data_spec
 from methods.drnet import config as C
+from methods.common.frame_codecs import init_copy_mask_
 from methods.drnet.model import DRNet
+from tests.methods.velocity_helpers import dot_columns, saturate_along_x
 
 UPSTREAM = {
     "kth64": {"netEC": 3_807_424, "netEP": 2_840_414, "netD": 6_644_547, "netC": 12_301, "lstm": 1_090_826},
@@ -148,3 +150,30 @@ def test_cpu_profile_copy_mask_starts_as_a_copy(small_dataset):
     assert C.smoke(spec).mask_bias == 0.0 and not C.smoke(spec).copy_mask
     with pytest.raises(ValueError, match="needs copy_mask"):
         dataclasses.replace(cfg, copy_mask=False)
+
+
+def test_copy_velocity_moves_the_content_frame_the_mask_copies():
+    """cpu option ``copy_velocity``: the rollout's copy source for the frame ``h`` steps after the context is the
+    last context frame carried ``h x`` the field read off the last two context frames (a saturated field and a
+    mask that copies: a dot moves by equal steps); in training the content frame is moved by the (signed) time
+    to the pose frame. It needs the copy mask and a warm-up (the velocity net trains only there)."""
+    cfg = _tiny(copy_mask=True, mask_bias=20.0, copy_velocity=True, velocity_warmup=5)
+    torch.manual_seed(0)
+    model = DRNet(cfg)
+    init_copy_mask_(model.decoder, cfg.mask_bias)
+    model.velocity.reset_parameters()
+    saturate_along_x(model.velocity)
+    dot = torch.zeros(1, 3, 1, 32, 32)
+    dot[:, :, 0, 16, 16] = 1.0
+    model.eval()
+    columns = dot_columns(model.rollout(dot, 3)[0])
+    assert columns[0] < 16 and columns[0] - columns[1] == columns[1] - columns[2] > 0
+    def column(h: float) -> int:  # of the dot in the content frame moved h steps (training: h < 0 as well)
+        return dot_columns(model.moved_content_frame(dot[:, 0], dot[:, 1], torch.tensor([h])))[0]
+
+    assert column(2.0) < 16 < column(-2.0) and 16 - column(2.0) == column(-2.0) - 16
+    assert DRNet(_tiny()).velocity is None
+    with pytest.raises(ValueError, match="velocity_warmup > 0"):
+        _tiny(copy_mask=True, copy_velocity=True)
+    with pytest.raises(ValueError, match="need copy_velocity"):
+        _tiny(velocity_warmup=5)
