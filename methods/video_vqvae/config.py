@@ -48,6 +48,18 @@ class VideoVQVAEConfig:
     max_flow: float = 1.0                         # with warp: largest displacement (units of half the frame)
     flow_divergence: float = 0.0                  # with warp: weight of the flow's mean squared divergence in the
                                                   # VQ-VAE loss (a diverging flow shrinks what it moves; not in the paper)
+    copy_velocity: bool = False                   # not in the paper (cpu): with a frame_decoder, output frame t uses
+                                                  # the reference moved t - (context_frames - 1) steps along a velocity
+                                                  # field read off it and the frame before (methods.common.warp
+                                                  # .VelocityNet), trained alone before the VQ-VAE, then kept fixed
+    max_velocity: float = 0.2                     # with copy_velocity: the largest speed (grid_sample units per frame)
+    velocity_pool: int = 1                        # with copy_velocity: field averaged over pool x pool blocks (of the
+                                                  # frames the velocity net reads, velocity_scale times smaller)
+    velocity_scale: int = 1                       # with copy_velocity: the velocity net reads frames area-resized by
+                                                  # 1 / velocity_scale (the field is resolution-free: grid units)
+    velocity_divergence: float = 0.0              # with copy_velocity: weight of the field's squared divergence
+    velocity_warmup: int = 0                      # with copy_velocity: the velocity net's training steps (alone)
+    velocity_lr: float = 0.0                      # with copy_velocity: its Adam lr (0: vqvae_lr)
     # --- top prior, Tables 4-6 ---
     top_hidden: int = 512
     top_residual_units: int = 1024
@@ -85,6 +97,13 @@ class VideoVQVAEConfig:
         steps=950_000, batch_size=32, checkpoint_every=5_000, log_every=100))
 
     def __post_init__(self) -> None:
+        if self.copy_velocity and (self.frame_decoder == "none" or self.velocity_warmup <= 0):
+            raise ValueError("video_vqvae: copy_velocity needs a frame_decoder (it moves the reference frame) and "
+                             "velocity_warmup > 0 (the velocity net trains only there; untrained it does not move)")
+        if (self.velocity_divergence or self.velocity_lr or self.velocity_warmup) and not self.copy_velocity:
+            raise ValueError(f"video_vqvae: velocity_divergence={self.velocity_divergence} / velocity_lr="
+                             f"{self.velocity_lr} / velocity_warmup={self.velocity_warmup} need copy_velocity=True "
+                             "(they train the velocity net)")
         if self.flow_divergence and self.frame_decoder not in ("warp", "warp_residual"):
             raise ValueError(f"video_vqvae: flow_divergence={self.flow_divergence} needs a warping frame_decoder "
                              f"('warp' or 'warp_residual'), got {self.frame_decoder!r}")
@@ -171,13 +190,21 @@ def cpu(spec: DataSpec) -> VideoVQVAEConfig:
     fitted on window-by-window reconstructions, whose warps drift). The priors add little: their samples
     score about what a constant future code does (README "Deviation"). Training ~31-33 one-thread CPU-s
     at machine load ~6 (the paper decoder's 23 in the same conditions); sampling ~1.4x slower.
-    Tried and lost: flow pooled over 4x4 / 16x16 pixels, a residual instead of or on top of the warp."""
+    Tried and lost: flow pooled over 4x4 / 16x16 pixels, a residual instead of or on top of the warp.
+
+    Deviation (not in the paper, 2026-12-02): ``copy_velocity``. The frame the decoder warps for output frame
+    ``t`` is the last conditioning frame already carried ``t - 3`` steps along a constant-velocity field that a
+    small conv net reads off the last two conditioning frames (at 32x32, 16x16 blocks), trained alone for 300
+    steps before the VQ-VAE (``velocity_warmup``) and then fixed: the priors' future codes carried too little
+    motion for the decoder's own flow to move the objects (motion agreement 0.185, copy_last's level); with it
+    0.352 (README "Deviation")."""
     small = TrainConfig(steps=100, batch_size=8, checkpoint_every=50, log_every=10)
     return _check(spec, VideoVQVAEConfig(
         channels=spec.channels, resolution=tuple(spec.resolution), frames=8, context_frames=4, temperature=0.7,
         hidden=32, residual_units=16, residual_layers=1, num_codes=64, code_dim=16, ema_decay=0.9,
         codebook_init="data", bottom_kernel=(2, 8, 8), bottom_stride=(2, 8, 8), bottom_mask_prob=0.3,
         vqvae_lr=2e-3, frame_decoder="warp", flow_pool=8,
+        copy_velocity=True, velocity_pool=16, velocity_scale=2, velocity_divergence=1.0, velocity_warmup=300,
         top_hidden=32, top_residual_units=32, top_layers=3, top_attention_every=3, top_heads=2, top_time_kernel=1,
         top_dropout=0.0, top_cond_embed=16, top_cond_mid=16, top_cond_hidden=32, top_cond_residual_units=16,
         top_cond_layers=1,

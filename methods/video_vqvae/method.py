@@ -49,7 +49,8 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
 from methods.common.threads import one_cpu_thread
-from methods.common.warp import divergence_penalty
+from methods.common.velocity_warmup import warm_up_velocity
+from methods.common.warp import VelocityNet, divergence_penalty, move_by_velocity
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -58,10 +59,13 @@ SIGMA_CLIPS = 64   # training clips whose reconstruction error fixes the decoder
 
 
 def build_vqvae(cfg: C.VideoVQVAEConfig) -> VQVAENet:
-    return VQVAENet(cfg.channels, cfg.hidden, cfg.residual_units, cfg.residual_layers, cfg.num_codes, cfg.code_dim,
-                    cfg.beta, cfg.ema_decay, tuple(cfg.bottom_kernel), tuple(cfg.bottom_stride),
-                    tuple(cfg.top_kernel), tuple(cfg.top_stride), cfg.codebook_init, cfg.frame_decoder,
-                    cfg.flow_pool, cfg.max_flow)
+    net = VQVAENet(cfg.channels, cfg.hidden, cfg.residual_units, cfg.residual_layers, cfg.num_codes, cfg.code_dim,
+                   cfg.beta, cfg.ema_decay, tuple(cfg.bottom_kernel), tuple(cfg.bottom_stride),
+                   tuple(cfg.top_kernel), tuple(cfg.top_stride), cfg.codebook_init, cfg.frame_decoder,
+                   cfg.flow_pool, cfg.max_flow)
+    # not in the paper (cpu): moves the reference frame the decoder warps (its last conv 0: no motion at first)
+    net.velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
+    return net
 
 
 def build_top_prior(cfg: C.VideoVQVAEConfig) -> TopPrior:
@@ -176,6 +180,38 @@ class VideoVQVAE(Method):
             return None
         return x[:, :, self.config.context_frames - 1 if index is None else index]
 
+    def _velocity_frames(self, x: Tensor) -> Tensor:
+        """Frames ``(..., C, H, W)`` in [0, 1] as the velocity net reads them (area-resized by ``velocity_scale``)."""
+        s = self.config.velocity_scale
+        if s == 1:
+            return x
+        lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
+        return F.interpolate(x.reshape(-1, c, h, w), size=(h // s, w // s), mode="area").view(*lead, c, h // s, w // s)
+
+    def _moved(self, vq: VQVAENet, previous: Tensor, reference: Tensor, frames: int) -> Tensor | None:
+        """With ``copy_velocity`` (cpu): ``reference (N, C, H, W)`` (in [-0.5, 0.5], frame ``context_frames - 1``
+        of a clip) carried ``t - (context_frames - 1)`` steps for each frame ``t < frames`` of the clip along the
+        field of ``previous`` (the frame before it) and it: ``(N, C, frames, H, W)``; None without."""
+        if vq.velocity is None:
+            return None
+        pair = self._velocity_frames(torch.stack([previous, reference], 1) + 0.5)
+        field = vq.velocity.smoothed_field(pair, self.config.velocity_pool)
+        field = F.interpolate(field, size=reference.shape[-2:], mode="bilinear", align_corners=False)
+        anchor = self.config.context_frames - 1
+        horizons = torch.arange(frames, device=reference.device, dtype=reference.dtype) - anchor
+        n = reference.shape[0]
+        out = move_by_velocity(reference.repeat_interleave(frames, 0), field.repeat_interleave(frames, 0),
+                               horizons.repeat(n))
+        return out.view(n, frames, *reference.shape[1:]).transpose(1, 2)
+
+    def _clip_moved(self, vq: VQVAENet, x: Tensor) -> Tensor | None:
+        """:meth:`_moved` for a clip ``x (N, C, T, H, W)`` (in [-0.5, 0.5]) whose frame ``context_frames - 1`` is
+        the reference."""
+        c = self.config.context_frames
+        if vq.velocity is None:
+            return None
+        return self._moved(vq, x[:, :, max(c - 2, 0)], x[:, :, c - 1], x.shape[2])
+
     @torch.no_grad()
     def latents(self, videos: Tensor) -> dict[str, Tensor]:
         """Codes of clips ``(B, frames, C, H, W)`` in [0, 1], with the conditioning frames encoded alone:
@@ -206,11 +242,22 @@ class VideoVQVAE(Method):
         cfg = self.config
         net = self._materialize(stage, seed)
         if stage == "vqvae":
-            opt = torch.optim.Adam(net.parameters(), lr=cfg.vqvae_lr)
+            if net.velocity is not None:  # cpu: the velocity net trains alone first, then stays fixed
+                net.velocity.reset_parameters()
+                with one_cpu_thread(self.device):
+                    warm_up_velocity(net.velocity, data, run_dir, method=self.name, seed=seed,
+                                     steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.vqvae_lr,
+                                     context=cfg.context_frames, clip_frames=cfg.frames, pool=cfg.velocity_pool,
+                                     divergence_weight=cfg.velocity_divergence, frames_in=self._velocity_frames,
+                                     resume=resume, progress=progress)
+                net.velocity.requires_grad_(False)
+            opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.vqvae_lr)
 
             def loss_fn(batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
                 x = to_ncthw(batch.videos) - 0.5
-                recon, enc = net(x, cfg.bottom_mask_prob, batch.generator, self._reference(x))
+                with torch.no_grad():
+                    moved = self._clip_moved(net, x)
+                recon, enc = net(x, cfg.bottom_mask_prob, batch.generator, self._reference(x), moved)
                 mse = F.mse_loss(recon, x)
                 used_t = enc["codes_top"].unique().numel()
                 used_b = enc["codes_bottom"].unique().numel()
@@ -277,8 +324,10 @@ class VideoVQVAE(Method):
             for start in range(c, chunk.shape[1] - window + 1, window):
                 target = chunk[:, start:start + window]
                 lat = self.latents(torch.cat([ctx, target], dim=1))
-                ref = self._reference(to_ncthw(ctx[:, -1:]) - 0.5, 0)
-                recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], ref) + 0.5)
+                c_x = to_ncthw(ctx[:, -2:]) - 0.5
+                ref = self._reference(c_x, c_x.shape[2] - 1)
+                moved = self._moved(vq, c_x[:, :, 0], c_x[:, :, -1], cfg.frames)
+                recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], ref, moved) + 0.5)
                 err += float(((recon[:, c:] - target) ** 2).double().sum())
                 n += target.numel()
                 ctx = recon[:, -c:].clamp(0, 1)
@@ -377,8 +426,10 @@ class VideoVQVAE(Method):
             bottom, n_bottom = self._bottom_nats(lat)
             latent -= (top + bottom).double()
             codes += n_top + n_bottom
-            ref = to_ncthw(ctx[:, -1:].to(self.device)) - 0.5
-            recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], self._reference(ref, 0)) + 0.5)
+            c_x = to_ncthw(ctx[:, -2:].to(self.device)) - 0.5
+            moved = self._moved(vq, c_x[:, :, 0], c_x[:, :, -1], cfg.frames)
+            recon = to_ntchw(vq.decode_codes(lat["top"], lat["bottom"], self._reference(c_x, c_x.shape[2] - 1), moved)
+                             + 0.5)
             lp = discretized_gaussian_log_prob(target[:, :r], recon[:, cfg.context_frames:cfg.context_frames + r],
                                                vq.log_sigma)
             pixels += lp.flatten(1).sum(1)
@@ -404,8 +455,10 @@ class VideoVQVAE(Method):
         for s in range(cb, cfg.bottom_grid()[0]):
             cond = bottom.condition(top_feat, bottom.condition.past_window(codes_b, s), s)[:, :, None]
             codes_b = torch.cat([codes_b, sample(n, cond, generator=generator, temperature=cfg.temperature)], dim=1)
-        ref = self._reference(to_ncthw(context[:, -1:]) - 0.5, 0)
-        return to_ntchw(vq.decode_codes(codes_t, codes_b, ref) + 0.5).clamp(0, 1)
+        c_x = to_ncthw(context[:, -2:]) - 0.5
+        ref = self._reference(c_x, c_x.shape[2] - 1)
+        moved = self._moved(vq, c_x[:, :, 0], c_x[:, :, -1], cfg.frames)
+        return to_ntchw(vq.decode_codes(codes_t, codes_b, ref, moved) + 0.5).clamp(0, 1)
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
@@ -434,4 +487,5 @@ class VideoVQVAE(Method):
         vq = self._frozen_vqvae() if "vqvae" in self._real else self._materialize("vqvae")
         x = to_ncthw(videos.to(self.device)) - 0.5
         enc = vq.encode(x)
-        return to_ntchw(vq.decode(enc["q_top"], enc["q_bottom"], reference=self._reference(x)) + 0.5).clamp(0, 1)
+        return to_ntchw(vq.decode(enc["q_top"], enc["q_bottom"], reference=self._reference(x),
+                                  moved=self._clip_moved(vq, x)) + 0.5).clamp(0, 1)

@@ -151,14 +151,17 @@ class VideoVQVAE(nn.Module):
         return {"q_top": q_t, "q_bottom": q_b, "codes_top": c_t, "codes_bottom": c_b, "commitment": commit_t + commit_b}
 
     def decode(self, q_top: Tensor, q_bottom: Tensor, keep_bottom: Tensor | None = None,
-               reference: Tensor | None = None) -> Tensor:
+               reference: Tensor | None = None, moved: Tensor | None = None) -> Tensor:
         """Latents -> video; ``keep_bottom (N,)`` float 0/1 masks the bottom level per clip. With a
         ``frame_decoder``, ``reference (N, C, H, W)`` (in [-0.5, 0.5]; the last conditioning frame) is
-        the frame every output frame is warped from and/or added to."""
-        return self.decode_with_flow(q_top, q_bottom, keep_bottom, reference)[0]
+        the frame every output frame is warped from and/or added to -- or, given ``moved (N, C, T, H, W)``
+        (``copy_velocity``, cpu), output frame ``t`` starts from ``moved[:, :, t]`` (the reference carried
+        along its velocity field to frame ``t``; the decoder still reads ``reference``)."""
+        return self.decode_with_flow(q_top, q_bottom, keep_bottom, reference, moved)[0]
 
     def decode_with_flow(self, q_top: Tensor, q_bottom: Tensor, keep_bottom: Tensor | None = None,
-                         reference: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                         reference: Tensor | None = None, moved: Tensor | None = None
+                         ) -> tuple[Tensor, Tensor | None]:
         """:meth:`decode`, and the flow ``(N * T, 2, H, W)`` it warped with, smoothed as applied (None
         without a warp)."""
         if keep_bottom is not None:
@@ -171,7 +174,7 @@ class VideoVQVAE(nn.Module):
         feat = self.frame_encoder(reference)[:, :, None].expand(-1, -1, h.shape[2], -1, -1)
         out = self.decoder(torch.cat([h, feat], dim=1))                  # (N, K, T, H, W)
         n, _, t, hh, ww = out.shape
-        ref = reference[:, :, None].expand(-1, -1, t, -1, -1)
+        ref = reference[:, :, None].expand(-1, -1, t, -1, -1) if moved is None else moved
         frames, flow = ref, None
         if self.frame_decoder in ("warp", "warp_residual"):
             flow = self.max_flow * torch.tanh(out[:, :2].transpose(1, 2).reshape(n * t, 2, hh, ww))
@@ -182,18 +185,19 @@ class VideoVQVAE(nn.Module):
             frames = frames + out[:, -reference.shape[1]:]
         return frames, flow
 
-    def decode_codes(self, codes_top: Tensor, codes_bottom: Tensor, reference: Tensor | None = None) -> Tensor:
+    def decode_codes(self, codes_top: Tensor, codes_bottom: Tensor, reference: Tensor | None = None,
+                     moved: Tensor | None = None) -> Tensor:
         return self.decode(self.quantize_top.lookup(codes_top), self.quantize_bottom.lookup(codes_bottom),
-                           reference=reference)
+                           reference=reference, moved=moved)
 
     def forward(self, x: Tensor, bottom_mask_prob: float = 0.0, generator: torch.Generator | None = None,
-                reference: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                reference: Tensor | None = None, moved: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         enc = self.encode(x)
         keep = None
         if self.training and bottom_mask_prob > 0:
             u = torch.rand(x.shape[0], generator=generator, device=x.device)
             keep = (u >= bottom_mask_prob).float()
-        frames, enc["flow"] = self.decode_with_flow(enc["q_top"], enc["q_bottom"], keep, reference)
+        frames, enc["flow"] = self.decode_with_flow(enc["q_top"], enc["q_bottom"], keep, reference, moved)
         return frames, enc
 
 

@@ -84,6 +84,7 @@ VELOCITY_OVERRIDES = {
     "savp_vae": {"copy_velocity": "true", "copy_mask_bias": "3", "velocity_loss": "1.0"},
     "sv2p": {"copy_velocity": "true", "velocity_loss": "1.0"},
     "drnet": {"copy_mask": "true", "copy_velocity": "true"},  # its first stage; the net stays fixed after
+    "video_vqvae": {"frame_decoder": "warp", "copy_velocity": "true", "velocity_scale": "2"},  # ditto
 }
 
 
@@ -94,14 +95,14 @@ def test_methods_warm_the_velocity_net_up_before_their_model(name, tmp_path):
     from benchmark.methods import DataSpec, Protocol, TaskProtocols
     from benchmark.registry import METHODS
 
-    c, p, size = 2, 3, 32
+    c, p, size = 4, 4, 32
     train = Protocol(f"prediction-{c}to{p}", "prediction", "train", c, p, (size, size), 3)
     test = Protocol(f"prediction-{c}to{p}", "prediction", "test", c, p, (size, size), 3, samples_per_context=2)
     spec = DataSpec("moving-shapes", 3, (size, size), {"prediction": TaskProtocols(train, test)})
     overrides = {**VELOCITY_OVERRIDES[name], "velocity_warmup": "4"}
     method = METHODS.get(name).from_profile("smoke", spec, overrides)
     videos = np.random.default_rng(0).integers(0, 256, (4, c + p, 3, size, size), dtype=np.uint8)
-    method.fit(TrainData(videos, {"prediction": train}), tmp_path, seed=0, progress=False)
+    method.fit(TrainData(videos, {"prediction": train}), tmp_path, seed=0, progress=False, stage=method.stages()[0])
     warm = torch.load(tmp_path / WARMUP_DIR / "checkpoint.pt", weights_only=False)
     assert warm["step"] == 4 and set(warm["modules"]) == {"velocity"}
     assert (tmp_path / "checkpoint.pt").is_file()  # then the model's own stage

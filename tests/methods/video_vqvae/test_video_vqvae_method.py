@@ -211,3 +211,36 @@ def test_flow_divergence_enters_the_vqvae_loss_with_its_weight(small_dataset, tm
     assert records[-1]["losses"]["vqvae/flow_divergence"] > 0  # the flow left zero after the first step
     with pytest.raises(ValueError, match="needs a warping frame_decoder"):
         VideoVQVAEConfig(flow_divergence=1.0)
+
+
+def test_copy_velocity_moves_the_warped_frame_by_its_distance_to_the_reference(small_dataset):
+    """cpu option ``copy_velocity``: frame ``t`` of a clip starts from the reference (frame ``c - 1``) carried
+    ``t - (c - 1)`` steps along the field read off it and the frame before (a saturated field moves a dot by
+    equal steps, backwards before the reference, not at all at it); the untrained decoder's flow is 0, so it
+    decodes exactly those moved frames. It needs a frame decoder and a warm-up."""
+    from tests.methods.velocity_helpers import dot_columns, saturate_along_x
+
+    spec = _spec(small_dataset)
+    cls = METHODS.get(NAME)
+    method = cls.from_profile("smoke", spec, {"frame_decoder": "warp", "copy_velocity": "true",
+                                              "velocity_warmup": "3"})
+    vq = method._materialize("vqvae")
+    saturate_along_x(vq.velocity)
+    c, t, (h, w) = method.config.context_frames, method.config.frames, spec.resolution
+    x = torch.full((1, spec.channels, t, h, w), -0.5)
+    x[:, :, :, h // 2, w // 2] = 0.5  # a still dot: the field comes from the (saturated) net, not the data
+    moved = method._clip_moved(vq, x)
+    columns = dot_columns(moved[0, :1].transpose(0, 1) + 0.5, row=h // 2)
+    assert columns[c - 1] == w // 2
+    steps = [a - b for a, b in zip(columns[:-1], columns[1:])]
+    # read from the right: moves left by the same distance each frame (0.2 grid units, ~6.3 px: 6 or 7 px)
+    assert min(steps) > 0 and max(steps) - min(steps) <= 1, steps
+    with torch.no_grad():
+        enc = vq.encode(x)
+        decoded = vq.decode(enc["q_top"], enc["q_bottom"], reference=x[:, :, c - 1], moved=moved)
+    assert torch.allclose(decoded, moved, atol=1e-5)
+    for bad in ({"frame_decoder": "warp", "copy_velocity": "true"}, {"copy_velocity": "true", "velocity_warmup": "3"}):
+        with pytest.raises(ValueError, match="copy_velocity needs"):
+            cls.from_profile("smoke", spec, bad)
+    with pytest.raises(ValueError, match="need copy_velocity"):
+        cls.from_profile("smoke", spec, {"velocity_warmup": "3"})
