@@ -137,6 +137,27 @@ class VelocityNet(nn.Module):
         return smooth_flow(self.of_context(context * 2 - 1), pool)
 
 
+def area_downscale(frames: Tensor, scale: int) -> Tensor:
+    """``frames (..., C, H, W)`` area-resized to ``(H / scale, W / scale)`` (``scale`` 1: as is): what a
+    :class:`VelocityNet` reads when it runs below the model's resolution (its field, in grid units, is the
+    same at any resolution: :func:`field_at`)."""
+    if scale == 1:
+        return frames
+    lead, (c, h, w) = frames.shape[:-3], frames.shape[-3:]
+    small = F.interpolate(frames.reshape(-1, c, h, w), size=(h // scale, w // scale), mode="area")
+    return small.view(*lead, c, h // scale, w // scale)
+
+
+def field_at(net: VelocityNet, pair: Tensor, pool: int = 1, scale: int = 1) -> Tensor:
+    """The field ``(N, 2, H, W)`` of a frame pair ``(N, 2, C, H, W)`` in [0, 1] (earlier frame first), read at
+    ``1 / scale`` of the resolution (:func:`area_downscale`; ``pool`` counts pixels there) and bilinearly
+    upsampled back."""
+    field = net.smoothed_field(area_downscale(pair, scale), pool)
+    if scale == 1:
+        return field
+    return F.interpolate(field, size=pair.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def step_copy_sources(net: VelocityNet, context: Tensor, num_steps: int, pool: int = 1) -> tuple[Tensor, Tensor]:
     """The copy candidate of each step of an unroll in which step ``t`` reads frame ``t`` and predicts frame
     ``t + 1`` (SV2P's, SAVP's): ``(B, num_steps, C, H, W)`` -- the true frame the step reads while it reads

@@ -50,7 +50,7 @@ from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
 from methods.common.threads import one_cpu_thread
 from methods.common.velocity_warmup import warm_up_velocity
-from methods.common.warp import VelocityNet, divergence_penalty, move_by_velocity
+from methods.common.warp import VelocityNet, area_downscale, divergence_penalty, field_at, move_by_velocity
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -180,23 +180,14 @@ class VideoVQVAE(Method):
             return None
         return x[:, :, self.config.context_frames - 1 if index is None else index]
 
-    def _velocity_frames(self, x: Tensor) -> Tensor:
-        """Frames ``(..., C, H, W)`` in [0, 1] as the velocity net reads them (area-resized by ``velocity_scale``)."""
-        s = self.config.velocity_scale
-        if s == 1:
-            return x
-        lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
-        return F.interpolate(x.reshape(-1, c, h, w), size=(h // s, w // s), mode="area").view(*lead, c, h // s, w // s)
-
     def _moved(self, vq: VQVAENet, previous: Tensor, reference: Tensor, frames: int) -> Tensor | None:
         """With ``copy_velocity`` (cpu): ``reference (N, C, H, W)`` (in [-0.5, 0.5], frame ``context_frames - 1``
         of a clip) carried ``t - (context_frames - 1)`` steps for each frame ``t < frames`` of the clip along the
         field of ``previous`` (the frame before it) and it: ``(N, C, frames, H, W)``; None without."""
         if vq.velocity is None:
             return None
-        pair = self._velocity_frames(torch.stack([previous, reference], 1) + 0.5)
-        field = vq.velocity.smoothed_field(pair, self.config.velocity_pool)
-        field = F.interpolate(field, size=reference.shape[-2:], mode="bilinear", align_corners=False)
+        field = field_at(vq.velocity, torch.stack([previous, reference], 1) + 0.5, self.config.velocity_pool,
+                         self.config.velocity_scale)
         anchor = self.config.context_frames - 1
         horizons = torch.arange(frames, device=reference.device, dtype=reference.dtype) - anchor
         n = reference.shape[0]
@@ -248,7 +239,8 @@ class VideoVQVAE(Method):
                     warm_up_velocity(net.velocity, data, run_dir, method=self.name, seed=seed,
                                      steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.vqvae_lr,
                                      context=cfg.context_frames, clip_frames=cfg.frames, pool=cfg.velocity_pool,
-                                     divergence_weight=cfg.velocity_divergence, frames_in=self._velocity_frames,
+                                     divergence_weight=cfg.velocity_divergence,
+                                     frames_in=lambda v: area_downscale(v, cfg.velocity_scale),
                                      resume=resume, progress=progress)
                 net.velocity.requires_grad_(False)
             opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.vqvae_lr)

@@ -30,6 +30,8 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.glow import gaussian_log_prob
 from methods.common.threads import one_cpu_thread
+from methods.common.velocity_warmup import warm_up_velocity
+from methods.common.warp import area_downscale
 from methods.videoflow import config as C
 from methods.videoflow.model import VideoFlowModel
 
@@ -126,8 +128,17 @@ class VideoFlow(Method):
                              f"({cfg.num_cond_latents}) and fit the videos ({data.videos.shape[1]} frames)")
         self.model = model = self._build(seed)
         with one_cpu_thread(self.device):
+            if model.velocity is not None:  # cpu profile: the velocity net trains alone first, then stays fixed
+                warm_up_velocity(model.velocity, data, run_dir, method=self.name, seed=seed,
+                                 steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.lr, context=2,
+                                 clip_frames=min(6, data.videos.shape[1]), pool=cfg.velocity_pool,
+                                 divergence_weight=cfg.velocity_divergence,
+                                 frames_in=lambda v: area_downscale(v, cfg.velocity_scale), resume=resume,
+                                 progress=progress)
+                model.velocity.requires_grad_(False)
             self._data_dependent_init(data, seed)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                               betas=(cfg.beta1, cfg.beta2), eps=cfg.adam_eps)
         warmup = max(1, cfg.warmup_steps)
         # upstream "constant*linear_warmup": lr * min(1, step / warmup_steps), step counted from 0
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, s / warmup))
@@ -159,9 +170,10 @@ class VideoFlow(Method):
         k = cfg.num_cond_latents
         with torch.no_grad():
             z = [model.flow_forward(x[:, t]).z_top for t in range(x.shape[1])]
+            skips = {t: model.moved_skip(x[:, t - 2], x[:, t - 1]) for t in range(max(k, 2), x.shape[1])}
         mse = nll = x.new_zeros(())
         for t in range(k, x.shape[1]):
-            mean, log_scale = model.top(z[t], z[t - k:t])
+            mean, log_scale = model.top(z[t], z[t - k:t], skips.get(t))
             mse = mse + ((mean - z[t]) ** 2).mean()
             nll = nll - gaussian_log_prob(z[t], mean.detach(), log_scale).mean() / z[t][0].numel()
         n = x.shape[1] - k

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from methods.common.glow import (EdgeConv2d, FlowStep, TemporalLatentToGaussian, gaussian_log_prob, squeeze2d,
                                  unsqueeze2d)
+from methods.common.warp import VelocityNet, field_at, move_by_velocity
 
 Latents = list[Tensor]  # one tensor per split level (levels 0 .. L-2)
 
@@ -83,14 +84,15 @@ class TopPrior(nn.Module):
         self.conditional = (TemporalLatentToGaussian(channels, channels, num_cond, height, width, depth, activation,
                                                      dropout, apply_dilations, rates) if num_cond > 0 else None)
 
-    def forward(self, like: Tensor, cond: list[Tensor] | None) -> tuple[Tensor, Tensor]:
-        """``like``: a tensor of the top latent's shape (only its shape/device are used)."""
+    def forward(self, like: Tensor, cond: list[Tensor] | None, skip: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``like``: a tensor of the top latent's shape (only its shape/device are used). ``skip`` (the cpu
+        profile's ``copy_velocity``): what the mean is skip-connected to instead of ``cond[-1]``."""
         if cond is None or self.conditional is None:
             h = self.unconditional(torch.zeros_like(like))
             return h[:, 0::2], h[:, 1::2]
         mean, log_scale = self.conditional(torch.stack(cond, dim=2))
         if self.latent_skip:
-            mean = mean + cond[-1]
+            mean = mean + (cond[-1] if skip is None else skip)
         return mean, log_scale
 
 
@@ -117,7 +119,8 @@ class VideoFlowModel(nn.Module):
                  coupling_dropout: float = 0.0, num_cond_latents: int = 3, latent_encoder_width: int = 512,
                  latent_encoder_depth: int = 2, latent_activation: str = "relu", latent_dropout: float = 0.0,
                  latent_apply_dilations: bool = False, latent_dilation_rates: tuple[int, ...] = (1, 3),
-                 latent_skip: bool = True, seed: int = 0) -> None:
+                 latent_skip: bool = True, seed: int = 0, copy_velocity: bool = False, max_velocity: float = 0.2,
+                 velocity_pool: int = 1, velocity_scale: int = 1) -> None:
         super().__init__()
         h, w = resolution
         if h % 2 ** n_levels or w % 2 ** n_levels:
@@ -141,6 +144,9 @@ class VideoFlowModel(nn.Module):
                 c //= 2
         self.top_channels, self.top_height = c, height
         self.top = TopPrior(c, height, **prior_args)
+        # not upstream (cpu profile): the top prior's skip goes to the previous frame moved along its velocity
+        self.velocity = VelocityNet(channels, max_velocity) if copy_velocity else None
+        self.velocity_pool, self.velocity_scale = velocity_pool, velocity_scale
 
     # ------------------------------------------------------------------------------ one frame ---
     def flow_forward(self, x: Tensor, cond_levels: list[Latents] | None = None) -> FrameEncoding:
@@ -197,6 +203,19 @@ class VideoFlowModel(nn.Module):
         f = 2 ** self.n_levels
         return (batch, self.top_channels, h // f, w // f)
 
+    def moved_skip(self, before: Tensor, previous: Tensor, cond_levels: list[Latents] | None = None
+                   ) -> Tensor | None:
+        """With ``copy_velocity``: the top latent of ``previous (N, C, H, W)`` (about [-0.5, 0.5]) moved one step
+        along the field read off ``before`` (the frame before it) and it -- what the top prior's mean is
+        skip-connected to; None without a velocity net."""
+        if self.velocity is None:
+            return None
+        field = field_at(self.velocity, torch.stack([before, previous], 1) + 0.5, self.velocity_pool,
+                         self.velocity_scale)
+        moved = move_by_velocity(previous, field, torch.ones(previous.shape[0], device=previous.device,
+                                                              dtype=previous.dtype))
+        return self.flow_forward(moved, cond_levels).z_top
+
     # ---------------------------------------------------------------------------------- video ---
     def _past(self, history: list, t: int) -> list | None:
         """The last ``k`` entries of ``history`` when there are at least ``k`` (upstream get_cond_latents)."""
@@ -215,7 +234,9 @@ class VideoFlowModel(nn.Module):
         for t in range(frames.shape[1]):
             enc = self.flow_forward(frames[:, t], self._past(levels_hist, t))
             z_top, z_levels = enc.z_top, enc.z_levels
-            mean, log_scale = self.top(z_top, self._past(top_hist, t))
+            skip = (self.moved_skip(frames[:, t - 2], frames[:, t - 1], self._past(levels_hist, t))
+                    if self.velocity is not None and t >= max(2, num_context) else None)
+            mean, log_scale = self.top(z_top, self._past(top_hist, t), skip)
             obj = enc.logdet + enc.split_logp + gaussian_log_prob(z_top, mean, log_scale)
             if t >= num_context:
                 total = total + obj
@@ -243,11 +264,14 @@ class VideoFlowModel(nn.Module):
             rep = lambda z: z.repeat_interleave(num_samples, dim=0)  # noqa: E731
             levels_hist = [[rep(z) for z in zs] for zs in levels_hist[-self.num_cond:]] if self.num_cond else []
             top_hist = [rep(z) for z in top_hist[-max(self.num_cond, 1):]]
-        prev = context[:, -1].repeat_interleave(num_samples, dim=0) if num_samples > 1 else context[:, -1]
+        rep_frames = (lambda x: x.repeat_interleave(num_samples, dim=0)) if num_samples > 1 else (lambda x: x)
+        before = rep_frames(context[:, -2]) if context.shape[1] > 1 else None  # the frame before ``prev``
+        prev = rep_frames(context[:, -1])
         frames = []
         for _ in range(num_future):
             t = len(top_hist)
-            mean, log_scale = self.top(top_hist[-1], self._past(top_hist, t))
+            skip = self.moved_skip(before, prev, self._past(levels_hist, t)) if before is not None else None
+            mean, log_scale = self.top(top_hist[-1], self._past(top_hist, t), skip)
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z_top = mean + torch.exp(log_scale) * temperature * noise
             x, z_levels = self.flow_reverse(z_top, self._past(levels_hist, t), temperature=temperature,
@@ -257,7 +281,7 @@ class VideoFlowModel(nn.Module):
                 enc = self.flow_forward(x, self._past(levels_hist, t))
                 z_top, z_levels = enc.z_top, enc.z_levels
             frames.append(x)
-            prev = x
+            before, prev = prev, x
             levels_hist.append(z_levels)
             top_hist.append(z_top)
         return torch.stack(frames, dim=1)

@@ -85,6 +85,7 @@ VELOCITY_OVERRIDES = {
     "sv2p": {"copy_velocity": "true", "velocity_loss": "1.0"},
     "drnet": {"copy_mask": "true", "copy_velocity": "true"},  # its first stage; the net stays fixed after
     "video_vqvae": {"frame_decoder": "warp", "copy_velocity": "true", "velocity_scale": "2"},  # ditto
+    "videoflow": {"copy_velocity": "true", "velocity_scale": "2"},  # ditto
 }
 
 

@@ -218,3 +218,36 @@ def test_uniform_density_is_8_bits_per_dim_reference():
     # Sanity of the bits formula used by the method: log2(256) bits per dim for a density of 1 on
     # [-0.5, 0.5]^D with 256 bins per unit.
     assert math.isclose(-(0.0 - math.log(256)) / math.log(2), 8.0)
+
+
+def test_copy_velocity_skips_the_mean_to_the_moved_previous_frame():
+    """cpu option ``copy_velocity``: the top prior's mean is skip-connected to the latent of the previous frame
+    moved one step along the field read off it and the frame before. With the prior network's output still
+    at its zero init, the mean is that latent, so a temperature-0 rollout moves a dot one equal step a frame
+    (a saturated field); upstream's skip (to the previous latent) holds it still. It needs latent_skip and a
+    warm-up."""
+    from tests.methods.velocity_helpers import dot_columns, saturate_along_x
+
+    ctx = torch.full((1, 2, 3, 16, 16), -0.5)
+    ctx[:, :, :, 8, 8] = 0.5
+    columns = {}
+    for moving in (False, True):
+        torch.manual_seed(0)
+        model = VideoFlowModel(3, (16, 16), n_levels=1, depth=1, coupling_width=8, num_cond_latents=2,
+                               latent_encoder_width=8, latent_encoder_depth=1, copy_velocity=moving,
+                               max_velocity=0.4)
+        model.train()
+        model.log_prob(torch.rand(4, 3, 3, 16, 16) - 0.5, 2)  # data-dependent actnorm init
+        model.eval()
+        if moving:
+            saturate_along_x(model.velocity)  # 0.4 grid units = 3 pixels a step, read from the right
+        out = model.sample(ctx, 3, temperature=0.0)
+        columns[moving] = dot_columns(out[0, :, :1] + 0.5, row=8)
+    assert columns[False] == [8, 8, 8]
+    assert columns[True][:2] == [5, 2]  # then it reaches the border
+    with pytest.raises(ValueError, match="copy_velocity needs"):
+        VideoFlowConfig(copy_velocity=True)  # no warm-up
+    with pytest.raises(ValueError, match="copy_velocity needs"):
+        VideoFlowConfig(copy_velocity=True, velocity_warmup=3, latent_skip=False)
+    with pytest.raises(ValueError, match="need copy_velocity"):
+        VideoFlowConfig(velocity_warmup=3)
