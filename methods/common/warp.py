@@ -193,30 +193,40 @@ def velocity_param_groups(params, velocity: VelocityNet | None, velocity_lr: flo
     return groups
 
 
-def check_velocity_options(name: str, cfg) -> None:
-    """Raise ``ValueError`` when a config sets ``velocity_loss``, ``velocity_divergence`` or (where
-    the config has them) ``velocity_lr`` or ``velocity_warmup`` without ``copy_velocity``: they train a velocity net that does
-    not exist then, and would be ignored without a word.
+#: the config fields that train a velocity net (a config has the ones that apply to it)
+VELOCITY_TRAINING_FIELDS = ("velocity_loss", "velocity_divergence", "velocity_lr", "velocity_warmup")
+
+
+def check_velocity_options(name: str, cfg, needs_warmup: bool = False) -> None:
+    """Raise ``ValueError`` when a config sets any of :data:`VELOCITY_TRAINING_FIELDS` it has without
+    ``copy_velocity`` (they train a velocity net that does not exist then, and would be ignored without a
+    word), a negative ``velocity_warmup``, or -- ``needs_warmup``: configs whose velocity net trains only in
+    its warm-up -- ``copy_velocity`` without a warm-up (an untrained net does not move anything).
 
     >>> from types import SimpleNamespace as NS
     >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=0.0, velocity_divergence=0.0))
     >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=1.0, velocity_divergence=0.0))
     Traceback (most recent call last):
     ...
-    ValueError: m: velocity_loss=1.0 / velocity_divergence=0.0 / velocity_lr=0.0 need copy_velocity=True (they train the velocity net)
-    >>> check_velocity_options("m", NS(copy_velocity=False, velocity_loss=0.0, velocity_divergence=0.0, velocity_lr=5e-3))
+    ValueError: m: velocity_loss=1.0 / velocity_divergence=0.0 need copy_velocity=True (they train the velocity net)
+    >>> check_velocity_options("m", NS(copy_velocity=False, velocity_divergence=0.0, velocity_warmup=300))
     Traceback (most recent call last):
     ...
-    ValueError: m: velocity_loss=0.0 / velocity_divergence=0.0 / velocity_lr=0.005 need copy_velocity=True (they train the velocity net)
+    ValueError: m: velocity_divergence=0.0 / velocity_warmup=300 need copy_velocity=True (they train the velocity net)
+    >>> check_velocity_options("m", NS(copy_velocity=True, velocity_divergence=0.0, velocity_warmup=0), needs_warmup=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: m: copy_velocity needs velocity_warmup > 0 (its velocity net trains only there; untrained it moves nothing)
     >>> check_velocity_options("m", NS(copy_velocity=True, velocity_loss=1.0, velocity_divergence=0.0, velocity_lr=5e-3))
     """
-    velocity_lr = getattr(cfg, "velocity_lr", 0.0)
-    warmup = getattr(cfg, "velocity_warmup", 0)
+    present = {f: getattr(cfg, f) for f in VELOCITY_TRAINING_FIELDS if hasattr(cfg, f)}
+    warmup = present.get("velocity_warmup", 0)
     if warmup < 0:
         raise ValueError(f"{name}: velocity_warmup must be >= 0 steps, got {warmup}")
-    if (cfg.velocity_loss or cfg.velocity_divergence or velocity_lr or warmup) and not cfg.copy_velocity:
-        extra = f" / velocity_warmup={warmup}" if warmup else ""
-        raise ValueError(f"{name}: velocity_loss={cfg.velocity_loss} / velocity_divergence="
-                         f"{cfg.velocity_divergence} / velocity_lr={velocity_lr}{extra} need copy_velocity=True "
-                         f"(they train the velocity net)")
+    if any(present.values()) and not cfg.copy_velocity:
+        listed = " / ".join(f"{k}={v}" for k, v in present.items())
+        raise ValueError(f"{name}: {listed} need copy_velocity=True (they train the velocity net)")
+    if needs_warmup and cfg.copy_velocity and warmup <= 0:
+        raise ValueError(f"{name}: copy_velocity needs velocity_warmup > 0 (its velocity net trains only there; "
+                         "untrained it moves nothing)")
 

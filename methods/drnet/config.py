@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 # train_drnet.py / train_lstm.py: --niter 200 epochs of --epoch_size 600 batches of --batch_size 100.
 PAPER_TRAIN = TrainConfig(steps=200 * 600, batch_size=100, checkpoint_every=5_000, log_every=100)
@@ -68,13 +69,9 @@ class DRNetConfig:
             raise ValueError(f"drnet: recon_loss must be 'mse' or 'l1', got {self.recon_loss!r}")
         if self.mask_bias and not self.copy_mask:
             raise ValueError(f"drnet: mask_bias={self.mask_bias} needs copy_mask=True (it initialises the copy mask)")
-        if self.copy_velocity and not (self.copy_mask and self.velocity_warmup > 0):
-            raise ValueError("drnet: copy_velocity needs copy_mask=True (it moves the copy mask's source) and "
-                             "velocity_warmup > 0 (the velocity net trains only there; untrained it does not move)")
-        if (self.velocity_divergence or self.velocity_lr or self.velocity_warmup) and not self.copy_velocity:
-            raise ValueError(f"drnet: velocity_divergence={self.velocity_divergence} / velocity_lr={self.velocity_lr} "
-                             f"/ velocity_warmup={self.velocity_warmup} need copy_velocity=True (they train the "
-                             "velocity net)")
+        if self.copy_velocity and not self.copy_mask:
+            raise ValueError("drnet: copy_velocity needs copy_mask=True (it moves the copy mask's source)")
+        check_velocity_options("drnet", self, needs_warmup=True)
 
     @property
     def net_channels(self) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 STAGES = ("vqvae", "top_prior", "bottom_prior")
 
@@ -97,13 +98,9 @@ class VideoVQVAEConfig:
         steps=950_000, batch_size=32, checkpoint_every=5_000, log_every=100))
 
     def __post_init__(self) -> None:
-        if self.copy_velocity and (self.frame_decoder == "none" or self.velocity_warmup <= 0):
-            raise ValueError("video_vqvae: copy_velocity needs a frame_decoder (it moves the reference frame) and "
-                             "velocity_warmup > 0 (the velocity net trains only there; untrained it does not move)")
-        if (self.velocity_divergence or self.velocity_lr or self.velocity_warmup) and not self.copy_velocity:
-            raise ValueError(f"video_vqvae: velocity_divergence={self.velocity_divergence} / velocity_lr="
-                             f"{self.velocity_lr} / velocity_warmup={self.velocity_warmup} need copy_velocity=True "
-                             "(they train the velocity net)")
+        if self.copy_velocity and self.frame_decoder == "none":
+            raise ValueError("video_vqvae: copy_velocity needs a frame_decoder (it moves the reference frame)")
+        check_velocity_options("video_vqvae", self, needs_warmup=True)
         if self.flow_divergence and self.frame_decoder not in ("warp", "warp_residual"):
             raise ValueError(f"video_vqvae: flow_divergence={self.flow_divergence} needs a warping frame_decoder "
                              f"('warp' or 'warp_residual'), got {self.frame_decoder!r}")

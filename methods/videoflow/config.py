@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from benchmark.methods import DataSpec, ProfileUnavailable
 from benchmark.training.loop import TrainConfig
+from methods.common.warp import check_velocity_options
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,10 @@ class VideoFlowConfig:
         steps=250_000, batch_size=5, checkpoint_every=5_000, log_every=100))
 
     def __post_init__(self) -> None:
-        if self.copy_velocity and not (self.latent_skip and self.num_cond_latents >= 1 and self.velocity_warmup > 0):
-            raise ValueError("videoflow: copy_velocity needs latent_skip (it moves what the mean skips to), "
-                             "num_cond_latents >= 1 and velocity_warmup > 0 (the velocity net trains only there)")
-        if (self.velocity_divergence or self.velocity_lr or self.velocity_warmup) and not self.copy_velocity:
-            raise ValueError(f"videoflow: velocity_divergence={self.velocity_divergence} / velocity_lr="
-                             f"{self.velocity_lr} / velocity_warmup={self.velocity_warmup} need copy_velocity=True "
-                             "(they train the velocity net)")
+        if self.copy_velocity and not (self.latent_skip and self.num_cond_latents >= 1):
+            raise ValueError("videoflow: copy_velocity needs latent_skip and num_cond_latents >= 1 (it moves what "
+                             "the top prior's mean skips to)")
+        check_velocity_options("videoflow", self, needs_warmup=True)
 
     def model_kwargs(self) -> dict:
         keys = ("channels", "n_levels", "depth", "coupling", "coupling_width", "activation", "coupling_dropout",
