@@ -40,8 +40,8 @@ def velocity_warmup_loss(net: VelocityNet, clips: Tensor, context: int, pool: in
                          ) -> tuple[Tensor, dict[str, Tensor]]:
     """The direct loss of ``net`` on ``clips (B, T, C, H, W)`` in [0, 1] (model resolution): the summed-over-time
     MSE between the last of the first ``context`` frames carried along the field and the ``T - context`` true
-    frames after them, plus ``divergence_weight`` x the field's mean squared divergence (the same terms, at the
-    same scale, as the models' ``velocity_loss`` and ``velocity_divergence``)."""
+    frames after them, plus ``divergence_weight`` x the field's mean squared divergence (SVG's ``velocity_loss``
+    and ``velocity_divergence`` terms at their scale; SAVP's and SV2P's average the MSE over time instead)."""
     future = clips.shape[1] - context
     if future < 1:
         raise ValueError(f"velocity warm-up: clips of {clips.shape[1]} frames leave no future after {context} "

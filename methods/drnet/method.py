@@ -29,8 +29,8 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common.frame_codecs import init_copy_mask_
-from methods.common.velocity_warmup import warm_up_velocity
 from methods.common.lstm import init_svg_
+from methods.common.velocity_warmup import warm_up_velocity
 from methods.drnet import config as C
 from methods.drnet.model import DRNet
 from methods.drnet.official import config_from_official, load_official_state

@@ -168,11 +168,15 @@ class DRNet(nn.Module):
         h, skips = self.content_encoder(x, groups)
         return h, (skips if self.unet else [])
 
+    def content_velocity(self, previous: Tensor, content_frame: Tensor) -> Tensor:
+        """With ``copy_velocity``: the field ``(N, 2, H, W)`` the velocity net reads off ``previous`` and
+        ``content_frame`` (the frame before it and it, ``(N, C, H, W)`` each)."""
+        return self.velocity.smoothed_field(torch.stack([previous, content_frame], 1), self.cfg.velocity_pool)
+
     def moved_content_frame(self, previous: Tensor, content_frame: Tensor, horizons: Tensor) -> Tensor:
         """With ``copy_velocity``: ``content_frame (N, C, H, W)`` carried ``horizons (N,)`` steps (any sign) along
-        the field the velocity net reads off ``previous`` and it (the frame before it and it, same shape)."""
-        field = self.velocity.smoothed_field(torch.stack([previous, content_frame], 1), self.cfg.velocity_pool)
-        return move_by_velocity(content_frame, field, horizons)
+        :meth:`content_velocity`."""
+        return move_by_velocity(content_frame, self.content_velocity(previous, content_frame), horizons)
 
     def decode(self, content: Tensor, skips: list[Tensor], pose: Tensor, groups: int = 1,
                content_frame: Tensor | None = None) -> Tensor:
@@ -202,7 +206,8 @@ class DRNet(nn.Module):
             h_p2 = self.pose_encoder(x_p2)
         sim = F.mse_loss(h_c1, h_c2)
         recon = F.l1_loss if self.cfg.recon_loss == "l1" else F.mse_loss
-        rec = recon(self.decode(h_c1, skips, h_p1, content_frame=x_c1 if copy_source is None else copy_source), x_p1)
+        source = x_c1 if copy_source is None else copy_source
+        rec = recon(self.decode(h_c1, skips, h_p1, content_frame=source), x_p1)
         out = self.scene_discriminator(h_p1, h_p2)
         sd = F.binary_cross_entropy(out, torch.full_like(out, 0.5))
         return sim + rec + self.cfg.sd_weight * sd, {"sim": sim.detach(), "rec": rec.detach(), "sd": sd.detach()}
@@ -257,11 +262,12 @@ class DRNet(nn.Module):
             _, state = self.lstm(torch.cat([h_p[:, :-1], h_c[:, None].expand(b, c - 1, h_c.shape[1])], -1))
         pose = h_p[:, -1]
         frames = []
-        previous = context[:, -2] if c > 1 else context[:, -1]  # one context frame: no motion to read
+        last = context[:, -1]
+        field = None
+        if self.velocity is not None:  # cpu profile: the copied frame moves on with the context's velocity
+            field = self.content_velocity(context[:, -2] if c > 1 else last, last)  # one frame: no motion
         for h in range(1, num_future + 1):
             pose, state = self.lstm(torch.cat([pose, h_c], dim=-1), state)
-            source = context[:, -1]
-            if self.velocity is not None:  # cpu profile: the copied frame moves on with the context's velocity
-                source = self.moved_content_frame(previous, source, torch.full((b,), float(h), device=source.device))
+            source = last if field is None else move_by_velocity(last, field, last.new_full((b,), float(h)))
             frames.append(self.decode(h_c, skips, pose, content_frame=source))
         return self.unadapt(torch.stack(frames, dim=1))

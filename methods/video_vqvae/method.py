@@ -234,7 +234,6 @@ class VideoVQVAE(Method):
         net = self._materialize(stage, seed)
         if stage == "vqvae":
             if net.velocity is not None:  # cpu: the velocity net trains alone first, then stays fixed
-                net.velocity.reset_parameters()
                 with one_cpu_thread(self.device):
                     warm_up_velocity(net.velocity, data, run_dir, method=self.name, seed=seed,
                                      steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.vqvae_lr,
