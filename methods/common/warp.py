@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from methods.common.frames import pool_frames
 from methods.common.init import init_he_
 
 
@@ -81,17 +82,21 @@ def move_by_velocity(frames: Tensor, velocity: Tensor, horizons: Tensor, pool: i
     return backward_warp(frames, velocity * horizons.to(velocity.dtype).view(-1, 1, 1, 1), pool)
 
 
-def carry_forward(last: Tensor, velocity: Tensor, num_future: int, pool: int = 1) -> Tensor:
-    """``last (B, C, H, W)`` carried ``h = 1 .. num_future`` steps along ``velocity (B, 2, H, W)``
-    (:func:`move_by_velocity`): ``(B, num_future, C, H, W)``, the copy sources of the frames after a context.
+def carry_forward(last: Tensor, velocity: Tensor, num_future: int, pool: int = 1, first: int = 1) -> Tensor:
+    """``last (B, C, H, W)`` carried ``h = first .. first + num_future - 1`` steps (1 .. num_future by default;
+    ``first`` < 0 also moves it back in time) along ``velocity (B, 2, H, W)`` (:func:`move_by_velocity`):
+    ``(B, num_future, C, H, W)``, the copy sources of the frames after a context.
 
     >>> img = torch.zeros(1, 1, 5, 5); img[0, 0, 2, 4] = 1
     >>> v = torch.zeros(1, 2, 5, 5); v[:, 0] = 0.5  # one pixel a step to the left
     >>> [int(f[0, 2].argmax()) for f in carry_forward(img, v, 3)[0]]
     [3, 2, 1]
+    >>> img[0, 0, 2, 4] = 0; img[0, 0, 2, 2] = 1
+    >>> [int(f[0, 2].argmax()) for f in carry_forward(img, v, 3, first=-1)[0]]  # one step back, still, one on
+    [3, 2, 1]
     """
     b = last.shape[0]
-    horizons = torch.arange(1, num_future + 1, device=last.device, dtype=last.dtype)
+    horizons = torch.arange(first, first + num_future, device=last.device, dtype=last.dtype)
     warped = move_by_velocity(last.repeat_interleave(num_future, 0), velocity.repeat_interleave(num_future, 0),
                               horizons.repeat(b), pool)
     return warped.view(b, num_future, *last.shape[1:])
@@ -137,22 +142,11 @@ class VelocityNet(nn.Module):
         return smooth_flow(self.of_context(context * 2 - 1), pool)
 
 
-def area_downscale(frames: Tensor, scale: int) -> Tensor:
-    """``frames (..., C, H, W)`` area-resized to ``(H / scale, W / scale)`` (``scale`` 1: as is): what a
-    :class:`VelocityNet` reads when it runs below the model's resolution (its field, in grid units, is the
-    same at any resolution: :func:`field_at`)."""
-    if scale == 1:
-        return frames
-    lead, (c, h, w) = frames.shape[:-3], frames.shape[-3:]
-    small = F.interpolate(frames.reshape(-1, c, h, w), size=(h // scale, w // scale), mode="area")
-    return small.view(*lead, c, h // scale, w // scale)
-
-
 def field_at(net: VelocityNet, pair: Tensor, pool: int = 1, scale: int = 1) -> Tensor:
     """The field ``(N, 2, H, W)`` of a frame pair ``(N, 2, C, H, W)`` in [0, 1] (earlier frame first), read at
-    ``1 / scale`` of the resolution (:func:`area_downscale`; ``pool`` counts pixels there) and bilinearly
-    upsampled back."""
-    field = net.smoothed_field(area_downscale(pair, scale), pool)
+    ``1 / scale`` of the resolution (:func:`methods.common.frames.pool_frames`, an area average; ``pool`` counts
+    pixels there) and bilinearly upsampled back."""
+    field = net.smoothed_field(pool_frames(pair, scale), pool)
     if scale == 1:
         return field
     return F.interpolate(field, size=pair.shape[-2:], mode="bilinear", align_corners=False)

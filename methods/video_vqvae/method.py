@@ -48,9 +48,10 @@ from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import to_ncthw, to_ntchw
+from methods.common.frames import pool_frames
 from methods.common.threads import one_cpu_thread
 from methods.common.velocity_warmup import warm_up_velocity
-from methods.common.warp import VelocityNet, area_downscale, divergence_penalty, field_at, move_by_velocity
+from methods.common.warp import VelocityNet, carry_forward, divergence_penalty, field_at
 from methods.video_vqvae import config as C
 from methods.video_vqvae.model import BottomPrior, TopPrior, VideoVQVAE as VQVAENet, discretized_gaussian_log_prob
 
@@ -188,12 +189,7 @@ class VideoVQVAE(Method):
             return None
         field = field_at(vq.velocity, torch.stack([previous, reference], 1) + 0.5, self.config.velocity_pool,
                          self.config.velocity_scale)
-        anchor = self.config.context_frames - 1
-        horizons = torch.arange(frames, device=reference.device, dtype=reference.dtype) - anchor
-        n = reference.shape[0]
-        out = move_by_velocity(reference.repeat_interleave(frames, 0), field.repeat_interleave(frames, 0),
-                               horizons.repeat(n))
-        return out.view(n, frames, *reference.shape[1:]).transpose(1, 2)
+        return carry_forward(reference, field, frames, first=1 - self.config.context_frames).transpose(1, 2)
 
     def _clip_moved(self, vq: VQVAENet, x: Tensor) -> Tensor | None:
         """:meth:`_moved` for a clip ``x (N, C, T, H, W)`` (in [-0.5, 0.5]) whose frame ``context_frames - 1`` is
@@ -239,7 +235,7 @@ class VideoVQVAE(Method):
                                      steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.vqvae_lr,
                                      context=cfg.context_frames, clip_frames=cfg.frames, pool=cfg.velocity_pool,
                                      divergence_weight=cfg.velocity_divergence,
-                                     frames_in=lambda v: area_downscale(v, cfg.velocity_scale),
+                                     frames_in=lambda v: pool_frames(v, cfg.velocity_scale),
                                      resume=resume, progress=progress)
                 net.velocity.requires_grad_(False)
             opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.vqvae_lr)

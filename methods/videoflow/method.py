@@ -28,10 +28,10 @@ from benchmark.methods import Conditioning, DataSpec, Method, TrainData
 from benchmark.registry import METHODS
 from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
+from methods.common.frames import pool_frames
 from methods.common.glow import gaussian_log_prob
 from methods.common.threads import one_cpu_thread
 from methods.common.velocity_warmup import warm_up_velocity
-from methods.common.warp import area_downscale
 from methods.videoflow import config as C
 from methods.videoflow.model import VideoFlowModel
 
@@ -133,7 +133,7 @@ class VideoFlow(Method):
                                  steps=cfg.velocity_warmup, lr=cfg.velocity_lr or cfg.lr, context=2,
                                  clip_frames=min(6, data.videos.shape[1]), pool=cfg.velocity_pool,
                                  divergence_weight=cfg.velocity_divergence,
-                                 frames_in=lambda v: area_downscale(v, cfg.velocity_scale), resume=resume,
+                                 frames_in=lambda v: pool_frames(v, cfg.velocity_scale), resume=resume,
                                  progress=progress)
                 model.velocity.requires_grad_(False)
             self._data_dependent_init(data, seed)
