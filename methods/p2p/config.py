@@ -62,6 +62,9 @@ class P2PConfig:
                                    # true frames (trains the net where the mask does not copy)
     motion_divergence: float = 0.0  # with copy_motion: weight of the field's mean squared divergence (a diverging
                                     # field shrinks the objects it moves: methods.common.warp.divergence)
+    motion_warmup: int = 0         # with copy_motion: steps training the displacement net alone (motion and
+                                   # divergence terms, control point = the clip's last frame) before the model, at
+                                   # lr (methods.common.velocity_warmup, two-ended objective)
     lr: float = 1e-3               # --lr (Adam, every network)
     beta1: float = 0.9             # --beta1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -77,9 +80,12 @@ class P2PConfig:
         if self.copy_motion and not (self.copy_mask and not self.last_frame_skip):
             raise ValueError("p2p: copy_motion needs copy_mask=True and last_frame_skip=False (it moves the skip "
                              "frame, the copy mask's source)")
-        if (self.motion_loss or self.motion_divergence) and not self.copy_motion:
-            raise ValueError(f"p2p: motion_loss={self.motion_loss} / motion_divergence={self.motion_divergence} "
-                             "need copy_motion=True (they train the displacement net)")
+        if (self.motion_loss or self.motion_divergence or self.motion_warmup) and not self.copy_motion:
+            raise ValueError(f"p2p: motion_loss={self.motion_loss} / motion_divergence={self.motion_divergence} / "
+                             f"motion_warmup={self.motion_warmup} need copy_motion=True (they train the "
+                             "displacement net)")
+        if self.motion_warmup < 0:
+            raise ValueError(f"p2p: motion_warmup must be >= 0 steps, got {self.motion_warmup}")
         if self.backbone not in ("dcgan", "vgg"):
             raise ValueError(f"p2p: backbone must be 'dcgan' or 'vgg', got {self.backbone!r}")
         if self.max_seq_len - 2 * self.delta_len < 3:
@@ -135,6 +141,10 @@ def cpu(spec: DataSpec) -> P2PConfig:
                      # texture SSIM punishes; best-of-5 SSIM 0.8050 at 100 steps (0.7321 at 150 without).
                      # The mask starts from 0 (mask_bias=3, DRNet's, lowered ssim_best on 2 seeds: README).
                      copy_mask=True, recon_loss="l1",
+                     # The copy source travels from the start frame towards where the end frame has the
+                     # objects, along a displacement field whose net first trains alone for 300 steps
+                     # (~5 CPU-s): without it the copied objects faded into the background (README).
+                     copy_motion=True, motion_pool=16, motion_loss=1.0, motion_divergence=0.1, motion_warmup=300,
                      train=TrainConfig(steps=100, batch_size=8, checkpoint_every=50, log_every=10))
 
 

@@ -29,6 +29,7 @@ from methods.common.resize import check_model_frames
 from methods.common.frame_codecs import init_copy_mask_
 from methods.common.lstm import init_svg_
 from methods.common.optim import OptimizerGroup
+from methods.common.velocity_warmup import warm_up_velocity
 from methods.p2p import config as C
 from methods.p2p.model import P2PModel, backward_main_and_prior, kept_steps
 
@@ -76,6 +77,11 @@ class P2PMethod(Method):
         shortest = max(3, clip - 2 * cfg.delta_len)
         self.model = self._build(seed)
         model = self.model
+        if model.motion is not None and cfg.motion_warmup:  # cpu option: the copy source moves from the first step
+            warm_up_velocity(model.motion, data, run_dir, method=self.name, seed=seed, steps=cfg.motion_warmup,
+                             lr=cfg.lr, context=cfg.context_frames, clip_frames=clip, pool=cfg.motion_pool,
+                             divergence_weight=cfg.motion_divergence, frames_in=model._in, resume=resume,
+                             progress=progress, two_ended=True)
         adam = lambda ps: torch.optim.Adam(ps, lr=cfg.lr, betas=(cfg.beta1, 0.999))  # noqa: E731
         main_params = [p for n, p in model.named_parameters() if not n.startswith("prior.")]
         opt_main, opt_prior = adam(main_params), adam(model.prior.parameters())

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from benchmark.methods import TrainData
-from methods.common.velocity_warmup import WARMUP_DIR, velocity_warmup_loss, warm_up_velocity
+from methods.common.velocity_warmup import WARMUP_DIR, two_ended_warmup_loss, velocity_warmup_loss, warm_up_velocity
 from methods.common.warp import VelocityNet, carry_forward
 
 
@@ -76,6 +76,37 @@ def test_warm_up_loss_terms():
     assert torch.allclose(loss, parts["warp_rec"] + 3.0 * parts["divergence"])
     with pytest.raises(ValueError, match="no future"):
         velocity_warmup_loss(net, clips, 5, 1, 0.0)
+
+
+def test_two_ended_warm_up_learns_the_displacement_between_start_and_end(tmp_path):
+    """The two-ended objective (P2P's): the net reads the first and last frame, and the first frame moved ``i / (T - 1)``
+    of its field stands for frame ``i``. Exact for the true displacement (a square 7 pixels on in 7 frames), and
+    learned by the warm-up: on held-out clips the moved start frame predicts the frames between far better than
+    the still one, for squares moving either way; the loop records the objective."""
+    videos, directions = _squares(seed=1, size=32)
+    clips, directions = torch.from_numpy(videos).float() / 255, torch.from_numpy(directions)
+    exact = VelocityNet(1, 1.0, width=4)
+    with torch.no_grad():  # tanh(atanh(a)) = a: a constant field of -7 pixels along x (grid units 2 / 31 a pixel)
+        exact.net[-1].bias.copy_(torch.tensor([float(torch.atanh(torch.tensor(-7 * 2 / 31))), 0.0]))
+    assert float(two_ended_warmup_loss(exact, clips[directions > 0], 1, 0.0)[1]["warp_rec"]) < 1e-6
+    assert float(two_ended_warmup_loss(exact, clips[directions < 0], 1, 0.0)[0]) > 0.1
+    torch.manual_seed(0)
+    net = VelocityNet(1, 1.0)
+    warm_up_velocity(net, TrainData(_squares(size=32)[0], {}), tmp_path, method="m", seed=0, steps=300, lr=2e-3,
+                     context=1, clip_frames=8, pool=1, divergence_weight=0.0, frames_in=lambda v: v, progress=False,
+                     batch_size=8, two_ended=True)
+    with torch.no_grad():
+        def loss(n: VelocityNet, sel: torch.Tensor) -> float:
+            return float(two_ended_warmup_loss(n, clips[sel], 1, 0.0)[0])
+
+        every = torch.ones_like(directions, dtype=torch.bool)
+        assert loss(net, every) < 0.5 * loss(VelocityNet(1, 1.0), every)
+        for sel in (directions > 0, directions < 0):
+            assert loss(net, sel) < 0.75 * loss(VelocityNet(1, 1.0), sel)
+    config = (tmp_path / WARMUP_DIR / "train_config.json").read_text()
+    assert '"two_ended"' in config and '"context"' not in config
+    with pytest.raises(ValueError, match="no frame between"):
+        two_ended_warmup_loss(net, clips[:, :2], 1, 0.0)
 
 
 #: per method: the smoke profile's overrides that give it a velocity net (what the cpu profiles set)

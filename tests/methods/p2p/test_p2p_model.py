@@ -183,6 +183,33 @@ def test_copy_motion_moves_the_copy_source_towards_the_control_point():
         assert float(model(clip.flip(1), [1, 2, 3, 4])["motion"]) > 1e-3  # the other way: they are not
     with pytest.raises(ValueError, match="copy_motion needs"):
         _tiny(copy_motion=True)
-    for field in ("motion_loss", "motion_divergence"):
+    for field in ("motion_loss", "motion_divergence", "motion_warmup"):
         with pytest.raises(ValueError, match="need copy_motion"):
-            _tiny(**{field: 1.0})
+            _tiny(**{field: 1})
+    with pytest.raises(ValueError, match="motion_warmup must be >= 0"):
+        _tiny(copy_mask=True, copy_motion=True, motion_warmup=-1)
+
+
+def test_motion_warmup_trains_the_displacement_net_alone_before_the_model(small_data_root, tmp_path):
+    """``motion_warmup`` (cpu profile): the displacement net trains alone on the two-ended objective (first and
+    last frame of a clip, ``methods.common.velocity_warmup.two_ended_warmup_loss``) in its own stage folder, at the
+    model's resolution, before P2P's own stage."""
+    import numpy as np
+
+    from benchmark.data.moving_shapes import MovingShapes
+    from benchmark.methods import TrainData
+    from benchmark.registry import METHODS
+    from methods.common.velocity_warmup import WARMUP_DIR
+    from tests.conftest import SMALL_SPLITS
+
+    spec = data_spec(MovingShapes(root=small_data_root, split_sizes=SMALL_SPLITS, two_ended=True), ("prediction",))
+    train = spec.train_protocol("prediction")
+    overrides = {"copy_mask": "true", "copy_motion": "true", "motion_warmup": "3", "motion_divergence": "0.1"}
+    method = METHODS.get("p2p").from_profile("smoke", spec, overrides)
+    videos = np.random.default_rng(0).integers(0, 256, (4, 16, 3, *spec.resolution), dtype=np.uint8)
+    method.fit(TrainData(videos, {"prediction": train}), tmp_path, seed=0, progress=False)
+    warm = torch.load(tmp_path / WARMUP_DIR / "checkpoint.pt", weights_only=False)
+    assert warm["step"] == 3 and set(warm["modules"]) == {"velocity"}
+    assert (tmp_path / "checkpoint.pt").is_file()
+    config = (tmp_path / WARMUP_DIR / "train_config.json").read_text()
+    assert '"two_ended"' in config and '"pool": 1' in config
