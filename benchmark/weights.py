@@ -303,13 +303,14 @@ def cmd_train_embedded(args: argparse.Namespace) -> int:
     kp = s["kernel_path"]
     known = KNOWN_OTHER_FILES.get(s["sha256"]) if kp["portable"] else None
     why = (f"a known other file, {known}" if known else
-           "another setup, training code or PyTorch/MKL release, or another CPU vendor" if kp["portable"] else
+           "another setup, training code, PyTorch or OpenBLAS release, or a CPU on which the portable path is not "
+           "measured yet (Intel CPUs: docs/moving_shapes_evaluator.md)" if kp["portable"] else
            "another setup, PyTorch version or CPU: --native trains with this CPU's own kernels, whose last bits "
            "differ between CPUs (the pin was made on the portable kernel path; drop --native)")
     print(f"differs from the pinned sha256 {spec.sha256} of {EMBEDDED} ({manifest_path()}): {why}. This run: "
           f"torch {kp['torch']}, {kp['cpu']}, ATen {kp['cpu_capability']}, MKL_CBWR {kp['mkl_cbwr']}, oneDNN "
-          f"{'on' if kp['mkldnn'] else 'off'}. If the new file is intended, pin its hash there; otherwise restore "
-          f"the shipped file (git checkout {spec.file}).")
+          f"{'on' if kp['mkldnn'] else 'off'}, BLAS {kp.get('blas')}. If the new file is intended, pin its hash "
+          f"there; otherwise restore the shipped file (git checkout {spec.file}).")
     return 1 if args.check else 0
 
 

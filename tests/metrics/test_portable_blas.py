@@ -15,8 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.metrics.extractors.portable_blas import (BLAS_ENV, PortableConv3d, PortableLinear, conv3d, linear,
-                                                        use_portable_blas)
+from benchmark.metrics.extractors.portable_blas import (BLAS_ENV, PortableConv3d, PortableLinear, conv3d, ieee_sqrt,
+                                                        linear, portable_blas_layers, use_portable_blas)
 from benchmark.metrics.extractors.shapes_evaluator import ShapesEvaluatorNet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +73,25 @@ def test_the_evaluator_with_portable_layers_computes_what_it_did():
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-3, msg=name)
     with pytest.raises(ValueError, match="bias-free"):
         use_portable_blas(torch.nn.Sequential(torch.nn.Conv3d(1, 1, 3)))(torch.rand(1, 1, 3, 3, 3))
+
+
+def test_portable_layers_for_a_block_give_the_classes_back():
+    net = ShapesEvaluatorNet()
+    with portable_blas_layers(net):
+        assert isinstance(net.trunk[0], PortableConv3d) and isinstance(net.embed, PortableLinear)
+    assert type(net.trunk[0]) is torch.nn.Conv3d and type(net.embed) is torch.nn.Linear
+
+
+def test_ieee_sqrt_is_correctly_rounded():
+    """float32 sqrt rounded once from the float64 one (double rounding is exact for sqrt: 53 >= 2 * 24 + 2),
+    over wide magnitudes, subnormals, zeros and infinity."""
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200_000, generator=g) * torch.exp(torch.randn(200_000, generator=g) * 20)
+    x = torch.cat([x, torch.tensor([0.0, 1e-45, 1e-40, 1.0, 4.0, float("inf")])])
+    exact = np.sqrt(x.numpy().astype(np.float64)).astype(np.float32)
+    assert np.array_equal(ieee_sqrt(x).numpy().view(np.uint32), exact.view(np.uint32))
 
 
 _CHILD = """

@@ -26,8 +26,9 @@ CONTRACT = ("gaussian_noise", "blur", "temporal_shuffle", "frozen_frames", "fade
 
 #: The first level whose fvd_shapes must clear the real-vs-real spread by 5 %. Frozen frames at level 1
 #: hold only the last 4 of 16 frames still: a Fréchet distance of clip features hardly sees that (the
-#: evaluator pinned until 2026-12-01 gave 69.6 against a spread up to 63.7; its retrained twin 68.6 against
-#: 67.7), while factors_shapes' motion half does (0.68). Level 1 must still be worse than level 0.
+#: evaluator pinned until 2026-12-01 gave 69.6 against a spread up to 63.7, the next one 68.6 against 67.7, the
+#: current one 64.8 against 74.6), while factors_shapes' motion half does (0.72). Level 1 must still be worse
+#: than level 0.
 FIRST_CLEAR_LEVEL = {"frozen_frames": 2}
 
 #: Once a distortion has removed the objects (fading to grey), factor agreement sits at chance (under
@@ -65,7 +66,9 @@ def test_distortions_are_worse_level_by_level(evaluator):
     for name, fds in table.items():
         assert fds[1] > 1.2 * fds[0], (name, fds)
         assert all(a < b for a, b in zip(fds, fds[1:])), (name, fds)
-    assert min(table["fade_to_grey"][1:]) > 5 * table["fade_to_grey"][0]  # a (half) grey set is far from real
+    # a half-grey set (fade 0.5, level 2) and greyer ones are far from real; a quarter fade is clearly worse
+    assert min(table["fade_to_grey"][2:]) > 5 * table["fade_to_grey"][0]
+    assert table["fade_to_grey"][1] > 2 * table["fade_to_grey"][0]
 
 
 @pytest.mark.slow
@@ -89,6 +92,10 @@ def test_the_three_metrics_on_the_full_splits(overrides):
         return [r["value"] for r in sorted((r for r in rows if r["distortion"] == name and r["key"] == key),
                                            key=lambda r: r["level"])]
 
+    # the real-vs-real spread, as the docs' sanity section quotes it
+    floor = series("blur", "fvd_shapes")[0]
+    print(f"\nfvd_shapes real test vs val ({overrides or 'default'}): seed 0 {floor:.1f}, "
+          f"seeds 1-3 {', '.join(f'{v:.1f}' for v in spread)}")
     for name in CONTRACT:
         fvd, inception, factors = series(name, "fvd_shapes"), series(name, "is_shapes"), series(name, "factors_shapes_mean")
         assert fvd[FIRST_CLEAR_LEVEL.get(name, 1)] > 1.05 * max(spread + fvd[:1]), (name, fvd, spread)

@@ -1,13 +1,13 @@
 """Conv3d and Linear whose matrix products run in NumPy's OpenBLAS with its kernels pinned by CPU type, so the
-products give the same bytes on Intel and AMD CPUs (a step towards a vendor-free evaluator file; not used by
-the shipped training yet: docs/moving_shapes_evaluator.md).
+products give the same bytes on Intel and AMD CPUs; the moving-shapes evaluator's training runs on them
+(``train-embedded``'s portable kernel path, docs/moving_shapes_evaluator.md).
 
 Why: PyTorch's CPU convolutions and matrix products come from MKL (or oneDNN), which pick their code by CPU
 vendor and model; no setting of this PyTorch routes float GEMMs past them, and MKL's reproducible mode computes
 differently on Intel and on AMD (measured). NumPy's bundled OpenBLAS (``DYNAMIC_ARCH``) also picks kernels by CPU,
 but the environment variable ``OPENBLAS_CORETYPE`` pins them: with ``Haswell`` (AVX2 + FMA), an Intel Xeon
 gave the bytes of ``Zen`` (what an AVX2 AMD EPYC picks by itself). The variables must be set before NumPy is
-imported (:data:`BLAS_ENV`; a child process, as ``train-embedded`` already uses for its other settings).
+imported (:data:`BLAS_ENV`; ``train-embedded`` trains in a child process for that).
 
 Everything else here is ATen's element-wise and copy work: im2col by strided views, col2im by a fixed-order sum
 over the kernel's offsets. The functions take float32 CPU tensors.
@@ -15,8 +15,9 @@ over the kernel's offsets. The functions take float32 CPU tensors.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -26,6 +27,28 @@ from torch import Tensor, nn
 #: the process environment that pins OpenBLAS's kernels and threads (set before NumPy's import)
 BLAS_ENV = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "1"}
 Triple = tuple[int, int, int]
+
+
+def blas_info() -> dict[str, Any]:
+    """What NumPy's BLAS is in this process (threadpoolctl's record: ``internal_api`` e.g. ``openblas``,
+    ``version``, ``architecture`` = the kernels' core type, ``num_threads``); ``{}`` if unknown."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    import numpy.linalg  # noqa: F401  (loads the BLAS library, so threadpoolctl can see it)
+
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")]
+    return blas[0] if len(blas) == 1 else {}
+
+
+def ieee_sqrt(x: Tensor) -> Tensor:
+    """Element-wise square root of a float CPU tensor by NumPy: the CPU's IEEE instruction, correctly rounded,
+    the same bytes on every x86-64 CPU. ``torch.sqrt`` on contiguous float tensors goes through MKL's vector
+    math library in PyTorch's x86 builds, which is not correctly rounded (measured on an AMD EPYC with
+    ``MKL_CBWR=COMPATIBLE``: 17 % of 10^8 float32 values differ from IEEE sqrt in the last bit) and picks its
+    code by CPU."""
+    return torch.from_numpy(np.sqrt(x.detach().contiguous().numpy()))
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -59,6 +82,8 @@ class _Conv3d(torch.autograd.Function):
         (n, c, t, h, w), kernel, stride, padding, (to, ho, wo) = ctx.shapes
         g = grad_out.transpose(0, 1).reshape(weight.shape[0], -1)           # (Cout, N * L)
         grad_w = matmul(g, cols.t()).view_as(weight)
+        if not ctx.needs_input_grad[0]:  # a network's input (the first layer): no col2im
+            return None, grad_w, None, None
         grad_cols = matmul(weight.reshape(weight.shape[0], -1).t(), g)     # (C * K, N * L)
         grad_cols = grad_cols.view(c, *kernel, n, to, ho, wo)
         pt, ph, pw = padding
@@ -122,3 +147,15 @@ def use_portable_blas(net: nn.Module) -> nn.Module:
         elif type(module) is nn.Linear:
             module.__class__ = PortableLinear
     return net
+
+
+@contextlib.contextmanager
+def portable_blas_layers(net: nn.Module) -> Iterator[nn.Module]:
+    """:func:`use_portable_blas` for the block; the modules get their own classes back afterwards."""
+    classes = {m: type(m) for m in net.modules()}
+    use_portable_blas(net)
+    try:
+        yield net
+    finally:
+        for module, cls in classes.items():
+            module.__class__ = cls

@@ -18,12 +18,12 @@ the weights are written as safetensors with deterministic bytes. The float kerne
 on the CPU either: the native ones do (AVX2 and AVX512 builds of ATen, oneDNN and MKL sum in other
 orders, and 2000 steps grow the last-bit differences -- measured: the file pinned on an AVX512 machine
 did not reproduce on an AVX2 one, docs/moving_shapes_evaluator.md). :func:`train_and_save` therefore
-trains on the *portable kernel path* (:data:`PORTABLE_ENV`): ATen's scalar kernels, MKL's
-conditional-numerical-reproducibility mode ``COMPATIBLE`` and no oneDNN, in a child process because
-these settings must precede torch's import. Retraining then reproduces the shipped file's sha256 on
-the AMD CPU that made it with the same PyTorch (and MKL) version; Intel CPUs give another file
-(:data:`KNOWN_OTHER_FILES`: MKL's reproducible branch computes differently there). ~3x slower than the native kernels: 2000 steps
-take ~30 min on one core; measured times: docs/moving_shapes_evaluator.md.
+trains on the *portable kernel path* (:data:`PORTABLE_ENV`), in a child process because these settings
+must precede torch's and NumPy's import: ATen's scalar kernels, no oneDNN, and the convolutions' and
+linear layers' matrix products in NumPy's OpenBLAS with its kernels pinned to one core type
+(:mod:`~benchmark.metrics.extractors.portable_blas`; MKL, which PyTorch's own products use, computes
+differently on Intel and AMD CPUs even in its reproducible mode -- measured). ~3x slower than the native
+kernels; measured times: docs/moving_shapes_evaluator.md.
 
     benchmark weights train-embedded                 # rebuild the shipped file, compare with the pin
     benchmark weights train-embedded --out /tmp/e.safetensors --steps 50 --native   # a quick trial
@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from benchmark.data.moving_shapes import MovingShapesConfig, SPLIT_STREAM, generate_split, render_video, sample_factors
 from benchmark.data.moving_shapes_factors import FACTORS, factor_label_arrays
+from benchmark.metrics.extractors.portable_blas import BLAS_ENV, blas_info, ieee_sqrt, portable_blas_layers
 from benchmark.metrics.extractors.shapes_evaluator import (FRAMES, MIN_FRAMES, EvaluatorConfig, ShapesEvaluatorNet,
                                                            preprocess, save_weights)
 from benchmark.utils import atomic_path, sha256_json
@@ -61,28 +62,28 @@ TRAINING_CONFIGS: tuple[tuple[dict[str, Any], int], ...] = (
 )
 
 
-#: Environment of the portable kernel path (read when torch loads, hence a child process): ATen's
-#: scalar kernels instead of the AVX2/AVX512 ones, MKL's reproducible code path (its sgemm carries
-#: the convolutions once oneDNN is off), one thread. oneDNN is switched off in the child itself.
+#: Environment of the portable kernel path (read when torch and NumPy load, hence a child process): ATen's
+#: scalar kernels instead of the AVX2/AVX512 ones, OpenBLAS's Haswell kernels for the matrix products (NumPy's;
+#: :mod:`~benchmark.metrics.extractors.portable_blas`), MKL's reproducible branch for whatever still reaches
+#: it, one thread. oneDNN is switched off in the child itself.
 PORTABLE_ENV: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
-                                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+                                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **BLAS_ENV}
 
 
-#: Files the portable kernel path is known to give instead of the pinned one: sha256 -> where and why. The path
-#: is not portable across CPU vendors: MKL's ``COMPATIBLE`` branch sums in another order on Intel CPUs than on
-#: the AMD CPU that trained the pin (measured, docs/moving_shapes_evaluator.md).
-KNOWN_OTHER_FILES: dict[str, str] = {
-    "db0b7445101f06d16309a87dfe9982e8653e812c90908a927d538a019c989049":
-        "what Intel CPUs give (measured twice on an Intel Xeon with AVX-512, 2026-12-02, torch 2.14.1, MKL "
-        "2024.2): MKL's COMPATIBLE branch computes in another order there than on the AMD EPYC that trained "
-        "the pin, where retraining reproduces it (other CPUs: not measured)",
-}
+#: Files the portable kernel path is known to give instead of the pinned one: sha256 -> where and why. None
+#: known: the pin reproduces on the AMD EPYC that trained it; Intel CPUs are not measured yet with this path
+#: (docs/moving_shapes_evaluator.md).
+KNOWN_OTHER_FILES: dict[str, str] = {}
 
 
 def on_portable_path() -> bool:
-    """Whether this process computes on the portable kernel path (:data:`PORTABLE_ENV`, no oneDNN)."""
+    """Whether this process computes on the portable kernel path: :data:`PORTABLE_ENV`, no oneDNN, and
+    NumPy's BLAS is OpenBLAS running its ``Haswell`` kernels on one thread (checked, not assumed: a NumPy
+    built on another BLAS ignores the variable)."""
+    blas = blas_info()
     return (torch.backends.cpu.get_cpu_capability() == "DEFAULT" and os.environ.get("MKL_CBWR") == "COMPATIBLE"
-            and not torch.backends.mkldnn.enabled)
+            and not torch.backends.mkldnn.enabled and blas.get("internal_api") == "openblas"
+            and blas.get("architecture") == BLAS_ENV["OPENBLAS_CORETYPE"] and blas.get("num_threads") == 1)
 
 
 def kernel_path() -> dict[str, Any]:
@@ -90,9 +91,11 @@ def kernel_path() -> dict[str, Any]:
     from benchmark.manifest import hardware
 
     hw = hardware()
+    blas = blas_info()
     return {"portable": on_portable_path(), "torch": torch.__version__, "cpu": hw["cpu"],
             "cpu_capability": hw["cpu_capability"], "mkl_cbwr": os.environ.get("MKL_CBWR"),
-            "mkldnn": torch.backends.mkldnn.enabled}
+            "mkldnn": torch.backends.mkldnn.enabled,
+            "blas": f"{blas.get('internal_api')} {blas.get('version')} {blas.get('architecture')}"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,34 @@ class TrainSetup:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainSetup":
         return cls(**{**d, "architecture": EvaluatorConfig.from_dict(d.get("architecture", {}))})
+
+
+class AdamW(torch.optim.Optimizer):
+    """AdamW (Loshchilov & Hutter, ICLR 2019): ``torch.optim.AdamW``'s update in its single-tensor form, with the
+    square root of the second moment taken by :func:`ieee_sqrt`, since ``torch.sqrt`` runs MKL's CPU-dependent
+    vector math (the one MKL call left in the training once the products run in OpenBLAS)."""
+
+    def __init__(self, params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                state["step"] += 1
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                p.mul_(1 - group["lr"] * group["weight_decay"])
+                m.lerp_(p.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = ieee_sqrt(v).div_(math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+                p.addcdiv_(m, denom, value=-group["lr"] / (1 - beta1 ** t))
 
 
 @contextlib.contextmanager
@@ -231,31 +262,36 @@ def heldout_accuracy(net: ShapesEvaluatorNet, overrides: dict[str, Any], split: 
 
 
 def train_evaluator(setup: TrainSetup = TrainSetup(), log_every: int = 100, progress: bool = True,
-                    streams: list[ClipStream] | None = None) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
+                    streams: list[ClipStream] | None = None, numpy_blas: bool = False
+                    ) -> tuple[ShapesEvaluatorNet, dict[str, Any]]:
     """Train the evaluator; returns the network (eval mode) and a record (losses, time).
-    ``streams``: ready :class:`ClipStream` s of :data:`TRAINING_CONFIGS` (default: built here)."""
+    ``streams``: ready :class:`ClipStream` s of :data:`TRAINING_CONFIGS` (default: built here);
+    ``numpy_blas``: the convolutions' and linear layers' products in NumPy's BLAS (the portable path)."""
     t0 = time.time()
     streams = streams or [ClipStream(o) for o, _ in TRAINING_CONFIGS]
     with deterministic_cpu(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(setup.seed)
         net = ShapesEvaluatorNet(setup.architecture)
-        opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
+        layers = portable_blas_layers(net) if numpy_blas else contextlib.nullcontext()
+        opt = AdamW(net.parameters(), lr=setup.lr, weight_decay=setup.weight_decay)
         net.train()
         losses: list[float] = []
-        for step in range(setup.steps):
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step, setup)
-            x, y = make_batch(streams, step, setup)
-            _, logits = net(x)
-            loss = loss_fn(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
-            if progress and (step + 1) % log_every == 0:
-                recent = sum(losses[-log_every:]) / log_every
-                print(f"  step {step + 1}/{setup.steps}  loss {recent:.4f}  ({time.time() - t0:.0f} s)", flush=True)
-        recalibrate_batchnorm(net, streams, setup)
+        with layers:
+            for step in range(setup.steps):
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(step, setup)
+                x, y = make_batch(streams, step, setup)
+                _, logits = net(x)
+                loss = loss_fn(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+                if progress and (step + 1) % log_every == 0:
+                    recent = sum(losses[-log_every:]) / log_every
+                    print(f"  step {step + 1}/{setup.steps}  loss {recent:.4f}  ({time.time() - t0:.0f} s)",
+                          flush=True)
+            recalibrate_batchnorm(net, streams, setup)
         net.eval()
     return net, {"seconds": time.time() - t0, "final_loss": sum(losses[-50:]) / min(50, len(losses))}
 
@@ -275,11 +311,14 @@ def recalibrate_batchnorm(net: ShapesEvaluatorNet, streams: list[ClipStream], se
         m.momentum = 0.1
 
 
-def training_record(setup: TrainSetup) -> dict[str, Any]:
+def training_record(setup: TrainSetup, numpy_blas: bool = False) -> dict[str, Any]:
     """What goes into the weight file's metadata besides the architecture (no machine names: the
-    bytes must not depend on the machine)."""
-    kernels = ({"portable": True, **{k: v for k, v in PORTABLE_ENV.items() if not k.endswith("THREADS")},
-                "mkldnn": False, "threads": 1} if on_portable_path() else {"portable": False})
+    bytes must not depend on the machine). ``numpy_blas``: the products ran in NumPy's BLAS."""
+    portable = numpy_blas and on_portable_path()
+    kernels: dict[str, Any] = {"portable": False}
+    if portable:  # the library versions that decide the bytes besides torch's
+        kernels = {"portable": True, **{k: v for k, v in PORTABLE_ENV.items() if not k.endswith("THREADS")},
+                   "mkldnn": False, "threads": 1, "matmul": f"openblas {blas_info()['version']}"}
     return {"training": {**asdict(setup), "architecture": asdict(setup.architecture),
                          "configs": [{"overrides": o, "clips_per_cycle": n} for o, n in TRAINING_CONFIGS],
                          # the release, not the wheel's local tag (+cpu, +cu130): same CPU kernels, same bytes
@@ -298,10 +337,11 @@ def train_and_save(out: str | Path, setup: TrainSetup = TrainSetup(), progress: 
 
     if portable and not on_portable_path():
         return _train_in_child(Path(out), setup, progress)
-    net, rec = train_evaluator(setup, progress=progress)
+    numpy_blas = portable  # here on the portable path already (a child, or started with its environment)
+    net, rec = train_evaluator(setup, progress=progress, numpy_blas=numpy_blas)
     out = Path(out)
     with atomic_path(out) as tmp:
-        save_weights(net, tmp, training_record(setup))
+        save_weights(net, tmp, training_record(setup, numpy_blas))
     acc = {("default 64x64" if not o else "32x32 half-size"): heldout_accuracy(net, o) for o, _ in TRAINING_CONFIGS}
     return {"path": str(out), "sha256": sha256_file(out), "bytes": out.stat().st_size,
             "parameters": sum(p.numel() for p in net.parameters()), **rec, "heldout_accuracy": acc,
