@@ -77,6 +77,17 @@ def test_adamw_is_torchs_update():
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
     assert (twin[0].weight - start).abs().max() > 0.1  # it trained
     assert torch.equal(frozen, torch.ones(3))
+    x = torch.randn(16, 5)
+
+    def closure():
+        ours.zero_grad()
+        loss = twin(x).square().mean()
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        before = twin(x).square().mean()
+    assert torch.equal(ours.step(closure).detach(), before)  # the closure's loss, taken before the update
 
 
 @pytest.mark.slow

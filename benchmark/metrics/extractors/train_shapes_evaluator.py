@@ -127,7 +127,12 @@ class AdamW(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> None:
+    def step(self, closure: Any = None) -> Any:
+        """One update; ``closure`` (re-evaluates the loss, as for any torch optimizer) is called first."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -143,6 +148,7 @@ class AdamW(torch.optim.Optimizer):
                 v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
                 denom = ieee_sqrt(v).div_(math.sqrt(1 - beta2 ** t)).add_(group["eps"])
                 p.addcdiv_(m, denom, value=-group["lr"] / (1 - beta1 ** t))
+        return loss
 
 
 @contextlib.contextmanager
