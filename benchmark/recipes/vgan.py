@@ -200,8 +200,9 @@ def run_vgan_future(recipe: Recipe, ctx: RecipeContext) -> RecipeOutcome:
         outcome.artifacts["Figure 5 gallery: static input, then its generated future (gif)"] = str(gif)
     else:
         outcome.notes.append("no vgan_future samples: the gallery was not written")
-    outcome.notes.append("vgan_future sees one frame (the last context frame); copy_last holds that frame "
-                         "still, the no-motion answer to the same question.")
+    outcome.notes.append("vgan_future sees one frame (the last context frame; the cpu profile's velocity net "
+                         "also reads the one before it); copy_last holds that frame still, the no-motion answer "
+                         "to the same question.")
     return outcome
 
 

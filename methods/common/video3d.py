@@ -137,7 +137,8 @@ class TwoStreamGenerator(nn.Module):
 
     def forward(self, z: Tensor, return_streams: bool = False, background: Tensor | None = None
                 ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
-        """``background``: ``(N, C, H, W)`` used instead of the learned one (required without it)."""
+        """``background``: ``(N, C, H, W)`` (replicated over time) or ``(N, C, T, H, W)`` (one per frame) used
+        instead of the learned one (required without it)."""
         h = self.trunk(z)
         f, m = self.foreground(h), self.mask(h)
         if background is None:
@@ -145,7 +146,7 @@ class TwoStreamGenerator(nn.Module):
                 raise ValueError("TwoStreamGenerator(learned_background=False) needs a background image")
             background = self.background(z)
         b = background
-        video = m * f + (1 - m) * b[:, :, None]  # background replicated over time
+        video = m * f + (1 - m) * (b[:, :, None] if b.dim() == 4 else b)  # a still background is replicated
         return (video, (f, m, b)) if return_streams else video
 
 

@@ -27,6 +27,8 @@ from benchmark.training import loop
 from benchmark.training.loop import Batch, Phase, TrainParts
 from methods.common import init_normal_, to_ncthw, to_ntchw
 from methods.common.resize import resize_frames
+from methods.common.velocity_warmup import warm_up_velocity
+from methods.common.warp import VelocityNet, check_velocity_options
 from methods.vgan import config as C
 from methods.vgan.model import FutureGenerator, build_discriminator, build_generator
 
@@ -42,15 +44,16 @@ def _io_size(cfg: Any) -> tuple[int, int]:
     return tuple(cfg.io_resolution or cfg.resolution)
 
 
-def _check_frames(name: str, cfg: Any, videos: np.ndarray) -> None:
+def _check_frames(name: str, cfg: Any, videos: np.ndarray, clip_frames: int) -> None:
     c, h, w = videos.shape[-3:]
     io = _io_size(cfg)
     if c != cfg.channels or (h, w) != io:
         raise ValueError(f"{name}: videos have frames {c}x{h}x{w}, the model was built for "
                          f"{cfg.channels}x{io[0]}x{io[1]}")
-    if videos.shape[1] < cfg.frames:
-        raise ValueError(f"{name}: the model generates {cfg.frames}-frame clips but the training videos have "
-                         f"{videos.shape[1]} frames; use --set frames=N with N <= {videos.shape[1]} "
+    if videos.shape[1] < clip_frames:
+        extra = clip_frames - cfg.frames   # vgan_future's copy_velocity also reads the frame before frame 0
+        raise ValueError(f"{name}: the model trains on {clip_frames}-frame clips but the training videos have "
+                         f"{videos.shape[1]} frames; use --set frames=N with N <= {videos.shape[1] - extra} "
                          f"(the paper profile keeps the paper's {C.PAPER_FRAMES})")
 
 
@@ -80,6 +83,11 @@ class _AdversarialVGAN(Method):
             d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
             init_normal_(g, std=cfg.init_std)
             init_normal_(d, std=cfg.init_std)
+            if getattr(g, "velocity", None) is not None:  # vgan_future's cpu option: its own init (no motion)
+                g.velocity.reset_parameters()
+            if getattr(cfg, "copy_mask_bias", 0.0):       # vgan_future's cpu option: m ~ 0 copies the background
+                with torch.no_grad():
+                    g.generator.mask[0].bias.sub_(cfg.copy_mask_bias)
         return g.to(self.device), d.to(self.device)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -99,11 +107,19 @@ class _AdversarialVGAN(Method):
         """Loss terms G minimises besides the adversarial one (``None``: none)."""
         return None, {}
 
+    def _clip_frames(self) -> int:
+        """Frames of a training clip (D's clips are ``config.frames`` long)."""
+        return self.config.frames
+
+    def _before_adversarial(self, data: TrainData, run_dir: Path, seed: int, resume: bool, progress: bool) -> None:
+        """A stage trained before the adversarial one, on the freshly built networks (none here)."""
+
     def fit(self, data: TrainData, run_dir: Path, *, seed: int, resume: bool = False,
             progress: bool = True, stage: str = "train") -> dict[str, Any]:
         cfg = self.config
-        _check_frames(self.name, cfg, data.videos)
+        _check_frames(self.name, cfg, data.videos, self._clip_frames())
         self.generator, self.discriminator = self._build(seed)
+        self._before_adversarial(data, run_dir, seed, resume, progress)
         d = self.discriminator
         opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -126,8 +142,8 @@ class _AdversarialVGAN(Method):
         parts = TrainParts(method=self.name, modules=self.modules(), make_batch=self._batch,
                            phases=[Phase("discriminator", opt_d, d_loss), Phase("generator", opt_g, g_loss)],
                            config=self.config_dict())
-        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=cfg.frames, resume=resume,
-                          progress=progress)
+        return loop.train(parts, data, cfg.train, run_dir, seed=seed, clip_frames=self._clip_frames(),
+                          resume=resume, progress=progress)
 
 
 class _VGANBase(_AdversarialVGAN):
@@ -221,7 +237,8 @@ class VGANFuture(_AdversarialVGAN):
     As a prediction method it reads **one** frame, through :class:`~benchmark.methods.Conditioning`:
     ``cond.first_frame`` when the protocol provides one, else the last context frame. It generates
     ``config.frames`` frames whose frame 0 reconstructs that frame and returns frames ``1 .. p``.
-    Deterministic (no noise, as upstream): ``k = 1``.
+    Deterministic (no noise, as upstream): ``k = 1``. With ``copy_velocity`` (cpu profile, not the
+    paper's) its velocity net also reads the context frame before that one (none given: a still pair).
     """
 
     tasks = ("prediction",)
@@ -236,16 +253,43 @@ class VGANFuture(_AdversarialVGAN):
             raise ValueError(f"vgan_future: future_recon_weight must be >= 0, got {config.future_recon_weight}")
         if config.copy_background and not config.two_stream:
             raise ValueError("vgan_future: copy_background needs two_stream=True (it replaces the background stream)")
+        if config.copy_mask_bias and not config.copy_background:
+            raise ValueError("vgan_future: copy_mask_bias needs copy_background=True (it biases the mask to copy it)")
+        if config.copy_velocity and not config.copy_background:
+            raise ValueError("vgan_future: copy_velocity needs copy_background=True (it moves the copied input frame)")
+        check_velocity_options("vgan_future", config, needs_warmup=True)
         super().__init__(config, spec)
 
     def _make_generator(self) -> nn.Module:
         cfg = self.config
+        velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
         return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream,
-                               copy_background=cfg.copy_background)
+                               copy_background=cfg.copy_background, velocity=velocity, velocity_pool=cfg.velocity_pool)
 
-    # Clips of config.frames frames: frame 0 is the condition, the clip is D's real example.
+    def _clip_frames(self) -> int:
+        # copy_velocity: the frame before the condition frame too (the velocity net reads it; D does not)
+        return self.config.frames + int(self.config.copy_velocity)
+
+    def _before_adversarial(self, data: TrainData, run_dir: Path, seed: int, resume: bool, progress: bool) -> None:
+        cfg, velocity = self.config, self.generator.velocity
+        if velocity is None:
+            return
+        # cpu option: the velocity net trains alone first (methods.common.velocity_warmup), then stays fixed
+        warm_up_velocity(velocity, data, run_dir, method=self.name, seed=seed, steps=cfg.velocity_warmup,
+                         lr=cfg.velocity_lr or cfg.lr, context=2, clip_frames=self._clip_frames(),
+                         pool=cfg.velocity_pool, divergence_weight=cfg.velocity_divergence,
+                         frames_in=lambda v: resize_frames(v, tuple(cfg.resolution)), resume=resume, progress=progress)
+        velocity.requires_grad_(False)
+
+    def _batch(self, batch: Batch) -> dict[str, Any]:
+        b = super()._batch(batch)
+        if self.config.copy_velocity:   # clip frame 0 only shows the velocity net the motion into frame 1
+            b["previous"], b["real"] = b["real"][:, :, 0], b["real"][:, :, 1:]
+        return b
+
+    # D's real example is a clip of config.frames frames whose frame 0 is the condition.
     def _generate_fake(self, b: dict[str, Any]) -> None:
-        b["fake"] = self.generator(b["real"][:, :, 0])
+        b["fake"] = self.generator(b["real"][:, :, 0], previous=b.get("previous"))
 
     def _generator_terms(self, b: dict[str, Any]) -> tuple[Tensor | None, dict[str, Tensor]]:
         cfg = self.config
@@ -259,24 +303,32 @@ class VGANFuture(_AdversarialVGAN):
 
     @torch.no_grad()
     def predict(self, cond: Conditioning, *, seed: int) -> Tensor:
-        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame.
+        """``(B, 1, p, C, H, W)`` in [0, 1] from ``cond.first_frame``, else the **last** context frame
+        (``copy_velocity``: and the one before it).
 
         One generator pass gives ``config.frames - 1`` future frames. A longer horizon (our extension;
-        the paper generates one clip) continues from the last generated frame, pass after pass."""
+        the paper generates one clip) continues from the last generated frame (and the one before it),
+        pass after pass."""
+        previous = None   # the frame before the condition (copy_velocity reads it; None: a still pair)
         if cond.first_frame is not None:
             frame = cond.first_frame
         elif cond.context is not None and cond.context.shape[1] >= 1:
             frame = cond.context[:, -1]
+            if self.config.copy_velocity and cond.context.shape[1] >= 2:
+                previous = cond.context[:, -2]
         else:
             raise ValueError("vgan_future: needs a first frame or at least one context frame")
         self.generator.eval()
         per_pass = self.config.frames - 1
-        x0 = resize_frames(frame.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1  # [-1, 1]
+        to_model = lambda f: resize_frames(f.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1  # noqa: E731
+        x0 = to_model(frame)   # [-1, 1]
+        x_prev = to_model(previous) if previous is not None else x0
         parts, left = [], cond.num_frames
         while left > 0:
             n = min(per_pass, left)
-            video = torch.cat([to_ntchw(self.generator(chunk)) for chunk in x0.split(32)])   # (B, T, C, H, W)
+            video = torch.cat([to_ntchw(self.generator(chunk, previous=before))
+                               for chunk, before in zip(x0.split(32), x_prev.split(32))])   # (B, T, C, H, W)
             parts.append(video[:, 1:1 + n])
-            x0, left = video[:, n], left - n
+            x0, x_prev, left = video[:, n], video[:, n - 1], left - n
         future = resize_frames(torch.cat(parts, dim=1), _io_size(self.config))
         return future.add(1).div(2).clamp(0, 1).cpu().unsqueeze(1).contiguous()

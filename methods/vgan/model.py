@@ -9,10 +9,12 @@ the image encoder of the future generator and the wiring of the three models.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from methods.common import Conv3dEncoder, OneStreamGenerator, TwoStreamGenerator
 from methods.common.dcgan import level_width, spatial_levels
+from methods.common.warp import VelocityNet, carry_forward
 
 
 def build_generator(z_dim: int, channels: int, frames: int, resolution: tuple[int, int], width: int,
@@ -66,6 +68,9 @@ class FutureGenerator(nn.Module):
 
     ``copy_background`` (not the paper's; ``vgan_future``'s cpu profile): the background stream is the
     input frame itself (``m * f + (1 - m) * x0``: a closed mask copies x0), no background network.
+    ``velocity`` (not the paper's; with ``copy_background``): that frame carried ``t = 0 .. T - 1`` steps
+    along the constant-velocity field the net reads off ``(x_-1, x0)``, the frame before x0 and x0, so
+    what a closed mask copies moves (:meth:`background_of`).
 
     >>> import torch
     >>> g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True)
@@ -74,11 +79,16 @@ class FutureGenerator(nn.Module):
     """
 
     def __init__(self, channels: int, frames: int, resolution: tuple[int, int], width: int,
-                 two_stream: bool = True, copy_background: bool = False) -> None:
+                 two_stream: bool = True, copy_background: bool = False, velocity: VelocityNet | None = None,
+                 velocity_pool: int = 1) -> None:
         super().__init__()
         if copy_background and not two_stream:
             raise ValueError("copy_background needs the two-stream generator")
+        if velocity is not None and not copy_background:
+            raise ValueError("a velocity net needs copy_background (it moves the copied input frame)")
         self.copy_background = copy_background
+        self.frames = frames
+        self.velocity_pool = velocity_pool
         self.encoder = ImageEncoder(channels, resolution, width)
         if two_stream:
             self.generator = TwoStreamGenerator(self.encoder.out_channels, channels, frames, tuple(resolution), width,
@@ -86,13 +96,28 @@ class FutureGenerator(nn.Module):
         else:
             self.generator = build_generator(self.encoder.out_channels, channels, frames, resolution, width,
                                              two_stream, from_map=True)
+        # registered last: the paper's modules draw their initial weights as they did without it
+        self.velocity = velocity
 
-    def forward(self, frame: Tensor, return_streams: bool = False):
+    def background_of(self, frame: Tensor, previous: Tensor | None = None) -> Tensor:
+        """What a closed mask copies (``copy_background``): ``frame (N, C, H, W)`` itself, or with a velocity
+        net ``(N, C, T, H, W)``, ``frame`` carried ``t = 0 .. T - 1`` steps along the field of ``(previous,
+        frame)`` (both in [-1, 1]; ``previous=None`` reads a still pair: no motion to see)."""
+        if self.velocity is None:
+            return frame
+        pair = torch.stack([frame if previous is None else previous, frame], 1).add(1).div(2)
+        field = self.velocity.smoothed_field(pair, self.velocity_pool)     # (N, 2, H, W), [0, 1] frames in
+        moved = carry_forward(pair[:, 1], field, self.frames, first=0)      # (N, T, C, H, W); t = 0 is frame
+        return moved.mul(2).sub(1).transpose(1, 2)
+
+    def forward(self, frame: Tensor, return_streams: bool = False, previous: Tensor | None = None):
+        """``frame (N, C, H, W)`` in [-1, 1] -> ``(N, C, T, H, W)``; ``previous``: the frame before it (read by
+        the velocity net only)."""
         h = self.encoder(frame)
         if return_streams and not isinstance(self.generator, TwoStreamGenerator):
             raise ValueError("return_streams needs the two-stream generator")
         if self.copy_background:
-            return self.generator(h, return_streams=return_streams, background=frame)
+            return self.generator(h, return_streams=return_streams, background=self.background_of(frame, previous))
         if return_streams:
             return self.generator(h, return_streams=True)
         return self.generator(h)

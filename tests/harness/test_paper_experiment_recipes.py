@@ -50,7 +50,7 @@ def test_tgan_recipe_plans_vgan_on_32_frame_windows_and_both_rows_build(tmp_path
     m = vgan.from_profile("paper", spec, {"g_width": 2, "d_width": 2})
     from methods.vgan.method import _check_frames
 
-    _check_frames("vgan", m.config, np.zeros((1, 32, 3, 64, 64), np.uint8))   # 32-frame training windows fit
+    _check_frames("vgan", m.config, np.zeros((1, 32, 3, 64, 64), np.uint8), 32)   # 32-frame training windows fit
     assert m.generate(Conditioning(2, 16), seed=0).shape == (2, 16, 3, 64, 64)
 
 

@@ -42,12 +42,12 @@ DATASET = "moving-shapes"
 # frozen flow and each predicted pixel snapped to a colour of the previous frame's 3x3 neighbourhood
 # (0.8067 / 0.7872; objects move and erode); video_vqvae's with a VQ-VAE decoder that warps the last
 # conditioning frame by a flow decoded from the codes (0.8118 / 0.7991; objects kept, distorting with
-# the horizon; the paper's decoder erased them); vgan_future's with the
-# input frame as its background stream and L1 on every frame, which makes it a faded copy of its one
-# input frame: it passes without predicting motion (copy_last through its 64 -> 32 -> 64 resize alone
-# scores 0.7703; methods/vgan/README.md "Deviations"). Since 2026-12-02 the cpu profiles of svg_lp/svg_fp,
-# savp (all variants), sv2p, drnet and video_vqvae also move what they copy or warp along a velocity field
-# (videoflow: the latent its prior's mean skips to)
+# the horizon; the paper's decoder erased them); vgan_future's with the input frame as its background
+# stream and L1 on every frame, which made it a faded copy of its one input frame (0.768: copy_last through
+# its 64 -> 32 -> 64 resize alone scores 0.7703; methods/vgan/README.md "Deviations"). Since 2026-12-02 the
+# cpu profiles of svg_lp/svg_fp, savp (all variants), sv2p, drnet, video_vqvae and vgan_future (whose
+# background stream is then its input frame moved: 0.820 / 0.815 on seeds 0 / 1, motion 0.332 / 0.242) also
+# move what they copy or warp along a velocity field (videoflow: the latent its prior's mean skips to)
 # whose net trains alone first (methods/common/velocity_warmup.py): ssim_best 0.806-0.828. CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {}
@@ -58,8 +58,6 @@ MOTION_MARGIN = 0.1
 # copy_last's): name -> why.
 # Non-strict, as KNOWN_SHORT.
 KNOWN_STILL: dict[str, str] = {
-    "vgan_future": "predicts from one frame: the direction of motion cannot be read off it (motion 0.184, "
-                   "copy_last 0.164; methods/vgan/README.md)",
     "p2p": "two-ended: its objects move, but only part of the way (motion 0.234 vs copy_last@two_ended 0.172 on "
            "seed 0): one straight path from start to end position misses bounces (methods/p2p/README.md)",
     # machine-dependent: the same code and seed moved these objects on an Intel Xeon (0.332, 0.320 with the

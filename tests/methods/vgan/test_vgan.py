@@ -4,6 +4,8 @@ shown in the report."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,8 @@ from benchmark.data.moving_shapes import MovingShapes
 from benchmark.methods import Conditioning, DataSpec, TrainData
 from benchmark.registry import METHODS
 from methods.vgan import config as C
+from methods.common.velocity_warmup import WARMUP_DIR
+from methods.common.warp import VelocityNet
 from methods.vgan.model import FutureGenerator, build_discriminator, build_generator
 
 TINY = {"train.steps": 2, "train.batch_size": 4, "train.checkpoint_every": 1, "train.log_every": 1}
@@ -149,11 +153,17 @@ def _weights(method):
     return {f"{k}.{n}": t.clone() for k, m in method.modules().items() for n, t in m.state_dict().items()}
 
 
-@pytest.mark.parametrize("name", ["vgan", "vgan_future"])
-def test_gan_phases_logged_and_exact_resume(name, shapes, tmp_path):
+#: vgan_future's cpu-profile options (not the paper's) at smoke size: the moving background, its net's warm-up
+VELOCITY = {"copy_background": True, "copy_velocity": True, "velocity_warmup": 3, "velocity_lr": 1e-3,
+            "copy_mask_bias": 3.0}
+
+
+@pytest.mark.parametrize("name, options", [("vgan", {}), ("vgan_future", {}), ("vgan_future", VELOCITY)],
+                         ids=["vgan", "vgan_future", "vgan_future-velocity"])
+def test_gan_phases_logged_and_exact_resume(name, options, shapes, tmp_path):
     spec, data, _ = shapes
     cls = METHODS.get(name)
-    full = cls.from_profile("smoke", spec, {**TINY, "train.steps": 4})
+    full = cls.from_profile("smoke", spec, {**TINY, "train.steps": 4, **options})
     full.fit(data, tmp_path / "full", seed=1, progress=False)
     log = (tmp_path / "full" / "train_log.jsonl").read_text()
     assert '"discriminator"' in log and '"generator"' in log
@@ -162,11 +172,13 @@ def test_gan_phases_logged_and_exact_resume(name, shapes, tmp_path):
 
     from benchmark.training import loop
 
-    part = cls.from_profile("smoke", spec, {**TINY, "train.steps": 4})
+    part = cls.from_profile("smoke", spec, {**TINY, "train.steps": 4, **options})
     real_train = loop.train
 
-    def killed(*a, **kw):  # the run dies after step 2 (its checkpoint stays)
-        return real_train(*a, **{**kw, "stop_after": 2})
+    def killed(parts, *a, **kw):  # the adversarial stage dies after step 2 (its checkpoint stays)
+        if parts.method.endswith(WARMUP_DIR):   # a finished warm-up: the stage after it was running
+            return real_train(parts, *a, **kw)
+        return real_train(parts, *a, **{**kw, "stop_after": 2})
 
     loop.train = killed
     try:
@@ -233,9 +245,11 @@ def test_future_options_are_off_outside_the_cpu_profile():
     """The paper and smoke profiles keep the paper's model: a learned background, frame 0 reconstructed only."""
     shapes_spec = DataSpec("moving-shapes", 3, (64, 64), MovingShapes(root="unused").protocols)
     for cfg in (C.VGANFutureConfig(), C.future_smoke(shapes_spec)):
-        assert (cfg.future_recon_weight, cfg.copy_background) == (0.0, False)
+        assert (cfg.future_recon_weight, cfg.copy_background, cfg.copy_velocity, cfg.copy_mask_bias) == \
+            (0.0, False, False, 0.0)
     cpu = C.future_cpu(shapes_spec)
     assert cpu.copy_background and cpu.future_recon_weight > 0
+    assert cpu.copy_velocity and cpu.velocity_warmup > 0 and cpu.copy_mask_bias > 0
 
 
 def test_copy_background_is_the_input_frame():
@@ -266,3 +280,68 @@ def test_future_recon_term_ties_the_future_frames(shapes):
     assert "future" not in paper._generator_terms({"real": real, "fake": fake})[1]   # the paper's loss
     with pytest.raises(ValueError, match="future_recon_weight"):
         METHODS.get("vgan_future").from_profile("smoke", spec, {"future_recon_weight": -1.0})
+
+
+def test_velocity_background_is_the_input_frame_moved():
+    """``copy_velocity``: the background stream is x0 carried t = 0 .. T - 1 steps along the net's field."""
+    torch.manual_seed(0)
+    net = VelocityNet(3, 0.2)
+    g = FutureGenerator(3, 16, (32, 32), 4, copy_background=True, velocity=net).eval()
+    x = -torch.ones(1, 3, 32, 32)
+    x[:, :, 14:18, 14:18] = 1.0                                  # a white square on black, in [-1, 1]
+    still = g.background_of(x, x)                                # a fresh net (last conv at 0): no motion
+    assert still.shape == (1, 3, 16, 32, 32)
+    assert torch.allclose(still, x[:, :, None].expand_as(still), atol=1e-5)
+    with torch.no_grad():                                        # a uniform field, 0.1 grid units a frame in x
+        net.net[-1].bias.copy_(torch.tensor([math.atanh(0.5), 0.0]))
+    moved = g.background_of(x, x)
+    assert torch.allclose(moved[:, :, 0], x, atol=1e-5)          # t = 0: the input frame itself
+    columns = [float((moved[0, 0, t].sum(0) + 32).argmax()) for t in (0, 2, 4, 6)]
+    assert columns == sorted(columns, reverse=True) and columns[0] - columns[-1] >= 8   # ~1.6 px a frame, leftwards
+    video, (_, m, b) = g(x, return_streams=True, previous=x)
+    assert torch.equal(b, moved) and torch.allclose(video, m * g.generator.foreground(g.generator.trunk(
+        g.encoder(x))) + (1 - m) * moved, atol=1e-6)
+    with pytest.raises(ValueError, match="copy_background"):
+        FutureGenerator(3, 16, (32, 32), 4, velocity=VelocityNet(3, 0.2))
+
+
+def test_copy_velocity_trains_its_net_first_then_reads_two_frames(shapes, tmp_path):
+    spec, data, test = shapes
+    m = METHODS.get("vgan_future").from_profile("smoke", spec, {**TINY, **VELOCITY})
+    plain = METHODS.get("vgan_future").from_profile("smoke", spec, {**TINY, "copy_background": True})
+    bias = lambda method: method._build(0)[0].generator.mask[0].bias   # noqa: E731
+    assert torch.allclose(bias(m), bias(plain) - 3.0)           # copy_mask_bias: the mask starts mostly closed
+    m.fit(data, tmp_path, seed=0, progress=False)
+    warm = torch.load(tmp_path / "velocity_warmup" / "checkpoint.pt", weights_only=False)["modules"]["velocity"]
+    assert warm["net.8.weight"].abs().sum() > 0                  # the warm-up moved the last conv off 0 ...
+    for k, v in m.generator.velocity.state_dict().items():       # ... and the adversarial stage left it fixed
+        assert torch.equal(v, warm[k]), k
+    ctx = torch.from_numpy(test[:2, :5].copy()).float() / 255
+    earlier = ctx.clone()
+    earlier[:, :-2] = torch.rand_like(earlier[:, :-2])           # frames before the last two are not read
+    before = ctx.clone()
+    before[:, -2] = torch.rand_like(before[:, -2])               # the frame before the last one is
+    a = m.predict(Conditioning(2, 7, context=ctx), seed=0)
+    assert torch.equal(a, m.predict(Conditioning(2, 7, context=earlier), seed=0))
+    assert not torch.equal(a, m.predict(Conditioning(2, 7, context=before), seed=0))
+    per_pass = m.config.frames - 1   # a longer horizon continues from the last two generated frames
+    long = m.predict(Conditioning(2, per_pass + 3, context=ctx), seed=0)
+    restart = m.predict(Conditioning(2, 3, context=long[:, 0, per_pass - 2:per_pass]), seed=0)
+    assert torch.allclose(long[:, :, per_pass:], restart, atol=1 / 255)   # (the restart frames are clamped)
+    one = m.predict(Conditioning(2, 7, context=ctx[:, -1:]), seed=0)   # one context frame: a still pair
+    assert torch.equal(one, m.predict(Conditioning(2, 7, first_frame=ctx[:, -1]), seed=0))
+    # a clip holds the frame before the condition too: videos of exactly `frames` frames are too short
+    short = TrainData(data.videos[:, :m.config.frames], data.protocols, "short")
+    with pytest.raises(ValueError, match=f"{m.config.frames + 1}-frame clips"):
+        m.fit(short, tmp_path / "short", seed=0, progress=False)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"copy_velocity": True, "velocity_warmup": 3}, "copy_velocity needs copy_background"),
+    ({"copy_background": True, "copy_velocity": True}, "velocity_warmup > 0"),
+    ({"copy_mask_bias": 3.0}, "copy_mask_bias needs copy_background"),
+    ({"velocity_warmup": 3}, "need copy_velocity=True"),
+])
+def test_velocity_options_are_checked(shapes, options, message):
+    with pytest.raises(ValueError, match=message):
+        METHODS.get("vgan_future").from_profile("smoke", shapes[0], options)
