@@ -60,12 +60,16 @@ MOTION_MARGIN = 0.1
 KNOWN_STILL: dict[str, str] = {
     "p2p": "two-ended: its objects move, but only part of the way (motion 0.234 vs copy_last@two_ended 0.172 on "
            "seed 0): one straight path from start to end position misses bounces (methods/p2p/README.md)",
-    # machine-dependent: the same code and seed moved these objects on an Intel Xeon (0.332, 0.320 with the
-    # evaluator pinned until 2026-12-02), not on an AMD EPYC (0.219, 0.238 with that evaluator); README.md
-    "sv2p": "on an AMD EPYC its objects hardly move on (motion 0.203 vs copy_last 0.164, seed 0; 0.332 on an "
+    # machine-dependent: the same code and seed moved sv2p's and savp's objects on an Intel Xeon (0.332, 0.320
+    # with the evaluator pinned until 2026-12-02) and on an AMD EPYC with AVX-512 (0.293, 0.305), not on one with
+    # AVX2 (0.219, 0.238 with that evaluator); README.md
+    "sv2p": "on an AMD EPYC (AVX2) its objects hardly move on (motion 0.203 vs copy_last 0.164, seed 0; 0.332 on an "
             "Intel Xeon): a cpu-profile training that ends elsewhere with the CPU's kernels",
-    "savp": "on an AMD EPYC its objects move on less (motion 0.250 vs copy_last 0.164, seed 0; 0.320 on an "
+    "savp": "on an AMD EPYC (AVX2) its objects move on less (motion 0.250 vs copy_last 0.164, seed 0; 0.320 on an "
             "Intel Xeon): a cpu-profile training that ends elsewhere with the CPU's kernels",
+    "videoflow": "on an AMD EPYC with AVX-512 (Zen 4) its objects hardly move on (motion 0.227 vs copy_last 0.164, "
+                 "seed 0; 0.281 on an AMD EPYC with AVX2): a cpu-profile training that ends elsewhere with the "
+                 "CPU's kernels",
 }
 
 
