@@ -332,8 +332,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     q.add_argument("file", type=Path, help="the file you downloaded")
     q.set_defaults(fn=cmd_install)
     q = wsub.add_parser("train-embedded", help="retrain the moving-shapes evaluator (on a portable kernel "
-                        "path: reproduces the shipped file's sha256 on the AMD CPU that made it; Intel CPUs "
-                        "give another, known file)")
+                        "path: reproduces the shipped file's sha256 on the two AMD EPYC CPU types measured, AVX2 "
+                        "and AVX-512; Intel CPUs not measured yet)")
     q.add_argument("--out", help="where to write (default: the shipped file, benchmark/assets/...)")
     q.add_argument("--steps", type=int, help="training steps (default: the pinned setup's; other values give "
                    "another file)")

@@ -71,7 +71,8 @@ PORTABLE_ENV: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "C
 
 
 #: Files the portable kernel path is known to give instead of the pinned one: sha256 -> where and why. None
-#: known: the pin reproduces on the AMD EPYC that trained it; Intel CPUs are not measured yet with this path
+#: known: the pin reproduces on the AMD EPYC that trained it (AVX2) and on one with AVX-512 (Zen 4); Intel CPUs
+#: are not measured yet with this path
 #: (docs/moving_shapes_evaluator.md).
 KNOWN_OTHER_FILES: dict[str, str] = {}
 
