@@ -320,9 +320,9 @@ class VGANFuture(_AdversarialVGAN):
             raise ValueError("vgan_future: needs a first frame or at least one context frame")
         self.generator.eval()
         per_pass = self.config.frames - 1
-        to_model = lambda f: resize_frames(f.to(self.device, torch.float32), tuple(self.config.resolution)) * 2 - 1  # noqa: E731
-        x0 = to_model(frame)   # [-1, 1]
-        x_prev = to_model(previous) if previous is not None else x0
+        size = tuple(self.config.resolution)
+        x0 = resize_frames(frame.to(self.device, torch.float32), size) * 2 - 1   # [-1, 1]
+        x_prev = x0 if previous is None else resize_frames(previous.to(self.device, torch.float32), size) * 2 - 1
         parts, left = [], cond.num_frames
         while left > 0:
             n = min(per_pass, left)

@@ -1,6 +1,6 @@
-"""DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future``, ``tgan`` (with singular value
-clipping), ``mocogan`` (three phases, action-conditional) and ``navslp`` (two stages, latent
-dictionaries with the unit-ball projection) trained by 2 gloo processes under ``torchrun`` end with
+"""DDP: ``vgan`` (two phases, BatchNorm in G and D), ``vgan_future`` (with its velocity net's warm-up),
+``tgan`` (with singular value clipping), ``mocogan`` (three phases, action-conditional) and ``navslp`` (two
+stages, latent dictionaries with the unit-ball projection) trained by 2 gloo processes under ``torchrun`` end with
 bitwise identical weights on both ranks; MoCoGAN's image batch is global (each rank draws half of
 ``image_batch`` frames); and TGAN (BatchNorm in generator and critic, synchronised over ranks;
 noise drawn for the global batch) takes the step 1 process with the same global batch and seed takes.
@@ -44,6 +44,8 @@ def _worker(out: Path) -> None:
         over = {"train.steps": 3, "train.batch_size": 4, "train.checkpoint_every": 3, "train.log_every": 1}
         if name == "tgan":
             over["svc_every"] = 2
+        if name == "vgan_future":   # its cpu profile's options: a velocity net's warm-up (DDP too), then fixed
+            over.update(copy_background=True, copy_velocity=True, velocity_warmup=2, copy_mask_bias=3.0)
         method = METHODS.get(name).from_profile("smoke", spec, over)
         method.fit(data, out / name, seed=0, progress=False)
         torch.save(method.state_dict(), out / f"{name}_rank{rank}.pt")
