@@ -83,12 +83,11 @@ class _AdversarialVGAN(Method):
             d = build_discriminator(cfg.channels, cfg.frames, cfg.resolution, cfg.d_width, cfg.d_bn_eps)
             init_normal_(g, std=cfg.init_std)
             init_normal_(d, std=cfg.init_std)
-            if getattr(g, "velocity", None) is not None:  # vgan_future's cpu option: its own init (no motion)
-                g.velocity.reset_parameters()
-            if getattr(cfg, "copy_mask_bias", 0.0):       # vgan_future's cpu option: m ~ 0 copies the background
-                with torch.no_grad():
-                    g.generator.mask[0].bias.sub_(cfg.copy_mask_bias)
+            self._after_init(g)
         return g.to(self.device), d.to(self.device)
+
+    def _after_init(self, generator: nn.Module) -> None:
+        """Initialisation beyond the paper's N(0, init_std), in the same seeded RNG scope (none here)."""
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -265,6 +264,13 @@ class VGANFuture(_AdversarialVGAN):
         velocity = VelocityNet(cfg.channels, cfg.max_velocity) if cfg.copy_velocity else None
         return FutureGenerator(cfg.channels, cfg.frames, tuple(cfg.resolution), cfg.width, cfg.two_stream,
                                copy_background=cfg.copy_background, velocity=velocity, velocity_pool=cfg.velocity_pool)
+
+    @torch.no_grad()
+    def _after_init(self, generator: nn.Module) -> None:
+        if generator.velocity is not None:   # cpu option: the velocity net's own init (last conv 0: no motion)
+            generator.velocity.reset_parameters()
+        if self.config.copy_mask_bias:       # cpu option (needs copy_background): m ~ 0 copies the background
+            generator.generator.mask[0].bias.sub_(self.config.copy_mask_bias)
 
     def _clip_frames(self) -> int:
         # copy_velocity: the frame before the condition frame too (the velocity net reads it; D does not)
