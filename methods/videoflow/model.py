@@ -120,7 +120,7 @@ class VideoFlowModel(nn.Module):
                  latent_encoder_depth: int = 2, latent_activation: str = "relu", latent_dropout: float = 0.0,
                  latent_apply_dilations: bool = False, latent_dilation_rates: tuple[int, ...] = (1, 3),
                  latent_skip: bool = True, seed: int = 0, copy_velocity: bool = False, max_velocity: float = 0.2,
-                 velocity_pool: int = 1, velocity_scale: int = 1) -> None:
+                 velocity_pool: int = 1, velocity_scale: int = 1, carry_context: bool = False) -> None:
         super().__init__()
         h, w = resolution
         if h % 2 ** n_levels or w % 2 ** n_levels:
@@ -147,6 +147,9 @@ class VideoFlowModel(nn.Module):
         # not upstream (cpu profile): the top prior's skip goes to the previous frame moved along its velocity
         self.velocity = VelocityNet(channels, max_velocity) if copy_velocity else None
         self.velocity_pool, self.velocity_scale = velocity_pool, velocity_scale
+        # not upstream (cpu profile): when sampling, step h's skip is the last context frame carried h steps
+        # along the context's field, not the previous (generated, snapped) frame moved one step
+        self.carry_context = carry_context
 
     # ------------------------------------------------------------------------------ one frame ---
     def flow_forward(self, x: Tensor, cond_levels: list[Latents] | None = None) -> FrameEncoding:
@@ -203,6 +206,17 @@ class VideoFlowModel(nn.Module):
         f = 2 ** self.n_levels
         return (batch, self.top_channels, h // f, w // f)
 
+    def velocity_field(self, before: Tensor, previous: Tensor) -> Tensor:
+        """The field ``(N, 2, H, W)`` read off the frame pair ``before, previous (N, C, H, W)`` (about [-0.5, 0.5])."""
+        return field_at(self.velocity, torch.stack([before, previous], 1) + 0.5, self.velocity_pool,
+                        self.velocity_scale)
+
+    def carried_skip(self, frame: Tensor, field: Tensor, steps: float,
+                     cond_levels: list[Latents] | None = None) -> Tensor:
+        """The top latent of ``frame (N, C, H, W)`` carried ``steps`` steps along ``field``."""
+        horizons = torch.full((frame.shape[0],), float(steps), device=frame.device, dtype=frame.dtype)
+        return self.flow_forward(move_by_velocity(frame, field, horizons), cond_levels).z_top
+
     def moved_skip(self, before: Tensor, previous: Tensor, cond_levels: list[Latents] | None = None
                    ) -> Tensor | None:
         """With ``copy_velocity``: the top latent of ``previous (N, C, H, W)`` (about [-0.5, 0.5]) moved one step
@@ -210,11 +224,7 @@ class VideoFlowModel(nn.Module):
         skip-connected to; None without a velocity net."""
         if self.velocity is None:
             return None
-        field = field_at(self.velocity, torch.stack([before, previous], 1) + 0.5, self.velocity_pool,
-                         self.velocity_scale)
-        moved = move_by_velocity(previous, field, torch.ones(previous.shape[0], device=previous.device,
-                                                              dtype=previous.dtype))
-        return self.flow_forward(moved, cond_levels).z_top
+        return self.carried_skip(previous, self.velocity_field(before, previous), 1, cond_levels)
 
     # ---------------------------------------------------------------------------------- video ---
     def _past(self, history: list, t: int) -> list | None:
@@ -267,10 +277,16 @@ class VideoFlowModel(nn.Module):
         rep_frames = (lambda x: x.repeat_interleave(num_samples, dim=0)) if num_samples > 1 else (lambda x: x)
         before = rep_frames(context[:, -2]) if context.shape[1] > 1 else None  # the frame before ``prev``
         prev = rep_frames(context[:, -1])
+        carried = None   # carry_context: (the last context frame, the context's field)
+        if self.carry_context and self.velocity is not None and before is not None:
+            carried = (prev, self.velocity_field(before, prev))
         frames = []
-        for _ in range(num_future):
+        for step in range(1, num_future + 1):
             t = len(top_hist)
-            skip = self.moved_skip(before, prev, self._past(levels_hist, t)) if before is not None else None
+            if carried is not None:
+                skip = self.carried_skip(*carried, step, self._past(levels_hist, t))
+            else:
+                skip = self.moved_skip(before, prev, self._past(levels_hist, t)) if before is not None else None
             mean, log_scale = self.top(top_hist[-1], self._past(top_hist, t), skip)
             noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z_top = mean + torch.exp(log_scale) * temperature * noise

@@ -47,7 +47,8 @@ DATASET = "moving-shapes"
 # its 64 -> 32 -> 64 resize alone scores 0.7703; methods/vgan/README.md "Deviations"). Since 2026-12-02 the
 # cpu profiles of svg_lp/svg_fp, savp (all variants), sv2p, drnet, video_vqvae and vgan_future (whose
 # background stream is then its input frame moved: 0.820 / 0.815 on seeds 0 / 1, motion 0.332 / 0.242) also
-# move what they copy or warp along a velocity field (videoflow: the latent its prior's mean skips to)
+# move what they copy or warp along a velocity field (videoflow: the latent its prior's mean skips to; since
+# session 22 the last context frame carried h steps when sampling, 0.8097 / 0.8150, motion 0.344 / 0.363)
 # whose net trains alone first (methods/common/velocity_warmup.py): ssim_best 0.806-0.828. CPU-s: the whole
 # `benchmark run --profile cpu --metrics ssim`, single-threaded on the shared 2-core machine (load ~5).
 KNOWN_SHORT: dict[str, str] = {}
@@ -67,9 +68,6 @@ KNOWN_STILL: dict[str, str] = {
             "Intel Xeon): a cpu-profile training that ends elsewhere with the CPU's kernels",
     "savp": "on an AMD EPYC (AVX2) its objects move on less (motion 0.250 vs copy_last 0.164, seed 0; 0.320 on an "
             "Intel Xeon): a cpu-profile training that ends elsewhere with the CPU's kernels",
-    "videoflow": "on an AMD EPYC with AVX-512 (Zen 4) its objects hardly move on (motion 0.227 vs copy_last 0.164, "
-                 "seed 0; 0.281 on an AMD EPYC with AVX2): a cpu-profile training that ends elsewhere with the "
-                 "CPU's kernels",
 }
 
 

@@ -251,3 +251,31 @@ def test_copy_velocity_skips_the_mean_to_the_moved_previous_frame():
         VideoFlowConfig(copy_velocity=True, velocity_warmup=3, latent_skip=False)
     with pytest.raises(ValueError, match="need copy_velocity"):
         VideoFlowConfig(velocity_warmup=3)
+
+
+def test_carry_context_moves_the_context_by_the_step_count_not_the_snapped_frame_by_one_step():
+    """cpu option ``carry_context``: when sampling, step h's skip is the last context frame carried h steps
+    along the context's field. With a field of 0.45 px a step and frames made discrete after each step (here
+    a threshold, as the profile's snap), a dot moved one step from the previous discrete frame snaps back
+    every time and never moves; carried from the context it moves 0.45 h px: one pixel by h = 2, two by h = 4."""
+    from tests.methods.velocity_helpers import dot_columns, saturate_along_x
+
+    ctx = torch.full((1, 2, 3, 16, 16), -0.5)
+    ctx[:, :, :, 8, 8] = 0.5
+    threshold = lambda x, prev: torch.where(x > 0, 0.5, -0.5)  # noqa: E731
+    columns = {}
+    for carry in (False, True):
+        torch.manual_seed(0)
+        model = VideoFlowModel(3, (16, 16), n_levels=1, depth=1, coupling_width=8, num_cond_latents=2,
+                               latent_encoder_width=8, latent_encoder_depth=1, copy_velocity=True,
+                               max_velocity=0.45 * 2 / 15, carry_context=carry)  # 0.45 px in grid units
+        model.train()
+        model.log_prob(torch.rand(4, 3, 3, 16, 16) - 0.5, 2)  # data-dependent actnorm init
+        model.eval()
+        saturate_along_x(model.velocity)
+        out = model.sample(ctx, 4, temperature=0.0, quantize=threshold)
+        columns[carry] = dot_columns(out[0, :, :1] + 0.5, row=8)
+    assert columns[False] == [8, 8, 8, 8]
+    assert columns[True] == [8, 7, 7, 6]
+    with pytest.raises(ValueError, match="carry_context needs copy_velocity"):
+        VideoFlowConfig(carry_context=True)
