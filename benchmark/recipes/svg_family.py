@@ -60,8 +60,11 @@ def curves_runner(recipe: Recipe, ctx: RecipeContext, runs: RecipeContext | None
                               runs.data_root, preset_record, row.label)
         for metric in recipe.metrics or ():
             mv = metrics.get(f"{metric}_best") or metrics.get(metric)
-            if not isinstance(mv, dict) or any(o.row == row.label and o.metric == metric for o in outcome.ours):
+            if not isinstance(mv, dict):
                 continue
+            # run_methods read the run's own value (the metrics' default conventions); this one is under
+            # the recipe's preset, with its curve: it replaces that cell
+            outcome.ours = [o for o in outcome.ours if not (o.row == row.label and o.metric == metric)]
             outcome.ours.append(Ours(row=row.label, metric=metric, value=_number(mv.get("value")),
                                      ci_low=_number(mv.get("ci_low")), ci_high=_number(mv.get("ci_high")),
                                      n=mv.get("n"), dataset=runs.dataset, profile=runs.profile,

@@ -36,15 +36,18 @@ def test_every_psnr_ssim_recipe_of_svg_family_and_savp_names_its_preset():
 
 
 def test_svg_curves_runner_shows_the_preset_values(tmp_path: Path, monkeypatch):
-    """The ours column holds the values recomputed under the recipe's preset, not the run's defaults."""
+    """The ours column holds the values recomputed under the recipe's preset, not the run's defaults
+    (which run_methods reads first, as here), one cell per row and metric, and their curves."""
     from benchmark.recipes import presets, svg_family
+    from benchmark.reproduce.runner import read_ours
 
     recipe = get_recipe("svg_kth")
     ctx = RecipeContext(profile="smoke", dataset="moving-shapes", out=tmp_path)
     for row in recipe.rows():
         write_json_atomic(results_path(tmp_path, ctx, row.method), {"tasks": {"prediction": {"metrics": {
             "ssim_best": {"value": 0.5, "curve": [0.5, 0.5]}, "psnr_best": {"value": 20.0}}}}})
-    monkeypatch.setattr(svg_family, "run_methods", lambda recipe, ctx: RecipeOutcome())
+    monkeypatch.setattr(svg_family, "run_methods", lambda recipe, ctx: RecipeOutcome(
+        ours=[o for row in recipe.rows() for o in read_ours(recipe, row, tmp_path, ctx)]))
     calls = []
 
     def fake_preset_values(run_dir, task, metrics, preset, data_root=None):
@@ -55,6 +58,8 @@ def test_svg_curves_runner_shows_the_preset_values(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(presets, "preset_values", fake_preset_values)
     outcome = svg_family.curves_runner(recipe, ctx)
     assert calls and set(calls) == {"srvp"}
+    cells = [(o.row, o.metric) for o in outcome.ours]
+    assert len(cells) == len(set(cells)) == 2 * len(recipe.rows())
     ssim = {o.row: o for o in outcome.ours if o.metric == "ssim"}
     assert ssim["svg_lp"].value == 0.75 and "srvp metric preset" in ssim["svg_lp"].note
     record = read_json(ctx.recipe_dir / "svg_kth-preset-srvp.json")
