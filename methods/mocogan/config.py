@@ -78,6 +78,8 @@ def cpu(spec: DataSpec) -> MoCoGANConfig:
     #   (also tried at lr 2e-3: no instance noise 392 / 444, the full DCGAN image discriminator 273 / 435,
     #   and with batch 8 x 700: 336 / 474; 32x32 networks cost 51 CPU-s for 150 steps and score 1006;
     #   batch 8 x 700 at lr 1.5e-3: 245 / 445, at 3e-3: 413 / 307; batch 6 / 12 images x 900: 247 / 266)
+    # Current evaluator (dcdb429a), seeds 0 / 1 / 2: this profile 300.2 / 290.0 / 263.8; video_disc_width 32:
+    # 286.7 / 284.4 / 274.7 (less flicker, ~40 % more time), at 500 steps (same time) 301.2 / 491.2 / 275.6.
     return MoCoGANConfig(channels=spec.channels, **model_size(spec.resolution, 4),
                          frames=spec.train_protocol("synthesis").num_frames, **_conditioning(spec),
                          dim_content=32, dim_motion=10, gen_width=32, image_disc_width=16, video_disc_width=16,
