@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import os
 import zipfile
 from fractions import Fraction
@@ -106,6 +107,19 @@ def to_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """float in [0, 1] -> uint8 0..255 (rounded, clamped)."""
     return x.detach().mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def count_distinct(videos: np.ndarray | torch.Tensor) -> int:
+    """How many of ``videos`` ``(N, ...)`` differ from every other one, byte for byte (an exact copy
+    counts once). On the saved uint8 samples this finds a generator that repeats itself, e.g. one
+    drawing from a finite dictionary of learned latents, which a Fréchet distance cannot see.
+
+    >>> v = np.zeros((3, 2, 1, 2, 2), np.uint8); v[2] = 7
+    >>> count_distinct(v)
+    2
+    """
+    a = videos.cpu().numpy() if isinstance(videos, torch.Tensor) else np.asarray(videos)
+    return len({hashlib.sha256(np.ascontiguousarray(clip).tobytes()).digest() for clip in a})
 
 
 def to_thwc(x: np.ndarray | torch.Tensor) -> np.ndarray:

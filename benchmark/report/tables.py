@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmark.report.format import describe_protocol, finite, format_metric, metric_direction, metric_order
 from benchmark.report.runs import Run, load_runs
-from benchmark.report.views import TRIVIAL_COPY, mark_best, protocol_diff, table_protocol
+from benchmark.report.views import TRIVIAL_COPY, mark_best, protocol_diff, repeats_note, table_protocol
 from benchmark.seeds import mean_std
 from benchmark.utils import UserError, write_text_atomic
 
@@ -39,6 +39,7 @@ TASK_ORDER = ("synthesis", "prediction")
 NOT_COMPARABLE_MARK = "†"
 NOT_RANKED_MARK = "‡"
 HAND_AID_MARK = "§"
+REPEATS_MARK = "¶"
 
 
 @dataclass
@@ -62,6 +63,10 @@ class LeaderboardTable:
         if aids:
             below += (f"; {HAND_AID_MARK} the profile adds a hand-written aid, not learned and not in the paper "
                       f"({'; '.join(aids)})")
+        repeats = [f"{row['base']}: {row['repeats']}" for row in self.rows if row.get("repeats")]
+        if repeats:
+            below += (f"; {REPEATS_MARK} the generated set repeats clips exactly, and set metrics such as a "
+                      f"Fréchet distance count each copy as another sample (distinct clips: {'; '.join(repeats)})")
         return (f"{self.dataset}, {self.task} ({self.protocol_name}: {parts}). Mean ± std over seeds for rows "
                 f"with several seeds, else value ± 95% CI half-width; best per column in bold (reference "
                 f"rows never ranked){below}; {NOT_COMPARABLE_MARK} not comparable (unpinned or random feature "
@@ -132,7 +137,7 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
             seed_list = sorted({s for r, _ in seeds for s in (r.data.get("seeds") or [])})
             rows.append({"method": label, "profile": profile, "seeds": seed_list, "is_real": is_real,
                          "is_reference": first_run.is_reference, "reference_kind": first_run.reference_kind,
-                         "hand_aid": first_run.hand_aid,
+                         "hand_aid": first_run.hand_aid, "repeats": repeats_note(t for _, t in seeds),
                          "placeholder": False, "slug": f"{method}__{profile}", "base": first_run.base_method,
                          "protocol_diff": diff,
                          "nc": any(not r.comparable for r, _ in seeds) or any(c["nc"] for c in cells),
@@ -148,7 +153,8 @@ def build_tables(dataset: str, runs: list[Run]) -> list[LeaderboardTable]:
 
 LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"$^\S$"}
+                 "±": r"$\pm$", "—": "--", "×": r"$\times$", "→": r"$\to$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"$^\S$",
+                 "¶": r"$^\P$"}
 
 
 def latex_escape(text: str) -> str:
@@ -166,7 +172,8 @@ def _arrow(higher: bool | None, up: str, down: str) -> str:
 
 def _label(row: dict[str, Any]) -> str:
     return (row["method"] + (NOT_COMPARABLE_MARK if row["nc"] and not row["is_real"] else "")
-            + (NOT_RANKED_MARK if row.get("below_trivial") else "") + (HAND_AID_MARK if row.get("hand_aid") else ""))
+            + (NOT_RANKED_MARK if row.get("below_trivial") else "") + (HAND_AID_MARK if row.get("hand_aid") else "")
+            + (REPEATS_MARK if row.get("repeats") else ""))
 
 
 def _seeds(row: dict[str, Any]) -> str:
@@ -210,8 +217,10 @@ def markdown_table(table: LeaderboardTable) -> str:
 
 def csv_text(tables: list[LeaderboardTable]) -> str:
     """One wide CSV of every table: a row per (task, protocol, method), whether it is comparable,
-    whether it is a reference row and why it is not ranked (empty if it is); per metric its mean,
-    spread (std over seeds, or the CI half-width with one seed), number of seeds and best flag."""
+    whether it is a reference row, why it is not ranked (empty if it is), what its profile adds by hand
+    and, for a generated set that repeats clips exactly, its distinct count per seed (``repeats``:
+    "102 of 128"); per metric its mean, spread (std over seeds, or the CI half-width with one seed),
+    number of seeds and best flag."""
     import pandas as pd
 
     records = []
@@ -220,7 +229,8 @@ def csv_text(tables: list[LeaderboardTable]) -> str:
             rec: dict[str, Any] = {"dataset": t.dataset, "task": t.task, "protocol": t.protocol_name,
                                    "method": row["method"], "profile": row["profile"], "seeds": _seeds(row),
                                    "comparable": not row["nc"], "reference": row["is_reference"],
-                                   "not_ranked": row.get("below_trivial", ""), "hand_aid": row.get("hand_aid", "")}
+                                   "not_ranked": row.get("below_trivial", ""), "hand_aid": row.get("hand_aid", ""),
+                                   "repeats": row.get("repeats", "")}
             for m, c in zip(t.metrics, row["cells"]):
                 rec[m] = c["mean"]
                 rec[f"{m}_spread"] = c["spread"]

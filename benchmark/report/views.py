@@ -13,7 +13,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from benchmark.metrics import facts
 from benchmark.report.format import (comparable_with, describe_protocol, finite, format_metric, metric_direction,
@@ -72,6 +72,28 @@ RUN_ONLY_PROTOCOL_FIELDS = frozenset({"samples_per_context_used"})
 #: table's Fréchet distance is not ranked on any column (it may still win SSIM by fading or deleting the
 #: objects, which a per-frame score rewards; see metric docs)
 TRIVIAL_COPY = "copy_last"
+
+
+def repeats_note(entries: Iterable[dict[str, Any]]) -> str:
+    """What a row's generated set repeats: ``"102 of 128"`` (one per seed, joined by ``", "``) when a
+    task without context frames (synthesis) generated exact copies of its own clips, else ``""`` (every
+    clip distinct, a run older than the count, or prediction: the k samples of one context are judged by
+    the diversity columns). A set metric such as a Fréchet distance counts each copy as another sample.
+
+    >>> e = {"protocol": {"context_frames": 0}, "sampling": {"videos": 128, "distinct_videos": 102}}
+    >>> repeats_note([e]), repeats_note([{**e, "sampling": {"videos": 128, "distinct_videos": 128}}])
+    ('102 of 128', '')
+    >>> repeats_note([{**e, "protocol": {"context_frames": 5}}])
+    ''
+    """
+    notes = []
+    for entry in entries:
+        sampling = entry.get("sampling") or {}
+        distinct, videos = sampling.get("distinct_videos"), sampling.get("videos")
+        if ((entry.get("protocol") or {}).get("context_frames") or 0) == 0 and isinstance(distinct, int) \
+                and isinstance(videos, int) and distinct < videos:
+            notes.append(f"{distinct} of {videos}")
+    return ", ".join(notes)
 
 
 def protocol_key(protocol: dict[str, Any]) -> str:
@@ -339,6 +361,7 @@ def pool_seeds(run_rows: list[dict[str, Any]], entries: list[dict[str, Any]], na
                                      [x.get(m) for x in ms]))
         head = by_slug[first.slug][0]
         out.append({**head, "runs": runs, "method": label, "comparable": all(r.comparable for r in runs),
+                    "repeats": repeats_note(by_slug[r.slug][1] for r in runs),
                     "note": next((r.note for r in runs if r.note), ""),
                     "seeds": " ".join(r.seeds for r in runs), "cells": cells,
                     "seed_links": [{"seed": r.seeds, **links[r.slug]} for r in runs]})
@@ -379,7 +402,7 @@ def build_section(task: str, pname: str, members: list[tuple[Run, dict[str, Any]
         cells = [run_cell(r, m, ms.get(m)) for m in names]
         run_rows.append({"run": r, "runs": [r], "method": r.label(), "base": r.base_method, "is_real": r.is_real,
                          "is_reference": r.is_reference, "reference_kind": r.reference_kind, "comparable": r.comparable,
-                         "hand_aid": r.hand_aid,
+                         "hand_aid": r.hand_aid, "repeats": repeats_note([t]),
                          "note": r.note, "profile": r.profile, "seeds": r.seeds, "slug": r.slug,
                          "links": links[r.slug], "protocol_diff": diff, "cells": cells, "placeholder": False})
     rows = pool_seeds(run_rows, [t for _, t in members], names, links)

@@ -200,21 +200,27 @@ def write_results(spec: RunSpec, tasks: dict[str, Any], train_records: dict[str,
 
 
 def sampling_speed(sample_record: dict[str, Any]) -> dict[str, Any]:
-    """The ``sampling`` entry of a task in results.json: how many videos the method generated and how
-    fast (``generate_s``: the method's sampling calls alone, on the run's device); empty for samples
-    recorded before the sample stage timed generation.
+    """The ``sampling`` entry of a task in results.json: how many videos the method generated, how many
+    of them are distinct (``distinct_videos``: exact copies count once; absent in records older than
+    the count) and how fast (``generate_s``: the method's sampling calls alone, on the run's device);
+    empty for samples recorded before the sample stage timed generation.
 
     >>> sampling_speed({"num_videos": 640, "num_samples": 5, "generate_s": 12.8, "videos_per_s": 50.0})
     {'sampling': {'videos': 640, 'samples_per_context': 5, 'generate_s': 12.8, 'videos_per_s': 50.0}}
+    >>> sampling_speed({"num_videos": 8, "distinct_videos": 6, "generate_s": 1.0, "videos_per_s": 8.0})["sampling"]
+    {'videos': 8, 'samples_per_context': 1, 'generate_s': 1.0, 'videos_per_s': 8.0, 'distinct_videos': 6}
     >>> sampling_speed({"num_videos": 8})
     {}
     """
     if "generate_s" not in sample_record:
         return {}
-    return {"sampling": {"videos": int(sample_record["num_videos"]),
-                         "samples_per_context": int(sample_record.get("num_samples", 1)),
-                         "generate_s": float(sample_record["generate_s"]),
-                         "videos_per_s": float(sample_record["videos_per_s"])}}
+    out = {"videos": int(sample_record["num_videos"]),
+           "samples_per_context": int(sample_record.get("num_samples", 1)),
+           "generate_s": float(sample_record["generate_s"]),
+           "videos_per_s": float(sample_record["videos_per_s"])}
+    if "distinct_videos" in sample_record:
+        out["distinct_videos"] = int(sample_record["distinct_videos"])
+    return {"sampling": out}
 
 
 def evaluate_run(spec: RunSpec, ds: VideoDataset | None = None, tasks: list[str] | None = None) -> Path:

@@ -229,7 +229,8 @@ def stage_sample(spec: RunSpec, method: Method, task: str, ds: VideoDataset | No
         outputs.append(P.likelihoods(task))
         info["likelihood"] = lp
     return stages.record(f"sample/{task}", key, [*outputs, *extra.values()], seconds=time.time() - t0,
-                         num_samples=k, num_videos=len(videos), generate_s=generate_s,
+                         num_samples=k, num_videos=len(videos), distinct_videos=V.count_distinct(videos),
+                         generate_s=generate_s,
                          videos_per_s=len(videos) / max(generate_s, 1e-9), extra_galleries=extra, **info)
 
 

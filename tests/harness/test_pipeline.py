@@ -49,7 +49,11 @@ def test_results_follow_the_contract(finished_runs):
     assert speed["videos_per_s"] == pytest.approx(speed["videos"] / speed["generate_s"])
     assert 0 < speed["generate_s"] <= read_json(paths["copy_last"].parent / "manifest.json")["timings"][
         "sample_prediction_s"]
+    # every context gives its own clip; the count is of the saved uint8 samples (exact copies count once)
+    assert speed["distinct_videos"] == SMALL_SPLITS["test"]
     synth = read_json(paths["static_frame"])["tasks"]["synthesis"]
+    saved = np.load(paths["static_frame"].parent / synth["samples"])["videos"]
+    assert synth["sampling"]["distinct_videos"] == len({clip.tobytes() for clip in saved}) <= len(saved)
     assert synth["metrics"]["fcs"]["value"] == pytest.approx(1.0)  # a static video is perfectly consistent
     real = read_json(paths["real"])
     assert real["method"] == "real" and 0.3 < real["tasks"]["synthesis"]["metrics"]["fcs"]["value"] < 1.0

@@ -138,3 +138,45 @@ def test_recipe_tables_put_ours_beside_paper_reported(tmp_path):
             golden.write_text(text)
         assert text == golden.read_text()
         assert f'href="{name}.{suffix}"' in page.read_text()
+
+
+SYNTH_PROTOCOL = {"name": "synthesis-16", "task": "synthesis", "split": "test", "context_frames": 0,
+                  "future_frames": 16, "resolution": [32, 32], "channels": 3, "num_videos": 128,
+                  "samples_per_context": 1}
+
+
+def _synthesis_run(root: Path, method: str, seed: int, fvd: float, distinct: int | None) -> None:
+    sampling = {"videos": 128, "samples_per_context": 1, "generate_s": 1.0, "videos_per_s": 128.0}
+    if distinct is not None:
+        sampling["distinct_videos"] = distinct
+    write_json_atomic(root / DATASET / method / "cpu" / f"seed{seed}" / "results.json", {
+        "schema": SCHEMA, "method": method, "dataset": DATASET, "profile": "cpu", "seeds": [seed],
+        "comparable": True, "manifest": "manifest.json", "train_log": None,
+        "tasks": {"synthesis": {"protocol": SYNTH_PROTOCOL, "metric_protocols": {"fvd": {"extractor": "i3d_400"}},
+                                "sampling": sampling,
+                                "metrics": {"fvd": {"value": fvd, "n": 128, "higher_is_better": False}}}}})
+
+
+def test_a_synthesis_row_whose_samples_repeat_is_marked_in_every_format(tmp_path):
+    """A generator that repeats clips exactly (NAVSLP draws from a finite latent dictionary) keeps its
+    rank but is marked ¶ with its distinct count per seed; a row with every clip distinct, or one
+    recorded before the count existed, is not."""
+    from benchmark.report import render_report
+
+    runs = tmp_path / "runs"
+    _synthesis_run(runs, "dict_gen", 0, 200.0, 102)
+    _synthesis_run(runs, "dict_gen", 1, 210.0, 99)
+    _synthesis_run(runs, "gan", 0, 300.0, 128)
+    _synthesis_run(runs, "old_run", 0, 400.0, None)
+    (table,) = build_tables(DATASET, load_runs(DATASET, runs))
+    rows = {r["method"]: r for r in table.rows}
+    assert rows["dict_gen"]["repeats"] == "102 of 128, 99 of 128"
+    assert rows["gan"]["repeats"] == rows["old_run"]["repeats"] == ""
+    assert rows["dict_gen"]["cells"][0]["best"]  # still ranked: the count is shown, not a verdict
+    md = render_tables([table], "markdown")
+    assert "| dict_gen¶ |" in md and "| gan |" in md and "| old_run |" in md
+    assert "distinct clips: dict_gen: 102 of 128, 99 of 128" in md
+    assert r"dict\_gen$^\P$" in render_tables([table], "latex")
+    assert "102 of 128, 99 of 128" in render_tables([table], "csv")
+    html = render_report(DATASET, runs, tmp_path / "reports").read_text()
+    assert html.count(">repeats clips</span>") == 1 and "102 of 128, 99 of 128 distinct" in html
