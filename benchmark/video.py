@@ -110,9 +110,9 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def count_distinct(videos: np.ndarray | torch.Tensor) -> int:
-    """How many of ``videos`` ``(N, ...)`` differ from every other one, byte for byte (an exact copy
-    counts once). On the saved uint8 samples this finds a generator that repeats itself, e.g. one
-    drawing from a finite dictionary of learned latents, which a Fréchet distance cannot see.
+    """The number of distinct videos among ``videos`` ``(N, ...)``, compared byte for byte (a clip and
+    its exact copies count once). On the saved uint8 samples this finds a generator that repeats itself,
+    e.g. one drawing from a finite dictionary of learned latents, which a Fréchet distance cannot see.
 
     >>> v = np.zeros((3, 2, 1, 2, 2), np.uint8); v[2] = 7
     >>> count_distinct(v)

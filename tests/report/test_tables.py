@@ -112,6 +112,9 @@ def test_html_report_writes_and_links_the_tables(tmp_path):
         assert (out / f"leaderboard.{suffix}").read_text() == (GOLDEN / f"leaderboard.{suffix}").read_text()
     # the hand-aided row keeps its ranking but carries a badge that says what was added by hand
     assert html.count(">hand-written aid</span>") == 1 and "positions tracked by hand" in html
+    # the ranking comes first; the metric-settings table follows it, folded
+    assert html.index('<table class="leaderboard"') < html.index('<details class="metric-protocols">')
+    assert '<details class="metric-protocols" open' not in html
 
 
 def test_recipe_tables_put_ours_beside_paper_reported(tmp_path):
