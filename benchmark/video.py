@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import os
 import zipfile
 from fractions import Fraction
@@ -24,7 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from benchmark.utils import UserError, atomic_path
+from benchmark.utils import UserError, atomic_path, sha256_array
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".avi", ".webm", ".mov")
 
@@ -119,7 +118,7 @@ def count_distinct(videos: np.ndarray | torch.Tensor) -> int:
     2
     """
     a = videos.cpu().numpy() if isinstance(videos, torch.Tensor) else np.asarray(videos)
-    return len({hashlib.sha256(np.ascontiguousarray(clip).tobytes()).digest() for clip in a})
+    return len({sha256_array(clip) for clip in a})
 
 
 def to_thwc(x: np.ndarray | torch.Tensor) -> np.ndarray:
